@@ -1,0 +1,288 @@
+//! The plugin configuration contract (the JSON an Envoy `StringValue` or an Istio
+//! `WasmPlugin.pluginConfig` carries) and its loading into an [`Engine`].
+//!
+//! ```json
+//! {"workload": {"namespace": "ns1", "labels": {"app": "b"}},
+//!  "rootNamespace": "istio-system", "trustDomain": "cluster.local", "trustDomainAliases": [],
+//!  "decisionHeader": false,
+//!  "resources": [{"apiVersion": "security.istio.io/v1", "kind": "AuthorizationPolicy", ...}]}
+//! ```
+//!
+//! `resources` holds Kubernetes objects as `kubectl get -o yaml` prints them (a `v1` `List` is
+//! flattened); object metadata other than name, namespace and annotations, and `status`, are
+//! ignored. Every other unknown field is an error, and every error names the field it is about,
+//! so Envoy refuses the configuration with one clear log line.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use serde::Deserialize;
+use serde_json::Value;
+
+use crate::authorization_policy::{self, CompiledPolicy};
+use crate::engine::Engine;
+use crate::identity::TrustBundle;
+use crate::targeting::Workload;
+
+/// A configuration problem: where it is and what is wrong.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigError {
+    pub path: String,
+    pub reason: String,
+}
+
+impl ConfigError {
+    pub fn new(path: &str, reason: impl Into<String>) -> ConfigError {
+        ConfigError {
+            path: path.to_string(),
+            reason: reason.into(),
+        }
+    }
+
+    fn within(mut self, prefix: &str) -> ConfigError {
+        self.path = if self.path.is_empty() {
+            prefix.to_string()
+        } else if self.path.starts_with('[') {
+            format!("{prefix}{}", self.path)
+        } else {
+            format!("{prefix}.{}", self.path)
+        };
+        self
+    }
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.path.is_empty() {
+            write!(f, "{}", self.reason)
+        } else {
+            write!(f, "{}: {}", self.path, self.reason)
+        }
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct RawConfig {
+    workload: Option<RawWorkload>,
+    root_namespace: Option<String>,
+    trust_domain: Option<String>,
+    #[serde(default)]
+    trust_domain_aliases: Vec<String>,
+    #[serde(default)]
+    decision_header: bool,
+    #[serde(default)]
+    resources: Vec<Value>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawWorkload {
+    namespace: String,
+    #[serde(default)]
+    labels: BTreeMap<String, String>,
+}
+
+/// The Kubernetes object envelope.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct RawResource {
+    api_version: String,
+    kind: String,
+    metadata: RawMetadata,
+    #[serde(default)]
+    spec: Value,
+    /// Written by controllers; never read.
+    #[serde(default, rename = "status")]
+    _status: serde::de::IgnoredAny,
+}
+
+/// Object metadata: server-set fields (uid, resourceVersion, managedFields, ...) are ignored.
+#[derive(Debug, Deserialize)]
+struct RawMetadata {
+    name: String,
+    namespace: Option<String>,
+    #[serde(default)]
+    annotations: BTreeMap<String, String>,
+}
+
+/// Where the workload identity for targeting came from, for the start-up log line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WorkloadSource {
+    Config,
+    NodeMetadata,
+    Default,
+}
+
+/// The local workload as Istio's node metadata describes it (`NAMESPACE`, `LABELS`).
+#[derive(Debug, Clone, Default)]
+pub struct NodeInfo {
+    pub namespace: Option<String>,
+    pub labels: Option<BTreeMap<String, String>>,
+}
+
+/// Settings that shape the reply rather than the decision.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Settings {
+    /// Add `x-meshguard-decision` to responses.
+    pub decision_header: bool,
+}
+
+/// What loading found, for the start-up log line.
+#[derive(Debug, Clone)]
+pub struct LoadReport {
+    pub workload: Workload,
+    pub workload_source: WorkloadSource,
+    pub resources: usize,
+    pub applied_policies: usize,
+}
+
+const DEFAULT_ROOT_NAMESPACE: &str = "istio-system";
+const DEFAULT_TRUST_DOMAIN: &str = "cluster.local";
+const DEFAULT_NAMESPACE: &str = "default";
+
+fn parse<'de, T: Deserialize<'de>>(value: &'de Value) -> Result<T, ConfigError> {
+    serde_path_to_error::deserialize(value).map_err(|e| {
+        let path = e.path().to_string();
+        let path = if path == "." { String::new() } else { path };
+        ConfigError::new(&path, e.into_inner().to_string())
+    })
+}
+
+/// Parses and compiles a plugin configuration. An empty configuration means no policies.
+pub fn load(bytes: &[u8], node: &NodeInfo) -> Result<(Engine, LoadReport), ConfigError> {
+    let trimmed = bytes.iter().filter(|b| !b.is_ascii_whitespace()).count();
+    let root: Value = if trimmed == 0 {
+        Value::Object(serde_json::Map::new())
+    } else {
+        serde_json::from_slice(bytes)
+            .map_err(|e| ConfigError::new("", format!("configuration is not valid JSON: {e}")))?
+    };
+    let raw: RawConfig = parse(&root)?;
+
+    let (workload, workload_source) = match raw.workload {
+        Some(w) => (Workload::new(w.namespace, w.labels), WorkloadSource::Config),
+        None => match &node.namespace {
+            Some(ns) => (
+                Workload::new(ns.clone(), node.labels.clone().unwrap_or_default()),
+                WorkloadSource::NodeMetadata,
+            ),
+            None => (
+                Workload::new(DEFAULT_NAMESPACE.to_string(), BTreeMap::new()),
+                WorkloadSource::Default,
+            ),
+        },
+    };
+    let root_namespace = non_empty(raw.root_namespace, "rootNamespace", DEFAULT_ROOT_NAMESPACE)?;
+    let trust_domain = non_empty(raw.trust_domain, "trustDomain", DEFAULT_TRUST_DOMAIN)?;
+    for (i, alias) in raw.trust_domain_aliases.iter().enumerate() {
+        if alias.is_empty() {
+            return Err(ConfigError::new(&format!("trustDomainAliases[{i}]"), "must not be empty"));
+        }
+    }
+    let trust = TrustBundle::new(&trust_domain, &raw.trust_domain_aliases);
+
+    let mut objects = Vec::new();
+    for (i, value) in raw.resources.iter().enumerate() {
+        flatten(value, format!("resources[{i}]"), &mut objects)?;
+    }
+
+    let mut applied = Vec::new();
+    for (path, value) in &objects {
+        let resource: RawResource = parse(value).map_err(|e| e.within(path))?;
+        let namespace = resource
+            .metadata
+            .namespace
+            .clone()
+            .filter(|ns| !ns.is_empty())
+            .unwrap_or_else(|| workload.namespace().to_string());
+        match (resource.api_version.as_str(), resource.kind.as_str()) {
+            ("security.istio.io/v1" | "security.istio.io/v1beta1", "AuthorizationPolicy") => {
+                let spec: authorization_policy::Spec =
+                    parse(&resource.spec).map_err(|e| e.within(&format!("{path}.spec")))?;
+                let ctx = authorization_policy::Context {
+                    name: &resource.metadata.name,
+                    namespace: &namespace,
+                    annotations: &resource.metadata.annotations,
+                    trust: &trust,
+                };
+                let policy = authorization_policy::compile(spec, &ctx, "spec")
+                    .map_err(|e| e.within(path))?;
+                if applies(&policy, &namespace, &root_namespace, &workload) {
+                    applied.push(policy);
+                }
+            }
+            (api, kind) => {
+                return Err(ConfigError::new(
+                    &format!("{path}.kind"),
+                    format!(
+                        "unsupported resource {api}/{kind}: meshguard accepts security.istio.io/v1 and v1beta1 AuthorizationPolicy"
+                    ),
+                ))
+            }
+        }
+    }
+
+    let report = LoadReport {
+        workload: workload.clone(),
+        workload_source,
+        resources: objects.len(),
+        applied_policies: applied.len(),
+    };
+    let settings = Settings {
+        decision_header: raw.decision_header,
+    };
+    Ok((Engine::new(applied, settings), report))
+}
+
+fn non_empty(value: Option<String>, field: &str, default: &str) -> Result<String, ConfigError> {
+    match value {
+        None => Ok(default.to_string()),
+        Some(v) if v.is_empty() => Err(ConfigError::new(field, "must not be empty")),
+        Some(v) => Ok(v),
+    }
+}
+
+/// Expands `kind: List` objects (as `kubectl get -o yaml` prints several objects).
+fn flatten<'v>(value: &'v Value, path: String, out: &mut Vec<(String, &'v Value)>) -> Result<(), ConfigError> {
+    let is_list = value.get("kind").and_then(Value::as_str) == Some("List")
+        && value.get("apiVersion").and_then(Value::as_str) == Some("v1");
+    if !is_list {
+        out.push((path, value));
+        return Ok(());
+    }
+    let Some(object) = value.as_object() else {
+        return Err(ConfigError::new(&path, "expected an object"));
+    };
+    if let Some(unknown) = object
+        .keys()
+        .find(|k| !matches!(k.as_str(), "apiVersion" | "kind" | "items" | "metadata"))
+    {
+        return Err(ConfigError::new(&path, format!("unknown field `{unknown}` in a v1 List")));
+    }
+    let items = object
+        .get("items")
+        .and_then(Value::as_array)
+        .ok_or_else(|| ConfigError::new(&format!("{path}.items"), "a v1 List needs an items array"))?;
+    for (i, item) in items.iter().enumerate() {
+        flatten(item, format!("{path}.items[{i}]"), out)?;
+    }
+    Ok(())
+}
+
+/// istiod targeting for sidecars: root namespace or own namespace, selector subset, and never a
+/// policy attached with `targetRef(s)`.
+fn applies(policy: &CompiledPolicy, namespace: &str, root_namespace: &str, workload: &Workload) -> bool {
+    if policy.has_target_ref {
+        return false;
+    }
+    if namespace != root_namespace && namespace != workload.namespace() {
+        return false;
+    }
+    policy
+        .selector
+        .as_ref()
+        .is_none_or(|labels| workload.matches_labels(labels))
+}

@@ -1,0 +1,172 @@
+//! The decision procedure: the compiled policies that apply to this workload, evaluated per
+//! request exactly as Istio's RBAC filters order them.
+//!
+//! 1. An enforced DENY rule matches: deny.
+//! 2. At least one enforced ALLOW policy applies (even one with no rules): allow only if some
+//!    ALLOW rule matches, else deny ("deny by default" exists only once an ALLOW exists).
+//! 3. Otherwise allow.
+//!
+//! AUDIT rules and dry-run (`istio.io/dry-run`) policies are evaluated alongside, like Envoy's
+//! shadow engines, and reported; they never change the decision.
+
+use crate::authorization_policy::{Action, CompiledPolicy, CompiledRule};
+use crate::config::Settings;
+use crate::predicate::Subject;
+use crate::request::{Connection, Headers};
+
+#[derive(Debug, Clone, Default)]
+struct RuleSet {
+    rules: Vec<CompiledRule>,
+    /// A policy of this kind applies, even if it has no rules (an ALLOW `spec: {}`).
+    present: bool,
+}
+
+impl RuleSet {
+    fn first_match(&self, s: &Subject<'_>) -> Option<&str> {
+        self.rules
+            .iter()
+            .find(|r| r.predicate.matches(s))
+            .map(|r| &*r.id)
+    }
+
+    fn add(&mut self, policy: CompiledPolicy) {
+        self.present = true;
+        self.rules.extend(policy.rules);
+    }
+}
+
+/// The compiled policies for one workload.
+#[derive(Debug, Clone, Default)]
+pub struct Engine {
+    deny: RuleSet,
+    allow: RuleSet,
+    audit: RuleSet,
+    dry_run_deny: RuleSet,
+    dry_run_allow: RuleSet,
+    settings: Settings,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    Allow,
+    Deny,
+}
+
+/// What the dry-run policies would have done if enforced.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DryRun<'e> {
+    /// No dry-run policy applies.
+    None,
+    /// A dry-run DENY rule matched.
+    WouldDeny(&'e str),
+    /// Dry-run ALLOW policies apply and none matched.
+    WouldDenyNoAllowMatched,
+    /// Dry-run policies apply and would allow (the matched dry-run ALLOW rule, if any).
+    WouldAllow(Option<&'e str>),
+}
+
+/// One request's decision and the rules that explain it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Decision<'e> {
+    pub verdict: Verdict,
+    /// The rule that decided: the matched DENY rule, or the matched ALLOW rule. `None` when
+    /// no policy applies, or when ALLOW policies exist and none matched.
+    pub policy: Option<&'e str>,
+    /// The first AUDIT rule that matched.
+    pub audit: Option<&'e str>,
+    pub dry_run: DryRun<'e>,
+}
+
+impl Decision<'_> {
+    pub fn is_allowed(&self) -> bool {
+        self.verdict == Verdict::Allow
+    }
+
+    /// `allow <id>|none` / `deny <id>|none`, for logs, filter state and the decision header.
+    pub fn summary(&self) -> String {
+        let verdict = match self.verdict {
+            Verdict::Allow => "allow",
+            Verdict::Deny => "deny",
+        };
+        format!("{verdict} {}", self.policy.unwrap_or("none"))
+    }
+}
+
+impl Engine {
+    pub fn new(policies: Vec<CompiledPolicy>, settings: Settings) -> Engine {
+        let mut engine = Engine {
+            settings,
+            ..Engine::default()
+        };
+        for policy in policies {
+            let set = match (policy.action, policy.dry_run) {
+                (Action::Deny, false) => &mut engine.deny,
+                (Action::Deny, true) => &mut engine.dry_run_deny,
+                (Action::Allow, false) => &mut engine.allow,
+                (Action::Allow, true) => &mut engine.dry_run_allow,
+                (Action::Audit, _) => &mut engine.audit,
+                // Rejected at load; nothing to evaluate.
+                (Action::Custom, _) => continue,
+            };
+            set.add(policy);
+        }
+        engine
+    }
+
+    pub fn settings(&self) -> &Settings {
+        &self.settings
+    }
+
+    /// Number of enforced, dry-run and audit rules, for the start-up log line.
+    pub fn rule_count(&self) -> usize {
+        [&self.deny, &self.allow, &self.audit, &self.dry_run_deny, &self.dry_run_allow]
+            .iter()
+            .map(|s| s.rules.len())
+            .sum()
+    }
+
+    /// Decides one request.
+    pub fn decide<'e>(&'e self, headers: Headers<'_>, connection: &dyn Connection) -> Decision<'e> {
+        let subject = Subject {
+            headers,
+            connection,
+        };
+        let (verdict, policy) = if let Some(id) = self.deny.first_match(&subject) {
+            (Verdict::Deny, Some(id))
+        } else if self.allow.present {
+            match self.allow.first_match(&subject) {
+                Some(id) => (Verdict::Allow, Some(id)),
+                None => (Verdict::Deny, None),
+            }
+        } else {
+            (Verdict::Allow, None)
+        };
+        let audit = if self.audit.present {
+            self.audit.first_match(&subject)
+        } else {
+            None
+        };
+        Decision {
+            verdict,
+            policy,
+            audit,
+            dry_run: self.dry_run(&subject),
+        }
+    }
+
+    fn dry_run<'e>(&'e self, subject: &Subject<'_>) -> DryRun<'e> {
+        if !self.dry_run_deny.present && !self.dry_run_allow.present {
+            return DryRun::None;
+        }
+        if let Some(id) = self.dry_run_deny.first_match(subject) {
+            return DryRun::WouldDeny(id);
+        }
+        if self.dry_run_allow.present {
+            return match self.dry_run_allow.first_match(subject) {
+                Some(id) => DryRun::WouldAllow(Some(id)),
+                None => DryRun::WouldDenyNoAllowMatched,
+            };
+        }
+        DryRun::WouldAllow(None)
+    }
+}

@@ -1,0 +1,151 @@
+//! The few proxy-wasm host calls meshguard makes, each returning `Result` instead of
+//! panicking on an unexpected status (the SDK's `get_map_bytes`, `set_property` and
+//! `send_http_response` panic, and a panic in Envoy is a 503 storm or, under FAIL_OPEN, a
+//! bypass). All data is handled as bytes; nothing assumes UTF-8.
+
+use std::ptr::{null, null_mut};
+
+use crate::pairs;
+
+/// A host status other than `Ok` (proxy-wasm ABI 0.2.1 numbering).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HostError(pub u32);
+
+const OK: u32 = 0;
+const NOT_FOUND: u32 = 1;
+const MAP_REQUEST_HEADERS: u32 = 0;
+const MAP_RESPONSE_HEADERS: u32 = 2;
+
+#[link(wasm_import_module = "env")]
+extern "C" {
+    fn proxy_get_header_map_pairs(map_type: u32, data: *mut *mut u8, size: *mut usize) -> u32;
+    fn proxy_replace_header_map_value(
+        map_type: u32,
+        key_data: *const u8,
+        key_size: usize,
+        value_data: *const u8,
+        value_size: usize,
+    ) -> u32;
+    fn proxy_get_property(path: *const u8, path_size: usize, data: *mut *mut u8, size: *mut usize) -> u32;
+    fn proxy_set_property(path: *const u8, path_size: usize, value: *const u8, value_size: usize) -> u32;
+    fn proxy_send_local_response(
+        status_code: u32,
+        details_data: *const u8,
+        details_size: usize,
+        body_data: *const u8,
+        body_size: usize,
+        headers_data: *const u8,
+        headers_size: usize,
+        grpc_status: i32,
+    ) -> u32;
+}
+
+/// Takes ownership of a host-allocated buffer (allocated through the SDK's exported
+/// `proxy_on_memory_allocate`, i.e. a `Vec<u8>` of exactly `size` capacity).
+///
+/// # Safety
+/// `data` must be null or a buffer the host returned for this call with length `size`.
+unsafe fn take(data: *mut u8, size: usize) -> Option<Vec<u8>> {
+    if data.is_null() {
+        None
+    } else {
+        // SAFETY: per the ABI contract above.
+        Some(unsafe { Vec::from_raw_parts(data, size, size) })
+    }
+}
+
+/// Every request header, one entry per value (repeated headers stay separate), names as sent
+/// by Envoy (lower-case). Names that are not UTF-8 cannot occur (Envoy validates header names);
+/// they would be dropped rather than crash.
+pub fn request_headers() -> Result<Vec<(String, Vec<u8>)>, HostError> {
+    let mut data = null_mut();
+    let mut size = 0;
+    // SAFETY: out-pointers are valid; the host fills them per the ABI.
+    let status = unsafe { proxy_get_header_map_pairs(MAP_REQUEST_HEADERS, &mut data, &mut size) };
+    if status != OK {
+        return Err(HostError(status));
+    }
+    // SAFETY: the host returned this buffer for this call.
+    let Some(bytes) = (unsafe { take(data, size) }) else {
+        return Ok(Vec::new());
+    };
+    let pairs = pairs::decode(&bytes).ok_or(HostError(u32::MAX))?;
+    Ok(pairs
+        .into_iter()
+        .filter_map(|(k, v)| Some((String::from_utf8(k.to_vec()).ok()?, v.to_vec())))
+        .collect())
+}
+
+fn encode_path(path: &[&str]) -> Vec<u8> {
+    let mut out = Vec::new();
+    for (i, part) in path.iter().enumerate() {
+        if i > 0 {
+            out.push(0);
+        }
+        out.extend_from_slice(part.as_bytes());
+    }
+    out
+}
+
+/// A property's raw bytes; `Ok(None)` when Envoy says it does not exist.
+pub fn property(path: &[&str]) -> Result<Option<Vec<u8>>, HostError> {
+    let encoded = encode_path(path);
+    let mut data = null_mut();
+    let mut size = 0;
+    // SAFETY: the path buffer outlives the call; out-pointers are valid.
+    let status = unsafe { proxy_get_property(encoded.as_ptr(), encoded.len(), &mut data, &mut size) };
+    match status {
+        // SAFETY: the host returned this buffer for this call.
+        OK => Ok(unsafe { take(data, size) }),
+        NOT_FOUND => Ok(None),
+        other => Err(HostError(other)),
+    }
+}
+
+/// Sets a one-segment property: filter state `wasm.<name>`, readable by access logs.
+pub fn set_property(name: &str, value: &[u8]) -> Result<(), HostError> {
+    // SAFETY: both buffers outlive the call.
+    let status = unsafe { proxy_set_property(name.as_ptr(), name.len(), value.as_ptr(), value.len()) };
+    if status == OK {
+        Ok(())
+    } else {
+        Err(HostError(status))
+    }
+}
+
+/// Replaces (or adds) one response header.
+pub fn set_response_header(name: &str, value: &str) -> Result<(), HostError> {
+    // SAFETY: both buffers outlive the call.
+    let status = unsafe {
+        proxy_replace_header_map_value(MAP_RESPONSE_HEADERS, name.as_ptr(), name.len(), value.as_ptr(), value.len())
+    };
+    if status == OK {
+        Ok(())
+    } else {
+        Err(HostError(status))
+    }
+}
+
+/// Sends a local reply. Envoy turns it into a trailers-only gRPC response (403 ->
+/// `grpc-status: 7`, body -> `grpc-message`) when the request is gRPC.
+pub fn send_local_response(status: u32, details: &str, headers: &[(&str, &str)], body: &[u8]) -> Result<(), HostError> {
+    let encoded = pairs::encode(headers);
+    // SAFETY: all buffers outlive the call.
+    let rc = unsafe {
+        proxy_send_local_response(
+            status,
+            if details.is_empty() { null() } else { details.as_ptr() },
+            details.len(),
+            body.as_ptr(),
+            body.len(),
+            encoded.as_ptr(),
+            encoded.len(),
+            -1,
+        )
+    };
+    if rc == OK {
+        Ok(())
+    } else {
+        Err(HostError(rc))
+    }
+}

@@ -1,0 +1,363 @@
+//! The peer's mTLS identity and the Source fields matched against it: `principals`,
+//! `namespaces`, `serviceAccounts`, `trustDomains` and the `source.principal`,
+//! `source.namespace`, `source.serviceAccount`, `source.trustDomain` conditions.
+//!
+//! Identity comes only from the downstream TLS connection, never from a header. Envoy's RBAC
+//! `authenticated` matcher is false without TLS, and otherwise tries the URI SANs, then the DNS
+//! SANs, then the certificate subject; it is true if any of them matches. Through proxy-wasm
+//! meshguard sees the first URI SAN, the first DNS SAN and the subject, and tries them in that
+//! order (a small, documented difference for certificates with several SANs of one kind).
+//!
+//! Each field compiles to the matcher istiod generates (`model/generator.go`):
+//! * `principals`: `spiffe://` is prepended; `*` is `.+`; `*x` is `spiffe://.*x` (the regex
+//!   keeps the `spiffe://` prefix); `x*` is prefix `spiffe://x`; otherwise exact.
+//! * `namespaces`: regex `.*/ns/<ns>/.*` where every `*` of the value is `.*` and everything else
+//!   is literal (PR #59992 quoting).
+//! * `serviceAccounts`: `spiffe://.+/ns/<NS>/(.+/|)sa/<SA>(/.+)?`, namespace defaulting to the
+//!   policy's namespace (quoted, CVE-2026-39350).
+//! * `trustDomains`: `*` is prefix `spiffe://`; `td` is prefix `spiffe://td/`; `pre*` / `*suf`
+//!   match the trust-domain segment by prefix / suffix.
+//!
+//! Trust-domain aliases mirror istiod's `trustdomain/bundle.go`: a principal of exactly five
+//! `/`-separated parts whose trust domain is the local one, an alias, or the literal
+//! `cluster.local` is expanded to one principal per trust domain of the bundle.
+
+use crate::matcher::{Glob, GlobToken, Star, StringMatch};
+
+/// What the downstream certificate says about the peer. Built only from the connection.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Peer {
+    pub uri_san: Option<Vec<u8>>,
+    pub dns_san: Option<Vec<u8>>,
+    pub subject: Option<Vec<u8>>,
+}
+
+impl Peer {
+    /// The identity strings Envoy's `authenticated` matcher tries, in its order.
+    fn candidates(&self) -> impl Iterator<Item = &[u8]> {
+        [&self.uri_san, &self.dns_san, &self.subject]
+            .into_iter()
+            .filter_map(|v| v.as_deref())
+    }
+}
+
+/// One compiled identity matcher (a single policy value).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum IdentityMatch {
+    /// `principals` / `source.principal` values, already carrying the `spiffe://` prefix.
+    String(StringMatch),
+    /// Regex-equivalent globs (`namespaces`, `serviceAccounts`, suffix principals); any may match.
+    Globs(Vec<Glob>),
+    /// `trustDomains` values other than `*`.
+    TrustDomain(TrustDomainMatch),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TrustDomainMatch {
+    Exact(Box<[u8]>),
+    Prefix(Box<[u8]>),
+    Suffix(Box<[u8]>),
+}
+
+const SPIFFE: &str = "spiffe://";
+
+impl IdentityMatch {
+    /// True when the peer presented a certificate and one of its identities matches.
+    pub fn matches(&self, peer: Option<&Peer>) -> bool {
+        let Some(peer) = peer else {
+            return false;
+        };
+        peer.candidates().any(|id| self.matches_id(id))
+    }
+
+    fn matches_id(&self, id: &[u8]) -> bool {
+        match self {
+            IdentityMatch::String(m) => m.matches(id),
+            IdentityMatch::Globs(globs) => globs.iter().any(|g| g.matches(id)),
+            IdentityMatch::TrustDomain(td) => {
+                let Some(rest) = id.strip_prefix(SPIFFE.as_bytes()) else {
+                    return false;
+                };
+                let Some(slash) = rest.iter().position(|c| *c == b'/') else {
+                    return false;
+                };
+                let domain = rest.get(..slash).unwrap_or_default();
+                match td {
+                    TrustDomainMatch::Exact(d) => domain == &d[..],
+                    TrustDomainMatch::Prefix(p) => domain.starts_with(p),
+                    TrustDomainMatch::Suffix(s) => domain.ends_with(s),
+                }
+            }
+        }
+    }
+
+    /// A `principals` / `source.principal` value (after trust-domain alias expansion).
+    pub fn principal(value: &str) -> IdentityMatch {
+        if value == "*" {
+            return IdentityMatch::String(StringMatch::NonEmpty);
+        }
+        if let Some(rest) = value.strip_prefix('*') {
+            return IdentityMatch::Globs(vec![Glob::new(vec![
+                lit(SPIFFE),
+                GlobToken::AnyRun,
+                lit(rest),
+            ])]);
+        }
+        IdentityMatch::String(StringMatch::parse(&format!("{SPIFFE}{value}"), Star::NonEmpty))
+    }
+
+    /// A `namespaces` / `source.namespace` value: `.*/ns/<value with * as .*>/.*`.
+    pub fn namespace(value: &str) -> IdentityMatch {
+        let mut tokens = vec![GlobToken::AnyRun, lit("/ns/")];
+        let mut parts = value.split('*').peekable();
+        while let Some(part) = parts.next() {
+            if !part.is_empty() {
+                tokens.push(lit(part));
+            }
+            if parts.peek().is_some() {
+                tokens.push(GlobToken::AnyRun);
+            }
+        }
+        tokens.push(lit("/"));
+        tokens.push(GlobToken::AnyRun);
+        IdentityMatch::Globs(vec![Glob::new(tokens)])
+    }
+
+    /// A `serviceAccounts` / `source.serviceAccount` value (`sa` or `ns/sa`).
+    pub fn service_account(value: &str, policy_namespace: &str) -> IdentityMatch {
+        let (ns, sa) = value.split_once('/').unwrap_or((policy_namespace, value));
+        // spiffe://.+/ns/NS/(.+/|)sa/SA(/.+)?  as four alternatives.
+        let base = |middle: bool, trailing: bool| {
+            let mut t = vec![lit(SPIFFE), GlobToken::AnyOne, GlobToken::AnyRun];
+            t.push(lit(&format!("/ns/{ns}/")));
+            if middle {
+                t.extend([GlobToken::AnyOne, GlobToken::AnyRun, lit("/")]);
+            }
+            t.push(lit(&format!("sa/{sa}")));
+            if trailing {
+                t.extend([lit("/"), GlobToken::AnyOne, GlobToken::AnyRun]);
+            }
+            Glob::new(t)
+        };
+        IdentityMatch::Globs(vec![
+            base(false, false),
+            base(false, true),
+            base(true, false),
+            base(true, true),
+        ])
+    }
+
+    /// A `trustDomains` / `source.trustDomain` value.
+    pub fn trust_domain(value: &str) -> IdentityMatch {
+        if value == "*" {
+            return IdentityMatch::String(StringMatch::Prefix(SPIFFE.as_bytes().into()));
+        }
+        let td = if let Some(rest) = value.strip_prefix('*') {
+            TrustDomainMatch::Suffix(rest.as_bytes().into())
+        } else if let Some(rest) = value.strip_suffix('*') {
+            TrustDomainMatch::Prefix(rest.as_bytes().into())
+        } else {
+            TrustDomainMatch::Exact(value.as_bytes().into())
+        };
+        IdentityMatch::TrustDomain(td)
+    }
+}
+
+fn lit(s: &str) -> GlobToken {
+    GlobToken::Literal(s.as_bytes().into())
+}
+
+/// The mesh trust domain and its aliases (`trustDomain` + `trustDomainAliases`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TrustBundle {
+    domains: Vec<String>,
+}
+
+/// The literal istiod treats as "the local trust domain and its aliases".
+const CLUSTER_LOCAL: &str = "cluster.local";
+
+impl TrustBundle {
+    pub fn new(trust_domain: &str, aliases: &[String]) -> TrustBundle {
+        let mut domains = vec![trust_domain.to_string()];
+        domains.extend(aliases.iter().cloned());
+        TrustBundle { domains }
+    }
+
+    /// istiod `ReplaceTrustDomainAliases` for one principal value.
+    pub fn expand_principal(&self, principal: &str) -> Vec<String> {
+        let parts: Vec<&str> = principal.split('/').collect();
+        let Some(domain) = parts.first().copied().filter(|_| parts.len() == 5) else {
+            return vec![principal.to_string()];
+        };
+        if domain == "*" {
+            return vec![principal.to_string()];
+        }
+        let in_bundle = self
+            .domains
+            .iter()
+            .any(|td| td == domain || suffix_wildcard_matches(td, domain));
+        if !in_bundle && domain != CLUSTER_LOCAL {
+            return vec![principal.to_string()];
+        }
+        let rest = parts.get(1..).unwrap_or_default().join("/");
+        let mut out: Vec<String> = Vec::new();
+        for td in &self.domains {
+            let candidate = if suffix_wildcard_matches(td, domain) {
+                principal.to_string()
+            } else {
+                format!("{td}/{rest}")
+            };
+            if !out.contains(&candidate) {
+                out.push(candidate);
+            }
+        }
+        out
+    }
+
+    /// `trustDomains` values equal to a bundle member stand for the whole bundle.
+    pub fn expand_trust_domain(&self, value: &str) -> Vec<String> {
+        if self.domains.iter().any(|td| td == value) {
+            self.domains.clone()
+        } else {
+            vec![value.to_string()]
+        }
+    }
+}
+
+/// istiod `suffixMatch`: a `*`-prefixed trust domain from a policy matches by suffix.
+fn suffix_wildcard_matches(td: &str, pattern: &str) -> bool {
+    pattern
+        .strip_prefix('*')
+        .is_some_and(|suffix| td.ends_with(suffix))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn peer(uri: &str) -> Peer {
+        Peer {
+            uri_san: Some(uri.as_bytes().to_vec()),
+            dns_san: None,
+            subject: Some(b"CN=client".to_vec()),
+        }
+    }
+
+    #[test]
+    fn principal_forms_prepend_spiffe() {
+        let p = peer("spiffe://cluster.local/ns/foo/sa/bar");
+        assert!(IdentityMatch::principal("cluster.local/ns/foo/sa/bar").matches(Some(&p)));
+        assert!(IdentityMatch::principal("cluster.local/ns/foo/*").matches(Some(&p)));
+        assert!(IdentityMatch::principal("*/ns/foo/sa/bar").matches(Some(&p)));
+        assert!(!IdentityMatch::principal("cluster.local/ns/foo/sa/ba").matches(Some(&p)));
+        assert!(!IdentityMatch::principal("*/ns/foo/sa/ba").matches(Some(&p)));
+    }
+
+    #[test]
+    fn suffix_principal_still_requires_the_spiffe_scheme() {
+        let not_spiffe = peer("https://example.com/ns/foo/sa/bar");
+        assert!(!IdentityMatch::principal("*/ns/foo/sa/bar").matches(Some(&not_spiffe)));
+    }
+
+    #[test]
+    fn star_principal_matches_any_certificate_even_without_uri_san() {
+        let dns_only = Peer {
+            uri_san: None,
+            dns_san: Some(b"client.example.com".to_vec()),
+            subject: Some(b"CN=client".to_vec()),
+        };
+        assert!(IdentityMatch::principal("*").matches(Some(&dns_only)));
+        assert!(!IdentityMatch::principal("*").matches(None));
+    }
+
+    #[test]
+    fn plaintext_never_matches_positive_identity() {
+        for m in [
+            IdentityMatch::principal("*"),
+            IdentityMatch::namespace("*"),
+            IdentityMatch::service_account("sa", "ns"),
+            IdentityMatch::trust_domain("*"),
+        ] {
+            assert!(!m.matches(None));
+        }
+    }
+
+    #[test]
+    fn namespace_is_found_anywhere_between_ns_and_next_slash() {
+        let m = IdentityMatch::namespace("victim");
+        assert!(m.matches(Some(&peer("spiffe://td/ns/victim/sa/x"))));
+        assert!(m.matches(Some(&peer("spiffe://td/ns/evil/sa/x/ns/victim/y"))));
+        assert!(!m.matches(Some(&peer("spiffe://td/ns/victim"))));
+        assert!(!m.matches(Some(&peer("spiffe://td/ns/victimx/sa/x"))));
+    }
+
+    #[test]
+    fn namespace_glob_and_literal_dots() {
+        assert!(IdentityMatch::namespace("te*").matches(Some(&peer("spiffe://td/ns/test/sa/x"))));
+        assert!(IdentityMatch::namespace("*").matches(Some(&peer("spiffe://td/ns/a/sa/x"))));
+        let dotted = IdentityMatch::namespace("a.b");
+        assert!(dotted.matches(Some(&peer("spiffe://td/ns/a.b/sa/x"))));
+        assert!(!dotted.matches(Some(&peer("spiffe://td/ns/aXb/sa/x"))));
+    }
+
+    #[test]
+    fn service_account_regex_shapes() {
+        let m = IdentityMatch::service_account("bar", "foo");
+        assert!(m.matches(Some(&peer("spiffe://cluster.local/ns/foo/sa/bar"))));
+        assert!(m.matches(Some(&peer("spiffe://cluster.local/ns/foo/x/y/sa/bar"))));
+        assert!(m.matches(Some(&peer("spiffe://cluster.local/ns/foo/sa/bar/extra"))));
+        assert!(!m.matches(Some(&peer("spiffe://cluster.local/ns/foo/sa/bar-junk"))));
+        assert!(!m.matches(Some(&peer("spiffe://cluster.local/ns/other/sa/bar"))));
+        let dotted = IdentityMatch::service_account("ns/admin.svc", "ignored");
+        assert!(dotted.matches(Some(&peer("spiffe://td/ns/ns/sa/admin.svc"))));
+        assert!(!dotted.matches(Some(&peer("spiffe://td/ns/ns/sa/adminXsvc"))));
+    }
+
+    #[test]
+    fn trust_domain_forms() {
+        let p = peer("spiffe://prod.example.com/ns/a/sa/b");
+        assert!(IdentityMatch::trust_domain("prod.example.com").matches(Some(&p)));
+        assert!(IdentityMatch::trust_domain("prod*").matches(Some(&p)));
+        assert!(IdentityMatch::trust_domain("*.example.com").matches(Some(&p)));
+        assert!(IdentityMatch::trust_domain("*").matches(Some(&p)));
+        assert!(!IdentityMatch::trust_domain("prod.example").matches(Some(&p)));
+        assert!(!IdentityMatch::trust_domain("prod.example.com").matches(Some(&peer("spiffe://prod.example.com"))));
+    }
+
+    #[test]
+    fn dns_san_and_subject_are_tried_after_uri_san() {
+        let p = Peer {
+            uri_san: Some(b"spiffe://td/ns/a/sa/b".to_vec()),
+            dns_san: Some(b"x/ns/victim/y".to_vec()),
+            subject: None,
+        };
+        assert!(IdentityMatch::namespace("victim").matches(Some(&p)));
+    }
+
+    #[test]
+    fn aliases_expand_local_and_cluster_local_principals() {
+        let b = TrustBundle::new("td2", &["td1".to_string()]);
+        assert_eq!(b.expand_principal("td1/ns/foo/sa/bar"), vec!["td2/ns/foo/sa/bar", "td1/ns/foo/sa/bar"]);
+        assert_eq!(
+            b.expand_principal("cluster.local/ns/foo/sa/bar"),
+            vec!["td2/ns/foo/sa/bar", "td1/ns/foo/sa/bar"]
+        );
+        assert_eq!(b.expand_principal("other/ns/foo/sa/bar"), vec!["other/ns/foo/sa/bar"]);
+        assert_eq!(b.expand_principal("*/ns/foo/sa/bar"), vec!["*/ns/foo/sa/bar"]);
+        assert_eq!(b.expand_principal("td1/ns/foo/*"), vec!["td1/ns/foo/*"]);
+        assert_eq!(b.expand_principal("*"), vec!["*"]);
+    }
+
+    #[test]
+    fn star_prefixed_trust_domain_is_kept_for_matching_domains() {
+        let b = TrustBundle::new("new-td", &["old-td".to_string(), "other".to_string()]);
+        assert_eq!(b.expand_principal("*-td/ns/foo/sa/bar"), vec!["*-td/ns/foo/sa/bar", "other/ns/foo/sa/bar"]);
+    }
+
+    #[test]
+    fn trust_domain_values_in_bundle_expand_to_bundle() {
+        let b = TrustBundle::new("td2", &["td1".to_string()]);
+        assert_eq!(b.expand_trust_domain("td1"), vec!["td2", "td1"]);
+        assert_eq!(b.expand_trust_domain("x"), vec!["x"]);
+    }
+}

@@ -1,0 +1,287 @@
+//! Matching for the `paths` / `notPaths` operation fields.
+//!
+//! Envoy's RBAC `url_path` matcher removes the query and fragment from `:path` before matching
+//! (`PathUtil::removeQueryAndFragment`); `request.headers[:path]` conditions see the raw header.
+//! The path has already been normalized by the connection manager (Istio's default is
+//! `normalize_path: true`) before any HTTP filter runs, so no decoding happens here.
+//!
+//! A value containing `{*}` or `{**}` is an Envoy URI template (Istio >= 1.22,
+//! `matcher/template.go`, Envoy `uri_template`):
+//! * `{*}` is one whole segment of pchars, regex `[a-zA-Z0-9-._~%!$&'()+,;:@=]+`;
+//! * `{**}` is zero or more pchars or `/`, and must be the last operator;
+//! * every other segment is a literal of valid pchars; the whole path must match.
+//!
+//! Any other value uses the ordinary string forms (`matcher.rs`) with `*` meaning non-empty.
+
+use crate::matcher::{Star, StringMatch};
+
+/// `:path` with `?query` and `#fragment` removed, as Envoy's `url_path` matcher sees it.
+pub fn url_path(path: &[u8]) -> &[u8] {
+    match path.iter().position(|c| *c == b'?' || *c == b'#') {
+        Some(end) => path.get(..end).unwrap_or(path),
+        None => path,
+    }
+}
+
+/// A compiled `paths` value.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PathMatch {
+    String(StringMatch),
+    Template(Template),
+}
+
+impl PathMatch {
+    /// Compiles one `paths` value; templates are validated as istiod and Envoy do.
+    pub fn parse(value: &str) -> Result<PathMatch, String> {
+        if value.contains("{*}") || value.contains("{**}") {
+            Template::parse(value).map(PathMatch::Template)
+        } else {
+            Ok(PathMatch::String(StringMatch::parse(value, Star::NonEmpty)))
+        }
+    }
+
+    /// Matches a path that already had its query and fragment removed.
+    pub fn matches(&self, url_path: &[u8]) -> bool {
+        match self {
+            PathMatch::String(m) => m.matches(url_path),
+            PathMatch::Template(t) => t.matches(url_path),
+        }
+    }
+}
+
+/// An Envoy URI template: a sequence of `/`-separated segments.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Template {
+    /// Segments before the `{**}` operator (or all of them if there is none).
+    head: Vec<Segment>,
+    /// `Some(tail)` when the template has `{**}`: the literal segments after it.
+    tail: Option<Vec<Box<[u8]>>>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Segment {
+    Literal(Box<[u8]>),
+    One,
+}
+
+/// Envoy's pchar set for template operators (RFC 3986 pchar without `*`).
+fn is_pchar(c: u8) -> bool {
+    c.is_ascii_alphanumeric() || b"-._~%!$&'()+,;:@=".contains(&c)
+}
+
+impl Template {
+    fn parse(value: &str) -> Result<Template, String> {
+        let invalid = |why: &str| Err(format!("invalid path template {value:?}: {why}"));
+        let Some(rest) = value.strip_prefix('/') else {
+            return invalid("must start with '/'");
+        };
+        let mut head = Vec::new();
+        let mut tail: Option<Vec<Box<[u8]>>> = None;
+        for segment in rest.split('/') {
+            let parsed = match segment {
+                "{**}" => {
+                    if tail.is_some() {
+                        return invalid("'{**}' may appear only once");
+                    }
+                    tail = Some(Vec::new());
+                    continue;
+                }
+                "{*}" => {
+                    if tail.is_some() {
+                        return invalid("'{**}' must be the last operator");
+                    }
+                    Segment::One
+                }
+                literal => {
+                    if literal.contains(['{', '}', '*']) {
+                        return invalid("operators must be whole segments ({*} or {**}); named variables and bare '*' are not supported");
+                    }
+                    if let Some(bad) = literal.bytes().find(|c| !is_pchar(*c)) {
+                        return invalid(&format!("character {:?} is not allowed", bad as char));
+                    }
+                    match tail.as_mut() {
+                        Some(t) => {
+                            t.push(literal.as_bytes().into());
+                            continue;
+                        }
+                        None => Segment::Literal(literal.as_bytes().into()),
+                    }
+                }
+            };
+            head.push(parsed);
+        }
+        Ok(Template { head, tail })
+    }
+
+    /// Full match of the template against a query-less path.
+    pub fn matches(&self, path: &[u8]) -> bool {
+        let Some(after_slash) = path.strip_prefix(b"/") else {
+            return false;
+        };
+        let Some(tail) = &self.tail else {
+            return match_segments_exact(&self.head, after_slash);
+        };
+        // Before `{**}`: `head` segments, each followed by '/' (the operator is a whole segment).
+        let mut rest = after_slash;
+        for segment in &self.head {
+            let Some(after) = consume_segment_forward(segment, rest) else {
+                return false;
+            };
+            let Some(after) = after.strip_prefix(b"/") else {
+                return false;
+            };
+            rest = after;
+        }
+        // After `{**}`: '/'-prefixed `tail` segments, matched from the end.
+        for literal in tail.iter().rev() {
+            let Some(before) = rest.strip_suffix(&literal[..]) else {
+                return false;
+            };
+            let Some(before) = before.strip_suffix(b"/") else {
+                return false;
+            };
+            rest = before;
+        }
+        rest.iter().all(|c| *c == b'/' || is_pchar(*c))
+    }
+}
+
+fn match_segments_exact(segments: &[Segment], path: &[u8]) -> bool {
+    let mut parts = path.split(|c| *c == b'/');
+    for segment in segments {
+        let Some(part) = parts.next() else {
+            return false;
+        };
+        let ok = match segment {
+            Segment::Literal(lit) => part == &lit[..],
+            Segment::One => !part.is_empty() && part.iter().all(|c| is_pchar(*c)),
+        };
+        if !ok {
+            return false;
+        }
+    }
+    parts.next().is_none()
+}
+
+fn consume_segment_forward<'a>(segment: &Segment, input: &'a [u8]) -> Option<&'a [u8]> {
+    match segment {
+        Segment::Literal(lit) => input.strip_prefix(&lit[..]),
+        Segment::One => {
+            let n = input.iter().take_while(|c| is_pchar(**c)).count();
+            if n == 0 {
+                None
+            } else {
+                input.get(n..)
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn any_matches(patterns: &[&str], path: &str) -> bool {
+        patterns
+            .iter()
+            .any(|p| PathMatch::parse(p).unwrap().matches(url_path(path.as_bytes())))
+    }
+
+    #[test]
+    fn query_and_fragment_are_removed() {
+        assert_eq!(url_path(b"/a/b?x=1#f"), b"/a/b");
+        assert_eq!(url_path(b"/a#f?x"), b"/a");
+        assert_eq!(url_path(b"/a%23x"), b"/a%23x");
+    }
+
+    #[test]
+    fn istio_path_templating_integration_table() {
+        let policy = ["/allow/admin/{**}", "/foo/{*}/bar/{**}", "/store/{**}/cart"];
+        let allowed = [
+            "/allow/admin/",
+            "/allow/admin/temp",
+            "/allow/admin/temp.txt",
+            "/allow/admin/foo/temp.txt",
+            "/foo/buzz/bar/bat.txt",
+            "/foo/buzz/bar/bat.temp.txt",
+            "/foo/buzz/bar/bat/fuzz.txt",
+            "/foo/buzz/bar/bat",
+            "/store//cart",
+            "/store/foo/cart",
+            "/store/foo/bar/cart",
+        ];
+        let denied = [
+            "/allow/admin",
+            "/allow/user/",
+            "/allow",
+            "/foo/bar/bat.txt",
+            "/foo//bar/bat.txt",
+            "/store/cart",
+        ];
+        for p in allowed {
+            assert!(any_matches(&policy, p), "{p} should match");
+        }
+        for p in denied {
+            assert!(!any_matches(&policy, p), "{p} should not match");
+        }
+        // The query is removed before matching, so `/allow/admin?param=value` is `/allow/admin`.
+        assert!(!any_matches(&policy, "/allow/admin?param=value"));
+    }
+
+    #[test]
+    fn single_segment_operator_needs_a_non_empty_segment() {
+        let t = PathMatch::parse("/api/{*}/items").unwrap();
+        assert!(t.matches(b"/api/v1/items"));
+        assert!(!t.matches(b"/api//items"));
+        assert!(!t.matches(b"/api/a/b/items"));
+        let end = PathMatch::parse("/api/{*}").unwrap();
+        assert!(end.matches(b"/api/x"));
+        assert!(!end.matches(b"/api/x/"));
+        assert!(!end.matches(b"/api/"));
+    }
+
+    #[test]
+    fn percent_encoded_slash_stays_inside_one_segment() {
+        let t = PathMatch::parse("/foo/{*}/bar/{**}").unwrap();
+        assert!(t.matches(b"/foo/a%2Fb/bar/x"));
+    }
+
+    #[test]
+    fn double_star_may_be_followed_by_literal_segments() {
+        let t = PathMatch::parse("/{**}/end").unwrap();
+        assert!(t.matches(b"//end"));
+        assert!(t.matches(b"/a/b/end"));
+        assert!(!t.matches(b"/end"));
+    }
+
+    #[test]
+    fn invalid_templates_are_rejected() {
+        for bad in [
+            "/foo/{*}.txt",
+            "/foo/{x=*}/{*}",
+            "/{**}/{**}",
+            "/{**}/a/{*}",
+            "/{**}/{*}",
+            "/{*}/*/x",
+            "foo/{*}",
+            "/{*}/a b",
+        ] {
+            assert!(PathMatch::parse(bad).is_err(), "{bad} should be rejected");
+        }
+    }
+
+    #[test]
+    fn braces_without_an_operator_are_a_literal_path() {
+        assert!(any_matches(&["/foo/{bar}"], "/foo/{bar}"));
+        assert!(!any_matches(&["/foo/{bar}"], "/foo/x"));
+    }
+
+    #[test]
+    fn plain_values_use_string_forms() {
+        assert!(any_matches(&["/public*"], "/public/x"));
+        assert!(any_matches(&["*.html"], "/a/index.html"));
+        assert!(any_matches(&["*"], "/"));
+        assert!(!any_matches(&["/admin"], "/admin/"));
+        assert!(any_matches(&["/admin"], "/admin?x=1"));
+    }
+}

@@ -1,0 +1,103 @@
+//! Compiled rule predicates: a small closed set of leaf conditions composed with
+//! `All` / `Any` / `Not`, mirroring Envoy RBAC's `and_ids` / `or_ids` / `not_id` permissions
+//! and principals that istiod generates for a rule.
+//!
+//! Absent attributes make every leaf false (Envoy semantics), so a `Not` around a leaf is true
+//! when the attribute is missing: that is why `notPrincipals` admits plaintext peers and
+//! `notValues` admits requests without the header (Istio security bulletin 2021-004).
+
+use crate::identity::IdentityMatch;
+use crate::ip::Cidr;
+use crate::matcher::{StringMatch, ValueMatch};
+use crate::pairs;
+use crate::path::{url_path, PathMatch};
+use crate::request::{Connection, Headers, MetadataValue};
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Predicate {
+    /// Matches everything (a rule, source or operation with no constraint).
+    Any,
+    All(Vec<Predicate>),
+    Or(Vec<Predicate>),
+    Not(Box<Predicate>),
+    /// Some value of the named header matches (repeated headers are matched value by value,
+    /// as Envoy does since CVE-2026-26308). Names are stored lower-case.
+    Header(Box<str>, ValueMatch),
+    /// The query- and fragment-less `:path`.
+    Path(PathMatch),
+    /// The peer certificate's identity.
+    Identity(IdentityMatch),
+    SourceIp(Cidr),
+    RemoteIp(Cidr),
+    DestinationIp(Cidr),
+    DestinationPort(u16),
+    Sni(StringMatch),
+    /// `experimental.envoy.filters.<filter>[<key>]`; `list` is the `[v]` list-contains form.
+    Metadata {
+        filter: Box<str>,
+        key: Box<str>,
+        value: StringMatch,
+        list: bool,
+    },
+}
+
+/// What a predicate is evaluated against.
+pub struct Subject<'a> {
+    pub headers: Headers<'a>,
+    pub connection: &'a dyn Connection,
+}
+
+impl Predicate {
+    pub fn matches(&self, s: &Subject<'_>) -> bool {
+        match self {
+            Predicate::Any => true,
+            Predicate::All(ps) => ps.iter().all(|p| p.matches(s)),
+            Predicate::Or(ps) => ps.iter().any(|p| p.matches(s)),
+            Predicate::Not(p) => !p.matches(s),
+            Predicate::Header(name, m) => s.headers.values(name).any(|v| m.matches(v)),
+            Predicate::Path(m) => s
+                .headers
+                .first(":path")
+                .is_some_and(|p| m.matches(url_path(p))),
+            Predicate::Identity(m) => m.matches(s.connection.peer()),
+            Predicate::SourceIp(c) => s.connection.source_ip().is_some_and(|ip| c.contains(ip)),
+            Predicate::RemoteIp(c) => s.connection.remote_ip().is_some_and(|ip| c.contains(ip)),
+            Predicate::DestinationIp(c) => s
+                .connection
+                .destination_ip()
+                .is_some_and(|ip| c.contains(ip)),
+            Predicate::DestinationPort(port) => s.connection.destination_port() == Some(*port),
+            Predicate::Sni(m) => s.connection.sni().is_some_and(|v| m.matches(v)),
+            Predicate::Metadata {
+                filter,
+                key,
+                value,
+                list,
+            } => match (s.connection.metadata(filter, key), *list) {
+                (Some(MetadataValue::String(v) | MetadataValue::Raw(v)), false) => value.matches(&v),
+                (Some(MetadataValue::List(items)), true) => items.iter().any(|v| value.matches(v)),
+                (Some(MetadataValue::Raw(bytes)), true) => pairs::decode(&bytes)
+                    .is_some_and(|items| items.iter().any(|(v, _)| value.matches(v))),
+                _ => false,
+            },
+        }
+    }
+
+    /// `All`, collapsing the trivial cases.
+    pub fn all(mut ps: Vec<Predicate>) -> Predicate {
+        ps.retain(|p| *p != Predicate::Any);
+        match ps.len() {
+            0 => Predicate::Any,
+            1 => ps.pop().unwrap_or(Predicate::Any),
+            _ => Predicate::All(ps),
+        }
+    }
+
+    /// `Or` of at least one predicate.
+    pub fn or(mut ps: Vec<Predicate>) -> Predicate {
+        if ps.len() == 1 {
+            return ps.pop().unwrap_or(Predicate::Any);
+        }
+        Predicate::Or(ps)
+    }
+}

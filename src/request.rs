@@ -1,0 +1,115 @@
+//! The engine's view of one request: the header map (read once, every value of repeated
+//! headers kept) and the connection attributes, which the host resolves lazily.
+//!
+//! The engine never calls the host itself. The proxy-wasm glue implements [`Connection`] with
+//! cached, on-demand property reads, so a policy that needs only headers costs no property
+//! read at all; native tests implement it with a plain struct.
+
+use std::net::IpAddr;
+
+use crate::identity::Peer;
+
+/// Request headers as Envoy hands them to a filter: lower-case names, pseudo-headers
+/// (`:method`, `:path`, `:authority`, `:scheme`) included, one entry per value.
+#[derive(Debug, Clone, Copy)]
+pub struct Headers<'a> {
+    pairs: &'a [(String, Vec<u8>)],
+}
+
+impl<'a> Headers<'a> {
+    pub fn new(pairs: &'a [(String, Vec<u8>)]) -> Headers<'a> {
+        Headers { pairs }
+    }
+
+    /// Every value of header `name` (lower-case), in arrival order.
+    pub fn values(&self, name: &'a str) -> impl Iterator<Item = &'a [u8]> + 'a {
+        self.pairs
+            .iter()
+            .filter(move |(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_slice())
+    }
+
+    /// The first value of `name`; for pseudo-headers, which occur once.
+    pub fn first(&self, name: &str) -> Option<&'a [u8]> {
+        self.pairs
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_slice())
+    }
+
+    /// True for a gRPC request (`content-type: application/grpc...`).
+    pub fn is_grpc(&self) -> bool {
+        self.first("content-type")
+            .is_some_and(|v| v.starts_with(b"application/grpc"))
+    }
+}
+
+/// Connection attributes, read from the host only when a rule needs them.
+///
+/// `None` means the attribute is absent (for `peer`: no client certificate). Absent
+/// attributes never match a positive field and always match a `not*` field.
+pub trait Connection {
+    /// The verified client certificate's identities; `None` on plaintext or without a cert.
+    fn peer(&self) -> Option<&Peer>;
+    /// The physical downstream peer address (Envoy `direct_remote_ip`).
+    fn source_ip(&self) -> Option<IpAddr>;
+    /// The client address as Envoy computed it (`remote_ip`: XFF with trusted hops, PROXY).
+    fn remote_ip(&self) -> Option<IpAddr>;
+    /// The local address the connection arrived on.
+    fn destination_ip(&self) -> Option<IpAddr>;
+    /// The local port the connection arrived on (the workload port on a sidecar).
+    fn destination_port(&self) -> Option<u16>;
+    /// The TLS SNI; `None` without TLS.
+    fn sni(&self) -> Option<&[u8]>;
+    /// Dynamic metadata `filter_metadata[filter][key]`.
+    fn metadata(&self, filter: &str, key: &str) -> Option<MetadataValue>;
+}
+
+/// A dynamic metadata value as far as `experimental.envoy.filters.*` conditions care.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MetadataValue {
+    String(Vec<u8>),
+    List(Vec<Vec<u8>>),
+    /// Bytes from the host, whose type the ABI does not say: a string's bytes, or a list in
+    /// the pairs encoding. Read as whichever form the condition asks for.
+    Raw(Vec<u8>),
+}
+
+/// A plain, fully-known connection for native tests and the CLI.
+#[derive(Debug, Clone, Default)]
+pub struct StaticConnection {
+    pub peer: Option<Peer>,
+    pub source_ip: Option<IpAddr>,
+    pub remote_ip: Option<IpAddr>,
+    pub destination_ip: Option<IpAddr>,
+    pub destination_port: Option<u16>,
+    pub sni: Option<Vec<u8>>,
+    pub metadata: Vec<(String, String, MetadataValue)>,
+}
+
+impl Connection for StaticConnection {
+    fn peer(&self) -> Option<&Peer> {
+        self.peer.as_ref()
+    }
+    fn source_ip(&self) -> Option<IpAddr> {
+        self.source_ip
+    }
+    fn remote_ip(&self) -> Option<IpAddr> {
+        self.remote_ip
+    }
+    fn destination_ip(&self) -> Option<IpAddr> {
+        self.destination_ip
+    }
+    fn destination_port(&self) -> Option<u16> {
+        self.destination_port
+    }
+    fn sni(&self) -> Option<&[u8]> {
+        self.sni.as_deref()
+    }
+    fn metadata(&self, filter: &str, key: &str) -> Option<MetadataValue> {
+        self.metadata
+            .iter()
+            .find(|(f, k, _)| f == filter && k == key)
+            .map(|(_, _, v)| v.clone())
+    }
+}
