@@ -185,7 +185,25 @@ pub fn compile(spec: Spec, ctx: &Context<'_>, path: &str) -> Result<CompiledPoli
         spec.target_refs.as_ref().is_some_and(|t| !t.is_empty()),
     ];
     if attachments.iter().filter(|set| **set).count() > 1 {
-        return err(path, "only one of selector, targetRef or targetRefs may be set");
+        return err(
+            path,
+            "only one of selector, targetRef or targetRefs may be set",
+        );
+    }
+    for (i, target) in spec
+        .target_ref
+        .iter()
+        .chain(spec.target_refs.iter().flatten())
+        .enumerate()
+    {
+        if target.kind.as_deref().is_none_or(str::is_empty)
+            || target.name.as_deref().is_none_or(str::is_empty)
+        {
+            return err(
+                &format!("{path}.targetRefs[{i}]"),
+                "kind and name are required",
+            );
+        }
     }
     let action = spec.action.unwrap_or(Action::Allow);
     if action == Action::Custom {
@@ -195,11 +213,17 @@ pub fn compile(spec: Spec, ctx: &Context<'_>, path: &str) -> Result<CompiledPoli
         );
     }
     if spec.provider.is_some() {
-        return err(&format!("{path}.provider"), "provider may only be used with action CUSTOM");
+        return err(
+            &format!("{path}.provider"),
+            "provider may only be used with action CUSTOM",
+        );
     }
     let raw_rules = spec.rules.unwrap_or_default();
     if action == Action::Deny && raw_rules.is_empty() {
-        return err(&format!("{path}.rules"), "a DENY policy without rules is meaningless");
+        return err(
+            &format!("{path}.rules"),
+            "a DENY policy without rules is meaningless",
+        );
     }
     let mut rules = Vec::with_capacity(raw_rules.len());
     for (i, rule) in raw_rules.into_iter().enumerate() {
@@ -216,7 +240,9 @@ pub fn compile(spec: Spec, ctx: &Context<'_>, path: &str) -> Result<CompiledPoli
         action,
         dry_run,
         selector: spec.selector.map(|s| s.match_labels),
-        has_target_ref: attachments.get(1..).is_some_and(|t| t.iter().any(|set| *set)),
+        has_target_ref: attachments
+            .get(1..)
+            .is_some_and(|t| t.iter().any(|set| *set)),
         rules,
     })
 }
@@ -261,7 +287,11 @@ fn compile_rule(rule: Rule, ctx: &Context<'_>, path: &str) -> Result<Predicate> 
         parts.push(Predicate::or(operations));
     }
     for (i, condition) in rule.when.unwrap_or_default().into_iter().enumerate() {
-        parts.push(compile_condition(condition, ctx, &format!("{path}.when[{i}]"))?);
+        parts.push(compile_condition(
+            condition,
+            ctx,
+            &format!("{path}.when[{i}]"),
+        )?);
     }
     Ok(Predicate::all(parts))
 }
@@ -293,7 +323,11 @@ where
             alternatives.extend(leaf(value, &p)?);
         }
         let any = Predicate::or(alternatives);
-        out.push(if negate { Predicate::Not(Box::new(any)) } else { any });
+        out.push(if negate {
+            Predicate::Not(Box::new(any))
+        } else {
+            any
+        });
     }
     Ok(match out.len() {
         0 => None,
@@ -302,12 +336,6 @@ where
 }
 
 fn compile_source(s: Source, ctx: &Context<'_>, path: &str) -> Result<Predicate> {
-    if s.request_principals.is_some() || s.not_request_principals.is_some() {
-        return err(
-            &format!("{path}.requestPrincipals"),
-            "JWT principals need RequestAuthentication support, which this meshguard version does not have yet",
-        );
-    }
     let sa_set = s.service_accounts.is_some() || s.not_service_accounts.is_some();
     let principal_set = s.principals.is_some()
         || s.not_principals.is_some()
@@ -336,19 +364,34 @@ fn compile_source(s: Source, ctx: &Context<'_>, path: &str) -> Result<Predicate>
         }
     }
     let fields = [
-        field(path, "principals", "notPrincipals", s.principals, s.not_principals, |v, _| {
-            Ok(principal_leaves(v, ctx.trust))
-        })?,
-        field(path, "namespaces", "notNamespaces", s.namespaces, s.not_namespaces, |v, _| {
-            Ok(vec![Predicate::Identity(IdentityMatch::namespace(v))])
-        })?,
+        field(
+            path,
+            "principals",
+            "notPrincipals",
+            s.principals,
+            s.not_principals,
+            |v, _| Ok(principal_leaves(v, ctx.trust)),
+        )?,
+        field(
+            path,
+            "namespaces",
+            "notNamespaces",
+            s.namespaces,
+            s.not_namespaces,
+            |v, _| Ok(vec![Predicate::Identity(IdentityMatch::namespace(v))]),
+        )?,
         field(
             path,
             "serviceAccounts",
             "notServiceAccounts",
             s.service_accounts,
             s.not_service_accounts,
-            |v, _| Ok(vec![Predicate::Identity(IdentityMatch::service_account(v, ctx.namespace))]),
+            |v, _| {
+                Ok(vec![Predicate::Identity(IdentityMatch::service_account(
+                    v,
+                    ctx.namespace,
+                ))])
+            },
         )?,
         field(
             path,
@@ -358,9 +401,22 @@ fn compile_source(s: Source, ctx: &Context<'_>, path: &str) -> Result<Predicate>
             s.not_trust_domains,
             |v, _| Ok(trust_domain_leaves(v, ctx.trust)),
         )?,
-        field(path, "ipBlocks", "notIpBlocks", s.ip_blocks, s.not_ip_blocks, |v, p| {
-            Ok(vec![Predicate::SourceIp(cidr(v, p)?)])
-        })?,
+        field(
+            path,
+            "requestPrincipals",
+            "notRequestPrincipals",
+            s.request_principals,
+            s.not_request_principals,
+            |v, _| Ok(vec![request_principal(v)]),
+        )?,
+        field(
+            path,
+            "ipBlocks",
+            "notIpBlocks",
+            s.ip_blocks,
+            s.not_ip_blocks,
+            |v, p| Ok(vec![Predicate::SourceIp(cidr(v, p)?)]),
+        )?,
         field(
             path,
             "remoteIpBlocks",
@@ -388,9 +444,19 @@ fn compile_operation(o: Operation, path: &str) -> Result<Predicate> {
         field(path, "ports", "notPorts", o.ports, o.not_ports, |v, p| {
             Ok(vec![Predicate::DestinationPort(port(v, p)?)])
         })?,
-        field(path, "methods", "notMethods", o.methods, o.not_methods, |v, _| {
-            Ok(vec![Predicate::Header(":method".into(), ValueMatch::parse(v, Star::Present))])
-        })?,
+        field(
+            path,
+            "methods",
+            "notMethods",
+            o.methods,
+            o.not_methods,
+            |v, _| {
+                Ok(vec![Predicate::Header(
+                    ":method".into(),
+                    ValueMatch::parse(v, Star::Present),
+                )])
+            },
+        )?,
         field(path, "paths", "notPaths", o.paths, o.not_paths, |v, p| {
             PathMatch::parse(v)
                 .map(|m| vec![Predicate::Path(m)])
@@ -420,6 +486,88 @@ fn trust_domain_leaves(value: &str, trust: &TrustBundle) -> Vec<Predicate> {
         .collect()
 }
 
+/// istiod `requestPrincipalGenerator`: split at the last `/` into `iss` and `sub` matchers.
+fn request_principal(value: &str) -> Predicate {
+    let (iss, sub, found) = match value.rfind('/') {
+        Some(i) => (
+            value.get(..i).unwrap_or(""),
+            value.get(i + 1..).unwrap_or(""),
+            true,
+        ),
+        None => (value, "", false),
+    };
+    let exact = |v: &str| StringMatch::Exact(v.as_bytes().into());
+    let (iss, sub) = if value == "*" {
+        (StringMatch::NonEmpty, StringMatch::NonEmpty)
+    } else if value.starts_with('*') {
+        if found {
+            let iss = if iss == "*" {
+                StringMatch::NonEmpty
+            } else {
+                StringMatch::Suffix(iss.trim_start_matches('*').as_bytes().into())
+            };
+            (iss, exact(sub))
+        } else {
+            (
+                StringMatch::NonEmpty,
+                StringMatch::Suffix(value.get(1..).unwrap_or("").as_bytes().into()),
+            )
+        }
+    } else if value.ends_with('*') {
+        if found {
+            let sub = if sub == "*" {
+                StringMatch::NonEmpty
+            } else {
+                StringMatch::Prefix(sub.trim_end_matches('*').as_bytes().into())
+            };
+            (exact(iss), sub)
+        } else {
+            (
+                StringMatch::Prefix(value.get(..value.len() - 1).unwrap_or("").as_bytes().into()),
+                StringMatch::NonEmpty,
+            )
+        }
+    } else {
+        (exact(iss), exact(sub))
+    };
+    Predicate::RequestPrincipal { iss, sub }
+}
+
+/// A claim matcher: `*` is `.+`, otherwise the usual string forms.
+fn claim(path: &[&str], value: &str) -> Predicate {
+    Predicate::Claim(
+        path.iter().map(|p| (*p).into()).collect(),
+        StringMatch::parse(value, Star::NonEmpty),
+    )
+}
+
+/// istiod `extractNameInNestedBrackets`: `[a][b]` is `[a, b]`; anything that is not a run of
+/// bracketed names falls back to one bracketed name (`[[good]` is `["[good"]`).
+fn claim_path(s: &str) -> Option<Vec<String>> {
+    let bytes = s.as_bytes();
+    let mut names = Vec::new();
+    let mut begin = 0;
+    while begin < bytes.len() {
+        let end = if bytes.get(begin) == Some(&b'[') {
+            bytes
+                .iter()
+                .enumerate()
+                .skip(begin + 1)
+                .find(|(_, c)| **c == b'[' || **c == b']')
+                .and_then(|(i, c)| (*c == b']').then_some(i))
+        } else {
+            None
+        };
+        let Some(end) = end else {
+            let single = s.strip_prefix('[')?.strip_suffix(']')?;
+            return (!single.is_empty()).then(|| vec![single.to_string()]);
+        };
+        names.push(s.get(begin + 1..end)?.to_string());
+        begin = end + 1;
+    }
+    (!names.is_empty() && names.iter().all(|n| !n.is_empty())).then_some(names)
+}
+
 fn cidr(value: &str, path: &str) -> Result<Cidr> {
     Cidr::parse(value).map_err(|e| ConfigError::new(path, e))
 }
@@ -430,13 +578,19 @@ fn port(value: &str, path: &str) -> Result<u16> {
             return Ok(p);
         }
     }
-    err(path, format!("bad port ({value}): must be an integer in 0..65535"))
+    err(
+        path,
+        format!("bad port ({value}): must be an integer in 0..65535"),
+    )
 }
 
 /// istiod `ValidateServiceAccounts`: at most 16, no wildcards, `sa` or `ns/sa`, <= 320 chars.
 fn check_service_accounts(list: &[String], path: &str) -> Result<()> {
     if list.len() > MAX_SERVICE_ACCOUNTS {
-        return err(path, format!("at most {MAX_SERVICE_ACCOUNTS} service accounts are allowed"));
+        return err(
+            path,
+            format!("at most {MAX_SERVICE_ACCOUNTS} service accounts are allowed"),
+        );
     }
     for (i, v) in list.iter().enumerate() {
         let p = format!("{path}[{i}]");
@@ -444,11 +598,17 @@ fn check_service_accounts(list: &[String], path: &str) -> Result<()> {
             return err(&p, "wildcards are not allowed in service accounts");
         }
         if v.len() > MAX_SERVICE_ACCOUNT_LEN {
-            return err(&p, format!("longer than {MAX_SERVICE_ACCOUNT_LEN} characters"));
+            return err(
+                &p,
+                format!("longer than {MAX_SERVICE_ACCOUNT_LEN} characters"),
+            );
         }
         let parts: Vec<&str> = v.split('/').collect();
         if parts.len() > 2 || parts.iter().any(|s| s.is_empty()) {
-            return err(&p, "must be \"<serviceaccount>\" or \"<namespace>/<serviceaccount>\"");
+            return err(
+                &p,
+                "must be \"<serviceaccount>\" or \"<namespace>/<serviceaccount>\"",
+            );
         }
     }
     Ok(())
@@ -458,7 +618,10 @@ fn check_service_accounts(list: &[String], path: &str) -> Result<()> {
 fn check_trust_domains(list: &[String], path: &str) -> Result<()> {
     for (i, v) in list.iter().enumerate() {
         let p = format!("{path}[{i}]");
-        let inner = v.strip_prefix('*').or_else(|| v.strip_suffix('*')).unwrap_or(v);
+        let inner = v
+            .strip_prefix('*')
+            .or_else(|| v.strip_suffix('*'))
+            .unwrap_or(v);
         if v != "*" && inner.contains('*') {
             return err(&p, "only one '*', at the start or the end, is allowed");
         }
@@ -483,27 +646,48 @@ fn compile_condition(c: Condition, ctx: &Context<'_>, path: &str) -> Result<Pred
     if key.is_empty() {
         return err(&key_path, "must not be empty");
     }
-    if c.values.as_ref().is_none_or(|v| v.is_empty()) && c.not_values.as_ref().is_none_or(|v| v.is_empty()) {
+    if c.values.as_ref().is_none_or(|v| v.is_empty())
+        && c.not_values.as_ref().is_none_or(|v| v.is_empty())
+    {
         return err(path, "at least one of values or notValues must be set");
     }
     let leaf: LeafBuilder<'_> = if key.starts_with("request.headers") {
         let name = bracket_name(key, "request.headers")
-            .ok_or_else(|| ConfigError::new(&key_path, format!("bad key ({key}): should have format request.headers[<name>]")))?
+            .ok_or_else(|| {
+                ConfigError::new(
+                    &key_path,
+                    format!("bad key ({key}): should have format request.headers[<name>]"),
+                )
+            })?
             .to_ascii_lowercase();
-        Box::new(move |v, _| Ok(vec![Predicate::Header(name.as_str().into(), ValueMatch::parse(v, Star::Present))]))
+        Box::new(move |v, _| {
+            Ok(vec![Predicate::Header(
+                name.as_str().into(),
+                ValueMatch::parse(v, Star::Present),
+            )])
+        })
     } else {
         match key {
             "source.ip" => Box::new(|v, p| Ok(vec![Predicate::SourceIp(cidr(v, p)?)])),
             "remote.ip" => Box::new(|v, p| Ok(vec![Predicate::RemoteIp(cidr(v, p)?)])),
             "destination.ip" => Box::new(|v, p| Ok(vec![Predicate::DestinationIp(cidr(v, p)?)])),
-            "destination.port" => Box::new(|v, p| Ok(vec![Predicate::DestinationPort(port(v, p)?)])),
-            "source.namespace" => Box::new(|v, _| Ok(vec![Predicate::Identity(IdentityMatch::namespace(v))])),
+            "destination.port" => {
+                Box::new(|v, p| Ok(vec![Predicate::DestinationPort(port(v, p)?)]))
+            }
+            "source.namespace" => {
+                Box::new(|v, _| Ok(vec![Predicate::Identity(IdentityMatch::namespace(v))]))
+            }
             "source.principal" => Box::new(|v, _| Ok(principal_leaves(v, ctx.trust))),
             "source.serviceAccount" => {
                 for list in [&c.values, &c.not_values].into_iter().flatten() {
                     check_service_accounts(list, path)?;
                 }
-                Box::new(|v, _| Ok(vec![Predicate::Identity(IdentityMatch::service_account(v, ctx.namespace))]))
+                Box::new(|v, _| {
+                    Ok(vec![Predicate::Identity(IdentityMatch::service_account(
+                        v,
+                        ctx.namespace,
+                    ))])
+                })
             }
             "source.trustDomain" => {
                 for list in [&c.values, &c.not_values].into_iter().flatten() {
@@ -511,21 +695,37 @@ fn compile_condition(c: Condition, ctx: &Context<'_>, path: &str) -> Result<Pred
                 }
                 Box::new(|v, _| Ok(trust_domain_leaves(v, ctx.trust)))
             }
-            "connection.sni" => Box::new(|v, _| Ok(vec![Predicate::Sni(StringMatch::parse(v, Star::NonEmpty))])),
+            "connection.sni" => {
+                Box::new(|v, _| Ok(vec![Predicate::Sni(StringMatch::parse(v, Star::NonEmpty))]))
+            }
             "destination.namespace" => {
-                return err(&key_path, "attribute destination.namespace is replaced by the metadata.namespace")
-            }
-            "destination.name" | "destination.user" => {
-                return err(&key_path, format!("deprecated attribute {key}: only supported in v1alpha1"))
-            }
-            _ if key.starts_with("destination.labels") => {
-                return err(&key_path, format!("attribute {key} is replaced by the workload selector"))
-            }
-            _ if key.starts_with("request.auth.") => {
                 return err(
                     &key_path,
-                    format!("{key} needs RequestAuthentication (JWT) support, which this meshguard version does not have yet"),
+                    "attribute destination.namespace is replaced by the metadata.namespace",
                 )
+            }
+            "destination.name" | "destination.user" => {
+                return err(
+                    &key_path,
+                    format!("deprecated attribute {key}: only supported in v1alpha1"),
+                )
+            }
+            _ if key.starts_with("destination.labels") => {
+                return err(
+                    &key_path,
+                    format!("attribute {key} is replaced by the workload selector"),
+                )
+            }
+            "request.auth.principal" => Box::new(|v, _| Ok(vec![request_principal(v)])),
+            "request.auth.audiences" => Box::new(|v, _| Ok(vec![claim(&["aud"], v)])),
+            "request.auth.presenter" => Box::new(|v, _| Ok(vec![claim(&["azp"], v)])),
+            _ if key.starts_with("request.auth.claims") => {
+                let names = claim_path(key.trim_start_matches("request.auth.claims"))
+                    .ok_or_else(|| ConfigError::new(&key_path, format!("bad key ({key}): should have format request.auth.claims[<name>]([<name>]...)")))?;
+                Box::new(move |v, _| {
+                    let refs: Vec<&str> = names.iter().map(String::as_str).collect();
+                    Ok(vec![claim(&refs, v)])
+                })
             }
             _ if key.starts_with("experimental.envoy.filters.") => {
                 let rest = key.trim_start_matches("experimental.");
@@ -533,11 +733,20 @@ fn compile_condition(c: Condition, ctx: &Context<'_>, path: &str) -> Result<Pred
                     .strip_suffix(']')
                     .and_then(|r| r.split_once('['))
                     .filter(|(f, n)| !f.is_empty() && !n.is_empty())
-                    .ok_or_else(|| ConfigError::new(&key_path, format!("bad key ({key}): should have format a[b]")))?;
+                    .ok_or_else(|| {
+                        ConfigError::new(
+                            &key_path,
+                            format!("bad key ({key}): should have format a[b]"),
+                        )
+                    })?;
                 let (filter, name) = (filter.to_string(), name.to_string());
                 Box::new(move |v, _| {
                     let list = v.len() >= 2 && v.starts_with('[') && v.ends_with(']');
-                    let inner = if list { v.trim_matches(|c| c == '[' || c == ']') } else { v };
+                    let inner = if list {
+                        v.trim_matches(|c| c == '[' || c == ']')
+                    } else {
+                        v
+                    };
                     Ok(vec![Predicate::Metadata {
                         filter: filter.as_str().into(),
                         key: name.as_str().into(),
@@ -549,6 +758,13 @@ fn compile_condition(c: Condition, ctx: &Context<'_>, path: &str) -> Result<Pred
             _ => return err(&key_path, format!("unknown attribute: {key}")),
         }
     };
-    let predicate = field(path, "values", "notValues", c.values, c.not_values, |v, p| leaf(v, p))?;
+    let predicate = field(
+        path,
+        "values",
+        "notValues",
+        c.values,
+        c.not_values,
+        |v, p| leaf(v, p),
+    )?;
     Ok(predicate.unwrap_or(Predicate::Any))
 }

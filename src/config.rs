@@ -4,7 +4,7 @@
 //! ```json
 //! {"workload": {"namespace": "ns1", "labels": {"app": "b"}},
 //!  "rootNamespace": "istio-system", "trustDomain": "cluster.local", "trustDomainAliases": [],
-//!  "decisionHeader": false,
+//!  "decisionHeader": false, "jwksClusters": {}, "jwksRefreshSeconds": 1200, "jwtCacheSize": 100,
 //!  "resources": [{"apiVersion": "security.istio.io/v1", "kind": "AuthorizationPolicy", ...}]}
 //! ```
 //!
@@ -19,9 +19,11 @@ use std::fmt;
 use serde::Deserialize;
 use serde_json::Value;
 
-use crate::authorization_policy::{self, CompiledPolicy};
+use crate::authn::{Authenticator, DEFAULT_CACHE_CAPACITY};
+use crate::authorization_policy;
 use crate::engine::Engine;
 use crate::identity::TrustBundle;
+use crate::request_authentication;
 use crate::targeting::Workload;
 
 /// A configuration problem: where it is and what is wrong.
@@ -73,6 +75,13 @@ struct RawConfig {
     trust_domain_aliases: Vec<String>,
     #[serde(default)]
     decision_header: bool,
+    /// Envoy cluster per `jwksUri`, overriding Istio's `outbound|<port>||<host>` convention.
+    #[serde(default)]
+    jwks_clusters: BTreeMap<String, String>,
+    /// Seconds between JWKS refreshes (default 1200, Istio's 20 minutes).
+    jwks_refresh_seconds: Option<u64>,
+    /// Verified-token cache size per worker (default 100, Envoy's `jwt_cache_size`; 0 disables).
+    jwt_cache_size: Option<usize>,
     #[serde(default)]
     resources: Vec<Value>,
 }
@@ -123,12 +132,19 @@ pub struct NodeInfo {
     pub labels: Option<BTreeMap<String, String>>,
 }
 
-/// Settings that shape the reply rather than the decision.
+/// Settings that shape the reply and the per-VM machinery rather than the decision.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Settings {
     /// Add `x-meshguard-decision` to responses.
     pub decision_header: bool,
+    /// Seconds between remote JWKS refreshes.
+    pub jwks_refresh_seconds: u64,
+    /// Verified-token cache capacity.
+    pub jwt_cache_size: usize,
 }
+
+/// Istio's `PILOT_JWT_PUB_KEY_REFRESH_INTERVAL` default.
+const DEFAULT_JWKS_REFRESH_SECONDS: u64 = 20 * 60;
 
 /// What loading found, for the start-up log line.
 #[derive(Debug, Clone)]
@@ -163,6 +179,9 @@ pub fn load(bytes: &[u8], node: &NodeInfo) -> Result<(Engine, LoadReport), Confi
     let raw: RawConfig = parse(&root)?;
 
     let (workload, workload_source) = match raw.workload {
+        Some(w) if w.namespace.is_empty() => {
+            return Err(ConfigError::new("workload.namespace", "must not be empty"));
+        }
         Some(w) => (Workload::new(w.namespace, w.labels), WorkloadSource::Config),
         None => match &node.namespace {
             Some(ns) => (
@@ -179,7 +198,10 @@ pub fn load(bytes: &[u8], node: &NodeInfo) -> Result<(Engine, LoadReport), Confi
     let trust_domain = non_empty(raw.trust_domain, "trustDomain", DEFAULT_TRUST_DOMAIN)?;
     for (i, alias) in raw.trust_domain_aliases.iter().enumerate() {
         if alias.is_empty() {
-            return Err(ConfigError::new(&format!("trustDomainAliases[{i}]"), "must not be empty"));
+            return Err(ConfigError::new(
+                &format!("trustDomainAliases[{i}]"),
+                "must not be empty",
+            ));
         }
     }
     let trust = TrustBundle::new(&trust_domain, &raw.trust_domain_aliases);
@@ -190,8 +212,21 @@ pub fn load(bytes: &[u8], node: &NodeInfo) -> Result<(Engine, LoadReport), Confi
     }
 
     let mut applied = Vec::new();
+    let mut providers = Vec::new();
+    let mut applied_authn = 0;
     for (path, value) in &objects {
-        let resource: RawResource = parse(value).map_err(|e| e.within(path))?;
+        let mut resource: RawResource = parse(value).map_err(|e| e.within(path))?;
+        if resource.metadata.name.is_empty() {
+            return Err(ConfigError::new(
+                &format!("{path}.metadata.name"),
+                "must not be empty",
+            ));
+        }
+        // An object without `spec` is the empty spec (for an AuthorizationPolicy: ALLOW, no
+        // rules, which denies everything), as Kubernetes and istiod treat it.
+        if resource.spec.is_null() {
+            resource.spec = Value::Object(serde_json::Map::new());
+        }
         let namespace = resource
             .metadata
             .namespace
@@ -210,15 +245,24 @@ pub fn load(bytes: &[u8], node: &NodeInfo) -> Result<(Engine, LoadReport), Confi
                 };
                 let policy = authorization_policy::compile(spec, &ctx, "spec")
                     .map_err(|e| e.within(path))?;
-                if applies(&policy, &namespace, &root_namespace, &workload) {
+                if applies(policy.selector.as_ref(), policy.has_target_ref, &namespace, &root_namespace, &workload) {
                     applied.push(policy);
+                }
+            }
+            ("security.istio.io/v1" | "security.istio.io/v1beta1", "RequestAuthentication") => {
+                let spec: request_authentication::Spec =
+                    parse(&resource.spec).map_err(|e| e.within(&format!("{path}.spec")))?;
+                let ra = request_authentication::compile(spec, "spec", &raw.jwks_clusters).map_err(|e| e.within(path))?;
+                if applies(ra.selector.as_ref(), ra.has_target_ref, &namespace, &root_namespace, &workload) {
+                    providers.extend(ra.providers);
+                    applied_authn += 1;
                 }
             }
             (api, kind) => {
                 return Err(ConfigError::new(
                     &format!("{path}.kind"),
                     format!(
-                        "unsupported resource {api}/{kind}: meshguard accepts security.istio.io/v1 and v1beta1 AuthorizationPolicy"
+                        "unsupported resource {api}/{kind}: meshguard accepts security.istio.io/v1 and v1beta1 AuthorizationPolicy and RequestAuthentication"
                     ),
                 ))
             }
@@ -229,12 +273,21 @@ pub fn load(bytes: &[u8], node: &NodeInfo) -> Result<(Engine, LoadReport), Confi
         workload: workload.clone(),
         workload_source,
         resources: objects.len(),
-        applied_policies: applied.len(),
+        applied_policies: applied.len() + applied_authn,
     };
     let settings = Settings {
         decision_header: raw.decision_header,
+        jwks_refresh_seconds: match raw.jwks_refresh_seconds {
+            Some(0) => return Err(ConfigError::new("jwksRefreshSeconds", "must be at least 1")),
+            Some(s) => s,
+            None => DEFAULT_JWKS_REFRESH_SECONDS,
+        },
+        jwt_cache_size: raw.jwt_cache_size.unwrap_or(DEFAULT_CACHE_CAPACITY),
     };
-    Ok((Engine::new(applied, settings), report))
+    Ok((
+        Engine::new(applied, Authenticator::new(providers), settings),
+        report,
+    ))
 }
 
 fn non_empty(value: Option<String>, field: &str, default: &str) -> Result<String, ConfigError> {
@@ -246,7 +299,11 @@ fn non_empty(value: Option<String>, field: &str, default: &str) -> Result<String
 }
 
 /// Expands `kind: List` objects (as `kubectl get -o yaml` prints several objects).
-fn flatten<'v>(value: &'v Value, path: String, out: &mut Vec<(String, &'v Value)>) -> Result<(), ConfigError> {
+fn flatten<'v>(
+    value: &'v Value,
+    path: String,
+    out: &mut Vec<(String, &'v Value)>,
+) -> Result<(), ConfigError> {
     let is_list = value.get("kind").and_then(Value::as_str) == Some("List")
         && value.get("apiVersion").and_then(Value::as_str) == Some("v1");
     if !is_list {
@@ -260,12 +317,17 @@ fn flatten<'v>(value: &'v Value, path: String, out: &mut Vec<(String, &'v Value)
         .keys()
         .find(|k| !matches!(k.as_str(), "apiVersion" | "kind" | "items" | "metadata"))
     {
-        return Err(ConfigError::new(&path, format!("unknown field `{unknown}` in a v1 List")));
+        return Err(ConfigError::new(
+            &path,
+            format!("unknown field `{unknown}` in a v1 List"),
+        ));
     }
     let items = object
         .get("items")
         .and_then(Value::as_array)
-        .ok_or_else(|| ConfigError::new(&format!("{path}.items"), "a v1 List needs an items array"))?;
+        .ok_or_else(|| {
+            ConfigError::new(&format!("{path}.items"), "a v1 List needs an items array")
+        })?;
     for (i, item) in items.iter().enumerate() {
         flatten(item, format!("{path}.items[{i}]"), out)?;
     }
@@ -273,16 +335,19 @@ fn flatten<'v>(value: &'v Value, path: String, out: &mut Vec<(String, &'v Value)
 }
 
 /// istiod targeting for sidecars: root namespace or own namespace, selector subset, and never a
-/// policy attached with `targetRef(s)`.
-fn applies(policy: &CompiledPolicy, namespace: &str, root_namespace: &str, workload: &Workload) -> bool {
-    if policy.has_target_ref {
+/// resource attached with `targetRef(s)`.
+fn applies(
+    selector: Option<&BTreeMap<String, String>>,
+    has_target_ref: bool,
+    namespace: &str,
+    root_namespace: &str,
+    workload: &Workload,
+) -> bool {
+    if has_target_ref {
         return false;
     }
     if namespace != root_namespace && namespace != workload.namespace() {
         return false;
     }
-    policy
-        .selector
-        .as_ref()
-        .is_none_or(|labels| workload.matches_labels(labels))
+    selector.is_none_or(|labels| workload.matches_labels(labels))
 }

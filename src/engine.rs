@@ -9,6 +9,7 @@
 //! AUDIT rules and dry-run (`istio.io/dry-run`) policies are evaluated alongside, like Envoy's
 //! shadow engines, and reported; they never change the decision.
 
+use crate::authn::{Authenticator, Claims};
 use crate::authorization_policy::{Action, CompiledPolicy, CompiledRule};
 use crate::config::Settings;
 use crate::predicate::Subject;
@@ -38,6 +39,7 @@ impl RuleSet {
 /// The compiled policies for one workload.
 #[derive(Debug, Clone, Default)]
 pub struct Engine {
+    authenticator: Authenticator,
     deny: RuleSet,
     allow: RuleSet,
     audit: RuleSet,
@@ -93,8 +95,13 @@ impl Decision<'_> {
 }
 
 impl Engine {
-    pub fn new(policies: Vec<CompiledPolicy>, settings: Settings) -> Engine {
+    pub fn new(
+        policies: Vec<CompiledPolicy>,
+        authenticator: Authenticator,
+        settings: Settings,
+    ) -> Engine {
         let mut engine = Engine {
+            authenticator,
             settings,
             ..Engine::default()
         };
@@ -117,19 +124,41 @@ impl Engine {
         &self.settings
     }
 
-    /// Number of enforced, dry-run and audit rules, for the start-up log line.
-    pub fn rule_count(&self) -> usize {
-        [&self.deny, &self.allow, &self.audit, &self.dry_run_deny, &self.dry_run_allow]
-            .iter()
-            .map(|s| s.rules.len())
-            .sum()
+    /// The JWT providers of the applicable RequestAuthentications.
+    pub fn authenticator(&self) -> &Authenticator {
+        &self.authenticator
     }
 
-    /// Decides one request.
+    /// Number of enforced, dry-run and audit rules, for the start-up log line.
+    pub fn rule_count(&self) -> usize {
+        [
+            &self.deny,
+            &self.allow,
+            &self.audit,
+            &self.dry_run_deny,
+            &self.dry_run_allow,
+        ]
+        .iter()
+        .map(|s| s.rules.len())
+        .sum()
+    }
+
+    /// Decides one request that carries no verified end-user token.
     pub fn decide<'e>(&'e self, headers: Headers<'_>, connection: &dyn Connection) -> Decision<'e> {
+        self.decide_with_claims(headers, connection, None)
+    }
+
+    /// Decides one request; `claims` is the verified JWT, if authentication produced one.
+    pub fn decide_with_claims<'e>(
+        &'e self,
+        headers: Headers<'_>,
+        connection: &dyn Connection,
+        claims: Option<&Claims>,
+    ) -> Decision<'e> {
         let subject = Subject {
             headers,
             connection,
+            claims,
         };
         let (verdict, policy) = if let Some(id) = self.deny.first_match(&subject) {
             (Verdict::Deny, Some(id))

@@ -10,21 +10,25 @@
 //!
 //! Nothing here can panic on host input: every host call returns `Result`.
 
-use std::cell::OnceCell;
-use std::collections::BTreeMap;
+use std::cell::{Cell, OnceCell, RefCell};
+use std::collections::{BTreeMap, HashMap};
 use std::net::IpAddr;
 use std::rc::Rc;
+use std::time::Duration;
 
 use proxy_wasm::traits::{Context, HttpContext, RootContext};
-use proxy_wasm::types::{Action, BufferType, ContextType, LogLevel};
+use proxy_wasm::types::{Action, BufferType, ContextType, LogLevel, MetricType};
 
+use crate::authn::{AuthnState, HeaderEdit, Outcome};
 use crate::config::{self, NodeInfo, WorkloadSource};
 use crate::engine::{Decision, DryRun, Engine};
 use crate::host;
 use crate::identity::Peer;
 use crate::ip::parse_socket_ip;
+use crate::jwt::{JwksSource, JwtFailure, KeySet};
 use crate::pairs;
 use crate::request::{Connection, Headers, MetadataValue};
+use crate::request_authentication::{Keys, RemoteJwks};
 
 const DENY_BODY: &[u8] = b"RBAC: access denied";
 const DECISION_PROPERTY: &str = "meshguard.decision";
@@ -35,14 +39,231 @@ const DIRECT_PEER_STATE: &str = "meshguard.direct_peer";
 
 proxy_wasm::main! {{
     proxy_wasm::set_log_level(LogLevel::Warn);
-    proxy_wasm::set_root_context(|_| -> Box<dyn RootContext> { Box::new(FilterRoot { engine: None }) });
+    proxy_wasm::set_root_context(|_| -> Box<dyn RootContext> {
+        Box::new(FilterRoot {
+            engine: None,
+            authn: Rc::new(RefCell::new(AuthnState::default())),
+            fetches: Vec::new(),
+            calls: HashMap::new(),
+            metrics: Rc::new(Metrics::default()),
+            flushed_authn: [0; 4],
+        })
+    });
 }}
+
+/// Counter names; Envoy files them under `wasmcustom.` and Prometheus shows them as-is.
+const COUNTERS: [&str; COUNTER_COUNT] = [
+    "meshguard_allowed",
+    "meshguard_denied",
+    "meshguard_dry_run_denied",
+    "meshguard_audited",
+    "meshguard_jwt_accepted",
+    "meshguard_jwt_rejected_malformed",
+    "meshguard_jwt_rejected_unknown_issuer",
+    "meshguard_jwt_rejected_expired",
+    "meshguard_jwt_rejected_not_yet_valid",
+    "meshguard_jwt_rejected_audience",
+    "meshguard_jwt_rejected_signature",
+    "meshguard_jwt_rejected_no_matching_key",
+    "meshguard_jwt_rejected_jwks_unavailable",
+    "meshguard_jwt_cache_hit",
+    "meshguard_jwt_cache_miss",
+    "meshguard_jwks_fetch_ok",
+    "meshguard_jwks_fetch_failed",
+];
+const COUNTER_COUNT: usize = 17;
+const ALLOWED: usize = 0;
+const DENIED: usize = 1;
+const DRY_RUN_DENIED: usize = 2;
+const AUDITED: usize = 3;
+const JWT_ACCEPTED: usize = 4;
+const JWT_CACHE_HIT: usize = 13;
+
+/// Counts kept in the VM and flushed to Envoy once a second, so counting costs no host call
+/// on the request path.
+#[derive(Default)]
+struct Metrics {
+    ids: RefCell<Vec<Option<u32>>>,
+    pending: [Cell<u64>; COUNTER_COUNT],
+}
+
+impl Metrics {
+    fn define(&self) {
+        let ids = COUNTERS
+            .iter()
+            .map(|name| proxy_wasm::hostcalls::define_metric(MetricType::Counter, name).ok())
+            .collect();
+        *self.ids.borrow_mut() = ids;
+    }
+
+    fn add(&self, counter: usize, n: u64) {
+        if let Some(cell) = self.pending.get(counter) {
+            cell.set(cell.get().saturating_add(n));
+        }
+    }
+
+    fn rejected(&self, failure: JwtFailure) {
+        let name = format!("meshguard_jwt_rejected_{}", failure.reason());
+        if let Some(i) = COUNTERS.iter().position(|c| *c == name) {
+            self.add(i, 1);
+        }
+    }
+
+    fn flush(&self) {
+        let ids = self.ids.borrow();
+        for (cell, id) in self.pending.iter().zip(ids.iter()) {
+            let n = cell.take();
+            if let (Some(id), true) = (id, n > 0) {
+                let _ = proxy_wasm::hostcalls::increment_metric(
+                    *id,
+                    i64::try_from(n).unwrap_or(i64::MAX),
+                );
+            }
+        }
+    }
+}
+
+/// Seconds to wait before retrying a failed JWKS fetch, doubling up to the cap.
+const FIRST_RETRY_SECS: u64 = 1;
+const MAX_RETRY_SECS: u64 = 60;
+/// The largest JWKS document accepted.
+const MAX_JWKS_BYTES: usize = 256 * 1024;
 
 struct FilterRoot {
     engine: Option<Rc<Engine>>,
+    authn: Rc<RefCell<AuthnState>>,
+    fetches: Vec<JwksFetch>,
+    /// In-flight `dispatch_http_call` tokens -> index into `fetches`.
+    calls: HashMap<u32, usize>,
+    metrics: Rc<Metrics>,
+    /// Authentication counters already flushed: cache hits, misses, fetch ok, fetch failed.
+    flushed_authn: [u64; 4],
 }
 
-impl Context for FilterRoot {}
+/// Fetch schedule of one provider's remote JWKS.
+struct JwksFetch {
+    provider: usize,
+    remote: RemoteJwks,
+    next_at: u64,
+    retry_secs: u64,
+    in_flight: bool,
+}
+
+impl Context for FilterRoot {
+    fn on_http_call_response(
+        &mut self,
+        token_id: u32,
+        _headers: usize,
+        body_size: usize,
+        _trailers: usize,
+    ) {
+        let Some(index) = self.calls.remove(&token_id) else {
+            return;
+        };
+        let now = host::now_seconds().unwrap_or(0);
+        let refresh = self
+            .engine
+            .as_ref()
+            .map_or(1200, |e| e.settings().jwks_refresh_seconds);
+        let Some(fetch) = self.fetches.get_mut(index) else {
+            return;
+        };
+        fetch.in_flight = false;
+        let status = host::header_map(host::MAP_HTTP_CALL_RESPONSE_HEADERS)
+            .ok()
+            .and_then(|h| h.into_iter().find(|(k, _)| k == ":status").map(|(_, v)| v));
+        let result = if status.as_deref() != Some(b"200") {
+            Err(format!(
+                "HTTP status {}",
+                status
+                    .map(|s| String::from_utf8_lossy(&s).into_owned())
+                    .unwrap_or_else(|| "none (no response)".into())
+            ))
+        } else if body_size > MAX_JWKS_BYTES {
+            Err(format!(
+                "document of {body_size} bytes is larger than {MAX_JWKS_BYTES}"
+            ))
+        } else {
+            host::buffer(host::BUFFER_HTTP_CALL_RESPONSE_BODY, body_size)
+                .map_err(|e| format!("cannot read the body (host status {})", e.0))
+                .and_then(|body| {
+                    String::from_utf8(body.unwrap_or_default())
+                        .map_err(|_| "body is not UTF-8".to_string())
+                })
+                .and_then(|text| KeySet::parse(&text, JwksSource::Remote))
+        };
+        match result {
+            Ok(keys) => {
+                log::info!(
+                    "meshguard: JWKS {} fetched: {} keys",
+                    fetch.remote.uri,
+                    keys.len()
+                );
+                self.authn
+                    .borrow_mut()
+                    .set_remote_keys(fetch.provider, keys);
+                self.authn.borrow_mut().jwks_fetch_ok += 1;
+                fetch.retry_secs = FIRST_RETRY_SECS;
+                fetch.next_at = now.saturating_add(refresh);
+            }
+            Err(why) => {
+                self.authn.borrow_mut().jwks_fetch_failed += 1;
+                log::warn!(
+                    "meshguard: JWKS fetch from {} (cluster {}) failed: {why}; keeping the last good keys, retrying in {}s",
+                    fetch.remote.uri, fetch.remote.cluster, fetch.retry_secs
+                );
+                fetch.next_at = now.saturating_add(fetch.retry_secs);
+                fetch.retry_secs = (fetch.retry_secs * 2).min(MAX_RETRY_SECS);
+            }
+        }
+    }
+}
+
+impl FilterRoot {
+    /// Starts every JWKS fetch that is due.
+    fn fetch_due_jwks(&mut self) {
+        let now = host::now_seconds().unwrap_or(0);
+        for index in 0..self.fetches.len() {
+            let Some(fetch) = self.fetches.get_mut(index) else {
+                continue;
+            };
+            if fetch.in_flight || fetch.next_at > now {
+                continue;
+            }
+            let remote = fetch.remote.clone();
+            let call = self.dispatch_http_call(
+                &remote.cluster,
+                vec![
+                    (":method", "GET"),
+                    (":path", &remote.path),
+                    (":authority", &remote.authority),
+                    ("accept", "application/json"),
+                ],
+                None,
+                vec![],
+                Duration::from_millis(remote.timeout_ms),
+            );
+            let Some(fetch) = self.fetches.get_mut(index) else {
+                continue;
+            };
+            match call {
+                Ok(token) => {
+                    fetch.in_flight = true;
+                    self.calls.insert(token, index);
+                }
+                Err(status) => {
+                    self.authn.borrow_mut().jwks_fetch_failed += 1;
+                    log::warn!(
+                        "meshguard: cannot start the JWKS fetch from {} through cluster {} ({status:?}); is the cluster defined? retrying in {}s",
+                        remote.uri, remote.cluster, fetch.retry_secs
+                    );
+                    fetch.next_at = now.saturating_add(fetch.retry_secs);
+                    fetch.retry_secs = (fetch.retry_secs * 2).min(MAX_RETRY_SECS);
+                }
+            }
+        }
+    }
+}
 
 impl RootContext for FilterRoot {
     fn on_configure(&mut self, _size: usize) -> bool {
@@ -50,19 +271,25 @@ impl RootContext for FilterRoot {
         if let Ok(level) = proxy_wasm::hostcalls::get_log_level() {
             proxy_wasm::set_log_level(level);
         }
-        let bytes = match proxy_wasm::hostcalls::get_buffer(BufferType::PluginConfiguration, 0, usize::MAX) {
-            Ok(bytes) => bytes.unwrap_or_default(),
-            Err(status) => {
-                log::error!("meshguard: cannot read the plugin configuration (host status {status:?})");
-                return false;
-            }
-        };
+        let bytes =
+            match proxy_wasm::hostcalls::get_buffer(BufferType::PluginConfiguration, 0, usize::MAX)
+            {
+                Ok(bytes) => bytes.unwrap_or_default(),
+                Err(status) => {
+                    log::error!(
+                        "meshguard: cannot read the plugin configuration (host status {status:?})"
+                    );
+                    return false;
+                }
+            };
         match config::load(&bytes, &node_info()) {
             Ok((engine, report)) => {
                 let source = match report.workload_source {
                     WorkloadSource::Config => "plugin configuration",
                     WorkloadSource::NodeMetadata => "Istio node metadata",
-                    WorkloadSource::Default => "default (no workload in configuration or node metadata)",
+                    WorkloadSource::Default => {
+                        "default (no workload in configuration or node metadata)"
+                    }
                 };
                 log::warn!(
                     "meshguard {}: configuration loaded: workload namespace={} labels={:?} (from {source}), {} resources, {} apply, {} rules",
@@ -73,6 +300,29 @@ impl RootContext for FilterRoot {
                     report.applied_policies,
                     engine.rule_count(),
                 );
+                self.authn = Rc::new(RefCell::new(AuthnState::new(
+                    engine.settings().jwt_cache_size,
+                )));
+                self.calls.clear();
+                self.fetches = engine
+                    .authenticator()
+                    .providers()
+                    .iter()
+                    .enumerate()
+                    .filter_map(|(provider, p)| match &p.keys {
+                        Keys::Remote(remote) => Some(JwksFetch {
+                            provider,
+                            remote: remote.clone(),
+                            next_at: 0,
+                            retry_secs: FIRST_RETRY_SECS,
+                            in_flight: false,
+                        }),
+                        Keys::Inline(_) => None,
+                    })
+                    .collect();
+                self.metrics.define();
+                self.flushed_authn = [0; 4];
+                self.set_tick_period(Duration::from_secs(1));
                 self.engine = Some(Rc::new(engine));
                 true
             }
@@ -83,10 +333,30 @@ impl RootContext for FilterRoot {
         }
     }
 
+    fn on_tick(&mut self) {
+        self.fetch_due_jwks();
+        if let Ok(state) = self.authn.try_borrow() {
+            let now = [
+                state.cache_hits,
+                state.cache_misses,
+                state.jwks_fetch_ok,
+                state.jwks_fetch_failed,
+            ];
+            for (i, (now, before)) in now.iter().zip(self.flushed_authn.iter_mut()).enumerate() {
+                self.metrics
+                    .add(JWT_CACHE_HIT + i, now.saturating_sub(*before));
+                *before = *now;
+            }
+        }
+        self.metrics.flush();
+    }
+
     fn create_http_context(&self, context_id: u32) -> Option<Box<dyn HttpContext>> {
         Some(Box::new(AuthzFilter {
             context_id,
             engine: self.engine.clone(),
+            authn: self.authn.clone(),
+            metrics: self.metrics.clone(),
             decision_header: None,
         }))
     }
@@ -110,7 +380,12 @@ fn node_info() -> NodeInfo {
             let pairs = pairs::decode(&bytes)?;
             pairs
                 .into_iter()
-                .map(|(k, v)| Some((String::from_utf8(k.to_vec()).ok()?, String::from_utf8(v.to_vec()).ok()?)))
+                .map(|(k, v)| {
+                    Some((
+                        String::from_utf8(k.to_vec()).ok()?,
+                        String::from_utf8(v.to_vec()).ok()?,
+                    ))
+                })
                 .collect::<Option<BTreeMap<String, String>>>()
         });
     NodeInfo { namespace, labels }
@@ -119,6 +394,8 @@ fn node_info() -> NodeInfo {
 struct AuthzFilter {
     context_id: u32,
     engine: Option<Rc<Engine>>,
+    authn: Rc<RefCell<AuthnState>>,
+    metrics: Rc<Metrics>,
     /// The decision text to add to the response, when `decisionHeader` is on.
     decision_header: Option<String>,
 }
@@ -129,25 +406,61 @@ impl HttpContext for AuthzFilter {
     fn on_http_request_headers(&mut self, _num_headers: usize, _end_of_stream: bool) -> Action {
         let Some(engine) = self.engine.clone() else {
             // on_configure failed or never ran: Envoy should not get here; fail closed.
-            log::error!("#{} meshguard: no configuration loaded, denying", self.context_id);
+            log::error!(
+                "#{} meshguard: no configuration loaded, denying",
+                self.context_id
+            );
             return deny(&[]);
         };
-        let headers = match host::request_headers() {
+        let headers = match host::header_map(host::MAP_REQUEST_HEADERS) {
             Ok(h) => h,
             Err(e) => {
-                log::error!("#{} meshguard: cannot read request headers (host status {}), denying", self.context_id, e.0);
+                log::error!(
+                    "#{} meshguard: cannot read request headers (host status {}), denying",
+                    self.context_id,
+                    e.0
+                );
                 return deny(&[]);
             }
         };
         let view = Headers::new(&headers);
+        let mut edits = Vec::new();
+        let outcome = if engine.authenticator().is_empty() {
+            Outcome::NoToken
+        } else {
+            let now = host::now_seconds().unwrap_or(0);
+            match self.authn.try_borrow_mut() {
+                Ok(mut state) => engine
+                    .authenticator()
+                    .authenticate(view, now, &mut state, &mut edits),
+                Err(_) => Outcome::Rejected(JwtFailure::VerificationFails),
+            }
+        };
+        let claims = match &outcome {
+            Outcome::Rejected(failure) => {
+                self.metrics.rejected(*failure);
+                return self.reject_token(*failure, view);
+            }
+            Outcome::Verified(claims) => {
+                self.metrics.add(JWT_ACCEPTED, 1);
+                Some(claims.clone())
+            }
+            Outcome::NoToken => None,
+        };
         let connection = LazyConnection::default();
-        let decision = engine.decide(view, &connection);
+        let decision = engine.decide_with_claims(view, &connection, claims.as_deref());
         let summary = decision.summary();
         if let Err(e) = host::set_property(DECISION_PROPERTY, summary.as_bytes()) {
-            log::debug!("#{} meshguard: cannot set filter state (host status {})", self.context_id, e.0);
+            log::debug!(
+                "#{} meshguard: cannot set filter state (host status {})",
+                self.context_id,
+                e.0
+            );
         }
         self.report(&decision, view, &connection);
+        self.count(&decision);
         if decision.is_allowed() {
+            apply_edits(&edits, view, self.context_id);
             if engine.settings().decision_header {
                 self.decision_header = Some(summary);
             }
@@ -163,14 +476,102 @@ impl HttpContext for AuthzFilter {
     fn on_http_response_headers(&mut self, _num_headers: usize, _end_of_stream: bool) -> Action {
         if let Some(summary) = self.decision_header.take() {
             if let Err(e) = host::set_response_header(DECISION_HEADER, &summary) {
-                log::debug!("#{} meshguard: cannot add the decision header (host status {})", self.context_id, e.0);
+                log::debug!(
+                    "#{} meshguard: cannot add the decision header (host status {})",
+                    self.context_id,
+                    e.0
+                );
             }
         }
         Action::Continue
     }
 }
 
+/// Applies authentication's header changes; removals only touch headers that are present.
+fn apply_edits(edits: &[HeaderEdit], headers: Headers<'_>, context_id: u32) {
+    for edit in edits {
+        let result = match edit {
+            HeaderEdit::Remove(name) if headers.first(name).is_some() => {
+                host::remove_request_header(name)
+            }
+            HeaderEdit::Remove(_) => Ok(()),
+            HeaderEdit::Set(name, value) => host::set_request_header(name, value),
+        };
+        if let Err(e) = result {
+            log::warn!(
+                "#{context_id} meshguard: cannot update request header (host status {})",
+                e.0
+            );
+        }
+    }
+}
+
 impl AuthzFilter {
+    fn count(&self, decision: &Decision<'_>) {
+        self.metrics.add(
+            if decision.is_allowed() {
+                ALLOWED
+            } else {
+                DENIED
+            },
+            1,
+        );
+        if matches!(
+            decision.dry_run,
+            DryRun::WouldDeny(_) | DryRun::WouldDenyNoAllowMatched
+        ) {
+            self.metrics.add(DRY_RUN_DENIED, 1);
+        }
+        if decision.audit.is_some() {
+            self.metrics.add(AUDITED, 1);
+        }
+    }
+
+    /// Answers a bad token like Envoy's `jwt_authn`: 401 (403 for a disallowed audience),
+    /// the status text as body, and `www-authenticate: Bearer realm="<uri>", error="invalid_token"`.
+    fn reject_token(&self, failure: JwtFailure, headers: Headers<'_>) -> Action {
+        let text = |name: &str| {
+            headers
+                .first(name)
+                .map(|v| String::from_utf8_lossy(v).into_owned())
+                .unwrap_or_default()
+        };
+        let path = headers.first("x-envoy-original-path").map_or_else(
+            || text(":path"),
+            |p| String::from_utf8_lossy(p).into_owned(),
+        );
+        let mut uri = format!("{}://{}{}", text(":scheme"), text(":authority"), path);
+        if let Some((cut, _)) = uri.char_indices().nth(256) {
+            uri.truncate(cut);
+        }
+        let challenge = format!("Bearer realm=\"{uri}\", error=\"invalid_token\"");
+        log::info!(
+            "#{} meshguard jwt_rejected reason={} status={} method={} path={}",
+            self.context_id,
+            failure.reason(),
+            failure.http_status(),
+            text(":method"),
+            text(":path"),
+        );
+        let details = format!(
+            "jwt_authn_access_denied{{{}}}",
+            failure.message().replace(' ', "_")
+        );
+        if let Err(e) = host::send_local_response(
+            failure.http_status(),
+            &details,
+            &[("www-authenticate", &challenge)],
+            failure.message().as_bytes(),
+        ) {
+            log::error!(
+                "meshguard: cannot send the {} reply (host status {})",
+                failure.http_status(),
+                e.0
+            );
+        }
+        Action::Pause
+    }
+
     /// Logs the decision: info for denies, dry-run denies and audits; debug for allows.
     fn report(&self, decision: &Decision<'_>, headers: Headers<'_>, connection: &LazyConnection) {
         let dry_run_denied = match decision.dry_run {
@@ -178,8 +579,13 @@ impl AuthzFilter {
             DryRun::WouldDenyNoAllowMatched => Some("none"),
             DryRun::None | DryRun::WouldAllow(_) => None,
         };
-        let interesting = !decision.is_allowed() || dry_run_denied.is_some() || decision.audit.is_some();
-        let level = if interesting { log::Level::Info } else { log::Level::Debug };
+        let interesting =
+            !decision.is_allowed() || dry_run_denied.is_some() || decision.audit.is_some();
+        let level = if interesting {
+            log::Level::Info
+        } else {
+            log::Level::Debug
+        };
         if !log::log_enabled!(level) {
             return;
         }
@@ -249,7 +655,11 @@ impl LazyConnection {
             let remote = address.as_deref().and_then(parse_socket_ip);
             let has_real_port = address
                 .as_deref()
-                .and_then(|a| a.iter().rposition(|c| *c == b':').map(|i| a.get(i + 1..).unwrap_or_default()))
+                .and_then(|a| {
+                    a.iter()
+                        .rposition(|c| *c == b':')
+                        .map(|i| a.get(i + 1..).unwrap_or_default())
+                })
                 .is_some_and(|port| port != b"0" && !port.is_empty());
             let direct = if has_real_port {
                 remote
@@ -289,9 +699,11 @@ impl Connection for LazyConnection {
     }
 
     fn destination_ip(&self) -> Option<IpAddr> {
-        *self
-            .destination_ip
-            .get_or_init(|| read(&["destination", "address"]).as_deref().and_then(parse_socket_ip))
+        *self.destination_ip.get_or_init(|| {
+            read(&["destination", "address"])
+                .as_deref()
+                .and_then(parse_socket_ip)
+        })
     }
 
     fn destination_port(&self) -> Option<u16> {

@@ -13,8 +13,10 @@ pub struct HostError(pub u32);
 
 const OK: u32 = 0;
 const NOT_FOUND: u32 = 1;
-const MAP_REQUEST_HEADERS: u32 = 0;
+pub const MAP_REQUEST_HEADERS: u32 = 0;
 const MAP_RESPONSE_HEADERS: u32 = 2;
+pub const MAP_HTTP_CALL_RESPONSE_HEADERS: u32 = 6;
+pub const BUFFER_HTTP_CALL_RESPONSE_BODY: u32 = 4;
 
 #[link(wasm_import_module = "env")]
 extern "C" {
@@ -26,8 +28,27 @@ extern "C" {
         value_data: *const u8,
         value_size: usize,
     ) -> u32;
-    fn proxy_get_property(path: *const u8, path_size: usize, data: *mut *mut u8, size: *mut usize) -> u32;
-    fn proxy_set_property(path: *const u8, path_size: usize, value: *const u8, value_size: usize) -> u32;
+    fn proxy_remove_header_map_value(map_type: u32, key_data: *const u8, key_size: usize) -> u32;
+    fn proxy_get_buffer_bytes(
+        buffer_type: u32,
+        start: usize,
+        max_size: usize,
+        data: *mut *mut u8,
+        size: *mut usize,
+    ) -> u32;
+    fn proxy_get_current_time_nanoseconds(time: *mut u64) -> u32;
+    fn proxy_get_property(
+        path: *const u8,
+        path_size: usize,
+        data: *mut *mut u8,
+        size: *mut usize,
+    ) -> u32;
+    fn proxy_set_property(
+        path: *const u8,
+        path_size: usize,
+        value: *const u8,
+        value_size: usize,
+    ) -> u32;
     fn proxy_send_local_response(
         status_code: u32,
         details_data: *const u8,
@@ -57,11 +78,11 @@ unsafe fn take(data: *mut u8, size: usize) -> Option<Vec<u8>> {
 /// Every request header, one entry per value (repeated headers stay separate), names as sent
 /// by Envoy (lower-case). Names that are not UTF-8 cannot occur (Envoy validates header names);
 /// they would be dropped rather than crash.
-pub fn request_headers() -> Result<Vec<(String, Vec<u8>)>, HostError> {
+pub fn header_map(map_type: u32) -> Result<Vec<(String, Vec<u8>)>, HostError> {
     let mut data = null_mut();
     let mut size = 0;
     // SAFETY: out-pointers are valid; the host fills them per the ABI.
-    let status = unsafe { proxy_get_header_map_pairs(MAP_REQUEST_HEADERS, &mut data, &mut size) };
+    let status = unsafe { proxy_get_header_map_pairs(map_type, &mut data, &mut size) };
     if status != OK {
         return Err(HostError(status));
     }
@@ -93,7 +114,8 @@ pub fn property(path: &[&str]) -> Result<Option<Vec<u8>>, HostError> {
     let mut data = null_mut();
     let mut size = 0;
     // SAFETY: the path buffer outlives the call; out-pointers are valid.
-    let status = unsafe { proxy_get_property(encoded.as_ptr(), encoded.len(), &mut data, &mut size) };
+    let status =
+        unsafe { proxy_get_property(encoded.as_ptr(), encoded.len(), &mut data, &mut size) };
     match status {
         // SAFETY: the host returned this buffer for this call.
         OK => Ok(unsafe { take(data, size) }),
@@ -102,10 +124,54 @@ pub fn property(path: &[&str]) -> Result<Option<Vec<u8>>, HostError> {
     }
 }
 
+/// Removes a request header (every value of it).
+pub fn remove_request_header(name: &str) -> Result<(), HostError> {
+    // SAFETY: the buffer outlives the call.
+    let status =
+        unsafe { proxy_remove_header_map_value(MAP_REQUEST_HEADERS, name.as_ptr(), name.len()) };
+    if status == OK {
+        Ok(())
+    } else {
+        Err(HostError(status))
+    }
+}
+
+/// Sets a request header, replacing any value it had.
+pub fn set_request_header(name: &str, value: &str) -> Result<(), HostError> {
+    replace_header(MAP_REQUEST_HEADERS, name, value)
+}
+
+/// A host buffer (e.g. an HTTP call response body); `Ok(None)` when empty or absent.
+pub fn buffer(buffer_type: u32, size: usize) -> Result<Option<Vec<u8>>, HostError> {
+    let mut data = null_mut();
+    let mut returned = 0;
+    // SAFETY: out-pointers are valid; the host fills them per the ABI.
+    let status = unsafe { proxy_get_buffer_bytes(buffer_type, 0, size, &mut data, &mut returned) };
+    match status {
+        // SAFETY: the host returned this buffer for this call.
+        OK => Ok(unsafe { take(data, returned) }),
+        NOT_FOUND => Ok(None),
+        other => Err(HostError(other)),
+    }
+}
+
+/// Seconds since the Unix epoch, from Envoy's clock.
+pub fn now_seconds() -> Result<u64, HostError> {
+    let mut nanos = 0u64;
+    // SAFETY: the out-pointer is valid.
+    let status = unsafe { proxy_get_current_time_nanoseconds(&mut nanos) };
+    if status == OK {
+        Ok(nanos / 1_000_000_000)
+    } else {
+        Err(HostError(status))
+    }
+}
+
 /// Sets a one-segment property: filter state `wasm.<name>`, readable by access logs.
 pub fn set_property(name: &str, value: &[u8]) -> Result<(), HostError> {
     // SAFETY: both buffers outlive the call.
-    let status = unsafe { proxy_set_property(name.as_ptr(), name.len(), value.as_ptr(), value.len()) };
+    let status =
+        unsafe { proxy_set_property(name.as_ptr(), name.len(), value.as_ptr(), value.len()) };
     if status == OK {
         Ok(())
     } else {
@@ -115,9 +181,19 @@ pub fn set_property(name: &str, value: &[u8]) -> Result<(), HostError> {
 
 /// Replaces (or adds) one response header.
 pub fn set_response_header(name: &str, value: &str) -> Result<(), HostError> {
+    replace_header(MAP_RESPONSE_HEADERS, name, value)
+}
+
+fn replace_header(map_type: u32, name: &str, value: &str) -> Result<(), HostError> {
     // SAFETY: both buffers outlive the call.
     let status = unsafe {
-        proxy_replace_header_map_value(MAP_RESPONSE_HEADERS, name.as_ptr(), name.len(), value.as_ptr(), value.len())
+        proxy_replace_header_map_value(
+            map_type,
+            name.as_ptr(),
+            name.len(),
+            value.as_ptr(),
+            value.len(),
+        )
     };
     if status == OK {
         Ok(())
@@ -128,13 +204,22 @@ pub fn set_response_header(name: &str, value: &str) -> Result<(), HostError> {
 
 /// Sends a local reply. Envoy turns it into a trailers-only gRPC response (403 ->
 /// `grpc-status: 7`, body -> `grpc-message`) when the request is gRPC.
-pub fn send_local_response(status: u32, details: &str, headers: &[(&str, &str)], body: &[u8]) -> Result<(), HostError> {
+pub fn send_local_response(
+    status: u32,
+    details: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> Result<(), HostError> {
     let encoded = pairs::encode(headers);
     // SAFETY: all buffers outlive the call.
     let rc = unsafe {
         proxy_send_local_response(
             status,
-            if details.is_empty() { null() } else { details.as_ptr() },
+            if details.is_empty() {
+                null()
+            } else {
+                details.as_ptr()
+            },
             details.len(),
             body.as_ptr(),
             body.len(),

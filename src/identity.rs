@@ -103,7 +103,10 @@ impl IdentityMatch {
                 lit(rest),
             ])]);
         }
-        IdentityMatch::String(StringMatch::parse(&format!("{SPIFFE}{value}"), Star::NonEmpty))
+        IdentityMatch::String(StringMatch::parse(
+            &format!("{SPIFFE}{value}"),
+            Star::NonEmpty,
+        ))
     }
 
     /// A `namespaces` / `source.namespace` value: `.*/ns/<value with * as .*>/.*`.
@@ -321,7 +324,8 @@ mod tests {
         assert!(IdentityMatch::trust_domain("*.example.com").matches(Some(&p)));
         assert!(IdentityMatch::trust_domain("*").matches(Some(&p)));
         assert!(!IdentityMatch::trust_domain("prod.example").matches(Some(&p)));
-        assert!(!IdentityMatch::trust_domain("prod.example.com").matches(Some(&peer("spiffe://prod.example.com"))));
+        assert!(!IdentityMatch::trust_domain("prod.example.com")
+            .matches(Some(&peer("spiffe://prod.example.com"))));
     }
 
     #[test]
@@ -337,13 +341,22 @@ mod tests {
     #[test]
     fn aliases_expand_local_and_cluster_local_principals() {
         let b = TrustBundle::new("td2", &["td1".to_string()]);
-        assert_eq!(b.expand_principal("td1/ns/foo/sa/bar"), vec!["td2/ns/foo/sa/bar", "td1/ns/foo/sa/bar"]);
+        assert_eq!(
+            b.expand_principal("td1/ns/foo/sa/bar"),
+            vec!["td2/ns/foo/sa/bar", "td1/ns/foo/sa/bar"]
+        );
         assert_eq!(
             b.expand_principal("cluster.local/ns/foo/sa/bar"),
             vec!["td2/ns/foo/sa/bar", "td1/ns/foo/sa/bar"]
         );
-        assert_eq!(b.expand_principal("other/ns/foo/sa/bar"), vec!["other/ns/foo/sa/bar"]);
-        assert_eq!(b.expand_principal("*/ns/foo/sa/bar"), vec!["*/ns/foo/sa/bar"]);
+        assert_eq!(
+            b.expand_principal("other/ns/foo/sa/bar"),
+            vec!["other/ns/foo/sa/bar"]
+        );
+        assert_eq!(
+            b.expand_principal("*/ns/foo/sa/bar"),
+            vec!["*/ns/foo/sa/bar"]
+        );
         assert_eq!(b.expand_principal("td1/ns/foo/*"), vec!["td1/ns/foo/*"]);
         assert_eq!(b.expand_principal("*"), vec!["*"]);
     }
@@ -351,7 +364,10 @@ mod tests {
     #[test]
     fn star_prefixed_trust_domain_is_kept_for_matching_domains() {
         let b = TrustBundle::new("new-td", &["old-td".to_string(), "other".to_string()]);
-        assert_eq!(b.expand_principal("*-td/ns/foo/sa/bar"), vec!["*-td/ns/foo/sa/bar", "other/ns/foo/sa/bar"]);
+        assert_eq!(
+            b.expand_principal("*-td/ns/foo/sa/bar"),
+            vec!["*-td/ns/foo/sa/bar", "other/ns/foo/sa/bar"]
+        );
     }
 
     #[test]

@@ -125,7 +125,16 @@ mod tests {
 
     #[test]
     fn malformed_ranges_are_rejected() {
-        for bad in ["", "10.0.0", "10.0.0.0/33", "10.0.0.0/", "10.0.0.0/+8", "10.0.0.0/08", "x/8", "::/129"] {
+        for bad in [
+            "",
+            "10.0.0",
+            "10.0.0.0/33",
+            "10.0.0.0/",
+            "10.0.0.0/+8",
+            "10.0.0.0/08",
+            "x/8",
+            "::/129",
+        ] {
             assert!(Cidr::parse(bad).is_err(), "{bad} should be rejected");
         }
     }

@@ -4,6 +4,8 @@
 //!
 //! * [`config`] loads the plugin configuration (Kubernetes resources as JSON) and compiles it;
 //! * [`authorization_policy`] validates and translates Istio `AuthorizationPolicy` rules;
+//! * [`request_authentication`], [`jwt`] and [`authn`] verify end-user JWTs as Envoy's
+//!   `jwt_authn` does for Istio `RequestAuthentication`;
 //! * [`predicate`], [`matcher`], [`identity`], [`path`], [`ip`] are the compiled matchers;
 //! * [`targeting`] decides which resources select this workload;
 //! * [`engine`] turns a [`request`] view into a [`engine::Decision`];
@@ -23,16 +25,19 @@
     )
 )]
 
+pub mod authn;
 pub mod authorization_policy;
 pub mod config;
 pub mod engine;
 pub mod identity;
 pub mod ip;
+pub mod jwt;
 pub mod matcher;
 pub mod pairs;
 pub mod path;
 pub mod predicate;
 pub mod request;
+pub mod request_authentication;
 pub mod targeting;
 
 #[cfg(target_arch = "wasm32")]

@@ -161,7 +161,10 @@ fn glob_from(tokens: &[GlobToken], input: &[u8]) -> bool {
             _ => false,
         },
         GlobToken::AnyRun => {
-            let limit = input.iter().position(|c| *c == b'\n').unwrap_or(input.len());
+            let limit = input
+                .iter()
+                .position(|c| *c == b'\n')
+                .unwrap_or(input.len());
             (0..=limit).any(|skip| input.get(skip..).is_some_and(|tail| glob_from(rest, tail)))
         }
     }
@@ -179,10 +182,22 @@ mod tests {
     fn value_forms_follow_istiod_order() {
         assert_eq!(m("*", Star::NonEmpty), StringMatch::NonEmpty);
         assert_eq!(m("*", Star::Present), StringMatch::Present);
-        assert_eq!(m("*abc", Star::NonEmpty), StringMatch::Suffix(b"abc".to_vec().into()));
-        assert_eq!(m("abc*", Star::NonEmpty), StringMatch::Prefix(b"abc".to_vec().into()));
-        assert_eq!(m("*abc*", Star::NonEmpty), StringMatch::Suffix(b"abc*".to_vec().into()));
-        assert_eq!(m("a*c", Star::NonEmpty), StringMatch::Exact(b"a*c".to_vec().into()));
+        assert_eq!(
+            m("*abc", Star::NonEmpty),
+            StringMatch::Suffix(b"abc".to_vec().into())
+        );
+        assert_eq!(
+            m("abc*", Star::NonEmpty),
+            StringMatch::Prefix(b"abc".to_vec().into())
+        );
+        assert_eq!(
+            m("*abc*", Star::NonEmpty),
+            StringMatch::Suffix(b"abc*".to_vec().into())
+        );
+        assert_eq!(
+            m("a*c", Star::NonEmpty),
+            StringMatch::Exact(b"a*c".to_vec().into())
+        );
     }
 
     #[test]

@@ -32,7 +32,10 @@ pub fn decode(bytes: &[u8]) -> Option<Vec<(&[u8], &[u8])>> {
 
 /// Encodes header pairs for `proxy_send_local_response` and friends.
 pub fn encode(pairs: &[(&str, &str)]) -> Vec<u8> {
-    let size = 4 + pairs.iter().map(|(k, v)| 8 + k.len() + v.len() + 2).sum::<usize>();
+    let size = 4 + pairs
+        .iter()
+        .map(|(k, v)| 8 + k.len() + v.len() + 2)
+        .sum::<usize>();
     let mut out = Vec::with_capacity(size);
     out.extend_from_slice(&(pairs.len() as u32).to_le_bytes());
     for (k, v) in pairs {
@@ -80,7 +83,10 @@ mod tests {
         ]
         .concat();
         let pairs = decode(&bytes).unwrap();
-        assert_eq!(pairs, vec![(&b"version"[..], &b"v1"[..]), (&b"app"[..], &b"b"[..])]);
+        assert_eq!(
+            pairs,
+            vec![(&b"version"[..], &b"v1"[..]), (&b"app"[..], &b"b"[..])]
+        );
     }
 
     #[test]

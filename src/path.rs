@@ -35,6 +35,12 @@ impl PathMatch {
     pub fn parse(value: &str) -> Result<PathMatch, String> {
         if value.contains("{*}") || value.contains("{**}") {
             Template::parse(value).map(PathMatch::Template)
+        } else if value.contains(['{', '}']) {
+            // istiod rejects braces outside `{*}` / `{**}` (named variables like `{id}` are not
+            // supported); accepting them as literals would make a DENY silently never match.
+            Err(format!(
+                "invalid path {value:?}: braces are only allowed as the template operators {{*}} and {{**}}"
+            ))
         } else {
             Ok(PathMatch::String(StringMatch::parse(value, Star::NonEmpty)))
         }
@@ -182,9 +188,11 @@ mod tests {
     use super::*;
 
     fn any_matches(patterns: &[&str], path: &str) -> bool {
-        patterns
-            .iter()
-            .any(|p| PathMatch::parse(p).unwrap().matches(url_path(path.as_bytes())))
+        patterns.iter().any(|p| {
+            PathMatch::parse(p)
+                .unwrap()
+                .matches(url_path(path.as_bytes()))
+        })
     }
 
     #[test]
@@ -271,9 +279,10 @@ mod tests {
     }
 
     #[test]
-    fn braces_without_an_operator_are_a_literal_path() {
-        assert!(any_matches(&["/foo/{bar}"], "/foo/{bar}"));
-        assert!(!any_matches(&["/foo/{bar}"], "/foo/x"));
+    fn braces_without_an_operator_are_rejected() {
+        for bad in ["/foo/{bar}", "/users/{id}/admin", "/a/{", "/a}/b", "/{**"] {
+            assert!(PathMatch::parse(bad).is_err(), "{bad} should be rejected");
+        }
     }
 
     #[test]

@@ -6,6 +6,9 @@
 //! when the attribute is missing: that is why `notPrincipals` admits plaintext peers and
 //! `notValues` admits requests without the header (Istio security bulletin 2021-004).
 
+use serde_json::Value;
+
+use crate::authn::Claims;
 use crate::identity::IdentityMatch;
 use crate::ip::Cidr;
 use crate::matcher::{StringMatch, ValueMatch};
@@ -32,6 +35,15 @@ pub enum Predicate {
     DestinationIp(Cidr),
     DestinationPort(u16),
     Sni(StringMatch),
+    /// `requestPrincipals` / `request.auth.principal`: the verified JWT's `iss` and `sub`
+    /// (istiod splits the value at its last `/`).
+    RequestPrincipal {
+        iss: StringMatch,
+        sub: StringMatch,
+    },
+    /// A verified JWT claim at a nested path: a string claim that matches, or a list claim
+    /// with a matching string element (`request.auth.claims[..]`, `audiences`, `presenter`).
+    Claim(Box<[Box<str>]>, StringMatch),
     /// `experimental.envoy.filters.<filter>[<key>]`; `list` is the `[v]` list-contains form.
     Metadata {
         filter: Box<str>,
@@ -45,6 +57,8 @@ pub enum Predicate {
 pub struct Subject<'a> {
     pub headers: Headers<'a>,
     pub connection: &'a dyn Connection,
+    /// The verified end-user token, if any.
+    pub claims: Option<&'a Claims>,
 }
 
 impl Predicate {
@@ -68,13 +82,26 @@ impl Predicate {
                 .is_some_and(|ip| c.contains(ip)),
             Predicate::DestinationPort(port) => s.connection.destination_port() == Some(*port),
             Predicate::Sni(m) => s.connection.sni().is_some_and(|v| m.matches(v)),
+            Predicate::RequestPrincipal { iss, sub } => s.claims.is_some_and(|c| {
+                c.string("iss").is_some_and(|v| iss.matches(v.as_bytes()))
+                    && c.string("sub").is_some_and(|v| sub.matches(v.as_bytes()))
+            }),
+            Predicate::Claim(path, m) => match s.claims.and_then(|c| c.get(path)) {
+                Some(Value::String(v)) => m.matches(v.as_bytes()),
+                Some(Value::Array(items)) => items
+                    .iter()
+                    .any(|i| i.as_str().is_some_and(|v| m.matches(v.as_bytes()))),
+                _ => false,
+            },
             Predicate::Metadata {
                 filter,
                 key,
                 value,
                 list,
             } => match (s.connection.metadata(filter, key), *list) {
-                (Some(MetadataValue::String(v) | MetadataValue::Raw(v)), false) => value.matches(&v),
+                (Some(MetadataValue::String(v) | MetadataValue::Raw(v)), false) => {
+                    value.matches(&v)
+                }
                 (Some(MetadataValue::List(items)), true) => items.iter().any(|v| value.matches(v)),
                 (Some(MetadataValue::Raw(bytes)), true) => pairs::decode(&bytes)
                     .is_some_and(|items| items.iter().any(|(v, _)| value.matches(v))),
