@@ -82,6 +82,11 @@ struct RawConfig {
     jwks_refresh_seconds: Option<u64>,
     /// Verified-token cache size per worker (default 100, Envoy's `jwt_cache_size`; 0 disables).
     jwt_cache_size: Option<usize>,
+    /// Who verifies JWTs: meshguard itself (`filter`, default) or Istio's `jwt_authn` running
+    /// before meshguard (`envoyJwtAuthn`, WasmPlugin phase AUTHZ), whose verified payload is
+    /// read from dynamic metadata.
+    #[serde(default)]
+    jwt_source: JwtSource,
     #[serde(default)]
     resources: Vec<Value>,
 }
@@ -132,6 +137,18 @@ pub struct NodeInfo {
     pub labels: Option<BTreeMap<String, String>>,
 }
 
+/// Where verified JWT claims come from.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum JwtSource {
+    /// meshguard verifies tokens itself (RequestAuthentication resources in this config).
+    #[default]
+    Filter,
+    /// Envoy's `jwt_authn` (Istio's RequestAuthentication) already verified the token and left
+    /// the payload in metadata `envoy.filters.http.jwt_authn` / `payload`.
+    EnvoyJwtAuthn,
+}
+
 /// Settings that shape the reply and the per-VM machinery rather than the decision.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Settings {
@@ -141,6 +158,7 @@ pub struct Settings {
     pub jwks_refresh_seconds: u64,
     /// Verified-token cache capacity.
     pub jwt_cache_size: usize,
+    pub jwt_source: JwtSource,
 }
 
 /// Istio's `PILOT_JWT_PUB_KEY_REFRESH_INTERVAL` default.
@@ -283,7 +301,12 @@ pub fn load(bytes: &[u8], node: &NodeInfo) -> Result<(Engine, LoadReport), Confi
             None => DEFAULT_JWKS_REFRESH_SECONDS,
         },
         jwt_cache_size: raw.jwt_cache_size.unwrap_or(DEFAULT_CACHE_CAPACITY),
+        jwt_source: raw.jwt_source,
     };
+    if raw.jwt_source == JwtSource::EnvoyJwtAuthn && !providers.is_empty() {
+        // Istio's jwt_authn verifies (and strips) the tokens; verifying again here would fail.
+        providers.clear();
+    }
     Ok((
         Engine::new(applied, Authenticator::new(providers), settings),
         report,

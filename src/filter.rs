@@ -19,8 +19,8 @@ use std::time::Duration;
 use proxy_wasm::traits::{Context, HttpContext, RootContext};
 use proxy_wasm::types::{Action, BufferType, ContextType, LogLevel, MetricType};
 
-use crate::authn::{AuthnState, HeaderEdit, Outcome};
-use crate::config::{self, NodeInfo, WorkloadSource};
+use crate::authn::{AuthnState, Claims, HeaderEdit, Outcome};
+use crate::config::{self, JwtSource, NodeInfo, WorkloadSource};
 use crate::engine::{Decision, DryRun, Engine};
 use crate::host;
 use crate::identity::Peer;
@@ -425,7 +425,9 @@ impl HttpContext for AuthzFilter {
         };
         let view = Headers::new(&headers);
         let mut edits = Vec::new();
-        let outcome = if engine.authenticator().is_empty() {
+        let outcome = if engine.settings().jwt_source == JwtSource::EnvoyJwtAuthn {
+            envoy_jwt_payload()
+        } else if engine.authenticator().is_empty() {
             Outcome::NoToken
         } else {
             let now = host::now_seconds().unwrap_or(0);
@@ -486,6 +488,26 @@ impl HttpContext for AuthzFilter {
         Action::Continue
     }
 }
+
+/// The payload Envoy's `jwt_authn` verified (Istio sets `payload_in_metadata: payload`); its
+/// space-delimited claims are already lists.
+fn envoy_jwt_payload() -> Outcome {
+    let Some(bytes) = read(&[
+        "metadata",
+        "filter_metadata",
+        "envoy.filters.http.jwt_authn",
+        "payload",
+    ]) else {
+        return Outcome::NoToken;
+    };
+    match pairs::decode_untyped(&bytes, MAX_CLAIM_DEPTH) {
+        serde_json::Value::Object(payload) => Outcome::Verified(Rc::new(Claims::new(payload, &[]))),
+        _ => Outcome::NoToken,
+    }
+}
+
+/// Nesting accepted when decoding claims from metadata.
+const MAX_CLAIM_DEPTH: u8 = 16;
 
 /// Applies authentication's header changes; removals only touch headers that are present.
 fn apply_edits(edits: &[HeaderEdit], headers: Headers<'_>, context_id: u32) {

@@ -8,8 +8,55 @@
 
 /// Decodes a pairs buffer into `(key, value)` byte pairs.
 pub fn decode(bytes: &[u8]) -> Option<Vec<(&[u8], &[u8])>> {
+    decode_prefix(bytes).map(|(pairs, _)| pairs)
+}
+
+/// Like [`decode`], but only when the encoding covers `bytes` exactly.
+pub fn decode_exact(bytes: &[u8]) -> Option<Vec<(&[u8], &[u8])>> {
+    match decode_prefix(bytes)? {
+        (pairs, used) if used == bytes.len() => Some(pairs),
+        _ => None,
+    }
+}
+
+/// Decodes a CEL value that Envoy serialized without type information (a `Struct` from
+/// dynamic metadata): NUL-free bytes are a string; an exact pairs encoding is a list (all
+/// values empty) or a map (values decoded recursively); anything else (a number or a bool)
+/// becomes `null`, which no string pattern matches.
+pub fn decode_untyped(bytes: &[u8], depth: u8) -> serde_json::Value {
+    use serde_json::Value;
+    if !bytes.contains(&0) {
+        return match std::str::from_utf8(bytes) {
+            Ok(s) => Value::String(s.to_string()),
+            Err(_) => Value::Null,
+        };
+    }
+    let Some(pairs) = decode_exact(bytes).filter(|_| depth > 0) else {
+        return Value::Null;
+    };
+    let text = |b: &[u8]| std::str::from_utf8(b).ok().map(str::to_string);
+    if !pairs.is_empty() && pairs.iter().all(|(_, v)| v.is_empty()) {
+        return Value::Array(
+            pairs
+                .iter()
+                .filter_map(|(k, _)| text(k).map(Value::String))
+                .collect(),
+        );
+    }
+    Value::Object(
+        pairs
+            .iter()
+            .filter_map(|(k, v)| Some((text(k)?, decode_untyped(v, depth - 1))))
+            .collect(),
+    )
+}
+
+/// Decoded pairs and the number of bytes they occupied.
+type Decoded<'b> = (Vec<(&'b [u8], &'b [u8])>, usize);
+
+fn decode_prefix(bytes: &[u8]) -> Option<Decoded<'_>> {
     if bytes.is_empty() {
-        return Some(Vec::new());
+        return Some((Vec::new(), 0));
     }
     let count = read_u32(bytes, 0)? as usize;
     let header_end = count.checked_mul(8)?.checked_add(4)?;
@@ -27,7 +74,7 @@ pub fn decode(bytes: &[u8]) -> Option<Vec<(&[u8], &[u8])>> {
         cursor = cursor.checked_add(value_len)?.checked_add(1)?;
         out.push((key, value));
     }
-    Some(out)
+    Some((out, cursor))
 }
 
 /// Encodes header pairs for `proxy_send_local_response` and friends.
@@ -87,6 +134,24 @@ mod tests {
             pairs,
             vec![(&b"version"[..], &b"v1"[..]), (&b"app"[..], &b"b"[..])]
         );
+    }
+
+    #[test]
+    fn untyped_values_decode_to_strings_lists_and_maps() {
+        use serde_json::json;
+        assert_eq!(decode_untyped(b"alice", 8), json!("alice"));
+        let list = encode(&[("a", ""), ("b", "")]);
+        assert_eq!(decode_untyped(&list, 8), json!(["a", "b"]));
+        let inner = encode(&[("admin", ""), ("user", "")]);
+        let inner = String::from_utf8(inner).unwrap();
+        let map = encode(&[("roles", inner.as_str()), ("name", "x")]);
+        assert_eq!(
+            decode_untyped(&map, 8),
+            json!({"roles": ["admin", "user"], "name": "x"})
+        );
+        // An 8-byte double (1.0) is neither a string nor a pairs encoding.
+        assert_eq!(decode_untyped(&1.0f64.to_le_bytes(), 8), json!(null));
+        assert_eq!(decode_untyped(&[0], 8), json!(null));
     }
 
     #[test]
