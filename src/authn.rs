@@ -279,7 +279,7 @@ impl Authenticator {
                 .cloned()
                 .ok_or(JwtFailure::JwksFetchFailed)?,
         };
-        keys.verify(&parsed, found.token)?;
+        keys.verify(&parsed, found.token, now)?;
         let expires = parsed.expires;
         let claims = Rc::new(Claims::new(parsed.payload, &provider.space_delimited));
         state.remember(

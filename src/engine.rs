@@ -8,11 +8,15 @@
 //!
 //! AUDIT rules and dry-run (`istio.io/dry-run`) policies are evaluated alongside, like Envoy's
 //! shadow engines, and reported; they never change the decision.
+//!
+//! Rules are evaluated with three-valued logic: when an attribute cannot be determined (the
+//! physical peer address behind a trusted X-Forwarded-For), a DENY or AUDIT rule that might
+//! match is taken as matching and an ALLOW rule that might match is not. Unknowns fail closed.
 
 use crate::authn::{Authenticator, Claims};
 use crate::authorization_policy::{Action, CompiledPolicy, CompiledRule};
 use crate::config::Settings;
-use crate::predicate::Subject;
+use crate::predicate::{Subject, Tri};
 use crate::request::{Connection, Headers};
 
 #[derive(Debug, Clone, Default)]
@@ -23,10 +27,19 @@ struct RuleSet {
 }
 
 impl RuleSet {
+    /// The first rule that certainly matches (ALLOW semantics: unknown is not enough).
     fn first_match(&self, s: &Subject<'_>) -> Option<&str> {
         self.rules
             .iter()
-            .find(|r| r.predicate.matches(s))
+            .find(|r| r.predicate.eval(s) == Tri::True)
+            .map(|r| &*r.id)
+    }
+
+    /// The first rule that matches or might match (DENY semantics: unknown denies).
+    fn first_possible_match(&self, s: &Subject<'_>) -> Option<&str> {
+        self.rules
+            .iter()
+            .find(|r| r.predicate.eval(s) != Tri::False)
             .map(|r| &*r.id)
     }
 
@@ -160,7 +173,7 @@ impl Engine {
             connection,
             claims,
         };
-        let (verdict, policy) = if let Some(id) = self.deny.first_match(&subject) {
+        let (verdict, policy) = if let Some(id) = self.deny.first_possible_match(&subject) {
             (Verdict::Deny, Some(id))
         } else if self.allow.present {
             match self.allow.first_match(&subject) {
@@ -171,7 +184,7 @@ impl Engine {
             (Verdict::Allow, None)
         };
         let audit = if self.audit.present {
-            self.audit.first_match(&subject)
+            self.audit.first_possible_match(&subject)
         } else {
             None
         };
@@ -187,7 +200,7 @@ impl Engine {
         if !self.dry_run_deny.present && !self.dry_run_allow.present {
             return DryRun::None;
         }
-        if let Some(id) = self.dry_run_deny.first_match(subject) {
+        if let Some(id) = self.dry_run_deny.first_possible_match(subject) {
             return DryRun::WouldDeny(id);
         }
         if self.dry_run_allow.present {

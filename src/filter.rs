@@ -27,7 +27,7 @@ use crate::identity::Peer;
 use crate::ip::parse_socket_ip;
 use crate::jwt::{JwksSource, JwtFailure, KeySet};
 use crate::pairs;
-use crate::request::{Connection, Headers, MetadataValue};
+use crate::request::{Connection, Headers, MetadataValue, Unknown};
 use crate::request_authentication::{Keys, RemoteJwks};
 
 const DENY_BODY: &[u8] = b"RBAC: access denied";
@@ -648,7 +648,7 @@ fn deny(headers: &[(&str, &str)]) -> Action {
 #[derive(Default)]
 struct LazyConnection {
     peer: OnceCell<Option<Peer>>,
-    source: OnceCell<(Option<IpAddr>, Option<IpAddr>)>,
+    source: OnceCell<(Result<Option<IpAddr>, Unknown>, Option<IpAddr>)>,
     destination_ip: OnceCell<Option<IpAddr>>,
     destination_port: OnceCell<Option<u16>>,
     sni: OnceCell<Option<Vec<u8>>>,
@@ -664,14 +664,15 @@ fn read_u64(path: &[&str]) -> Option<u64> {
 }
 
 impl LazyConnection {
-    /// `(source.ip, remote.ip)`.
+    /// `(source.ip, remote.ip)`; `source.ip` is `Err(Unknown)` when neither a real port nor
+    /// the `meshguard.direct_peer` filter state identifies the physical peer.
     ///
     /// Envoy's `source.address` is the client address as the connection manager computed it:
     /// the XFF-derived address (reported with port 0) when X-Forwarded-For is trusted, else
     /// the TCP peer. So it is always `remote.ip`, and it is `source.ip` (the physical peer)
     /// only when it carries a real port. Otherwise the physical peer comes from the
     /// `meshguard.direct_peer` filter state, or is unknown (absent).
-    fn addresses(&self) -> &(Option<IpAddr>, Option<IpAddr>) {
+    fn addresses(&self) -> &(Result<Option<IpAddr>, Unknown>, Option<IpAddr>) {
         self.source.get_or_init(|| {
             let address = read(&["source", "address"]);
             let remote = address.as_deref().and_then(parse_socket_ip);
@@ -684,11 +685,13 @@ impl LazyConnection {
                 })
                 .is_some_and(|port| port != b"0" && !port.is_empty());
             let direct = if has_real_port {
-                remote
+                Ok(remote)
             } else {
                 read(&["filter_state", DIRECT_PEER_STATE])
                     .as_deref()
                     .and_then(parse_socket_ip)
+                    .map(Some)
+                    .ok_or(Unknown)
             };
             (direct, remote)
         })
@@ -712,7 +715,7 @@ impl Connection for LazyConnection {
             .as_ref()
     }
 
-    fn source_ip(&self) -> Option<IpAddr> {
+    fn source_ip(&self) -> Result<Option<IpAddr>, Unknown> {
         self.addresses().0
     }
 

@@ -383,7 +383,7 @@ impl KeySet {
 
     /// Envoy `verifyJwtWithoutTimeChecking`: try every key whose `kid` and `alg` fit; the first
     /// that verifies wins.
-    pub fn verify(&self, token: &ParsedToken, raw: &str) -> Result<(), JwtFailure> {
+    pub fn verify(&self, token: &ParsedToken, raw: &str, now: u64) -> Result<(), JwtFailure> {
         let mut tried = false;
         for key in &self.keys {
             if let (Some(want), Some(have)) = (&token.kid, &key.kid) {
@@ -395,7 +395,7 @@ impl KeySet {
                 continue;
             }
             tried = true;
-            if verify_signature(&key.material, token.alg, raw) {
+            if verify_signature(&key.material, token.alg, raw, now) {
                 return Ok(());
             }
         }
@@ -459,19 +459,21 @@ fn key_imports(material: &KeyMaterial) -> bool {
     }
 }
 
-/// jwt-simple re-checks the claims; ours already ran with Envoy's rules, so give it a wide
-/// tolerance and no issuer/audience constraints: only the signature can fail here.
-fn signature_only() -> VerificationOptions {
+/// jwt-simple re-checks the claims; ours already ran with Envoy's rules, so pin its clock to
+/// ours, give it a day of tolerance (coarsetime's fixed-point seconds overflow far beyond that)
+/// and no issuer/audience constraints: only the signature can fail here.
+fn signature_only(now: u64) -> VerificationOptions {
     VerificationOptions {
         accept_future: true,
-        time_tolerance: Some(Duration::from_days(365 * 100)),
+        time_tolerance: Some(Duration::from_days(1)),
+        artificial_time: Some(UnixTimeStamp::from_secs(now)),
         max_token_length: Some(MAX_TOKEN_LEN),
         ..VerificationOptions::default()
     }
 }
 
-fn verify_signature(material: &KeyMaterial, alg: Alg, raw: &str) -> bool {
-    let o = Some(signature_only());
+fn verify_signature(material: &KeyMaterial, alg: Alg, raw: &str, now: u64) -> bool {
+    let o = Some(signature_only(now));
     let ok = match (material, alg) {
         (KeyMaterial::Rsa { n, e }, alg) => match alg {
             Alg::Rs256 => RS256PublicKey::from_components(n, e)

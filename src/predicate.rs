@@ -53,6 +53,24 @@ pub enum Predicate {
     },
 }
 
+/// Kleene three-valued truth: `Unknown` comes from attributes the host cannot determine.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Tri {
+    False,
+    True,
+    Unknown,
+}
+
+impl From<bool> for Tri {
+    fn from(b: bool) -> Tri {
+        if b {
+            Tri::True
+        } else {
+            Tri::False
+        }
+    }
+}
+
 /// What a predicate is evaluated against.
 pub struct Subject<'a> {
     pub headers: Headers<'a>,
@@ -62,19 +80,56 @@ pub struct Subject<'a> {
 }
 
 impl Predicate {
-    pub fn matches(&self, s: &Subject<'_>) -> bool {
+    /// Evaluates with Kleene logic. Only `source.ip` can be unknown today.
+    pub fn eval(&self, s: &Subject<'_>) -> Tri {
+        match self {
+            Predicate::All(ps) => {
+                let mut result = Tri::True;
+                for p in ps {
+                    match p.eval(s) {
+                        Tri::False => return Tri::False,
+                        Tri::Unknown => result = Tri::Unknown,
+                        Tri::True => {}
+                    }
+                }
+                result
+            }
+            Predicate::Or(ps) => {
+                let mut result = Tri::False;
+                for p in ps {
+                    match p.eval(s) {
+                        Tri::True => return Tri::True,
+                        Tri::Unknown => result = Tri::Unknown,
+                        Tri::False => {}
+                    }
+                }
+                result
+            }
+            Predicate::Not(p) => match p.eval(s) {
+                Tri::True => Tri::False,
+                Tri::False => Tri::True,
+                Tri::Unknown => Tri::Unknown,
+            },
+            Predicate::SourceIp(c) => match s.connection.source_ip() {
+                Ok(ip) => ip.is_some_and(|ip| c.contains(ip)).into(),
+                Err(_) => Tri::Unknown,
+            },
+            leaf => leaf.leaf_matches(s).into(),
+        }
+    }
+
+    fn leaf_matches(&self, s: &Subject<'_>) -> bool {
         match self {
             Predicate::Any => true,
-            Predicate::All(ps) => ps.iter().all(|p| p.matches(s)),
-            Predicate::Or(ps) => ps.iter().any(|p| p.matches(s)),
-            Predicate::Not(p) => !p.matches(s),
+            Predicate::All(_) | Predicate::Or(_) | Predicate::Not(_) | Predicate::SourceIp(_) => {
+                self.eval(s) == Tri::True
+            }
             Predicate::Header(name, m) => s.headers.values(name).any(|v| m.matches(v)),
             Predicate::Path(m) => s
                 .headers
                 .first(":path")
                 .is_some_and(|p| m.matches(url_path(p))),
             Predicate::Identity(m) => m.matches(s.connection.peer()),
-            Predicate::SourceIp(c) => s.connection.source_ip().is_some_and(|ip| c.contains(ip)),
             Predicate::RemoteIp(c) => s.connection.remote_ip().is_some_and(|ip| c.contains(ip)),
             Predicate::DestinationIp(c) => s
                 .connection

@@ -51,8 +51,9 @@ impl<'a> Headers<'a> {
 pub trait Connection {
     /// The verified client certificate's identities; `None` on plaintext or without a cert.
     fn peer(&self) -> Option<&Peer>;
-    /// The physical downstream peer address (Envoy `direct_remote_ip`).
-    fn source_ip(&self) -> Option<IpAddr>;
+    /// The physical downstream peer address (Envoy `direct_remote_ip`). `Err(Unknown)` when
+    /// the host cannot tell it (X-Forwarded-For replaced the address Envoy exposes).
+    fn source_ip(&self) -> Result<Option<IpAddr>, Unknown>;
     /// The client address as Envoy computed it (`remote_ip`: XFF with trusted hops, PROXY).
     fn remote_ip(&self) -> Option<IpAddr>;
     /// The local address the connection arrived on.
@@ -64,6 +65,11 @@ pub trait Connection {
     /// Dynamic metadata `filter_metadata[filter][key]`.
     fn metadata(&self, filter: &str, key: &str) -> Option<MetadataValue>;
 }
+
+/// An attribute the host cannot determine. Rules depending on it evaluate to "unknown":
+/// never enough to allow, always enough to deny.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Unknown;
 
 /// A dynamic metadata value as far as `experimental.envoy.filters.*` conditions care.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -80,6 +86,8 @@ pub enum MetadataValue {
 pub struct StaticConnection {
     pub peer: Option<Peer>,
     pub source_ip: Option<IpAddr>,
+    /// Simulates a host that cannot tell the physical peer (`source_ip` is then ignored).
+    pub source_ip_unknown: bool,
     pub remote_ip: Option<IpAddr>,
     pub destination_ip: Option<IpAddr>,
     pub destination_port: Option<u16>,
@@ -91,8 +99,12 @@ impl Connection for StaticConnection {
     fn peer(&self) -> Option<&Peer> {
         self.peer.as_ref()
     }
-    fn source_ip(&self) -> Option<IpAddr> {
-        self.source_ip
+    fn source_ip(&self) -> Result<Option<IpAddr>, Unknown> {
+        if self.source_ip_unknown {
+            Err(Unknown)
+        } else {
+            Ok(self.source_ip)
+        }
     }
     fn remote_ip(&self) -> Option<IpAddr> {
         self.remote_ip
