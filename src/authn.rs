@@ -89,6 +89,8 @@ pub struct Authenticator {
 struct CacheEntry {
     provider: usize,
     claims: Rc<Claims>,
+    /// `outputClaimToHeaders` values, taken from the original (unsplit) payload.
+    claim_headers: Rc<Vec<(String, String)>>,
     expires: Option<u64>,
 }
 
@@ -194,9 +196,9 @@ impl Authenticator {
         let mut first: Option<Rc<Claims>> = None;
         for f in &found {
             match self.verify_one(f, now, state) {
-                Ok((provider, claims)) => {
-                    self.outputs(provider, f, &claims, edits);
-                    first.get_or_insert(claims);
+                Ok(entry) => {
+                    self.outputs(&entry, f, edits);
+                    first.get_or_insert(entry.claims);
                 }
                 Err(failure) => return Outcome::Rejected(failure),
             }
@@ -234,7 +236,7 @@ impl Authenticator {
         found: &Found<'_>,
         now: u64,
         state: &mut AuthnState,
-    ) -> Result<(usize, Rc<Claims>), JwtFailure> {
+    ) -> Result<CacheEntry, JwtFailure> {
         if let Some(entry) = state.cache.get(found.token) {
             if found.providers.contains(&entry.provider) {
                 let expired = entry
@@ -242,7 +244,7 @@ impl Authenticator {
                     .is_some_and(|exp| now > exp.saturating_add(jwt::CLOCK_SKEW_SECS));
                 if !expired {
                     state.cache_hits += 1;
-                    return Ok((entry.provider, entry.claims.clone()));
+                    return Ok(entry.clone());
                 }
             }
         }
@@ -280,27 +282,23 @@ impl Authenticator {
                 .ok_or(JwtFailure::JwksFetchFailed)?,
         };
         keys.verify(&parsed, found.token, now)?;
-        let expires = parsed.expires;
-        let claims = Rc::new(Claims::new(parsed.payload, &provider.space_delimited));
-        state.remember(
-            found.token,
-            CacheEntry {
-                provider: provider_index,
-                claims: claims.clone(),
-                expires,
-            },
-        );
-        Ok((provider_index, claims))
+        let claim_headers = provider
+            .claim_headers
+            .iter()
+            .filter_map(|(header, path)| Some((header.clone(), claim_text(&parsed.payload, path)?)))
+            .collect();
+        let entry = CacheEntry {
+            provider: provider_index,
+            expires: parsed.expires,
+            claims: Rc::new(Claims::new(parsed.payload, &provider.space_delimited)),
+            claim_headers: Rc::new(claim_headers),
+        };
+        state.remember(found.token, entry.clone());
+        Ok(entry)
     }
 
-    fn outputs(
-        &self,
-        provider: usize,
-        found: &Found<'_>,
-        claims: &Claims,
-        edits: &mut Vec<HeaderEdit>,
-    ) {
-        let Some(p) = self.providers.get(provider) else {
+    fn outputs(&self, entry: &CacheEntry, found: &Found<'_>, edits: &mut Vec<HeaderEdit>) {
+        let Some(p) = self.providers.get(entry.provider) else {
             return;
         };
         if let Some(header) = &p.payload_header {
@@ -308,23 +306,30 @@ impl Authenticator {
                 edits.push(HeaderEdit::Set(header.clone(), segment.to_string()));
             }
         }
-        for (header, path) in &p.claim_headers {
-            let path: Vec<Box<str>> = path.iter().map(|s| s.as_str().into()).collect();
-            let value = match claims.get(&path) {
-                Some(Value::String(s)) => Some(s.clone()),
-                Some(Value::Number(n)) => Some(n.to_string()),
-                Some(Value::Bool(b)) => Some(b.to_string()),
-                _ => None,
-            };
-            if let Some(v) = value {
-                edits.push(HeaderEdit::Set(header.clone(), v));
-            }
+        for (header, value) in entry.claim_headers.iter() {
+            edits.push(HeaderEdit::Set(header.clone(), value.clone()));
         }
         if !p.forward {
             if let Location::Header { name, .. } = found.location {
                 edits.push(HeaderEdit::Remove(name.clone()));
             }
         }
+    }
+}
+
+/// Envoy `addJWTClaimToHeader`: a string, number or bool claim of the original payload
+/// (nested `a.b`); lists and objects are not copied.
+fn claim_text(payload: &Map<String, Value>, path: &[String]) -> Option<String> {
+    let (first, rest) = path.split_first()?;
+    let mut value = payload.get(first)?;
+    for part in rest {
+        value = value.as_object()?.get(part)?;
+    }
+    match value {
+        Value::String(s) => Some(s.clone()),
+        Value::Number(n) => Some(n.to_string()),
+        Value::Bool(b) => Some(b.to_string()),
+        _ => None,
     }
 }
 

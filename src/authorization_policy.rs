@@ -247,6 +247,29 @@ pub fn compile(spec: Spec, ctx: &Context<'_>, path: &str) -> Result<CompiledPoli
     })
 }
 
+/// istiod requires `kind` and `name` on every policy target reference.
+pub fn check_target_refs(
+    single: Option<&TargetRef>,
+    list: Option<&[TargetRef]>,
+    path: &str,
+) -> Result<()> {
+    let missing = |t: &TargetRef| {
+        t.kind.as_deref().is_none_or(str::is_empty) || t.name.as_deref().is_none_or(str::is_empty)
+    };
+    if single.is_some_and(missing) {
+        return err(&format!("{path}.targetRef"), "kind and name are required");
+    }
+    for (i, t) in list.unwrap_or_default().iter().enumerate() {
+        if missing(t) {
+            return err(
+                &format!("{path}.targetRefs[{i}]"),
+                "kind and name are required",
+            );
+        }
+    }
+    Ok(())
+}
+
 /// Go's `strconv.ParseBool`.
 fn parse_go_bool(v: &str) -> Option<bool> {
     match v {
@@ -720,7 +743,7 @@ fn compile_condition(c: Condition, ctx: &Context<'_>, path: &str) -> Result<Pred
             "request.auth.audiences" => Box::new(|v, _| Ok(vec![claim(&["aud"], v)])),
             "request.auth.presenter" => Box::new(|v, _| Ok(vec![claim(&["azp"], v)])),
             _ if key.starts_with("request.auth.claims") => {
-                let names = claim_path(key.trim_start_matches("request.auth.claims"))
+                let names = claim_path(key.strip_prefix("request.auth.claims").unwrap_or_default())
                     .ok_or_else(|| ConfigError::new(&key_path, format!("bad key ({key}): should have format request.auth.claims[<name>]([<name>]...)")))?;
                 Box::new(move |v, _| {
                     let refs: Vec<&str> = names.iter().map(String::as_str).collect();

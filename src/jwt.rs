@@ -36,6 +36,9 @@ pub enum JwtFailure {
     PayloadIatNotInteger,
     PayloadNbfNotInteger,
     PayloadExpNotInteger,
+    PayloadIatOutOfRange,
+    PayloadNbfOutOfRange,
+    PayloadExpOutOfRange,
     PayloadJtiNotString,
     PayloadAudNotStringOrList,
     SignatureBadBase64,
@@ -69,6 +72,9 @@ impl JwtFailure {
             PayloadIatNotInteger => "Jwt payload [iat] field is not an integer",
             PayloadNbfNotInteger => "Jwt payload [nbf] field is not an integer",
             PayloadExpNotInteger => "Jwt payload [exp] field is not an integer",
+            PayloadIatOutOfRange => "Jwt payload [iat] field is not a positive 64 bit integer",
+            PayloadNbfOutOfRange => "Jwt payload [nbf] field is not a positive 64 bit integer",
+            PayloadExpOutOfRange => "Jwt payload [exp] field is not a positive 64 bit integer",
             PayloadJtiNotString => "Jwt payload [jti] field is not a string",
             PayloadAudNotStringOrList => "Jwt payload [aud] field is not a string or string list",
             SignatureBadBase64 => "Jwt signature is an invalid Base64url encoded",
@@ -167,6 +173,8 @@ impl Alg {
 pub struct ParsedToken {
     alg: Alg,
     kid: Option<String>,
+    /// The header `typ`; Envoy ignores it, so it is passed through to jwt-simple as "expected".
+    typ: Option<String>,
     pub payload: Map<String, Value>,
     pub issuer: Option<String>,
     pub audiences: Vec<String>,
@@ -178,19 +186,25 @@ fn b64(segment: &str) -> Option<Vec<u8>> {
     Base64UrlSafeNoPadding::decode_to_vec(segment, None).ok()
 }
 
-fn is_integer(v: &Value) -> bool {
-    v.as_u64().is_some() || v.as_i64().is_some()
-}
-
+/// Envoy `GetUInt64`: a JSON number, truncated; negative or >= 2^64 is out of range.
 fn timestamp(
     payload: &Map<String, Value>,
     name: &str,
-    failure: JwtFailure,
+    not_integer: JwtFailure,
+    out_of_range: JwtFailure,
 ) -> Result<Option<u64>, JwtFailure> {
     match payload.get(name) {
         None => Ok(None),
-        Some(v) if is_integer(v) => Ok(Some(v.as_u64().unwrap_or(0))),
-        Some(_) => Err(failure),
+        Some(Value::Number(n)) => {
+            if let Some(u) = n.as_u64() {
+                return Ok(Some(u));
+            }
+            match n.as_f64() {
+                Some(f) if (0.0..18_446_744_073_709_551_616.0).contains(&f) => Ok(Some(f as u64)),
+                _ => Err(out_of_range),
+            }
+        }
+        Some(_) => Err(not_integer),
     }
 }
 
@@ -205,6 +219,10 @@ pub fn parse(token: &str) -> Result<ParsedToken, JwtFailure> {
     else {
         return Err(JwtFailure::BadFormat);
     };
+    // Envoy splits with SkipEmpty: an empty segment leaves fewer than three sections.
+    if header.is_empty() || payload.is_empty() || signature.is_empty() {
+        return Err(JwtFailure::BadFormat);
+    }
     let header: Value = serde_json::from_slice(&b64(header).ok_or(JwtFailure::HeaderBadBase64)?)
         .map_err(|_| JwtFailure::HeaderBadJson)?;
     let header = header.as_object().ok_or(JwtFailure::HeaderBadJson)?;
@@ -218,6 +236,10 @@ pub fn parse(token: &str) -> Result<ParsedToken, JwtFailure> {
         Some(Value::String(k)) => Some(k.clone()),
         Some(_) => return Err(JwtFailure::HeaderKidNotString),
     };
+    let typ = header
+        .get("typ")
+        .and_then(Value::as_str)
+        .map(str::to_string);
     let payload: Value = serde_json::from_slice(&b64(payload).ok_or(JwtFailure::PayloadBadBase64)?)
         .map_err(|_| JwtFailure::PayloadBadJson)?;
     let Value::Object(payload) = payload else {
@@ -232,9 +254,10 @@ pub fn parse(token: &str) -> Result<ParsedToken, JwtFailure> {
             return Err(failure);
         }
     }
-    timestamp(&payload, "iat", JwtFailure::PayloadIatNotInteger)?;
-    let not_before = timestamp(&payload, "nbf", JwtFailure::PayloadNbfNotInteger)?;
-    let expires = timestamp(&payload, "exp", JwtFailure::PayloadExpNotInteger)?;
+    use JwtFailure::*;
+    timestamp(&payload, "iat", PayloadIatNotInteger, PayloadIatOutOfRange)?;
+    let not_before = timestamp(&payload, "nbf", PayloadNbfNotInteger, PayloadNbfOutOfRange)?;
+    let expires = timestamp(&payload, "exp", PayloadExpNotInteger, PayloadExpOutOfRange)?;
     let audiences = match payload.get("aud") {
         None => Vec::new(),
         Some(Value::String(a)) => vec![a.clone()],
@@ -255,6 +278,7 @@ pub fn parse(token: &str) -> Result<ParsedToken, JwtFailure> {
     Ok(ParsedToken {
         alg,
         kid,
+        typ,
         payload,
         issuer,
         audiences,
@@ -395,7 +419,7 @@ impl KeySet {
                 continue;
             }
             tried = true;
-            if verify_signature(&key.material, token.alg, raw, now) {
+            if verify_signature(&key.material, token, raw, now) {
                 return Ok(());
             }
         }
@@ -462,8 +486,10 @@ fn key_imports(material: &KeyMaterial) -> bool {
 /// jwt-simple re-checks the claims; ours already ran with Envoy's rules, so pin its clock to
 /// ours, give it a day of tolerance (coarsetime's fixed-point seconds overflow far beyond that)
 /// and no issuer/audience constraints: only the signature can fail here.
-fn signature_only(now: u64) -> VerificationOptions {
+fn signature_only(now: u64, typ: Option<&str>) -> VerificationOptions {
     VerificationOptions {
+        // jwt-simple otherwise rejects a `typ` other than JWT / *+JWT, which Envoy accepts.
+        required_signature_type: typ.map(str::to_string),
         accept_future: true,
         time_tolerance: Some(Duration::from_days(1)),
         artificial_time: Some(UnixTimeStamp::from_secs(now)),
@@ -472,8 +498,9 @@ fn signature_only(now: u64) -> VerificationOptions {
     }
 }
 
-fn verify_signature(material: &KeyMaterial, alg: Alg, raw: &str, now: u64) -> bool {
-    let o = Some(signature_only(now));
+fn verify_signature(material: &KeyMaterial, token: &ParsedToken, raw: &str, now: u64) -> bool {
+    let alg = token.alg;
+    let o = Some(signature_only(now, token.typ.as_deref()));
     let ok = match (material, alg) {
         (KeyMaterial::Rsa { n, e }, alg) => match alg {
             Alg::Rs256 => RS256PublicKey::from_components(n, e)

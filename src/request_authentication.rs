@@ -14,7 +14,7 @@ use std::collections::BTreeMap;
 
 use serde::Deserialize;
 
-use crate::authorization_policy::{TargetRef, WorkloadSelector};
+use crate::authorization_policy::{check_target_refs, TargetRef, WorkloadSelector};
 use crate::config::ConfigError;
 use crate::jwt::{JwksSource, KeySet};
 
@@ -135,6 +135,7 @@ pub fn compile(
             "only one of selector, targetRef or targetRefs may be set",
         );
     }
+    check_target_refs(spec.target_ref.as_ref(), spec.target_refs.as_deref(), path)?;
     let mut providers = Vec::new();
     for (i, rule) in spec.jwt_rules.unwrap_or_default().into_iter().enumerate() {
         providers.push(compile_rule(
