@@ -8,7 +8,8 @@
   has a description), which accepts the demo configurations ``envoy-test/demos/*.json`` and the
   positive cases below and rejects the negative ones, each at the expected place.
 
-The schema approximates the loader (src/config.rs, src/authorization_policy.rs). Loading each
+The schema mirrors the loader (src/config.rs, src/authorization_policy.rs,
+src/request_authentication.rs) up to the differences its top-level description lists. Loading each
 ``pluginConfig`` with the real loader is :func:`validate_with_real_loader`, not implemented yet.
 """
 from __future__ import annotations
@@ -96,6 +97,23 @@ def ap(spec=None, *, name="p", namespace="default", api="security.istio.io/v1", 
     return obj
 
 
+def ra(spec=None, *, name="r", namespace="default", api="security.istio.io/v1", **envelope):
+    """A RequestAuthentication resource."""
+    obj = ap(spec, name=name, namespace=namespace, api=api, **envelope)
+    obj["kind"] = "RequestAuthentication"
+    return obj
+
+
+# A JWKS the loader accepts (one HMAC key; `oct` keys are allowed inline only).
+JWKS = json.dumps({"keys": [{"kty": "oct", "alg": "HS256", "kid": "k1", "k": "c2VjcmV0LWtleS1mb3ItdGVzdHM"}]})
+
+
+def jwt_rule(**fields):
+    """A jwtRules entry; issuer and inline jwks unless overridden (None removes a field)."""
+    rule = {"issuer": "https://issuer.example.com", "jwks": JWKS, **fields}
+    return {k: v for k, v in rule.items() if v is not None}
+
+
 def cfg(*resources, **top):
     return {"workload": {"namespace": "default", "labels": {"app": "a"}}, **top, "resources": list(resources)}
 
@@ -152,6 +170,10 @@ def test_top_level_defaults_match_the_loader():
     assert props["rootNamespace"]["default"] == "istio-system"
     assert props["trustDomain"]["default"] == "cluster.local"
     assert props["decisionHeader"]["default"] is False
+    assert props["jwksClusters"]["default"] == {}
+    assert props["jwksRefreshSeconds"]["default"] == 1200
+    assert props["jwtCacheSize"]["default"] == 100
+    assert props["jwtSource"]["default"] == "filter"
 
 
 # --------------------------------------------------------------------------------------------------
@@ -256,6 +278,31 @@ VALID = {
     "empty": {},
     "only-settings": {"rootNamespace": "mesh-root", "trustDomain": "td", "trustDomainAliases": ["old-td"],
                       "decisionHeader": True},
+    "jwt-settings": {"jwksClusters": {"https://kc.example.com/certs": "outbound|443||kc.example.com", "http://x/": ""},
+                     "jwksRefreshSeconds": 1, "jwtCacheSize": 0, "jwtSource": "filter"},
+    "jwt-source-envoy-jwt-authn": cfg(ra({"jwtRules": [jwt_rule()]}), ap(allow_from(requestPrincipals=["*"])),
+                                      jwtSource="envoyJwtAuthn", jwtCacheSize=4294967295),
+    "missing-spec": cfg(ap(None)),
+    "null-spec": cfg({**ap(None), "spec": None}, {**ra(None), "spec": None}),
+    "request-authentication-without-spec": cfg(ra(None, api="security.istio.io/v1beta1")),
+    "request-authentication-empty-rules": cfg(ra({"jwtRules": []})),
+    "request-authentication-every-field": cfg(ra({"selector": {"matchLabels": {"app": "a"}}, "jwtRules": [
+        jwt_rule(audiences=["api", "web"], fromHeaders=[{"name": "X-Jwt", "prefix": ""}, {"name": "authorization", "prefix": "Bearer "}],
+                 fromParams=["token"], fromCookies=["session"], outputPayloadToHeader="x-jwt-payload",
+                 outputClaimToHeaders=[{"header": "X_Sub-1", "claim": "sub"}, {"header": "x-nested", "claim": "a.b"}],
+                 forwardOriginalToken=True, timeout="1.5s", spaceDelimitedClaims=["roles"]),
+        jwt_rule(issuer=None, jwks=None, jwksUri="https://kc.example.com/realms/demo/protocol/openid-connect/certs", timeout="5.s"),
+        jwt_rule(jwks=None, jwksUri="http://[::1]:8080/certs", timeout="0.250s"),
+        jwt_rule(jwks=None, jwksUri="http://keycloak.iam:+08080"),
+    ]}), jwksClusters={"http://keycloak.iam:+08080": "jwks"}),
+    "request-authentication-target-refs": cfg(ra({"targetRefs": [{"kind": "Gateway", "name": "gw"}], "jwtRules": [jwt_rule()]}),
+                                              # The loader checks kind/name only for AuthorizationPolicy.
+                                              ra({"targetRef": {}}, name="r2")),
+    "request-authentication-dry-run-annotation-ignored": cfg(ra({}, metadata={"name": "r", "annotations": {"istio.io/dry-run": "yes"}})),
+    "request-principals": cfg(ap(allow_from(requestPrincipals=["https://issuer.example.com/alice", "*"],
+                                            notRequestPrincipals=["*/bob", "iss*", "*sub", "iss/*"]))),
+    "request-principals-with-service-accounts": cfg(ap(allow_from(serviceAccounts=["sa"], requestPrincipals=["*"]))),
+    "only-not-request-principals": cfg(ap(allow_from(notRequestPrincipals=["x/y"]))),
     "allow-nothing": cfg(ap({})),
     "allow-all": cfg(ap({"rules": [{}]})),
     "no-metadata-namespace": cfg(ap(allow_from(principals=["*"]), namespace=None)),
@@ -296,7 +343,17 @@ VALID = {
         {"key": "connection.sni", "values": ["*.svc.cluster.local"]},
         {"key": "experimental.envoy.filters.network.mysql_proxy[db.table]", "values": ["[update]"]},
         {"key": "request.headers[a]", "values": [], "notValues": ["b"]},
+        {"key": "request.auth.principal", "values": ["https://issuer.example.com/alice"]},
+        {"key": "request.auth.audiences", "values": ["api", "web*"]},
+        {"key": "request.auth.presenter", "notValues": ["*"]},
+        {"key": "request.auth.claims[iss]", "values": ["a"]},
+        {"key": "request.auth.claims[groups][0]", "values": ["admin"]},
+        {"key": "request.auth.claims[a.b][c]", "values": ["*"]},
+        {"key": "request.auth.claims[[good]", "values": ["x"]},  # istiod: one name, "[good"
+        {"key": "request.auth.claims[]x]", "values": ["x"]},  # istiod: one name, "]x"
+        {"key": "request.auth.claimsrequest.auth.claims[a]", "values": ["x"]},  # prefix trimmed repeatedly
     ]}]})),
+    "paths-without-braces": cfg(ap(deny_to(paths=["/a/*", "*", "/x/(y)"], notPaths=["/{*}", "/{**}"]))),
 }
 
 
@@ -318,6 +375,21 @@ RULE = SPEC + ["rules", 0]
 SOURCE = RULE + ["from", 0, "source"]
 OPERATION = RULE + ["to", 0, "operation"]
 
+RA = cfg(ra({"selector": {"matchLabels": {"app": "a"}}, "jwtRules": [jwt_rule()]}))
+JWT_RULE = ["resources", 0, "spec", "jwtRules", 0]
+JR = "$.resources[0].spec.jwtRules[0]"
+
+
+def ra_rule(**fields):
+    """RA with its jwtRule changed (None removes a field)."""
+    out = copy.deepcopy(RA)
+    rule = out["resources"][0]["spec"]["jwtRules"][0]
+    rule.update(fields)
+    for k in [k for k, v in rule.items() if v is None]:
+        del rule[k]
+    return out
+
+
 # name -> (configuration, JSON path of the place the schema must complain about)
 INVALID = {
     "unknown-top-level-field": ({**BOOKINFO, "policies": []}, "$"),
@@ -330,9 +402,6 @@ INVALID = {
     "unknown-envelope-field": (_with(BOOKINFO, ["resources", 0, "data"], {}), "$.resources[0]"),
     "missing-metadata-name": (_with(BOOKINFO, ["resources", 0, "metadata"], {"namespace": "default"}),
                               "$.resources[0].metadata"),
-    "missing-spec": (cfg(ap(None)), "$.resources[0]"),
-    "other-kind": (cfg({"apiVersion": "security.istio.io/v1", "kind": "RequestAuthentication",
-                        "metadata": {"name": "r"}, "spec": {}}), "$.resources[0].kind"),
     "other-api-version": (cfg(ap({}, api="security.istio.io/v1alpha1")), "$.resources[0].apiVersion"),
     "list-not-v1": (cfg({"apiVersion": "meta/v1", "kind": "List", "items": []}), "$.resources[0].kind"),
     "list-unknown-field": (cfg({"apiVersion": "v1", "kind": "List", "items": [], "kind2": 1}), "$.resources[0]"),
@@ -361,8 +430,6 @@ INVALID = {
     "empty-source": (_with(BOOKINFO, SOURCE, {}), "$.resources[0].spec.rules[0].from[0].source"),
     "source-with-only-empty-lists": (_with(BOOKINFO, SOURCE, {"principals": []}), "$.resources[0].spec.rules[0].from[0].source"),
     "empty-operation": (_with(BOOKINFO, OPERATION, {}), "$.resources[0].spec.rules[0].to[0].operation"),
-    "request-principals": (_with(BOOKINFO, SOURCE + ["requestPrincipals"], ["iss/sub"]),
-                           "$.resources[0].spec.rules[0].from[0].source.requestPrincipals"),
     "service-accounts-with-principals": (_with(BOOKINFO, SOURCE + ["serviceAccounts"], ["sa"]),
                                          "$.resources[0].spec.rules[0].from[0].source"),
     "service-account-wildcard": (cfg(ap(allow_from(serviceAccounts=["ns/*"]))),
@@ -384,7 +451,6 @@ INVALID = {
                                         "$.resources[0].spec.rules[0].to[0].operation.paths[0]"),
     "when-unknown-key": (cfg(ap(when("request.header[x]", ["a"]))), "$.resources[0].spec.rules[0].when[0].key"),
     "when-empty-header-name": (cfg(ap(when("request.headers[]", ["a"]))), "$.resources[0].spec.rules[0].when[0].key"),
-    "when-jwt-claim": (cfg(ap(when("request.auth.claims[iss]", ["a"]))), "$.resources[0].spec.rules[0].when[0].key"),
     "when-destination-namespace": (cfg(ap(when("destination.namespace", ["a"]))), "$.resources[0].spec.rules[0].when[0].key"),
     "when-without-values": (cfg(ap(when("source.ip"))), "$.resources[0].spec.rules[0].when[0]"),
     "when-empty-values": (cfg(ap(when("source.ip", [], []))), "$.resources[0].spec.rules[0].when[0]"),
@@ -392,6 +458,89 @@ INVALID = {
     "when-bad-port": (cfg(ap(when("destination.port", ["80a"]))), "$.resources[0].spec.rules[0].when[0].values[0]"),
     "when-bad-ip": (cfg(ap(when("source.ip", None, ["1.2.3"]))), "$.resources[0].spec.rules[0].when[0].notValues[0]"),
     "when-without-key": (cfg(ap({"rules": [{"when": [{"values": ["a"]}]}]})), "$.resources[0].spec.rules[0].when[0]"),
+    # metadata, kinds, targetRefs
+    "empty-metadata-name": (_with(BOOKINFO, ["resources", 0, "metadata", "name"], ""), "$.resources[0].metadata.name"),
+    "empty-workload-namespace": ({"workload": {"namespace": ""}}, "$.workload.namespace"),
+    "other-kind": (cfg({"apiVersion": "security.istio.io/v1", "kind": "PeerAuthentication",
+                        "metadata": {"name": "r"}, "spec": {}}), "$.resources[0].kind"),
+    "request-authentication-other-api-version": (cfg(ra({}, api="security.istio.io/v1alpha1")), "$.resources[0].apiVersion"),
+    "target-ref-without-name": (cfg(ap({"targetRef": {"kind": "Gateway"}})), "$.resources[0].spec.targetRef"),
+    "target-refs-empty-kind": (cfg(ap({"targetRefs": [{"kind": "", "name": "gw"}]})), "$.resources[0].spec.targetRefs[0].kind"),
+    # paths with braces
+    "path-named-variable": (_with(BOOKINFO, OPERATION + ["paths"], ["/users/{id}"]),
+                            "$.resources[0].spec.rules[0].to[0].operation.paths[0]"),
+    "path-stray-brace": (_with(BOOKINFO, OPERATION + ["notPaths"], ["/a}"]),
+                         "$.resources[0].spec.rules[0].to[0].operation.notPaths[0]"),
+    # request principals and request.auth keys
+    "empty-request-principal": (cfg(ap(allow_from(requestPrincipals=["a/b", ""]))),
+                                "$.resources[0].spec.rules[0].from[0].source.requestPrincipals[1]"),
+    "only-empty-request-principals": (cfg(ap(allow_from(requestPrincipals=[], notRequestPrincipals=[]))),
+                                      "$.resources[0].spec.rules[0].from[0].source"),
+    "request-principals-not-a-list": (cfg(ap(allow_from(requestPrincipals="iss/sub"))),
+                                      "$.resources[0].spec.rules[0].from[0].source.requestPrincipals"),
+    "when-claim-without-name": (cfg(ap(when("request.auth.claims", ["a"]))), "$.resources[0].spec.rules[0].when[0].key"),
+    "when-claim-empty-name": (cfg(ap(when("request.auth.claims[]", ["a"]))), "$.resources[0].spec.rules[0].when[0].key"),
+    "when-claim-empty-nested-name": (cfg(ap(when("request.auth.claims[a][]", ["a"]))), "$.resources[0].spec.rules[0].when[0].key"),
+    "when-claim-dot": (cfg(ap(when("request.auth.claims.iss", ["a"]))), "$.resources[0].spec.rules[0].when[0].key"),
+    "when-claim-unclosed": (cfg(ap(when("request.auth.claims[a][b", ["a"]))), "$.resources[0].spec.rules[0].when[0].key"),
+    "when-unknown-auth-key": (cfg(ap(when("request.auth.issuer", ["a"]))), "$.resources[0].spec.rules[0].when[0].key"),
+    "when-auth-empty-value": (cfg(ap(when("request.auth.principal", ["a/b", ""]))), "$.resources[0].spec.rules[0].when[0].values[1]"),
+    # top-level JWT settings
+    "jwks-refresh-zero": ({"jwksRefreshSeconds": 0}, "$.jwksRefreshSeconds"),
+    "jwks-refresh-negative": ({"jwksRefreshSeconds": -5}, "$.jwksRefreshSeconds"),
+    "jwks-refresh-string": ({"jwksRefreshSeconds": "1200"}, "$.jwksRefreshSeconds"),
+    "jwt-cache-negative": ({"jwtCacheSize": -1}, "$.jwtCacheSize"),
+    "jwt-cache-fraction": ({"jwtCacheSize": 1.5}, "$.jwtCacheSize"),
+    "jwt-cache-too-large": ({"jwtCacheSize": 2**32}, "$.jwtCacheSize"),
+    "jwt-source-unknown": ({"jwtSource": "istio"}, "$.jwtSource"),
+    "jwt-source-wrong-case": ({"jwtSource": "EnvoyJwtAuthn"}, "$.jwtSource"),
+    "jwks-clusters-not-a-map": ({"jwksClusters": ["outbound|443||x"]}, "$.jwksClusters"),
+    "jwks-cluster-not-a-string": ({"jwksClusters": {"https://x/": 1}}, "$.jwksClusters.https://x/"),
+    # RequestAuthentication
+    "ra-unknown-spec-field": (_with(RA, ["resources", 0, "spec", "action"], "ALLOW"), "$.resources[0].spec"),
+    "ra-unknown-rule-field": (ra_rule(jwks_uri="https://x/"), JR),
+    "ra-selector-and-target-ref": (_with(RA, ["resources", 0, "spec", "targetRef"], {"kind": "Gateway", "name": "gw"}),
+                                   "$.resources[0].spec"),
+    "ra-unknown-target-ref-field": (cfg(ra({"targetRefs": [{"kind": "Gateway", "name": "gw", "port": 80}]})),
+                                    "$.resources[0].spec.targetRefs[0]"),
+    "ra-rules-not-a-list": (_with(RA, ["resources", 0, "spec", "jwtRules"], {}), "$.resources[0].spec.jwtRules"),
+    "ra-no-issuer-inline-jwks": (ra_rule(issuer=None), JR),
+    "ra-empty-issuer": (ra_rule(issuer=""), JR + ".issuer"),
+    "ra-no-keys": (ra_rule(jwks=None), JR),
+    "ra-no-keys-no-issuer": (ra_rule(jwks=None, issuer=None), JR),
+    "ra-jwks-and-jwks-uri": (ra_rule(jwksUri="https://issuer.example.com/jwks"), JR),
+    "ra-jwks-uri-no-scheme": (ra_rule(jwks=None, jwksUri="issuer.example.com/jwks"), JR + ".jwksUri"),
+    "ra-jwks-uri-other-scheme": (ra_rule(jwks=None, jwksUri="ftp://issuer.example.com/jwks"), JR + ".jwksUri"),
+    "ra-jwks-uri-no-host": (ra_rule(jwks=None, jwksUri="https:///jwks"), JR + ".jwksUri"),
+    "ra-jwks-uri-empty-host": (ra_rule(jwks=None, jwksUri="https://:8443/jwks"), JR + ".jwksUri"),
+    "ra-jwks-uri-bad-port": (ra_rule(jwks=None, jwksUri="https://idp:https/jwks"), JR + ".jwksUri"),
+    "ra-jwks-uri-port-out-of-range": (ra_rule(jwks=None, jwksUri="http://idp:65536/jwks"), JR + ".jwksUri"),
+    "ra-jwks-uri-ipv6-without-port": (ra_rule(jwks=None, jwksUri="http://[::1]/jwks"), JR + ".jwksUri"),
+    "ra-jwks-uri-empty": (ra_rule(jwks=None, jwksUri=""), JR + ".jwksUri"),
+    "ra-jwks-empty": (ra_rule(jwks=""), JR + ".jwks"),
+    "ra-jwks-not-json-object": (ra_rule(jwks="[]"), JR + ".jwks"),
+    "ra-jwks-as-object": (ra_rule(jwks=json.loads(JWKS)), JR + ".jwks"),
+    "ra-empty-audience": (ra_rule(audiences=["a", ""]), JR + ".audiences[1]"),
+    "ra-audiences-string": (ra_rule(audiences="a"), JR + ".audiences"),
+    "ra-from-header-without-name": (ra_rule(fromHeaders=[{"prefix": "Bearer "}]), JR + ".fromHeaders[0]"),
+    "ra-from-header-empty-name": (ra_rule(fromHeaders=[{"name": ""}]), JR + ".fromHeaders[0].name"),
+    "ra-from-header-unknown-field": (ra_rule(fromHeaders=[{"name": "a", "value": "b"}]), JR + ".fromHeaders[0]"),
+    "ra-from-header-string": (ra_rule(fromHeaders=["authorization"]), JR + ".fromHeaders[0]"),
+    "ra-empty-from-param": (ra_rule(fromParams=[""]), JR + ".fromParams[0]"),
+    "ra-empty-from-cookie": (ra_rule(fromCookies=["c", ""]), JR + ".fromCookies[1]"),
+    "ra-payload-header-bad": (ra_rule(outputPayloadToHeader="x jwt"), JR + ".outputPayloadToHeader"),
+    "ra-payload-header-empty": (ra_rule(outputPayloadToHeader=""), JR + ".outputPayloadToHeader"),
+    "ra-claim-header-bad": (ra_rule(outputClaimToHeaders=[{"header": "x:sub", "claim": "sub"}]),
+                            JR + ".outputClaimToHeaders[0].header"),
+    "ra-claim-header-empty-claim": (ra_rule(outputClaimToHeaders=[{"header": "x-sub", "claim": ""}]),
+                                    JR + ".outputClaimToHeaders[0].claim"),
+    "ra-claim-header-without-claim": (ra_rule(outputClaimToHeaders=[{"header": "x-sub"}]), JR + ".outputClaimToHeaders[0]"),
+    "ra-forward-token-string": (ra_rule(forwardOriginalToken="true"), JR + ".forwardOriginalToken"),
+    "ra-timeout-without-unit": (ra_rule(timeout="5"), JR + ".timeout"),
+    "ra-timeout-millis": (ra_rule(timeout="500ms"), JR + ".timeout"),
+    "ra-timeout-negative": (ra_rule(timeout="-1s"), JR + ".timeout"),
+    "ra-timeout-number": (ra_rule(timeout=5), JR + ".timeout"),
+    "ra-empty-space-delimited-claim": (ra_rule(spaceDelimitedClaims=[""]), JR + ".spaceDelimitedClaims[0]"),
 }
 
 
