@@ -16,6 +16,7 @@
 use crate::authn::{Authenticator, Claims};
 use crate::authorization_policy::{Action, CompiledPolicy, CompiledRule};
 use crate::config::Settings;
+use crate::index::{RuleIndex, MIN_RULES_TO_INDEX};
 use crate::predicate::{Subject, Tri};
 use crate::request::{Connection, Headers};
 
@@ -24,23 +25,42 @@ struct RuleSet {
     rules: Vec<CompiledRule>,
     /// A policy of this kind applies, even if it has no rules (an ALLOW `spec: {}`).
     present: bool,
+    /// Candidate lookup, for sets large enough to benefit.
+    index: Option<RuleIndex>,
 }
 
 impl RuleSet {
     /// The first rule that certainly matches (ALLOW semantics: unknown is not enough).
     fn first_match(&self, s: &Subject<'_>) -> Option<&str> {
-        self.rules
-            .iter()
-            .find(|r| r.predicate.eval(s) == Tri::True)
-            .map(|r| &*r.id)
+        self.first_where(s, |t| t == Tri::True)
     }
 
     /// The first rule that matches or might match (DENY semantics: unknown denies).
     fn first_possible_match(&self, s: &Subject<'_>) -> Option<&str> {
-        self.rules
+        self.first_where(s, |t| t != Tri::False)
+    }
+
+    fn first_where(&self, s: &Subject<'_>, accept: impl Fn(Tri) -> bool) -> Option<&str> {
+        let Some(index) = &self.index else {
+            return self
+                .rules
+                .iter()
+                .find(|r| accept(r.predicate.eval(s)))
+                .map(|r| &*r.id);
+        };
+        let mut candidates = Vec::new();
+        index.candidates(s, &mut candidates);
+        candidates
             .iter()
-            .find(|r| r.predicate.eval(s) != Tri::False)
+            .filter_map(|i| self.rules.get(*i as usize))
+            .find(|r| accept(r.predicate.eval(s)))
             .map(|r| &*r.id)
+    }
+
+    fn build_index(&mut self) {
+        if self.rules.len() >= MIN_RULES_TO_INDEX {
+            self.index = Some(RuleIndex::build(self.rules.iter().map(|r| &r.predicate)));
+        }
     }
 
     fn add(&mut self, policy: CompiledPolicy) {
@@ -129,6 +149,15 @@ impl Engine {
                 (Action::Custom, _) => continue,
             };
             set.add(policy);
+        }
+        for set in [
+            &mut engine.deny,
+            &mut engine.allow,
+            &mut engine.audit,
+            &mut engine.dry_run_deny,
+            &mut engine.dry_run_allow,
+        ] {
+            set.build_index();
         }
         engine
     }

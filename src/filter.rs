@@ -644,11 +644,14 @@ fn deny(headers: &[(&str, &str)]) -> Action {
     Action::Pause
 }
 
+/// `(source.ip, remote.ip)`: the physical peer (possibly unknown) and the derived client.
+type Addresses = (Result<Option<IpAddr>, Unknown>, Option<IpAddr>);
+
 /// Connection properties, each read from Envoy at most once and only when asked for.
 #[derive(Default)]
 struct LazyConnection {
     peer: OnceCell<Option<Peer>>,
-    source: OnceCell<(Result<Option<IpAddr>, Unknown>, Option<IpAddr>)>,
+    source: OnceCell<Addresses>,
     destination_ip: OnceCell<Option<IpAddr>>,
     destination_port: OnceCell<Option<u16>>,
     sni: OnceCell<Option<Vec<u8>>>,
@@ -672,7 +675,7 @@ impl LazyConnection {
     /// the TCP peer. So it is always `remote.ip`, and it is `source.ip` (the physical peer)
     /// only when it carries a real port. Otherwise the physical peer comes from the
     /// `meshguard.direct_peer` filter state, or is unknown (absent).
-    fn addresses(&self) -> &(Result<Option<IpAddr>, Unknown>, Option<IpAddr>) {
+    fn addresses(&self) -> &Addresses {
         self.source.get_or_init(|| {
             let address = read(&["source", "address"]);
             let remote = address.as_deref().and_then(parse_socket_ip);

@@ -8,7 +8,8 @@
 //!   `jwt_authn` does for Istio `RequestAuthentication`;
 //! * [`predicate`], [`matcher`], [`identity`], [`path`], [`ip`] are the compiled matchers;
 //! * [`targeting`] decides which resources select this workload;
-//! * [`engine`] turns a [`request`] view into a [`engine::Decision`];
+//! * [`engine`] turns a [`request`] view into a [`engine::Decision`], using the rule
+//!   [`index`] to evaluate only candidate rules;
 //! * `filter` (wasm32 only) is the proxy-wasm glue: it reads headers and properties from
 //!   Envoy through `host` (panic-free host calls) and [`pairs`] (the map wire format), asks the
 //!   engine, and answers 403 itself.
@@ -30,6 +31,7 @@ pub mod authorization_policy;
 pub mod config;
 pub mod engine;
 pub mod identity;
+pub mod index;
 pub mod ip;
 pub mod jwt;
 pub mod matcher;

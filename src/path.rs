@@ -119,6 +119,22 @@ impl Template {
         Ok(Template { head, tail })
     }
 
+    /// The literal start every matching path has: `/api/{*}/x` -> `/api/`.
+    pub fn literal_head(&self) -> Option<Vec<u8>> {
+        let mut head = b"/".to_vec();
+        for segment in &self.head {
+            match segment {
+                Segment::Literal(lit) => {
+                    head.extend_from_slice(lit);
+                    head.push(b'/');
+                }
+                Segment::One => return Some(head),
+            }
+        }
+        // No single-segment operator: the literal segments are followed by `{**}`'s slash.
+        self.tail.as_ref().map(|_| head)
+    }
+
     /// Full match of the template against a query-less path.
     pub fn matches(&self, path: &[u8]) -> bool {
         let Some(after_slash) = path.strip_prefix(b"/") else {
@@ -283,6 +299,17 @@ mod tests {
         for bad in ["/foo/{bar}", "/users/{id}/admin", "/a/{", "/a}/b", "/{**"] {
             assert!(PathMatch::parse(bad).is_err(), "{bad} should be rejected");
         }
+    }
+
+    #[test]
+    fn template_literal_head_is_a_prefix_of_every_match() {
+        let head = |t: &str| match PathMatch::parse(t).unwrap() {
+            PathMatch::Template(t) => t.literal_head(),
+            PathMatch::String(_) => None,
+        };
+        assert_eq!(head("/api/{*}/items"), Some(b"/api/".to_vec()));
+        assert_eq!(head("/allow/admin/{**}"), Some(b"/allow/admin/".to_vec()));
+        assert_eq!(head("/{**}/end"), Some(b"/".to_vec()));
     }
 
     #[test]

@@ -4,7 +4,12 @@
 //! `jwt_authn/authenticator.cc` where the references summarise them.
 //!
 //! Every rejection is checked with Envoy's exact status text and HTTP code.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
 
 mod jwt_support;
 
@@ -25,7 +30,9 @@ fn set(edits: &[HeaderEdit], name: &str) -> Option<String> {
 }
 
 fn removes(edits: &[HeaderEdit], name: &str) -> bool {
-    edits.iter().any(|e| matches!(e, HeaderEdit::Remove(h) if h == name))
+    edits
+        .iter()
+        .any(|e| matches!(e, HeaderEdit::Remove(h) if h == name))
 }
 
 // =========================================================================================
@@ -35,12 +42,18 @@ fn removes(edits: &[HeaderEdit], name: &str) -> bool {
 #[test]
 fn rs256_token_verifies_and_claims_are_visible() {
     let engine = authn_engine(vec![rule(ISS, &jwks_all(), json!({}))]);
-    let token = rs256(&keys().rsa, payload(ISS, "alice", json!({"email": "alice@example.com"})));
+    let token = rs256(
+        &keys().rsa,
+        payload(ISS, "alice", json!({"email": "alice@example.com"})),
+    );
     let run = authenticate(&engine, &Req::get("/").bearer(&token));
     assert_verified(&run.outcome);
     assert_eq!(claim(&run.outcome, &["iss"]), Some(json!(ISS)));
     assert_eq!(claim(&run.outcome, &["sub"]), Some(json!("alice")));
-    assert_eq!(claim(&run.outcome, &["email"]), Some(json!("alice@example.com")));
+    assert_eq!(
+        claim(&run.outcome, &["email"]),
+        Some(json!("alice@example.com"))
+    );
     assert_eq!(claim(&run.outcome, &["exp"]), Some(json!(NOW + 3600)));
 }
 
@@ -77,7 +90,11 @@ fn hs256_token_with_another_secret_fails_verification() {
     let engine = authn_engine(vec![rule(ISS, &jwks_all(), json!({}))]);
     let other = HS256Key::generate().with_key_id("hs-1");
     let token = hs256(&other, payload(ISS, "alice", json!({})));
-    assert_rejected(&authenticate(&engine, &Req::get("/").bearer(&token)).outcome, VERIFICATION_FAILS, 401);
+    assert_rejected(
+        &authenticate(&engine, &Req::get("/").bearer(&token)).outcome,
+        VERIFICATION_FAILS,
+        401,
+    );
 }
 
 #[test]
@@ -85,7 +102,11 @@ fn rsa_jwk_without_alg_and_kid_is_tried_for_a_token_with_kid() {
     // verify.cc: a key is skipped only if both sides have a kid and they differ, or the JWK
     // has an alg different from the token's.
     let k = keys();
-    let engine = authn_engine(vec![rule(ISS, &jwks(&[rsa_jwk_components(&k.rsa, None)]), json!({}))]);
+    let engine = authn_engine(vec![rule(
+        ISS,
+        &jwks(&[rsa_jwk_components(&k.rsa, None)]),
+        json!({}),
+    )]);
     let token = good_token();
     assert_verified(&authenticate(&engine, &Req::get("/").bearer(&token)).outcome);
     // A PS256 token (kid `ps-1`, another RSA key) is tried against this kid-less, alg-less
@@ -95,14 +116,22 @@ fn rsa_jwk_without_alg_and_kid_is_tried_for_a_token_with_kid() {
     assert_rejected(&run.outcome, VERIFICATION_FAILS, 401);
     // An EdDSA token is never tried against an RSA key: no key fits.
     let ed = eddsa(&k.ed, payload(ISS, "alice", json!({})));
-    assert_rejected(&authenticate(&engine, &Req::get("/").bearer(&ed)).outcome, KID_ALG_MISMATCH, 401);
+    assert_rejected(
+        &authenticate(&engine, &Req::get("/").bearer(&ed)).outcome,
+        KID_ALG_MISMATCH,
+        401,
+    );
 }
 
 #[test]
 fn token_without_kid_tries_every_key_in_order() {
     let signer = ES256KeyPair::generate();
     let decoy = ES256KeyPair::generate();
-    let set = jwks(&[ec_jwk(&decoy, "decoy"), rsa_jwk(&keys().rsa), ec_jwk(&signer, "real")]);
+    let set = jwks(&[
+        ec_jwk(&decoy, "decoy"),
+        rsa_jwk(&keys().rsa),
+        ec_jwk(&signer, "real"),
+    ]);
     let engine = authn_engine(vec![rule(ISS, &set, json!({}))]);
     let token = es256(&signer, payload(ISS, "alice", json!({})));
     assert!(Token::decode_metadata(&token).unwrap().key_id().is_none());
@@ -117,7 +146,10 @@ fn header_typ_at_jwt_is_accepted() {
         signature_type: Some("at+jwt".into()),
         ..HeaderOptions::default()
     };
-    let token = k.rsa.sign_with_options(claims(payload(ISS, "alice", json!({}))), &opts).unwrap();
+    let token = k
+        .rsa
+        .sign_with_options(claims(payload(ISS, "alice", json!({}))), &opts)
+        .unwrap();
     assert_verified(&authenticate(&engine, &Req::get("/").bearer(&token)).outcome);
 }
 
@@ -131,7 +163,10 @@ fn header_typ_is_not_checked_by_envoy() {
         signature_type: Some("JOSE".into()),
         ..HeaderOptions::default()
     };
-    let token = k.rsa.sign_with_options(claims(payload(ISS, "alice", json!({}))), &opts).unwrap();
+    let token = k
+        .rsa
+        .sign_with_options(claims(payload(ISS, "alice", json!({}))), &opts)
+        .unwrap();
     assert_verified(&authenticate(&engine, &Req::get("/").bearer(&token)).outcome);
 }
 
@@ -168,14 +203,21 @@ fn keycloak_jwks() -> String {
 
 #[test]
 fn keycloak_token_with_string_audience() {
-    let engine = authn_engine(vec![rule(KC_ISS, &keycloak_jwks(), json!({"audiences": ["orders-api"]}))]);
+    let engine = authn_engine(vec![rule(
+        KC_ISS,
+        &keycloak_jwks(),
+        json!({"audiences": ["orders-api"]}),
+    )]);
     let token = rs256(&keys().rsa, keycloak_payload(json!("orders-api")));
     let run = authenticate(&engine, &Req::get("/orders").bearer(&token));
     assert_verified(&run.outcome);
     assert_eq!(claim(&run.outcome, &["aud"]), Some(json!("orders-api")));
     assert_eq!(claim(&run.outcome, &["azp"]), Some(json!("web-app")));
     // scope is split into a list for authorization (Istio always lists `scope`, `permission`)
-    assert_eq!(claim(&run.outcome, &["scope"]), Some(json!(["openid", "profile", "orders.write"])));
+    assert_eq!(
+        claim(&run.outcome, &["scope"]),
+        Some(json!(["openid", "profile", "orders.write"]))
+    );
     assert_eq!(
         claim(&run.outcome, &["realm_access", "roles"]),
         Some(json!(["default-roles-demo", "offline_access", "admin"]))
@@ -189,19 +231,38 @@ fn keycloak_token_with_string_audience() {
 
 #[test]
 fn keycloak_token_with_list_audience() {
-    let engine = authn_engine(vec![rule(KC_ISS, &keycloak_jwks(), json!({"audiences": ["orders-api"]}))]);
-    let token = rs256(&keys().rsa, keycloak_payload(json!(["orders-api", "account"])));
+    let engine = authn_engine(vec![rule(
+        KC_ISS,
+        &keycloak_jwks(),
+        json!({"audiences": ["orders-api"]}),
+    )]);
+    let token = rs256(
+        &keys().rsa,
+        keycloak_payload(json!(["orders-api", "account"])),
+    );
     let run = authenticate(&engine, &Req::get("/").bearer(&token));
     assert_verified(&run.outcome);
-    let aud: HashSet<String> = serde_json::from_value(claim(&run.outcome, &["aud"]).unwrap()).unwrap();
-    assert_eq!(aud, HashSet::from(["orders-api".to_string(), "account".to_string()]));
+    let aud: HashSet<String> =
+        serde_json::from_value(claim(&run.outcome, &["aud"]).unwrap()).unwrap();
+    assert_eq!(
+        aud,
+        HashSet::from(["orders-api".to_string(), "account".to_string()])
+    );
 }
 
 #[test]
 fn keycloak_token_for_another_client_is_forbidden() {
-    let engine = authn_engine(vec![rule(KC_ISS, &keycloak_jwks(), json!({"audiences": ["orders-api"]}))]);
+    let engine = authn_engine(vec![rule(
+        KC_ISS,
+        &keycloak_jwks(),
+        json!({"audiences": ["orders-api"]}),
+    )]);
     let token = rs256(&keys().rsa, keycloak_payload(json!("account")));
-    assert_rejected(&authenticate(&engine, &Req::get("/").bearer(&token)).outcome, AUDIENCE_NOT_ALLOWED, 403);
+    assert_rejected(
+        &authenticate(&engine, &Req::get("/").bearer(&token)).outcome,
+        AUDIENCE_NOT_ALLOWED,
+        403,
+    );
 }
 
 // =========================================================================================
@@ -230,7 +291,13 @@ fn default_locations_are_bearer_header_and_access_token_param() {
     let token = good_token();
     assert_verified(&authenticate(&engine, &Req::get("/").bearer(&token)).outcome);
     assert_verified(&authenticate(&engine, &Req::get(&format!("/x?access_token={token}"))).outcome);
-    assert_verified(&authenticate(&engine, &Req::get(&format!("/x?a=1&access_token={token}&b=2"))).outcome);
+    assert_verified(
+        &authenticate(
+            &engine,
+            &Req::get(&format!("/x?a=1&access_token={token}&b=2")),
+        )
+        .outcome,
+    );
 }
 
 #[test]
@@ -252,20 +319,34 @@ fn default_locations_do_not_include_other_headers_params_or_cookies() {
 fn invalid_token_in_unconfigured_location_is_ignored() {
     // Even garbage or an expired token is "missing" when it is somewhere not configured.
     let engine = rsa_engine(json!({"fromHeaders": [{"name": "x-jwt", "prefix": "Bearer "}]}));
-    let expired = rs256(&keys().rsa, payload(ISS, "alice", json!({"exp": NOW - 3600})));
+    let expired = rs256(
+        &keys().rsa,
+        payload(ISS, "alice", json!({"exp": NOW - 3600})),
+    );
     assert_no_token(&authenticate(&engine, &Req::get("/").bearer(&expired)).outcome);
-    assert_no_token(&authenticate(&engine, &Req::get(&format!("/?access_token={expired}"))).outcome);
+    assert_no_token(
+        &authenticate(&engine, &Req::get(&format!("/?access_token={expired}"))).outcome,
+    );
 }
 
 #[test]
 fn lower_case_bearer_does_not_match_the_prefix() {
     let engine = rsa_engine(json!({}));
     let token = good_token();
-    let run = authenticate(&engine, &Req::get("/").header("authorization", &format!("bearer {token}")));
+    let run = authenticate(
+        &engine,
+        &Req::get("/").header("authorization", &format!("bearer {token}")),
+    );
     assert_no_token(&run.outcome);
-    let run = authenticate(&engine, &Req::get("/").header("authorization", &format!("BEARER {token}")));
+    let run = authenticate(
+        &engine,
+        &Req::get("/").header("authorization", &format!("BEARER {token}")),
+    );
     assert_no_token(&run.outcome);
-    let run = authenticate(&engine, &Req::get("/").header("authorization", &format!("Bearer{token}")));
+    let run = authenticate(
+        &engine,
+        &Req::get("/").header("authorization", &format!("Bearer{token}")),
+    );
     assert_no_token(&run.outcome);
 }
 
@@ -273,17 +354,29 @@ fn lower_case_bearer_does_not_match_the_prefix() {
 fn token_after_double_space_is_still_extracted() {
     // extractor.cc skips to the first base64url-or-dot character after the prefix.
     let engine = rsa_engine(json!({}));
-    let run = authenticate(&engine, &Req::get("/").header("authorization", &format!("Bearer  {}", good_token())));
+    let run = authenticate(
+        &engine,
+        &Req::get("/").header("authorization", &format!("Bearer  {}", good_token())),
+    );
     assert_verified(&run.outcome);
 }
 
 #[test]
 fn custom_header_with_prefix() {
-    let engine = rsa_engine(json!({"fromHeaders": [{"name": "X-Jwt-Assertion", "prefix": "Token "}]}));
+    let engine =
+        rsa_engine(json!({"fromHeaders": [{"name": "X-Jwt-Assertion", "prefix": "Token "}]}));
     let token = good_token();
-    assert_verified(&authenticate(&engine, &Req::get("/").header("x-jwt-assertion", &format!("Token {token}"))).outcome);
+    assert_verified(
+        &authenticate(
+            &engine,
+            &Req::get("/").header("x-jwt-assertion", &format!("Token {token}")),
+        )
+        .outcome,
+    );
     // without the prefix: not found
-    assert_no_token(&authenticate(&engine, &Req::get("/").header("x-jwt-assertion", &token)).outcome);
+    assert_no_token(
+        &authenticate(&engine, &Req::get("/").header("x-jwt-assertion", &token)).outcome,
+    );
     // default locations are replaced
     assert_no_token(&authenticate(&engine, &Req::get("/").bearer(&token)).outcome);
     assert_no_token(&authenticate(&engine, &Req::get(&format!("/?access_token={token}"))).outcome);
@@ -292,7 +385,10 @@ fn custom_header_with_prefix() {
 #[test]
 fn custom_header_without_prefix_takes_the_raw_value() {
     let engine = rsa_engine(json!({"fromHeaders": [{"name": "x-jwt-assertion"}]}));
-    let run = authenticate(&engine, &Req::get("/").header("x-jwt-assertion", &good_token()));
+    let run = authenticate(
+        &engine,
+        &Req::get("/").header("x-jwt-assertion", &good_token()),
+    );
     assert_verified(&run.outcome);
 }
 
@@ -311,13 +407,22 @@ fn custom_cookie() {
     let token = good_token();
     let req = Req::get("/").header("cookie", &format!("theme=dark; session={token}; lang=en"));
     assert_verified(&authenticate(&engine, &req).outcome);
-    assert_no_token(&authenticate(&engine, &Req::get("/").header("cookie", &format!("other={token}"))).outcome);
+    assert_no_token(
+        &authenticate(
+            &engine,
+            &Req::get("/").header("cookie", &format!("other={token}")),
+        )
+        .outcome,
+    );
 }
 
 #[test]
 fn garbage_in_a_configured_location_is_rejected_not_ignored() {
     let engine = rsa_engine(json!({}));
-    let run = authenticate(&engine, &Req::get("/").header("authorization", "Bearer abc"));
+    let run = authenticate(
+        &engine,
+        &Req::get("/").header("authorization", "Bearer abc"),
+    );
     assert_rejected(&run.outcome, BAD_FORMAT, 401);
 }
 
@@ -350,7 +455,10 @@ fn expiry_within_the_60_second_skew_is_valid() {
 #[test]
 fn nbf_more_than_60_seconds_ahead_is_401() {
     let engine = rsa_engine(json!({}));
-    let run = authenticate(&engine, &Req::get("/").bearer(&rsa_at(json!({"nbf": NOW + 61}))));
+    let run = authenticate(
+        &engine,
+        &Req::get("/").bearer(&rsa_at(json!({"nbf": NOW + 61}))),
+    );
     assert_rejected(&run.outcome, NOT_YET_VALID, 401);
     for nbf in [NOW + 60, NOW + 59, NOW, NOW - 100] {
         let run = authenticate(&engine, &Req::get("/").bearer(&rsa_at(json!({"nbf": nbf}))));
@@ -361,7 +469,10 @@ fn nbf_more_than_60_seconds_ahead_is_401() {
 #[test]
 fn missing_exp_is_valid() {
     let engine = rsa_engine(json!({}));
-    let run = authenticate(&engine, &Req::get("/").bearer(&rsa_at(json!({"exp": null}))));
+    let run = authenticate(
+        &engine,
+        &Req::get("/").bearer(&rsa_at(json!({"exp": null}))),
+    );
     assert_verified(&run.outcome);
     assert_eq!(claim(&run.outcome, &["exp"]), None);
 }
@@ -380,20 +491,47 @@ fn exp_of_the_wrong_type_is_a_parse_error() {
     let engine = rsa_engine(json!({}));
     let header = json!({"alg": "RS256", "kid": "rsa-1", "typ": "JWT"});
     let cases = [
-        ("exp", json!("1800003600"), "Jwt payload [exp] field is not an integer"),
-        ("exp", json!(true), "Jwt payload [exp] field is not an integer"),
-        ("nbf", json!("0"), "Jwt payload [nbf] field is not an integer"),
-        ("iat", json!([1]), "Jwt payload [iat] field is not an integer"),
+        (
+            "exp",
+            json!("1800003600"),
+            "Jwt payload [exp] field is not an integer",
+        ),
+        (
+            "exp",
+            json!(true),
+            "Jwt payload [exp] field is not an integer",
+        ),
+        (
+            "nbf",
+            json!("0"),
+            "Jwt payload [nbf] field is not an integer",
+        ),
+        (
+            "iat",
+            json!([1]),
+            "Jwt payload [iat] field is not an integer",
+        ),
     ];
     for (name, value, message) in cases {
         let mut p = payload(ISS, "alice", json!({}));
         p[name] = value;
         let token = rs256(&keys().rsa, p.clone());
-        assert_eq!(serde_json::from_slice::<Value>(&unb64(token.split('.').nth(1).unwrap())).unwrap(), p);
-        assert_rejected(&authenticate(&engine, &Req::get("/").bearer(&token)).outcome, message, 401);
+        assert_eq!(
+            serde_json::from_slice::<Value>(&unb64(token.split('.').nth(1).unwrap())).unwrap(),
+            p
+        );
+        assert_rejected(
+            &authenticate(&engine, &Req::get("/").bearer(&token)).outcome,
+            message,
+            401,
+        );
         // and with a garbage signature (the parse error comes first either way)
         let token = forge(&header, &p, FAKE_SIG);
-        assert_rejected(&authenticate(&engine, &Req::get("/").bearer(&token)).outcome, message, 401);
+        assert_rejected(
+            &authenticate(&engine, &Req::get("/").bearer(&token)).outcome,
+            message,
+            401,
+        );
     }
 }
 
@@ -454,7 +592,11 @@ fn negative_exp_is_rejected_as_out_of_range() {
 fn token_signed_by_another_key_with_the_same_kid_fails_verification() {
     let engine = rsa_engine(json!({}));
     let token = rs256(&keys().rsa_impostor, payload(ISS, "alice", json!({})));
-    assert_rejected(&authenticate(&engine, &Req::get("/").bearer(&token)).outcome, VERIFICATION_FAILS, 401);
+    assert_rejected(
+        &authenticate(&engine, &Req::get("/").bearer(&token)).outcome,
+        VERIFICATION_FAILS,
+        401,
+    );
 }
 
 #[test]
@@ -464,20 +606,32 @@ fn tampered_payload_fails_verification() {
     let parts: Vec<&str> = token.split('.').collect();
     let evil = b64_json(&payload(ISS, "admin", json!({})));
     let forged = format!("{}.{}.{}", parts[0], evil, parts[2]);
-    assert_rejected(&authenticate(&engine, &Req::get("/").bearer(&forged)).outcome, VERIFICATION_FAILS, 401);
+    assert_rejected(
+        &authenticate(&engine, &Req::get("/").bearer(&forged)).outcome,
+        VERIFICATION_FAILS,
+        401,
+    );
 }
 
 #[test]
 fn unknown_kid_is_a_kid_alg_mismatch() {
     let engine = rsa_engine(json!({}));
     let token = rs256(&keys().rsa2, payload(ISS, "alice", json!({})));
-    assert_rejected(&authenticate(&engine, &Req::get("/").bearer(&token)).outcome, KID_ALG_MISMATCH, 401);
+    assert_rejected(
+        &authenticate(&engine, &Req::get("/").bearer(&token)).outcome,
+        KID_ALG_MISMATCH,
+        401,
+    );
 }
 
 #[test]
 fn key_rotation_picks_the_key_by_kid() {
     let k = keys();
-    let engine = authn_engine(vec![rule(ISS, &jwks(&[rsa_jwk(&k.rsa), rsa_jwk(&k.rsa2)]), json!({}))]);
+    let engine = authn_engine(vec![rule(
+        ISS,
+        &jwks(&[rsa_jwk(&k.rsa), rsa_jwk(&k.rsa2)]),
+        json!({}),
+    )]);
     for kp in [&k.rsa, &k.rsa2] {
         let token = rs256(kp, payload(ISS, "alice", json!({})));
         assert_verified(&authenticate(&engine, &Req::get("/").bearer(&token)).outcome);
@@ -488,7 +642,11 @@ fn key_rotation_picks_the_key_by_kid() {
 fn alg_none_is_never_accepted() {
     let engine = authn_engine(vec![rule(ISS, &jwks_all(), json!({}))]);
     let p = payload(ISS, "admin", json!({}));
-    for header in [json!({"alg": "none"}), json!({"alg": "none", "kid": "rsa-1"}), json!({"alg": "None"})] {
+    for header in [
+        json!({"alg": "none"}),
+        json!({"alg": "none", "kid": "rsa-1"}),
+        json!({"alg": "None"}),
+    ] {
         let token = forge(&header, &p, FAKE_SIG);
         let run = authenticate(&engine, &Req::get("/").bearer(&token));
         assert_rejected(&run.outcome, "Jwt header [alg] is not supported", 401);
@@ -508,7 +666,11 @@ fn empty_signature_segment_is_bad_format() {
     let engine = rsa_engine(json!({}));
     let token = good_token();
     let without_sig = format!("{}.", token.rsplit_once('.').unwrap().0);
-    assert_rejected(&authenticate(&engine, &Req::get("/").bearer(&without_sig)).outcome, BAD_FORMAT, 401);
+    assert_rejected(
+        &authenticate(&engine, &Req::get("/").bearer(&without_sig)).outcome,
+        BAD_FORMAT,
+        401,
+    );
 }
 
 #[test]
@@ -516,15 +678,28 @@ fn unsupported_or_missing_alg_in_header() {
     let engine = rsa_engine(json!({}));
     let p = payload(ISS, "alice", json!({}));
     let cases = [
-        (json!({"typ": "JWT"}), "Jwt header [alg] field is required and must be a string"),
-        (json!({"alg": 256}), "Jwt header [alg] field is required and must be a string"),
+        (
+            json!({"typ": "JWT"}),
+            "Jwt header [alg] field is required and must be a string",
+        ),
+        (
+            json!({"alg": 256}),
+            "Jwt header [alg] field is required and must be a string",
+        ),
         (json!({"alg": "RS1"}), "Jwt header [alg] is not supported"),
         (json!({"alg": "rs256"}), "Jwt header [alg] is not supported"),
-        (json!({"alg": "RS256", "kid": 7}), "Jwt header [kid] field is not a string"),
+        (
+            json!({"alg": "RS256", "kid": 7}),
+            "Jwt header [kid] field is not a string",
+        ),
     ];
     for (header, message) in cases {
         let token = forge(&header, &p, FAKE_SIG);
-        assert_rejected(&authenticate(&engine, &Req::get("/").bearer(&token)).outcome, message, 401);
+        assert_rejected(
+            &authenticate(&engine, &Req::get("/").bearer(&token)).outcome,
+            message,
+            401,
+        );
     }
 }
 
@@ -554,11 +729,21 @@ fn token_alg_must_match_the_jwk_alg() {
     // JWKS has RSA key `rsa-1` with alg RS256. A token claiming PS256 with kid rsa-1: skipped.
     let k = keys();
     let engine = rsa_engine(json!({}));
-    let ps = PS256KeyPair::from_der(&k.rsa.to_der().unwrap()).unwrap().with_key_id("rsa-1");
+    let ps = PS256KeyPair::from_der(&k.rsa.to_der().unwrap())
+        .unwrap()
+        .with_key_id("rsa-1");
     let token = ps256(&ps, payload(ISS, "alice", json!({})));
-    assert_rejected(&authenticate(&engine, &Req::get("/").bearer(&token)).outcome, KID_ALG_MISMATCH, 401);
+    assert_rejected(
+        &authenticate(&engine, &Req::get("/").bearer(&token)).outcome,
+        KID_ALG_MISMATCH,
+        401,
+    );
     // Without alg on the JWK, the same RSA key verifies PS256 (Envoy tries it).
-    let engine = authn_engine(vec![rule(ISS, &jwks(&[rsa_jwk_components(&k.rsa, Some("rsa-1"))]), json!({}))]);
+    let engine = authn_engine(vec![rule(
+        ISS,
+        &jwks(&[rsa_jwk_components(&k.rsa, Some("rsa-1"))]),
+        json!({}),
+    )]);
     assert_verified(&authenticate(&engine, &Req::get("/").bearer(&token)).outcome);
 }
 
@@ -569,7 +754,11 @@ fn enc_keys_in_the_jwks_are_skipped() {
     enc["use"] = json!("enc");
     let engine = authn_engine(vec![rule(ISS, &jwks(&[enc, rsa_jwk(&k.rsa)]), json!({}))]);
     let token = rs256(&k.rsa2, payload(ISS, "alice", json!({})));
-    assert_rejected(&authenticate(&engine, &Req::get("/").bearer(&token)).outcome, KID_ALG_MISMATCH, 401);
+    assert_rejected(
+        &authenticate(&engine, &Req::get("/").bearer(&token)).outcome,
+        KID_ALG_MISMATCH,
+        401,
+    );
     assert_verified(&authenticate(&engine, &Req::get("/").bearer(&good_token())).outcome);
 }
 
@@ -584,17 +773,50 @@ fn malformed_tokens_get_envoy_texts() {
         (format!("{h}.{pl}"), BAD_FORMAT),
         (format!("{h}.{pl}.{FAKE_SIG}.{FAKE_SIG}"), BAD_FORMAT),
         ("abc".to_string(), BAD_FORMAT),
-        (format!("A.{pl}.{FAKE_SIG}"), "Jwt header is an invalid Base64url encoded"),
-        (format!("{}.{pl}.{FAKE_SIG}", b64(b"not json")), "Jwt header is an invalid JSON"),
-        (format!("{}.{pl}.{FAKE_SIG}", b64(b"[\"RS256\"]")), "Jwt header is an invalid JSON"),
-        (format!("{h}.A.{FAKE_SIG}"), "Jwt payload is an invalid Base64url encoded"),
-        (format!("{h}.{}.{FAKE_SIG}", b64(b"{\"iss\":")), "Jwt payload is an invalid JSON"),
-        (format!("{h}.{pl}.A"), "Jwt signature is an invalid Base64url encoded"),
-        (forge(&header, &json!({"iss": 5}), FAKE_SIG), "Jwt payload [iss] field is not a string"),
-        (forge(&header, &json!({"iss": ISS, "sub": {"a": 1}}), FAKE_SIG), "Jwt payload [sub] field is not a string"),
-        (forge(&header, &json!({"iss": ISS, "jti": 1}), FAKE_SIG), "Jwt payload [jti] field is not a string"),
-        (forge(&header, &json!({"iss": ISS, "aud": 1}), FAKE_SIG), "Jwt payload [aud] field is not a string or string list"),
-        (forge(&header, &json!({"iss": ISS, "aud": ["a", 1]}), FAKE_SIG), "Jwt payload [aud] field is not a string or string list"),
+        (
+            format!("A.{pl}.{FAKE_SIG}"),
+            "Jwt header is an invalid Base64url encoded",
+        ),
+        (
+            format!("{}.{pl}.{FAKE_SIG}", b64(b"not json")),
+            "Jwt header is an invalid JSON",
+        ),
+        (
+            format!("{}.{pl}.{FAKE_SIG}", b64(b"[\"RS256\"]")),
+            "Jwt header is an invalid JSON",
+        ),
+        (
+            format!("{h}.A.{FAKE_SIG}"),
+            "Jwt payload is an invalid Base64url encoded",
+        ),
+        (
+            format!("{h}.{}.{FAKE_SIG}", b64(b"{\"iss\":")),
+            "Jwt payload is an invalid JSON",
+        ),
+        (
+            format!("{h}.{pl}.A"),
+            "Jwt signature is an invalid Base64url encoded",
+        ),
+        (
+            forge(&header, &json!({"iss": 5}), FAKE_SIG),
+            "Jwt payload [iss] field is not a string",
+        ),
+        (
+            forge(&header, &json!({"iss": ISS, "sub": {"a": 1}}), FAKE_SIG),
+            "Jwt payload [sub] field is not a string",
+        ),
+        (
+            forge(&header, &json!({"iss": ISS, "jti": 1}), FAKE_SIG),
+            "Jwt payload [jti] field is not a string",
+        ),
+        (
+            forge(&header, &json!({"iss": ISS, "aud": 1}), FAKE_SIG),
+            "Jwt payload [aud] field is not a string or string list",
+        ),
+        (
+            forge(&header, &json!({"iss": ISS, "aud": ["a", 1]}), FAKE_SIG),
+            "Jwt payload [aud] field is not a string or string list",
+        ),
     ];
     for (token, message) in cases {
         let run = authenticate(&engine, &Req::get("/").bearer(&token));
@@ -627,18 +849,37 @@ fn huge_token_is_rejected_not_crashing() {
 #[test]
 fn issuer_not_configured_is_401_not_missing() {
     let engine = rsa_engine(json!({}));
-    let token = rs256(&keys().rsa, payload("https://evil.example.com", "alice", json!({})));
-    assert_rejected(&authenticate(&engine, &Req::get("/").bearer(&token)).outcome, UNKNOWN_ISSUER, 401);
+    let token = rs256(
+        &keys().rsa,
+        payload("https://evil.example.com", "alice", json!({})),
+    );
+    assert_rejected(
+        &authenticate(&engine, &Req::get("/").bearer(&token)).outcome,
+        UNKNOWN_ISSUER,
+        401,
+    );
     let no_iss = rs256(&keys().rsa, payload(ISS, "alice", json!({"iss": null})));
-    assert_rejected(&authenticate(&engine, &Req::get("/").bearer(&no_iss)).outcome, UNKNOWN_ISSUER, 401);
+    assert_rejected(
+        &authenticate(&engine, &Req::get("/").bearer(&no_iss)).outcome,
+        UNKNOWN_ISSUER,
+        401,
+    );
 }
 
 #[test]
 fn issuer_comparison_is_exact() {
     let engine = rsa_engine(json!({}));
-    for iss in [format!("{ISS}/"), ISS.to_uppercase(), ISS.replace("https", "http")] {
+    for iss in [
+        format!("{ISS}/"),
+        ISS.to_uppercase(),
+        ISS.replace("https", "http"),
+    ] {
         let token = rs256(&keys().rsa, payload(&iss, "alice", json!({})));
-        assert_rejected(&authenticate(&engine, &Req::get("/").bearer(&token)).outcome, UNKNOWN_ISSUER, 401);
+        assert_rejected(
+            &authenticate(&engine, &Req::get("/").bearer(&token)).outcome,
+            UNKNOWN_ISSUER,
+            401,
+        );
     }
 }
 
@@ -657,7 +898,11 @@ fn several_issuers_each_use_their_own_keys() {
     assert_eq!(claim(&run.outcome, &["sub"]), Some(json!("bob")));
     // ISS2 token signed with ISS's key: ISS2's JWKS has no such kid
     let cross = rs256(&k.rsa, payload(ISS2, "bob", json!({})));
-    assert_rejected(&authenticate(&engine, &Req::get("/").bearer(&cross)).outcome, KID_ALG_MISMATCH, 401);
+    assert_rejected(
+        &authenticate(&engine, &Req::get("/").bearer(&cross)).outcome,
+        KID_ALG_MISMATCH,
+        401,
+    );
 }
 
 #[test]
@@ -682,16 +927,28 @@ fn token_in_one_providers_location_with_another_providers_issuer_is_rejected() {
 fn audience_not_allowed_is_403() {
     let engine = rsa_engine(json!({"audiences": ["orders-api"]}));
     let token = rsa_at(json!({"aud": "billing-api"}));
-    assert_rejected(&authenticate(&engine, &Req::get("/").bearer(&token)).outcome, AUDIENCE_NOT_ALLOWED, 403);
+    assert_rejected(
+        &authenticate(&engine, &Req::get("/").bearer(&token)).outcome,
+        AUDIENCE_NOT_ALLOWED,
+        403,
+    );
     let list = rsa_at(json!({"aud": ["billing-api", "account"]}));
-    assert_rejected(&authenticate(&engine, &Req::get("/").bearer(&list)).outcome, AUDIENCE_NOT_ALLOWED, 403);
+    assert_rejected(
+        &authenticate(&engine, &Req::get("/").bearer(&list)).outcome,
+        AUDIENCE_NOT_ALLOWED,
+        403,
+    );
 }
 
 #[test]
 fn token_without_aud_fails_a_configured_audience_list() {
     let engine = rsa_engine(json!({"audiences": ["orders-api"]}));
     let token = rsa_at(json!({}));
-    assert_rejected(&authenticate(&engine, &Req::get("/").bearer(&token)).outcome, AUDIENCE_NOT_ALLOWED, 403);
+    assert_rejected(
+        &authenticate(&engine, &Req::get("/").bearer(&token)).outcome,
+        AUDIENCE_NOT_ALLOWED,
+        403,
+    );
 }
 
 #[test]
@@ -714,13 +971,24 @@ fn audiences_are_sanitized_on_both_sides() {
         let engine = rsa_engine(json!({ "audiences": [allowed] }));
         let token = rsa_at(json!({ "aud": aud }));
         let run = authenticate(&engine, &Req::get("/").bearer(&token));
-        assert!(matches!(run.outcome, Outcome::Verified(_)), "allowed {allowed} aud {aud}: {:?}", run.outcome);
+        assert!(
+            matches!(run.outcome, Outcome::Verified(_)),
+            "allowed {allowed} aud {aud}: {:?}",
+            run.outcome
+        );
     }
     // only one trailing slash is stripped, and the comparison stays exact otherwise
-    for (allowed, aud) in [("api.example.com", "api.example.com//"), ("api.example.com", "API.example.com")] {
+    for (allowed, aud) in [
+        ("api.example.com", "api.example.com//"),
+        ("api.example.com", "API.example.com"),
+    ] {
         let engine = rsa_engine(json!({ "audiences": [allowed] }));
         let token = rsa_at(json!({ "aud": aud }));
-        assert_rejected(&authenticate(&engine, &Req::get("/").bearer(&token)).outcome, AUDIENCE_NOT_ALLOWED, 403);
+        assert_rejected(
+            &authenticate(&engine, &Req::get("/").bearer(&token)).outcome,
+            AUDIENCE_NOT_ALLOWED,
+            403,
+        );
     }
 }
 
@@ -753,7 +1021,9 @@ fn valid_and_expired_tokens_in_two_locations_are_rejected() {
 #[test]
 fn valid_token_plus_garbage_in_a_repeated_header_is_rejected() {
     let engine = rsa_engine(json!({}));
-    let req = Req::get("/").bearer(&good_token()).header("authorization", "Bearer x.y");
+    let req = Req::get("/")
+        .bearer(&good_token())
+        .header("authorization", "Bearer x.y");
     assert_rejected(&authenticate(&engine, &req).outcome, BAD_FORMAT, 401);
 }
 
@@ -771,7 +1041,11 @@ fn two_valid_tokens_for_two_providers_are_verified() {
     let k = keys();
     let engine = authn_engine(vec![
         rule(ISS, &jwks_rsa(), json!({"fromHeaders": [{"name": "x-a"}]})),
-        rule(ISS2, &jwks(&[ec_jwk(&k.ec, "ec-1")]), json!({"fromHeaders": [{"name": "x-b"}]})),
+        rule(
+            ISS2,
+            &jwks(&[ec_jwk(&k.ec, "ec-1")]),
+            json!({"fromHeaders": [{"name": "x-b"}]}),
+        ),
     ]);
     let req = Req::get("/")
         .header("x-a", &good_token())
@@ -864,7 +1138,11 @@ fn rejected_tokens_are_not_cached() {
     let bad = rs256(&keys().rsa_impostor, payload(ISS, "alice", json!({})));
     let req = Req::get("/").bearer(&bad);
     for _ in 0..2 {
-        assert_rejected(&authenticate_with(&engine, &req, NOW, &mut state).outcome, VERIFICATION_FAILS, 401);
+        assert_rejected(
+            &authenticate_with(&engine, &req, NOW, &mut state).outcome,
+            VERIFICATION_FAILS,
+            401,
+        );
     }
     assert_eq!(state.cache_hits, 0);
 }
@@ -887,7 +1165,10 @@ fn cache_size_zero_disables_the_cache() {
 fn a_full_cache_keeps_verifying() {
     let engine = rsa_engine(json!({}));
     let mut state = AuthnState::new(1);
-    let tokens: Vec<String> = ["a", "b", "c"].iter().map(|s| rsa_at(json!({ "sub": s }))).collect();
+    let tokens: Vec<String> = ["a", "b", "c"]
+        .iter()
+        .map(|s| rsa_at(json!({ "sub": s })))
+        .collect();
     for _ in 0..2 {
         for t in &tokens {
             let run = authenticate_with(&engine, &Req::get("/").bearer(t), NOW, &mut state);
@@ -906,8 +1187,21 @@ fn cached_token_still_needs_its_issuer_location() {
     ]);
     let mut state = AuthnState::new(100);
     let token = good_token();
-    assert_verified(&authenticate_with(&engine, &Req::get("/").header("x-a", &token), NOW, &mut state).outcome);
-    let run = authenticate_with(&engine, &Req::get("/").header("x-b", &token), NOW, &mut state);
+    assert_verified(
+        &authenticate_with(
+            &engine,
+            &Req::get("/").header("x-a", &token),
+            NOW,
+            &mut state,
+        )
+        .outcome,
+    );
+    let run = authenticate_with(
+        &engine,
+        &Req::get("/").header("x-b", &token),
+        NOW,
+        &mut state,
+    );
     assert_rejected(&run.outcome, UNKNOWN_ISSUER, 401);
 }
 
@@ -946,7 +1240,15 @@ fn remote_jwks_before_fetch_rejects_tokens_but_not_tokenless_requests() {
     assert_rejected(&run.outcome, JWKS_FETCH_FAILED, 401);
     assert_no_token(&authenticate_with(&engine, &Req::get("/"), NOW, &mut state).outcome);
     // the inline provider is unaffected
-    assert_verified(&authenticate_with(&engine, &Req::get("/").bearer(&good_token()), NOW, &mut state).outcome);
+    assert_verified(
+        &authenticate_with(
+            &engine,
+            &Req::get("/").bearer(&good_token()),
+            NOW,
+            &mut state,
+        )
+        .outcome,
+    );
 }
 
 #[test]
@@ -955,7 +1257,10 @@ fn remote_jwks_after_fetch_verifies() {
     let index = remote_index(&engine);
     let mut state = AuthnState::new(100);
     assert!(!state.has_remote_keys(index));
-    state.set_remote_keys(index, KeySet::parse(&keycloak_jwks(), JwksSource::Remote).unwrap());
+    state.set_remote_keys(
+        index,
+        KeySet::parse(&keycloak_jwks(), JwksSource::Remote).unwrap(),
+    );
     assert!(state.has_remote_keys(index));
     let token = rs256(&keys().rsa, payload(KC_ISS, "alice", json!({})));
     let run = authenticate_with(&engine, &Req::get("/").bearer(&token), NOW, &mut state);
@@ -1000,7 +1305,9 @@ fn jwks_uri_with_port_and_http() {
         "issuer": KC_ISS, "jwksUri": "http://keycloak.iam.svc.cluster.local:8080/realms/demo/certs",
         "timeout": "1.5s"
     })]);
-    let Keys::Remote(r) = &engine.authenticator().providers()[0].keys else { panic!() };
+    let Keys::Remote(r) = &engine.authenticator().providers()[0].keys else {
+        panic!()
+    };
     assert_eq!(r.cluster, "outbound|8080||keycloak.iam.svc.cluster.local");
     assert_eq!(r.authority, "keycloak.iam.svc.cluster.local:8080");
     assert_eq!(r.path, "/realms/demo/certs");
@@ -1009,8 +1316,12 @@ fn jwks_uri_with_port_and_http() {
 
 #[test]
 fn jwks_clusters_override_the_cluster_name() {
-    let engine = remote_engine(json!({"jwksClusters": {KC_CERTS: "keycloak-jwks"}, "jwksRefreshSeconds": 300}));
-    let Keys::Remote(r) = &engine.authenticator().providers()[remote_index(&engine)].keys else { panic!() };
+    let engine = remote_engine(
+        json!({"jwksClusters": {KC_CERTS: "keycloak-jwks"}, "jwksRefreshSeconds": 300}),
+    );
+    let Keys::Remote(r) = &engine.authenticator().providers()[remote_index(&engine)].keys else {
+        panic!()
+    };
     assert_eq!(r.cluster, "keycloak-jwks");
     assert_eq!(engine.settings().jwks_refresh_seconds, 300);
 }
@@ -1019,7 +1330,9 @@ fn jwks_clusters_override_the_cluster_name() {
 fn jwks_refresh_defaults_to_twenty_minutes_and_zero_is_an_error() {
     let engine = remote_engine(json!({}));
     assert_eq!(engine.settings().jwks_refresh_seconds, 1200);
-    let mut config = cfg(vec![ra_rules(vec![json!({"issuer": KC_ISS, "jwksUri": KC_CERTS})])]);
+    let mut config = cfg(vec![ra_rules(vec![
+        json!({"issuer": KC_ISS, "jwksUri": KC_CERTS}),
+    ])]);
     config["jwksRefreshSeconds"] = json!(0);
     let e = load_err(&config);
     assert_eq!(e.path, "jwksRefreshSeconds");
@@ -1031,8 +1344,13 @@ fn jwks_uri_without_issuer_accepts_any_issuer_with_its_keys() {
     let engine = authn_engine(vec![json!({"jwksUri": KC_CERTS})]);
     let mut state = AuthnState::new(100);
     state.set_remote_keys(0, KeySet::parse(&jwks_rsa(), JwksSource::Remote).unwrap());
-    let token = rs256(&keys().rsa, payload("https://whoever.example.com", "alice", json!({})));
-    assert_verified(&authenticate_with(&engine, &Req::get("/").bearer(&token), NOW, &mut state).outcome);
+    let token = rs256(
+        &keys().rsa,
+        payload("https://whoever.example.com", "alice", json!({})),
+    );
+    assert_verified(
+        &authenticate_with(&engine, &Req::get("/").bearer(&token), NOW, &mut state).outcome,
+    );
 }
 
 // =========================================================================================
@@ -1058,7 +1376,10 @@ fn forward_original_token_keeps_the_header() {
 #[test]
 fn custom_token_header_is_removed_by_default() {
     let engine = rsa_engine(json!({"fromHeaders": [{"name": "X-Jwt-Assertion"}]}));
-    let run = authenticate(&engine, &Req::get("/").header("x-jwt-assertion", &good_token()));
+    let run = authenticate(
+        &engine,
+        &Req::get("/").header("x-jwt-assertion", &good_token()),
+    );
     assert_verified(&run.outcome);
     assert!(removes(&run.edits, "x-jwt-assertion"), "{:?}", run.edits);
     assert!(!removes(&run.edits, "authorization"));
@@ -1067,7 +1388,10 @@ fn custom_token_header_is_removed_by_default() {
 #[test]
 fn token_from_query_parameter_removes_no_header() {
     let engine = rsa_engine(json!({}));
-    let run = authenticate(&engine, &Req::get(&format!("/?access_token={}", good_token())));
+    let run = authenticate(
+        &engine,
+        &Req::get(&format!("/?access_token={}", good_token())),
+    );
     assert_verified(&run.outcome);
     assert!(run.edits.is_empty(), "{:?}", run.edits);
 }
@@ -1112,11 +1436,15 @@ fn output_claim_to_headers_copies_scope_as_the_original_string() {
     // authenticator.cc addJWTClaimToHeader reads `jwt_->payload_pb_`, the token's own payload;
     // only the metadata copy is split (setPayloadMetadata). jwt.md §3.6: "the token and the
     // forwarded payload keep the string".
-    let engine = rsa_engine(json!({"outputClaimToHeaders": [{"header": "x-scope", "claim": "scope"}]}));
+    let engine =
+        rsa_engine(json!({"outputClaimToHeaders": [{"header": "x-scope", "claim": "scope"}]}));
     let token = rsa_at(json!({"scope": "openid profile orders.write"}));
     let run = authenticate(&engine, &Req::get("/").bearer(&token));
     assert_verified(&run.outcome);
-    assert_eq!(set(&run.edits, "x-scope").as_deref(), Some("openid profile orders.write"));
+    assert_eq!(
+        set(&run.edits, "x-scope").as_deref(),
+        Some("openid profile orders.write")
+    );
 }
 
 #[test]
@@ -1126,7 +1454,9 @@ fn incoming_output_headers_are_always_removed() {
         "outputClaimToHeaders": [{"header": "x-user", "claim": "sub"}],
     }));
     // no token: the spoofed copies are still stripped
-    let spoof = Req::get("/").header("x-jwt-payload", "eyJzdWIiOiJhZG1pbiJ9").header("x-user", "admin");
+    let spoof = Req::get("/")
+        .header("x-jwt-payload", "eyJzdWIiOiJhZG1pbiJ9")
+        .header("x-user", "admin");
     let run = authenticate(&engine, &spoof);
     assert_no_token(&run.outcome);
     assert!(removes(&run.edits, "x-jwt-payload"), "{:?}", run.edits);
@@ -1134,8 +1464,16 @@ fn incoming_output_headers_are_always_removed() {
     // with a token: removed, then set to the verified values (removal first)
     let run = authenticate(&engine, &spoof.clone().bearer(&good_token()));
     assert_verified(&run.outcome);
-    let remove_at = run.edits.iter().position(|e| *e == HeaderEdit::Remove("x-user".into())).unwrap();
-    let set_at = run.edits.iter().position(|e| *e == HeaderEdit::Set("x-user".into(), "alice".into())).unwrap();
+    let remove_at = run
+        .edits
+        .iter()
+        .position(|e| *e == HeaderEdit::Remove("x-user".into()))
+        .unwrap();
+    let set_at = run
+        .edits
+        .iter()
+        .position(|e| *e == HeaderEdit::Set("x-user".into(), "alice".into()))
+        .unwrap();
     assert!(remove_at < set_at, "{:?}", run.edits);
     // CORS preflight: also stripped
     let preflight = Req::new("OPTIONS", "/")
@@ -1151,36 +1489,62 @@ fn incoming_output_headers_are_always_removed() {
 // =========================================================================================
 
 fn providers_for(resource: Value) -> usize {
-    load_ok(&cfg(vec![resource])).authenticator().providers().len()
+    load_ok(&cfg(vec![resource]))
+        .authenticator()
+        .providers()
+        .len()
 }
 
 #[test]
 fn request_authentication_targeting() {
     let rules = json!([{"issuer": ISS, "jwks": jwks_rsa()}]);
     assert_eq!(providers_for(ra(NS, "r", json!({"jwtRules": rules}))), 1);
-    assert_eq!(providers_for(ra("istio-system", "r", json!({"jwtRules": rules}))), 1);
+    assert_eq!(
+        providers_for(ra("istio-system", "r", json!({"jwtRules": rules}))),
+        1
+    );
     assert_eq!(providers_for(ra("bar", "r", json!({"jwtRules": rules}))), 0);
     assert_eq!(
-        providers_for(ra(NS, "r", json!({"selector": {"matchLabels": {"app": "b"}}, "jwtRules": rules}))),
+        providers_for(ra(
+            NS,
+            "r",
+            json!({"selector": {"matchLabels": {"app": "b"}}, "jwtRules": rules})
+        )),
         1
     );
     assert_eq!(
-        providers_for(ra(NS, "r", json!({"selector": {"matchLabels": {"app": "c"}}, "jwtRules": rules}))),
+        providers_for(ra(
+            NS,
+            "r",
+            json!({"selector": {"matchLabels": {"app": "c"}}, "jwtRules": rules})
+        )),
         0
     );
     assert_eq!(
-        providers_for(ra(NS, "r", json!({"selector": {"matchLabels": {"app": "b", "tier": "x"}}, "jwtRules": rules}))),
+        providers_for(ra(
+            NS,
+            "r",
+            json!({"selector": {"matchLabels": {"app": "b", "tier": "x"}}, "jwtRules": rules})
+        )),
         0
     );
     assert_eq!(
-        providers_for(ra(NS, "r", json!({"targetRef": {"kind": "Gateway", "group": "gateway.networking.k8s.io", "name": "gw"}, "jwtRules": rules}))),
+        providers_for(ra(
+            NS,
+            "r",
+            json!({"targetRef": {"kind": "Gateway", "group": "gateway.networking.k8s.io", "name": "gw"}, "jwtRules": rules})
+        )),
         0
     );
 }
 
 #[test]
 fn non_applying_request_authentication_does_not_verify_tokens() {
-    let engine = load_ok(&cfg(vec![ra("bar", "r", json!({"jwtRules": [{"issuer": ISS, "jwks": jwks_rsa()}]}))]));
+    let engine = load_ok(&cfg(vec![ra(
+        "bar",
+        "r",
+        json!({"jwtRules": [{"issuer": ISS, "jwks": jwks_rsa()}]}),
+    )]));
     let expired = rsa_at(json!({"exp": NOW - 3600}));
     assert_no_token(&authenticate(&engine, &Req::get("/").bearer(&expired)).outcome);
 }
@@ -1189,8 +1553,16 @@ fn non_applying_request_authentication_does_not_verify_tokens() {
 fn rules_of_several_request_authentications_are_merged() {
     let k = keys();
     let engine = load_ok(&cfg(vec![
-        ra(NS, "a", json!({"jwtRules": [{"issuer": ISS, "jwks": jwks_rsa()}]})),
-        ra("istio-system", "b", json!({"jwtRules": [{"issuer": ISS2, "jwks": jwks(&[ec_jwk(&k.ec, "ec-1")])}]})),
+        ra(
+            NS,
+            "a",
+            json!({"jwtRules": [{"issuer": ISS, "jwks": jwks_rsa()}]}),
+        ),
+        ra(
+            "istio-system",
+            "b",
+            json!({"jwtRules": [{"issuer": ISS2, "jwks": jwks(&[ec_jwk(&k.ec, "ec-1")])}]}),
+        ),
     ]));
     assert_eq!(engine.authenticator().providers().len(), 2);
     assert_verified(&authenticate(&engine, &Req::get("/").bearer(&good_token())).outcome);
@@ -1200,7 +1572,11 @@ fn rules_of_several_request_authentications_are_merged() {
 
 #[test]
 fn v1beta1_request_authentication_is_accepted() {
-    let mut r = ra(NS, "r", json!({"jwtRules": [{"issuer": ISS, "jwks": jwks_rsa()}]}));
+    let mut r = ra(
+        NS,
+        "r",
+        json!({"jwtRules": [{"issuer": ISS, "jwks": jwks_rsa()}]}),
+    );
     r["apiVersion"] = json!("security.istio.io/v1beta1");
     assert_eq!(providers_for(r), 1);
 }
@@ -1234,7 +1610,9 @@ fn unknown_field_in_jwt_rules_is_an_error() {
 fn unknown_field_in_spec_or_headers_is_an_error() {
     let e = load_err(&cfg(vec![ra(NS, "r", json!({"rules": []}))]));
     assert_error_at(&e, "resources[0].spec");
-    let e = rule_error(json!({"issuer": ISS, "jwks": jwks_rsa(), "fromHeaders": [{"name": "x", "prefx": "B "}]}));
+    let e = rule_error(
+        json!({"issuer": ISS, "jwks": jwks_rsa(), "fromHeaders": [{"name": "x", "prefx": "B "}]}),
+    );
     assert_error_at(&e, "resources[0].spec.jwtRules[0].fromHeaders[0]");
 }
 
@@ -1289,13 +1667,20 @@ fn bad_output_header_names_are_errors() {
                                   "outputClaimToHeaders": [{"header": name, "claim": "sub"}]}));
         assert_error_at(&e, "resources[0].spec.jwtRules[0].outputClaimToHeaders[0]");
     }
-    let e = rule_error(json!({"issuer": ISS, "jwks": jwks_rsa(), "outputPayloadToHeader": "x payload"}));
+    let e = rule_error(
+        json!({"issuer": ISS, "jwks": jwks_rsa(), "outputPayloadToHeader": "x payload"}),
+    );
     assert_error_at(&e, "resources[0].spec.jwtRules[0].outputPayloadToHeader");
 }
 
 #[test]
 fn bad_jwks_uri_is_an_error() {
-    for uri in ["ftp://kc.example.com/certs", "kc.example.com/certs", "https:///certs", "https://kc:notaport/certs"] {
+    for uri in [
+        "ftp://kc.example.com/certs",
+        "kc.example.com/certs",
+        "https:///certs",
+        "https://kc:notaport/certs",
+    ] {
         let e = rule_error(json!({"issuer": ISS, "jwksUri": uri}));
         assert_error_at(&e, "resources[0].spec.jwtRules[0].jwksUri");
     }

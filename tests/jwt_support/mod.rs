@@ -313,7 +313,8 @@ impl Req {
     }
 
     pub fn header(mut self, name: &str, value: &str) -> Req {
-        self.headers.push((name.to_string(), value.as_bytes().to_vec()));
+        self.headers
+            .push((name.to_string(), value.as_bytes().to_vec()));
         self
     }
 
@@ -400,7 +401,8 @@ pub const KID_ALG_MISMATCH: &str = "Jwks doesn't have key to match kid or alg fr
 pub const UNKNOWN_ISSUER: &str = "Jwt issuer is not configured";
 pub const AUDIENCE_NOT_ALLOWED: &str = "Audiences in Jwt are not allowed";
 pub const JWKS_FETCH_FAILED: &str = "Jwks remote fetch is failed";
-pub const BAD_FORMAT: &str = "Jwt is not in the form of Header.Payload.Signature with two dots and 3 sections";
+pub const BAD_FORMAT: &str =
+    "Jwt is not in the form of Header.Payload.Signature with two dots and 3 sections";
 
 /// A plain connection without peer certificate.
 pub fn conn() -> StaticConnection {
@@ -415,7 +417,9 @@ pub fn decide<'e>(engine: &'e Engine, req: &Req) -> Result<Decision<'e>, JwtFail
     match run.outcome {
         Outcome::Rejected(f) => Err(f),
         Outcome::NoToken => Ok(engine.decide_with_claims(req.headers(), &c, None)),
-        Outcome::Verified(claims) => Ok(engine.decide_with_claims(req.headers(), &c, Some(&claims))),
+        Outcome::Verified(claims) => {
+            Ok(engine.decide_with_claims(req.headers(), &c, Some(&claims)))
+        }
     }
 }
 

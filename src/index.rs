@@ -1,0 +1,266 @@
+//! Rule indexes built at load time, so a decision does not scan every rule.
+//!
+//! Envoy's RBAC evaluates its policies one by one. meshguard instead derives, for each rule, a
+//! necessary condition on one attribute from the rule's predicate: "the peer principal is one
+//! of these exact values" or "the path is one of these exact values or starts with one of these
+//! prefixes". A request then evaluates only the rules whose condition its attributes satisfy,
+//! plus the rules no condition could be derived for, in the original rule order (so the rule
+//! reported as matching is the same as with a linear scan).
+//!
+//! Soundness: an anchor is taken only through `All` (any conjunct) and `Or` (every disjunct
+//! must be anchored), never under `Not`, and anchor leaves are two-valued; so if the request
+//! falls outside a rule's anchor set, that rule is false, also under three-valued evaluation.
+
+use std::collections::HashMap;
+
+use crate::identity::IdentityMatch;
+use crate::matcher::StringMatch;
+use crate::path::{url_path, PathMatch};
+use crate::predicate::{Predicate, Subject};
+
+/// Rule sets smaller than this are scanned; indexing them would cost more than it saves.
+pub const MIN_RULES_TO_INDEX: usize = 16;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Anchor {
+    Principals(Vec<Box<[u8]>>),
+    Paths(Vec<PathKey>),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum PathKey {
+    Exact(Box<[u8]>),
+    Prefix(Box<[u8]>),
+}
+
+/// Candidate lookup for one rule set.
+#[derive(Debug, Clone, Default)]
+pub struct RuleIndex {
+    by_principal: HashMap<Box<[u8]>, Vec<u32>>,
+    by_path: HashMap<Box<[u8]>, Vec<u32>>,
+    by_path_prefix: HashMap<Box<[u8]>, Vec<u32>>,
+    /// Distinct prefix lengths, ascending.
+    prefix_lengths: Vec<usize>,
+    unanchored: Vec<u32>,
+}
+
+impl RuleIndex {
+    /// Builds the index for `predicates` (rule order matters for reporting only).
+    pub fn build<'p>(predicates: impl Iterator<Item = &'p Predicate>) -> RuleIndex {
+        let mut index = RuleIndex::default();
+        for (i, p) in predicates.enumerate() {
+            let id = u32::try_from(i).unwrap_or(u32::MAX);
+            match anchor(p) {
+                Some(Anchor::Principals(keys)) => {
+                    for k in keys {
+                        index.by_principal.entry(k).or_default().push(id);
+                    }
+                }
+                Some(Anchor::Paths(keys)) => {
+                    for k in keys {
+                        match k {
+                            PathKey::Exact(k) => index.by_path.entry(k).or_default().push(id),
+                            PathKey::Prefix(k) => {
+                                if !index.prefix_lengths.contains(&k.len()) {
+                                    index.prefix_lengths.push(k.len());
+                                }
+                                index.by_path_prefix.entry(k).or_default().push(id);
+                            }
+                        }
+                    }
+                }
+                None => index.unanchored.push(id),
+            }
+        }
+        index.prefix_lengths.sort_unstable();
+        index
+    }
+
+    /// The rules that may match this request, ascending and without duplicates.
+    pub fn candidates(&self, s: &Subject<'_>, out: &mut Vec<u32>) {
+        out.clear();
+        out.extend_from_slice(&self.unanchored);
+        if !self.by_principal.is_empty() {
+            if let Some(peer) = s.connection.peer() {
+                for id in [&peer.uri_san, &peer.dns_san, &peer.subject]
+                    .into_iter()
+                    .flatten()
+                {
+                    if let Some(rules) = self.by_principal.get(id.as_slice()) {
+                        out.extend_from_slice(rules);
+                    }
+                }
+            }
+        }
+        if !self.by_path.is_empty() || !self.by_path_prefix.is_empty() {
+            if let Some(path) = s.headers.first(":path").map(url_path) {
+                if let Some(rules) = self.by_path.get(path) {
+                    out.extend_from_slice(rules);
+                }
+                for len in &self.prefix_lengths {
+                    let Some(head) = path.get(..*len) else { break };
+                    if let Some(rules) = self.by_path_prefix.get(head) {
+                        out.extend_from_slice(rules);
+                    }
+                }
+            }
+        }
+        out.sort_unstable();
+        out.dedup();
+    }
+}
+
+/// A necessary condition for `p`, if one can be derived.
+fn anchor(p: &Predicate) -> Option<Anchor> {
+    match p {
+        Predicate::All(parts) => {
+            let anchors: Vec<Anchor> = parts.iter().filter_map(anchor).collect();
+            // Prefer principals (usually most selective), then the smallest key set.
+            anchors
+                .iter()
+                .find(|a| matches!(a, Anchor::Principals(_)))
+                .cloned()
+                .or_else(|| {
+                    anchors.into_iter().min_by_key(|a| match a {
+                        Anchor::Paths(k) => k.len(),
+                        Anchor::Principals(k) => k.len(),
+                    })
+                })
+        }
+        Predicate::Or(alternatives) => {
+            let mut principals = Vec::new();
+            let mut paths = Vec::new();
+            for alt in alternatives {
+                match anchor(alt)? {
+                    Anchor::Principals(k) => principals.extend(k),
+                    Anchor::Paths(k) => paths.extend(k),
+                }
+            }
+            match (principals.is_empty(), paths.is_empty()) {
+                (false, true) => Some(Anchor::Principals(principals)),
+                (true, false) => Some(Anchor::Paths(paths)),
+                _ => None,
+            }
+        }
+        Predicate::Identity(IdentityMatch::String(StringMatch::Exact(v))) => {
+            Some(Anchor::Principals(vec![v.clone()]))
+        }
+        Predicate::Path(PathMatch::String(StringMatch::Exact(v))) => {
+            Some(Anchor::Paths(vec![PathKey::Exact(v.clone())]))
+        }
+        Predicate::Path(PathMatch::String(StringMatch::Prefix(v))) => {
+            Some(Anchor::Paths(vec![PathKey::Prefix(v.clone())]))
+        }
+        Predicate::Path(PathMatch::Template(t)) => t
+            .literal_head()
+            .map(|head| Anchor::Paths(vec![PathKey::Prefix(head.into())])),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::identity::Peer;
+    use crate::matcher::{Star, ValueMatch};
+    use crate::request::{Headers, StaticConnection};
+
+    fn principal(v: &str) -> Predicate {
+        Predicate::Identity(IdentityMatch::principal(v))
+    }
+    fn path(v: &str) -> Predicate {
+        Predicate::Path(PathMatch::parse(v).unwrap())
+    }
+    fn method(v: &str) -> Predicate {
+        Predicate::Header(":method".into(), ValueMatch::parse(v, Star::Present))
+    }
+
+    /// A small deterministic generator (xorshift) so the equivalence test is reproducible.
+    struct Rng(u64);
+    impl Rng {
+        fn next(&mut self, n: usize) -> usize {
+            self.0 ^= self.0 << 13;
+            self.0 ^= self.0 >> 7;
+            self.0 ^= self.0 << 17;
+            (self.0 % n as u64) as usize
+        }
+    }
+
+    fn random_leaf(r: &mut Rng) -> Predicate {
+        let sa = ["a", "b", "c", "d"];
+        let paths = ["/x", "/x/*", "/y*", "/x/{*}/z", "*", "/y/{**}", "*z"];
+        match r.next(4) {
+            0 => principal(&format!("cluster.local/ns/ns/sa/{}", sa[r.next(sa.len())])),
+            1 => path(paths[r.next(paths.len())]),
+            2 => method(["GET", "POST"][r.next(2)]),
+            _ => principal(["cluster.local/ns/ns/*", "*"][r.next(2)]),
+        }
+    }
+
+    fn random_predicate(r: &mut Rng, depth: u32) -> Predicate {
+        if depth == 0 {
+            return random_leaf(r);
+        }
+        let n = 1 + r.next(3);
+        let children = (0..n).map(|_| random_predicate(r, depth - 1)).collect();
+        match r.next(4) {
+            0 => Predicate::Or(children),
+            1 => Predicate::Not(Box::new(random_predicate(r, depth - 1))),
+            _ => Predicate::All(children),
+        }
+    }
+
+    #[test]
+    fn candidates_never_miss_a_matching_rule() {
+        let mut r = Rng(0x9e3779b97f4a7c15);
+        for _ in 0..200 {
+            let rules: Vec<Predicate> = (0..40).map(|_| random_predicate(&mut r, 2)).collect();
+            let index = RuleIndex::build(rules.iter());
+            for _ in 0..20 {
+                let sa = ["a", "b", "c", "e"][r.next(4)];
+                let peer = (r.next(3) > 0).then(|| Peer {
+                    uri_san: Some(format!("spiffe://cluster.local/ns/ns/sa/{sa}").into_bytes()),
+                    dns_san: None,
+                    subject: Some(b"CN=x".to_vec()),
+                });
+                let p = ["/x", "/x/q", "/y", "/yy", "/x/1/z", "/y/a/b", "/z", "/x?a"][r.next(8)];
+                let headers = vec![
+                    (":path".to_string(), p.as_bytes().to_vec()),
+                    (":method".to_string(), b"GET".to_vec()),
+                ];
+                let conn = StaticConnection {
+                    peer,
+                    ..StaticConnection::default()
+                };
+                let s = Subject {
+                    headers: Headers::new(&headers),
+                    connection: &conn,
+                    claims: None,
+                };
+                let mut cands = Vec::new();
+                index.candidates(&s, &mut cands);
+                for (i, rule) in rules.iter().enumerate() {
+                    if rule.eval(&s) != crate::predicate::Tri::False {
+                        assert!(
+                            cands.contains(&(i as u32)),
+                            "rule {i} {rule:?} matches {p} but is not a candidate"
+                        );
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn exact_principals_and_paths_are_anchored_and_negations_are_not() {
+        let rule = Predicate::All(vec![principal("cluster.local/ns/a/sa/b"), path("/p")]);
+        assert!(matches!(anchor(&rule), Some(Anchor::Principals(_))));
+        assert!(matches!(anchor(&path("/p*")), Some(Anchor::Paths(_))));
+        assert_eq!(anchor(&Predicate::Not(Box::new(path("/p")))), None);
+        assert_eq!(
+            anchor(&Predicate::Or(vec![path("/p"), method("GET")])),
+            None
+        );
+        assert_eq!(anchor(&principal("*")), None);
+    }
+}
