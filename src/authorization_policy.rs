@@ -510,7 +510,7 @@ fn trust_domain_leaves(value: &str, trust: &TrustBundle) -> Vec<Predicate> {
 }
 
 /// istiod `requestPrincipalGenerator`: split at the last `/` into `iss` and `sub` matchers.
-fn request_principal(value: &str) -> Predicate {
+pub fn request_principal(value: &str) -> Predicate {
     let (iss, sub, found) = match value.rfind('/') {
         Some(i) => (
             value.get(..i).unwrap_or(""),

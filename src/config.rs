@@ -23,6 +23,8 @@ use crate::authn::{Authenticator, DEFAULT_CACHE_CAPACITY};
 use crate::authorization_policy;
 use crate::engine::Engine;
 use crate::identity::TrustBundle;
+use crate::legacy_rbac::LegacyRbac;
+use crate::peer_authentication;
 use crate::request_authentication;
 use crate::targeting::Workload;
 
@@ -97,6 +99,8 @@ struct RawWorkload {
     namespace: String,
     #[serde(default)]
     labels: BTreeMap<String, String>,
+    /// Service FQDNs; default `<app label>.<namespace>.svc.cluster.local`.
+    services: Option<Vec<String>>,
 }
 
 /// The Kubernetes object envelope.
@@ -115,9 +119,11 @@ struct RawResource {
 
 /// Object metadata: server-set fields (uid, resourceVersion, managedFields, ...) are ignored.
 #[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
 struct RawMetadata {
     name: String,
     namespace: Option<String>,
+    creation_timestamp: Option<String>,
     #[serde(default)]
     annotations: BTreeMap<String, String>,
 }
@@ -200,7 +206,15 @@ pub fn load(bytes: &[u8], node: &NodeInfo) -> Result<(Engine, LoadReport), Confi
         Some(w) if w.namespace.is_empty() => {
             return Err(ConfigError::new("workload.namespace", "must not be empty"));
         }
-        Some(w) => (Workload::new(w.namespace, w.labels), WorkloadSource::Config),
+        Some(w) => {
+            let services = w.services.clone();
+            let workload = Workload::new(w.namespace, w.labels);
+            let workload = match services {
+                Some(s) => workload.with_services(s),
+                None => workload,
+            };
+            (workload, WorkloadSource::Config)
+        }
         None => match &node.namespace {
             Some(ns) => (
                 Workload::new(ns.clone(), node.labels.clone().unwrap_or_default()),
@@ -232,6 +246,8 @@ pub fn load(bytes: &[u8], node: &NodeInfo) -> Result<(Engine, LoadReport), Confi
     let mut applied = Vec::new();
     let mut providers = Vec::new();
     let mut applied_authn = 0;
+    let mut peer_authentications = Vec::new();
+    let mut legacy = LegacyRbac::default();
     for (path, value) in &objects {
         let mut resource: RawResource = parse(value).map_err(|e| e.within(path))?;
         if resource.metadata.name.is_empty() {
@@ -276,17 +292,54 @@ pub fn load(bytes: &[u8], node: &NodeInfo) -> Result<(Engine, LoadReport), Confi
                     applied_authn += 1;
                 }
             }
+            ("security.istio.io/v1" | "security.istio.io/v1beta1", "PeerAuthentication") => {
+                let spec: peer_authentication::Spec =
+                    parse(&resource.spec).map_err(|e| e.within(&format!("{path}.spec")))?;
+                let pa = peer_authentication::compile(
+                    spec,
+                    &resource.metadata.name,
+                    &namespace,
+                    resource.metadata.creation_timestamp.clone(),
+                    "spec",
+                )
+                .map_err(|e| e.within(path))?;
+                peer_authentications.push(pa);
+            }
+            ("rbac.istio.io/v1alpha1", "ClusterRbacConfig" | "RbacConfig") => {
+                let spec = parse(&resource.spec).map_err(|e| e.within(&format!("{path}.spec")))?;
+                legacy.add_config(&resource.metadata.name, spec, path)?;
+            }
+            ("rbac.istio.io/v1alpha1", "ServiceRole") => {
+                let spec = parse(&resource.spec).map_err(|e| e.within(&format!("{path}.spec")))?;
+                legacy.add_role(&namespace, &resource.metadata.name, spec, path)?;
+            }
+            ("rbac.istio.io/v1alpha1", "ServiceRoleBinding") => {
+                let spec = parse(&resource.spec).map_err(|e| e.within(&format!("{path}.spec")))?;
+                legacy.add_binding(&namespace, &resource.metadata.name, spec, path)?;
+            }
             (api, kind) => {
                 return Err(ConfigError::new(
                     &format!("{path}.kind"),
                     format!(
-                        "unsupported resource {api}/{kind}: meshguard accepts security.istio.io/v1 and v1beta1 AuthorizationPolicy and RequestAuthentication"
+                        "unsupported resource {api}/{kind}: meshguard accepts security.istio.io AuthorizationPolicy, RequestAuthentication and PeerAuthentication, and rbac.istio.io/v1alpha1 ClusterRbacConfig, ServiceRole and ServiceRoleBinding"
                     ),
                 ))
             }
         }
     }
 
+    // Istio 1.4/1.5: once any AuthorizationPolicy applies, v1alpha1 RBAC is ignored.
+    if applied.is_empty() {
+        if let Some(policy) = legacy.compile(&workload, &trust)? {
+            applied.push(policy);
+        }
+    }
+    let mtls = peer_authentication::compose(
+        &peer_authentications,
+        &root_namespace,
+        workload.namespace(),
+        |s| workload.matches_labels(s),
+    );
     let report = LoadReport {
         workload: workload.clone(),
         workload_source,
@@ -308,7 +361,7 @@ pub fn load(bytes: &[u8], node: &NodeInfo) -> Result<(Engine, LoadReport), Confi
         providers.clear();
     }
     Ok((
-        Engine::new(applied, Authenticator::new(providers), settings),
+        Engine::new(applied, Authenticator::new(providers), settings).with_mtls(mtls),
         report,
     ))
 }

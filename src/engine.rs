@@ -17,6 +17,7 @@ use crate::authn::{Authenticator, Claims};
 use crate::authorization_policy::{Action, CompiledPolicy, CompiledRule};
 use crate::config::Settings;
 use crate::index::{RuleIndex, MIN_RULES_TO_INDEX};
+use crate::peer_authentication::{Mode, MtlsPolicy};
 use crate::predicate::{Subject, Tri};
 use crate::request::{Connection, Headers};
 
@@ -73,6 +74,7 @@ impl RuleSet {
 #[derive(Debug, Clone, Default)]
 pub struct Engine {
     authenticator: Authenticator,
+    mtls: MtlsPolicy,
     deny: RuleSet,
     allow: RuleSet,
     audit: RuleSet,
@@ -110,6 +112,44 @@ pub struct Decision<'e> {
     /// The first AUDIT rule that matched.
     pub audit: Option<&'e str>,
     pub dry_run: DryRun<'e>,
+    pub reason: Reason,
+}
+
+/// Why the decision was taken.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reason {
+    /// Authorization policies (or their absence) decided.
+    Policy,
+    /// A STRICT PeerAuthentication applies and the request came without a client certificate.
+    MtlsRequired,
+}
+
+/// A connection whose TLS identity is ignored (PeerAuthentication DISABLE: Istio terminates no
+/// TLS there, so no principal exists).
+struct NoPeer<'a>(&'a dyn Connection);
+
+impl Connection for NoPeer<'_> {
+    fn peer(&self) -> Option<&crate::identity::Peer> {
+        None
+    }
+    fn source_ip(&self) -> Result<Option<std::net::IpAddr>, crate::request::Unknown> {
+        self.0.source_ip()
+    }
+    fn remote_ip(&self) -> Option<std::net::IpAddr> {
+        self.0.remote_ip()
+    }
+    fn destination_ip(&self) -> Option<std::net::IpAddr> {
+        self.0.destination_ip()
+    }
+    fn destination_port(&self) -> Option<u16> {
+        self.0.destination_port()
+    }
+    fn sni(&self) -> Option<&[u8]> {
+        self.0.sni()
+    }
+    fn metadata(&self, filter: &str, key: &str) -> Option<crate::request::MetadataValue> {
+        self.0.metadata(filter, key)
+    }
 }
 
 impl Decision<'_> {
@@ -162,6 +202,21 @@ impl Engine {
         engine
     }
 
+    /// Sets the composed PeerAuthentication mode.
+    pub fn with_mtls(mut self, mtls: MtlsPolicy) -> Engine {
+        self.mtls = mtls;
+        self
+    }
+
+    /// The PeerAuthentication that requires mTLS, when this request arrived without it.
+    pub fn mtls_violation(&self, connection: &dyn Connection) -> Option<&str> {
+        if !self.mtls.needs_connection() {
+            return None;
+        }
+        let strict = self.mtls.mode(connection.destination_port()) == Mode::Strict;
+        (strict && connection.peer().is_none()).then_some(self.mtls.source.as_str())
+    }
+
     pub fn settings(&self) -> &Settings {
         &self.settings
     }
@@ -197,6 +252,24 @@ impl Engine {
         connection: &dyn Connection,
         claims: Option<&Claims>,
     ) -> Decision<'e> {
+        if let Some(source) = self.mtls_violation(connection) {
+            return Decision {
+                verdict: Verdict::Deny,
+                policy: Some(source),
+                audit: None,
+                dry_run: DryRun::None,
+                reason: Reason::MtlsRequired,
+            };
+        }
+        let without_peer;
+        let connection: &dyn Connection = if self.mtls.needs_connection()
+            && self.mtls.mode(connection.destination_port()) == Mode::Disable
+        {
+            without_peer = NoPeer(connection);
+            &without_peer
+        } else {
+            connection
+        };
         let subject = Subject {
             headers,
             connection,
@@ -222,6 +295,7 @@ impl Engine {
             policy,
             audit,
             dry_run: self.dry_run(&subject),
+            reason: Reason::Policy,
         }
     }
 

@@ -31,6 +31,8 @@ use crate::request::{Connection, Headers, MetadataValue, Unknown};
 use crate::request_authentication::{Keys, RemoteJwks};
 
 const DENY_BODY: &[u8] = b"RBAC: access denied";
+/// A plaintext request to a port a STRICT PeerAuthentication covers.
+const MTLS_REQUIRED_BODY: &[u8] = b"meshguard: mTLS is required (PeerAuthentication STRICT)";
 const DECISION_PROPERTY: &str = "meshguard.decision";
 const DECISION_HEADER: &str = "x-meshguard-decision";
 /// Filter state a `set_filter_state` filter may set from `%DOWNSTREAM_DIRECT_REMOTE_ADDRESS%`
@@ -424,6 +426,17 @@ impl HttpContext for AuthzFilter {
             }
         };
         let view = Headers::new(&headers);
+        let connection = LazyConnection::default();
+        // Istio refuses plaintext on a STRICT port before any HTTP processing: check it first.
+        if let Some(source) = engine.mtls_violation(&connection) {
+            log::info!(
+                "#{} meshguard decision=deny {source} reason=mtls_required",
+                self.context_id
+            );
+            self.metrics.add(DENIED, 1);
+            let _ = host::set_property(DECISION_PROPERTY, format!("deny {source}").as_bytes());
+            return deny_with(&[], MTLS_REQUIRED_BODY);
+        }
         let mut edits = Vec::new();
         let outcome = if engine.settings().jwt_source == JwtSource::EnvoyJwtAuthn {
             envoy_jwt_payload()
@@ -449,7 +462,6 @@ impl HttpContext for AuthzFilter {
             }
             Outcome::NoToken => None,
         };
-        let connection = LazyConnection::default();
         let decision = engine.decide_with_claims(view, &connection, claims.as_deref());
         let summary = decision.summary();
         if let Err(e) = host::set_property(DECISION_PROPERTY, summary.as_bytes()) {
@@ -638,7 +650,11 @@ impl AuthzFilter {
 }
 
 fn deny(headers: &[(&str, &str)]) -> Action {
-    if let Err(e) = host::send_local_response(403, "meshguard_access_denied", headers, DENY_BODY) {
+    deny_with(headers, DENY_BODY)
+}
+
+fn deny_with(headers: &[(&str, &str)], body: &[u8]) -> Action {
+    if let Err(e) = host::send_local_response(403, "meshguard_access_denied", headers, body) {
         log::error!("meshguard: cannot send the 403 reply (host status {})", e.0);
     }
     Action::Pause

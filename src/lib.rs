@@ -6,6 +6,8 @@
 //! * [`authorization_policy`] validates and translates Istio `AuthorizationPolicy` rules;
 //! * [`request_authentication`], [`jwt`] and [`authn`] verify end-user JWTs as Envoy's
 //!   `jwt_authn` does for Istio `RequestAuthentication`;
+//! * [`peer_authentication`] composes PeerAuthentication modes; [`legacy_rbac`] translates
+//!   the v1alpha1 ServiceRole/ServiceRoleBinding/ClusterRbacConfig;
 //! * [`predicate`], [`matcher`], [`identity`], [`path`], [`ip`] are the compiled matchers;
 //! * [`targeting`] decides which resources select this workload;
 //! * [`engine`] turns a [`request`] view into a [`engine::Decision`], using the rule
@@ -34,9 +36,11 @@ pub mod identity;
 pub mod index;
 pub mod ip;
 pub mod jwt;
+pub mod legacy_rbac;
 pub mod matcher;
 pub mod pairs;
 pub mod path;
+pub mod peer_authentication;
 pub mod predicate;
 pub mod request;
 pub mod request_authentication;

@@ -11,11 +11,31 @@ use std::collections::BTreeMap;
 pub struct Workload {
     namespace: String,
     labels: BTreeMap<String, String>,
+    /// Service FQDNs of the workload (legacy RBAC and SecurityRules select by service).
+    services: Vec<String>,
 }
 
 impl Workload {
+    /// A workload whose services default to `<app label>.<namespace>.svc.cluster.local`.
     pub fn new(namespace: String, labels: BTreeMap<String, String>) -> Workload {
-        Workload { namespace, labels }
+        let services = labels
+            .get("app")
+            .map(|app| vec![format!("{app}.{namespace}.svc.cluster.local")])
+            .unwrap_or_default();
+        Workload {
+            namespace,
+            labels,
+            services,
+        }
+    }
+
+    pub fn with_services(mut self, services: Vec<String>) -> Workload {
+        self.services = services;
+        self
+    }
+
+    pub fn services(&self) -> &[String] {
+        &self.services
     }
 
     pub fn namespace(&self) -> &str {

@@ -1,0 +1,510 @@
+//! Legacy Istio RBAC (`rbac.istio.io/v1alpha1`, removed in Istio 1.6): `ClusterRbacConfig`
+//! (and its older name `RbacConfig`), `ServiceRole` and `ServiceRoleBinding`.
+//!
+//! Semantics of Istio 1.4 (`pilot/pkg/security/authz/model` at 1.4, golden files
+//! `legacy-istio-1.4`): when RBAC is on for the workload's service (mode `ON`, or
+//! `ON_WITH_INCLUSION` / `ON_WITH_EXCLUSION` by service FQDN or namespace), a request is allowed
+//! only if some binding in the workload's namespace has a subject that matches and refers to a
+//! role in that namespace with an access rule that matches; otherwise 403. Enforcement mode
+//! `PERMISSIVE` evaluates and logs only (the dry-run ancestor). If any `AuthorizationPolicy`
+//! applies to the workload, all v1alpha1 configuration is ignored for it, as in Istio 1.4/1.5.
+//!
+//! Translation: each (binding, role) pair becomes one ALLOW rule `(any subject) AND (any access
+//! rule)`, with id `ns[NS]-servicerolebinding[B]-role[R]`. Access-rule `paths` match the raw
+//! `:path` header (query included), as the 1.4 translation did; `methods: ["*"]` is any method;
+//! subject `user: "*"` is anyone, including unauthenticated peers (unlike v1beta1 `principals`).
+//! Unknown constraint and property keys, which Istio silently ignored, are load errors here.
+
+use std::collections::BTreeMap;
+
+use serde::Deserialize;
+
+use crate::authorization_policy::{Action, CompiledPolicy, CompiledRule};
+use crate::config::ConfigError;
+use crate::identity::{IdentityMatch, TrustBundle};
+use crate::ip::Cidr;
+use crate::matcher::{Star, StringMatch, ValueMatch};
+use crate::predicate::Predicate;
+use crate::targeting::Workload;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct RbacConfigSpec {
+    pub mode: Option<RbacMode>,
+    pub inclusion: Option<RbacTarget>,
+    pub exclusion: Option<RbacTarget>,
+    pub enforcement_mode: Option<EnforcementMode>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum RbacMode {
+    Off,
+    On,
+    OnWithInclusion,
+    OnWithExclusion,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum EnforcementMode {
+    Enforced,
+    Permissive,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RbacTarget {
+    #[serde(default)]
+    pub services: Vec<String>,
+    #[serde(default)]
+    pub namespaces: Vec<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServiceRoleSpec {
+    #[serde(default)]
+    pub rules: Vec<AccessRule>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct AccessRule {
+    #[serde(default)]
+    pub services: Vec<String>,
+    pub paths: Option<Vec<String>>,
+    pub not_paths: Option<Vec<String>>,
+    pub methods: Option<Vec<String>>,
+    pub not_methods: Option<Vec<String>>,
+    pub hosts: Option<Vec<String>>,
+    pub not_hosts: Option<Vec<String>>,
+    pub ports: Option<Vec<i64>>,
+    pub not_ports: Option<Vec<i64>>,
+    pub constraints: Option<Vec<Constraint>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Constraint {
+    pub key: String,
+    #[serde(default)]
+    pub values: Vec<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct ServiceRoleBindingSpec {
+    #[serde(default)]
+    pub subjects: Vec<Subject>,
+    pub role_ref: Option<RoleRef>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Subject {
+    pub user: Option<String>,
+    pub group: Option<String>,
+    pub properties: Option<BTreeMap<String, String>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RoleRef {
+    pub kind: String,
+    pub name: String,
+}
+
+/// The validated v1alpha1 resources of one configuration.
+#[derive(Debug, Default)]
+pub struct LegacyRbac {
+    config: Option<(String, RbacConfigSpec)>,
+    roles: Vec<(String, String, ServiceRoleSpec, String)>,
+    bindings: Vec<(String, String, ServiceRoleBindingSpec, String)>,
+}
+
+type Result<T> = std::result::Result<T, ConfigError>;
+
+fn err<T>(path: &str, reason: impl Into<String>) -> Result<T> {
+    Err(ConfigError::new(path, reason))
+}
+
+impl LegacyRbac {
+    pub fn add_config(&mut self, name: &str, spec: RbacConfigSpec, path: &str) -> Result<()> {
+        if name != "default" {
+            return err(
+                &format!("{path}.metadata.name"),
+                "Istio only honours the ClusterRbacConfig named \"default\"",
+            );
+        }
+        if self.config.is_some() {
+            return err(path, "only one ClusterRbacConfig may be given");
+        }
+        self.config = Some((path.to_string(), spec));
+        Ok(())
+    }
+
+    pub fn add_role(
+        &mut self,
+        namespace: &str,
+        name: &str,
+        spec: ServiceRoleSpec,
+        path: &str,
+    ) -> Result<()> {
+        let probe = Workload::new(namespace.to_string(), BTreeMap::new());
+        for (i, rule) in spec.rules.iter().enumerate() {
+            let rule_path = format!("{path}.spec.rules[{i}]");
+            if rule.services.is_empty() {
+                return err(
+                    &format!("{rule_path}.services"),
+                    "at least one service is required",
+                );
+            }
+            // Every key and value is checked now, whether or not the rule applies here.
+            access_rule(rule, &probe, &rule_path, true)?;
+        }
+        self.roles.push((
+            namespace.to_string(),
+            name.to_string(),
+            spec,
+            path.to_string(),
+        ));
+        Ok(())
+    }
+
+    pub fn add_binding(
+        &mut self,
+        namespace: &str,
+        name: &str,
+        spec: ServiceRoleBindingSpec,
+        path: &str,
+    ) -> Result<()> {
+        match &spec.role_ref {
+            Some(r) if r.kind == "ServiceRole" && !r.name.is_empty() => {}
+            _ => {
+                return err(
+                    &format!("{path}.spec.roleRef"),
+                    "a roleRef of kind ServiceRole with a name is required",
+                )
+            }
+        }
+        if spec.subjects.is_empty() {
+            return err(
+                &format!("{path}.spec.subjects"),
+                "at least one subject is required",
+            );
+        }
+        let trust = TrustBundle::new("cluster.local", &[]);
+        for (i, subject) in spec.subjects.iter().enumerate() {
+            subject_predicate(subject, &trust, &format!("{path}.spec.subjects[{i}]"))?;
+        }
+        self.bindings.push((
+            namespace.to_string(),
+            name.to_string(),
+            spec,
+            path.to_string(),
+        ));
+        Ok(())
+    }
+
+    /// True when any v1alpha1 resource was given.
+    pub fn is_empty(&self) -> bool {
+        self.config.is_none() && self.roles.is_empty() && self.bindings.is_empty()
+    }
+
+    /// The ALLOW policy RBAC imposes on this workload, or `None` when RBAC is off for it.
+    /// `forced_on` is true when SuperGloo SecurityRules switched RBAC on mesh-wide.
+    pub fn compile(
+        &self,
+        workload: &Workload,
+        trust: &TrustBundle,
+    ) -> Result<Option<CompiledPolicy>> {
+        let Some((_, config)) = &self.config else {
+            return Ok(None);
+        };
+        let on = match config.mode.unwrap_or(RbacMode::Off) {
+            RbacMode::Off => false,
+            RbacMode::On => true,
+            RbacMode::OnWithInclusion => config
+                .inclusion
+                .as_ref()
+                .is_some_and(|t| targets(t, workload)),
+            RbacMode::OnWithExclusion => !config
+                .exclusion
+                .as_ref()
+                .is_some_and(|t| targets(t, workload)),
+        };
+        if !on {
+            return Ok(None);
+        }
+        let mut rules = Vec::new();
+        for (ns, name, binding, path) in &self.bindings {
+            if ns != workload.namespace() {
+                continue;
+            }
+            let Some(role_ref) = &binding.role_ref else {
+                continue;
+            };
+            let Some((_, _, role, role_path)) = self
+                .roles
+                .iter()
+                .find(|(rns, rname, _, _)| rns == ns && *rname == role_ref.name)
+            else {
+                continue;
+            };
+            let mut access = Vec::new();
+            for (i, rule) in role.rules.iter().enumerate() {
+                if let Some(p) = access_rule(
+                    rule,
+                    workload,
+                    &format!("{role_path}.spec.rules[{i}]"),
+                    false,
+                )? {
+                    access.push(p);
+                }
+            }
+            if access.is_empty() {
+                continue;
+            }
+            let mut subjects = Vec::new();
+            for (i, subject) in binding.subjects.iter().enumerate() {
+                subjects.push(subject_predicate(
+                    subject,
+                    trust,
+                    &format!("{path}.spec.subjects[{i}]"),
+                )?);
+            }
+            rules.push(CompiledRule {
+                id: format!(
+                    "ns[{ns}]-servicerolebinding[{name}]-role[{}]",
+                    role_ref.name
+                )
+                .into(),
+                predicate: Predicate::all(vec![Predicate::or(subjects), Predicate::or(access)]),
+            });
+        }
+        Ok(Some(CompiledPolicy {
+            action: Action::Allow,
+            dry_run: config.enforcement_mode == Some(EnforcementMode::Permissive),
+            selector: None,
+            has_target_ref: false,
+            rules,
+        }))
+    }
+}
+
+fn targets(t: &RbacTarget, workload: &Workload) -> bool {
+    t.namespaces.iter().any(|n| n == workload.namespace())
+        || t.services.iter().any(|s| workload.services().contains(s))
+}
+
+fn string_forms(values: &[String], star: Star) -> Vec<StringMatch> {
+    values.iter().map(|v| StringMatch::parse(v, star)).collect()
+}
+
+/// An access rule, or `None` when it cannot apply to this workload (services, static
+/// constraints on destination labels or namespace).
+fn access_rule(
+    rule: &AccessRule,
+    workload: &Workload,
+    path: &str,
+    validate_only: bool,
+) -> Result<Option<Predicate>> {
+    let services = string_forms(&rule.services, Star::Present);
+    if !workload
+        .services()
+        .iter()
+        .any(|s| services.iter().any(|m| m.matches(s.as_bytes())))
+    {
+        return Ok(None);
+    }
+    let mut parts = Vec::new();
+    let header = |name: &str, values: &[String], ignore_case: bool| {
+        Predicate::or(
+            values
+                .iter()
+                .map(|v| {
+                    Predicate::Header(
+                        name.into(),
+                        ValueMatch::new(StringMatch::parse(v, Star::Present), ignore_case),
+                    )
+                })
+                .collect(),
+        )
+    };
+    for (values, negate, name, ignore_case) in [
+        (&rule.paths, false, ":path", false),
+        (&rule.not_paths, true, ":path", false),
+        (&rule.methods, false, ":method", false),
+        (&rule.not_methods, true, ":method", false),
+        (&rule.hosts, false, ":authority", true),
+        (&rule.not_hosts, true, ":authority", true),
+    ] {
+        let Some(values) = values.as_ref().filter(|v| !v.is_empty()) else {
+            continue;
+        };
+        if !negate && values.iter().any(|v| v == "*") {
+            continue;
+        }
+        let p = header(name, values, ignore_case);
+        parts.push(if negate {
+            Predicate::Not(Box::new(p))
+        } else {
+            p
+        });
+    }
+    for (values, negate, label) in [
+        (&rule.ports, false, "ports"),
+        (&rule.not_ports, true, "notPorts"),
+    ] {
+        let Some(values) = values.as_ref().filter(|v| !v.is_empty()) else {
+            continue;
+        };
+        let mut ports = Vec::new();
+        for (i, v) in values.iter().enumerate() {
+            let port = u16::try_from(*v)
+                .map_err(|_| ConfigError::new(&format!("{path}.{label}[{i}]"), "not a port"))?;
+            ports.push(Predicate::DestinationPort(port));
+        }
+        let p = Predicate::or(ports);
+        parts.push(if negate {
+            Predicate::Not(Box::new(p))
+        } else {
+            p
+        });
+    }
+    for (i, c) in rule.constraints.iter().flatten().enumerate() {
+        let cpath = format!("{path}.constraints[{i}]");
+        if c.values.is_empty() {
+            return err(&format!("{cpath}.values"), "at least one value is required");
+        }
+        let key = c.key.as_str();
+        let static_match = |have: &str| {
+            string_forms(&c.values, Star::NonEmpty)
+                .iter()
+                .any(|m| m.matches(have.as_bytes()))
+        };
+        let leaf = if let Some(name) = key
+            .strip_prefix("request.headers[")
+            .and_then(|k| k.strip_suffix(']'))
+        {
+            header(&name.to_ascii_lowercase(), &c.values, false)
+        } else if let Some(label) = key
+            .strip_prefix("destination.labels[")
+            .and_then(|k| k.strip_suffix(']'))
+        {
+            match workload.labels().get(label) {
+                _ if validate_only => continue,
+                Some(v) if static_match(v) => continue,
+                _ => return Ok(None),
+            }
+        } else {
+            match key {
+                "destination.namespace" if validate_only || static_match(workload.namespace()) => continue,
+                "destination.namespace" => return Ok(None),
+                "destination.ip" => Predicate::or(
+                    c.values
+                        .iter()
+                        .map(|v| Cidr::parse(v).map(Predicate::DestinationIp).map_err(|e| ConfigError::new(&cpath, e)))
+                        .collect::<Result<Vec<_>>>()?,
+                ),
+                "destination.port" => Predicate::or(
+                    c.values
+                        .iter()
+                        .map(|v| {
+                            v.parse::<u16>()
+                                .map(Predicate::DestinationPort)
+                                .map_err(|_| ConfigError::new(&cpath, format!("bad port ({v})")))
+                        })
+                        .collect::<Result<Vec<_>>>()?,
+                ),
+                _ => {
+                    return err(
+                        &format!("{cpath}.key"),
+                        format!("unsupported constraint {key} (supported: request.headers[..], destination.labels[..], destination.namespace, destination.ip, destination.port)"),
+                    )
+                }
+            }
+        };
+        parts.push(leaf);
+    }
+    Ok(Some(Predicate::all(parts)))
+}
+
+fn subject_predicate(subject: &Subject, trust: &TrustBundle, path: &str) -> Result<Predicate> {
+    let mut parts = Vec::new();
+    if let Some(user) = &subject.user {
+        if user.is_empty() {
+            return err(&format!("{path}.user"), "must not be empty");
+        }
+        if user != "*" {
+            let leaves = trust
+                .expand_principal(user)
+                .iter()
+                .map(|p| Predicate::Identity(IdentityMatch::principal(p)))
+                .collect();
+            parts.push(Predicate::or(leaves));
+        }
+    }
+    if let Some(group) = &subject.group {
+        parts.push(Predicate::Claim(
+            vec!["groups".into()].into(),
+            StringMatch::parse(group, Star::NonEmpty),
+        ));
+    }
+    for (key, value) in subject.properties.iter().flatten() {
+        let p = format!("{path}.properties[{key}]");
+        if value.is_empty() {
+            return err(&p, "must not be empty");
+        }
+        let leaf = if let Some(name) = key
+            .strip_prefix("request.headers[")
+            .and_then(|k| k.strip_suffix(']'))
+        {
+            Predicate::Header(
+                name.to_ascii_lowercase().into(),
+                ValueMatch::parse(value, Star::Present),
+            )
+        } else if let Some(claim) = key
+            .strip_prefix("request.auth.claims[")
+            .and_then(|k| k.strip_suffix(']'))
+        {
+            Predicate::Claim(
+                vec![claim.into()].into(),
+                StringMatch::parse(value, Star::NonEmpty),
+            )
+        } else {
+            match key.as_str() {
+                "source.ip" => {
+                    Predicate::SourceIp(Cidr::parse(value).map_err(|e| ConfigError::new(&p, e))?)
+                }
+                "source.namespace" => Predicate::Identity(IdentityMatch::namespace(value)),
+                "source.principal" => Predicate::or(
+                    trust
+                        .expand_principal(value)
+                        .iter()
+                        .map(|v| Predicate::Identity(IdentityMatch::principal(v)))
+                        .collect(),
+                ),
+                "request.auth.principal" => crate::authorization_policy::request_principal(value),
+                "request.auth.audiences" => Predicate::Claim(
+                    vec!["aud".into()].into(),
+                    StringMatch::parse(value, Star::NonEmpty),
+                ),
+                "request.auth.presenter" => Predicate::Claim(
+                    vec!["azp".into()].into(),
+                    StringMatch::parse(value, Star::NonEmpty),
+                ),
+                _ => return err(&p, format!("unsupported property {key}")),
+            }
+        };
+        parts.push(leaf);
+    }
+    if subject.user.is_none()
+        && subject.group.is_none()
+        && subject.properties.as_ref().is_none_or(BTreeMap::is_empty)
+    {
+        return err(path, "a subject needs a user, a group or properties");
+    }
+    Ok(Predicate::all(parts))
+}

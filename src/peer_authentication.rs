@@ -1,0 +1,295 @@
+//! Istio `PeerAuthentication` (`security.istio.io/v1`, `v1beta1`): which mTLS mode applies to
+//! this workload and port, composed as istiod does (`authn/policy_applier.go`
+//! `ComposePeerAuthentication`).
+//!
+//! * Scopes: mesh (root namespace, no selector), namespace (own namespace, no selector),
+//!   workload (own namespace, selector matching). The narrowest scope that sets a mode wins;
+//!   `UNSET` inherits from the next wider scope; the mesh default is `PERMISSIVE`.
+//! * Within a scope the oldest resource wins (`metadata.creationTimestamp`, then configuration
+//!   order); later ones are ignored, as istiod ignores them.
+//! * `portLevelMtls` applies only with a selector; port-level `UNSET` inherits the workload's
+//!   mode. Selector policies in the root namespace are ignored.
+//!
+//! meshguard cannot change the TLS handshake, so `STRICT` is enforced at the HTTP layer: a
+//! request on a STRICT port without a verified client certificate gets 403 `mTLS is required`
+//! (Istio would refuse the connection). Under `DISABLE` Istio terminates no TLS, so the peer
+//! identity is ignored there.
+
+use std::collections::BTreeMap;
+
+use serde::Deserialize;
+
+use crate::authorization_policy::WorkloadSelector;
+use crate::config::ConfigError;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct Spec {
+    pub selector: Option<WorkloadSelector>,
+    pub mtls: Option<MutualTls>,
+    pub port_level_mtls: Option<BTreeMap<String, MutualTls>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MutualTls {
+    pub mode: Option<Mode>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum Mode {
+    Unset,
+    Disable,
+    Permissive,
+    Strict,
+}
+
+/// One validated PeerAuthentication, before composition.
+#[derive(Debug, Clone)]
+pub struct Compiled {
+    pub name: String,
+    pub namespace: String,
+    pub created: Option<String>,
+    pub selector: Option<BTreeMap<String, String>>,
+    pub mode: Mode,
+    pub ports: BTreeMap<u16, Mode>,
+}
+
+/// The composed result for this workload.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MtlsPolicy {
+    default: Mode,
+    ports: BTreeMap<u16, Mode>,
+    /// The resource that set the mode, for logs: `ns[NS]-peerauthentication[NAME]`.
+    pub source: String,
+}
+
+impl Default for MtlsPolicy {
+    fn default() -> MtlsPolicy {
+        MtlsPolicy {
+            default: Mode::Permissive,
+            ports: BTreeMap::new(),
+            source: String::new(),
+        }
+    }
+}
+
+impl MtlsPolicy {
+    /// The effective mode for a destination port (`None`: unknown port, use the default).
+    pub fn mode(&self, port: Option<u16>) -> Mode {
+        port.and_then(|p| self.ports.get(&p).copied())
+            .unwrap_or(self.default)
+    }
+
+    /// True when some port is STRICT or DISABLE (so the filter must look at the connection).
+    pub fn needs_connection(&self) -> bool {
+        self.default != Mode::Permissive || self.ports.values().any(|m| *m != Mode::Permissive)
+    }
+}
+
+pub fn compile(
+    spec: Spec,
+    name: &str,
+    namespace: &str,
+    created: Option<String>,
+    path: &str,
+) -> Result<Compiled, ConfigError> {
+    let mut ports = BTreeMap::new();
+    if let Some(levels) = spec.port_level_mtls {
+        if spec.selector.is_none() && !levels.is_empty() {
+            return Err(ConfigError::new(
+                &format!("{path}.portLevelMtls"),
+                "portLevelMtls requires a workload selector",
+            ));
+        }
+        for (port, mtls) in levels {
+            let number: u16 = port.parse().ok().filter(|p| *p > 0).ok_or_else(|| {
+                ConfigError::new(
+                    &format!("{path}.portLevelMtls[{port}]"),
+                    "must be a port number 1..65535",
+                )
+            })?;
+            let mode = mtls.mode.ok_or_else(|| {
+                ConfigError::new(
+                    &format!("{path}.portLevelMtls[{port}].mode"),
+                    "mode is required",
+                )
+            })?;
+            ports.insert(number, mode);
+        }
+    }
+    Ok(Compiled {
+        name: name.to_string(),
+        namespace: namespace.to_string(),
+        created,
+        selector: spec.selector.map(|s| s.match_labels),
+        mode: spec.mtls.and_then(|m| m.mode).unwrap_or(Mode::Unset),
+        ports,
+    })
+}
+
+/// Composes the PeerAuthentications that can apply (root namespace and own namespace) for a
+/// workload whose labels match with `selects`.
+pub fn compose(
+    all: &[Compiled],
+    root_namespace: &str,
+    workload_namespace: &str,
+    selects: impl Fn(&BTreeMap<String, String>) -> bool,
+) -> MtlsPolicy {
+    let oldest = |candidates: Vec<&Compiled>| -> Option<Compiled> {
+        let mut c = candidates;
+        // Stable: equal or missing timestamps keep configuration order.
+        c.sort_by(|a, b| match (&a.created, &b.created) {
+            (Some(x), Some(y)) => x.cmp(y),
+            _ => std::cmp::Ordering::Equal,
+        });
+        c.first().map(|p| (*p).clone())
+    };
+    let mesh = oldest(
+        all.iter()
+            .filter(|p| p.namespace == root_namespace && p.selector.is_none())
+            .collect(),
+    );
+    let namespace = oldest(
+        all.iter()
+            .filter(|p| {
+                p.namespace == workload_namespace
+                    && p.namespace != root_namespace
+                    && p.selector.is_none()
+            })
+            .collect(),
+    );
+    let workload = oldest(
+        all.iter()
+            .filter(|p| p.namespace == workload_namespace && p.namespace != root_namespace)
+            .filter(|p| p.selector.as_ref().is_some_and(&selects))
+            .collect(),
+    );
+    let mut policy = MtlsPolicy::default();
+    for scope in [mesh, namespace, workload].into_iter().flatten() {
+        if scope.mode != Mode::Unset {
+            policy.default = scope.mode;
+            policy.source = format!("ns[{}]-peerauthentication[{}]", scope.namespace, scope.name);
+        }
+        for (port, mode) in &scope.ports {
+            let effective = if *mode == Mode::Unset {
+                policy.default
+            } else {
+                *mode
+            };
+            policy.ports.insert(*port, effective);
+            policy.source = format!("ns[{}]-peerauthentication[{}]", scope.namespace, scope.name);
+        }
+    }
+    if policy.default == Mode::Unset {
+        policy.default = Mode::Permissive;
+    }
+    policy
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pa(
+        ns: &str,
+        name: &str,
+        selector: bool,
+        mode: Mode,
+        ports: &[(u16, Mode)],
+        created: Option<&str>,
+    ) -> Compiled {
+        Compiled {
+            name: name.into(),
+            namespace: ns.into(),
+            created: created.map(str::to_string),
+            selector: selector.then(|| {
+                [("app".to_string(), "web".to_string())]
+                    .into_iter()
+                    .collect()
+            }),
+            mode,
+            ports: ports.iter().copied().collect(),
+        }
+    }
+
+    fn compose_for(all: &[Compiled]) -> MtlsPolicy {
+        compose(all, "istio-system", "default", |s| {
+            s.get("app").is_some_and(|v| v == "web")
+        })
+    }
+
+    #[test]
+    fn no_policy_is_permissive() {
+        assert_eq!(compose_for(&[]).mode(Some(80)), Mode::Permissive);
+    }
+
+    #[test]
+    fn narrowest_scope_wins_and_unset_inherits() {
+        let all = [
+            pa("istio-system", "mesh", false, Mode::Strict, &[], None),
+            pa("default", "ns", false, Mode::Unset, &[], None),
+        ];
+        assert_eq!(compose_for(&all).mode(Some(80)), Mode::Strict);
+        let all = [
+            pa("istio-system", "mesh", false, Mode::Strict, &[], None),
+            pa("default", "ns", false, Mode::Permissive, &[], None),
+            pa(
+                "default",
+                "wl",
+                true,
+                Mode::Unset,
+                &[(8080, Mode::Disable), (9090, Mode::Unset)],
+                None,
+            ),
+        ];
+        let p = compose_for(&all);
+        assert_eq!(p.mode(Some(80)), Mode::Permissive);
+        assert_eq!(p.mode(Some(8080)), Mode::Disable);
+        assert_eq!(p.mode(Some(9090)), Mode::Permissive);
+    }
+
+    #[test]
+    fn oldest_policy_of_a_scope_wins() {
+        let all = [
+            pa(
+                "default",
+                "newer",
+                false,
+                Mode::Permissive,
+                &[],
+                Some("2024-02-01T00:00:00Z"),
+            ),
+            pa(
+                "default",
+                "older",
+                false,
+                Mode::Strict,
+                &[],
+                Some("2023-01-01T00:00:00Z"),
+            ),
+        ];
+        assert_eq!(compose_for(&all).mode(None), Mode::Strict);
+    }
+
+    #[test]
+    fn selector_policies_in_root_namespace_and_non_matching_selectors_are_ignored() {
+        let mut root_selector = pa("istio-system", "root-wl", true, Mode::Strict, &[], None);
+        root_selector.selector = Some(
+            [("app".to_string(), "web".to_string())]
+                .into_iter()
+                .collect(),
+        );
+        let mut other = pa("default", "other", true, Mode::Strict, &[], None);
+        other.selector = Some(
+            [("app".to_string(), "db".to_string())]
+                .into_iter()
+                .collect(),
+        );
+        assert_eq!(
+            compose_for(&[root_selector, other]).mode(None),
+            Mode::Permissive
+        );
+    }
+}
