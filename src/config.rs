@@ -26,6 +26,8 @@ use crate::identity::TrustBundle;
 use crate::legacy_rbac::LegacyRbac;
 use crate::peer_authentication;
 use crate::request_authentication;
+use crate::security_rule::{self, InventoryEntry};
+use crate::sidecar::{self, OutboundMode};
 use crate::targeting::Workload;
 
 /// A configuration problem: where it is and what is wrong.
@@ -89,6 +91,19 @@ struct RawConfig {
     /// read from dynamic metadata.
     #[serde(default)]
     jwt_source: JwtSource,
+    /// Service accounts of services, `"<namespace>/<service>": ["<sa>"]`, for SecurityRule
+    /// sources (default: the service name).
+    #[serde(default)]
+    service_accounts: BTreeMap<String, Vec<String>>,
+    /// Pods of the mesh, for label-selected SecurityRule sources.
+    #[serde(default)]
+    inventory: Vec<InventoryEntry>,
+    /// The mesh's `outboundTrafficPolicy.mode` (default `ALLOW_ANY`, as Istio's).
+    outbound_traffic_policy: Option<OutboundMode>,
+    /// Which side of the workload this filter runs on: `inbound`, `outbound`, or `auto`
+    /// (Envoy's listener direction; the default).
+    #[serde(default)]
+    direction: Direction,
     #[serde(default)]
     resources: Vec<Value>,
 }
@@ -143,6 +158,17 @@ pub struct NodeInfo {
     pub labels: Option<BTreeMap<String, String>>,
 }
 
+/// The traffic direction the filter enforces.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum Direction {
+    /// From Envoy's `xds.listener_direction` (1 inbound, 2 outbound); inbound if unknown.
+    #[default]
+    Auto,
+    Inbound,
+    Outbound,
+}
+
 /// Where verified JWT claims come from.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -165,6 +191,7 @@ pub struct Settings {
     /// Verified-token cache capacity.
     pub jwt_cache_size: usize,
     pub jwt_source: JwtSource,
+    pub direction: Direction,
 }
 
 /// Istio's `PILOT_JWT_PUB_KEY_REFRESH_INTERVAL` default.
@@ -248,6 +275,9 @@ pub fn load(bytes: &[u8], node: &NodeInfo) -> Result<(Engine, LoadReport), Confi
     let mut applied_authn = 0;
     let mut peer_authentications = Vec::new();
     let mut legacy = LegacyRbac::default();
+    let mut security_rules = Vec::new();
+    let mut any_security_rule = false;
+    let mut sidecars = Vec::new();
     for (path, value) in &objects {
         let mut resource: RawResource = parse(value).map_err(|e| e.within(path))?;
         if resource.metadata.name.is_empty() {
@@ -305,6 +335,25 @@ pub fn load(bytes: &[u8], node: &NodeInfo) -> Result<(Engine, LoadReport), Confi
                 .map_err(|e| e.within(path))?;
                 peer_authentications.push(pa);
             }
+            ("supergloo.solo.io/v1", "SecurityRule") => {
+                let spec: security_rule::Spec =
+                    parse(&resource.spec).map_err(|e| e.within(&format!("{path}.spec")))?;
+                let ctx = security_rule::Context {
+                    workload: &workload,
+                    trust: &trust,
+                    service_accounts: &raw.service_accounts,
+                    inventory: &raw.inventory,
+                };
+                let id = format!("ns[{namespace}]-securityrule[{}]", resource.metadata.name);
+                any_security_rule = true;
+                if let Some(rule) = security_rule::compile(&spec, &id, &ctx, "spec").map_err(|e| e.within(path))? {
+                    security_rules.push(rule);
+                }
+            }
+            ("networking.istio.io/v1alpha3" | "networking.istio.io/v1beta1" | "networking.istio.io/v1", "Sidecar") => {
+                let spec: sidecar::Spec = parse(&resource.spec).map_err(|e| e.within(&format!("{path}.spec")))?;
+                sidecars.push(sidecar::compile(spec, &resource.metadata.name, &namespace, "spec").map_err(|e| e.within(path))?);
+            }
             ("rbac.istio.io/v1alpha1", "ClusterRbacConfig" | "RbacConfig") => {
                 let spec = parse(&resource.spec).map_err(|e| e.within(&format!("{path}.spec")))?;
                 legacy.add_config(&resource.metadata.name, spec, path)?;
@@ -321,7 +370,7 @@ pub fn load(bytes: &[u8], node: &NodeInfo) -> Result<(Engine, LoadReport), Confi
                 return Err(ConfigError::new(
                     &format!("{path}.kind"),
                     format!(
-                        "unsupported resource {api}/{kind}: meshguard accepts security.istio.io AuthorizationPolicy, RequestAuthentication and PeerAuthentication, and rbac.istio.io/v1alpha1 ClusterRbacConfig, ServiceRole and ServiceRoleBinding"
+                        "unsupported resource {api}/{kind}: meshguard accepts security.istio.io AuthorizationPolicy, RequestAuthentication and PeerAuthentication, rbac.istio.io/v1alpha1 ClusterRbacConfig, ServiceRole and ServiceRoleBinding, networking.istio.io Sidecar and supergloo.solo.io/v1 SecurityRule"
                     ),
                 ))
             }
@@ -330,7 +379,9 @@ pub fn load(bytes: &[u8], node: &NodeInfo) -> Result<(Engine, LoadReport), Confi
 
     // Istio 1.4/1.5: once any AuthorizationPolicy applies, v1alpha1 RBAC is ignored.
     if applied.is_empty() {
-        if let Some(policy) = legacy.compile(&workload, &trust)? {
+        if let Some(policy) =
+            legacy.compile(&workload, &trust, security_rules, any_security_rule)?
+        {
             applied.push(policy);
         }
     }
@@ -339,6 +390,13 @@ pub fn load(bytes: &[u8], node: &NodeInfo) -> Result<(Engine, LoadReport), Confi
         &root_namespace,
         workload.namespace(),
         |s| workload.matches_labels(s),
+    );
+    let egress = sidecar::select(
+        &sidecars,
+        &workload,
+        &root_namespace,
+        raw.outbound_traffic_policy
+            .unwrap_or(OutboundMode::AllowAny),
     );
     let report = LoadReport {
         workload: workload.clone(),
@@ -355,13 +413,16 @@ pub fn load(bytes: &[u8], node: &NodeInfo) -> Result<(Engine, LoadReport), Confi
         },
         jwt_cache_size: raw.jwt_cache_size.unwrap_or(DEFAULT_CACHE_CAPACITY),
         jwt_source: raw.jwt_source,
+        direction: raw.direction,
     };
     if raw.jwt_source == JwtSource::EnvoyJwtAuthn && !providers.is_empty() {
         // Istio's jwt_authn verifies (and strips) the tokens; verifying again here would fail.
         providers.clear();
     }
     Ok((
-        Engine::new(applied, Authenticator::new(providers), settings).with_mtls(mtls),
+        Engine::new(applied, Authenticator::new(providers), settings)
+            .with_mtls(mtls)
+            .with_egress(egress, workload.namespace()),
         report,
     ))
 }

@@ -20,6 +20,7 @@ use crate::index::{RuleIndex, MIN_RULES_TO_INDEX};
 use crate::peer_authentication::{Mode, MtlsPolicy};
 use crate::predicate::{Subject, Tri};
 use crate::request::{Connection, Headers};
+use crate::sidecar::{resolve, Egress};
 
 #[derive(Debug, Clone, Default)]
 struct RuleSet {
@@ -75,6 +76,8 @@ impl RuleSet {
 pub struct Engine {
     authenticator: Authenticator,
     mtls: MtlsPolicy,
+    egress: Option<Egress>,
+    workload_namespace: String,
     deny: RuleSet,
     allow: RuleSet,
     audit: RuleSet,
@@ -206,6 +209,34 @@ impl Engine {
     pub fn with_mtls(mut self, mtls: MtlsPolicy) -> Engine {
         self.mtls = mtls;
         self
+    }
+
+    /// Sets the Sidecar egress rules in force (outbound side).
+    pub fn with_egress(mut self, egress: Option<Egress>, workload_namespace: &str) -> Engine {
+        self.egress = egress;
+        self.workload_namespace = workload_namespace.to_string();
+        self
+    }
+
+    /// True when a Sidecar with REGISTRY_ONLY egress applies (the filter must know whether it
+    /// runs on the outbound side).
+    pub fn has_egress_rules(&self) -> bool {
+        self.egress.as_ref().is_some_and(|e| e.registry_only)
+    }
+
+    /// On the outbound side: `Some((fqdn, sidecar))` when the called host is not in the
+    /// Sidecar's egress list.
+    pub fn egress_violation(&self, headers: Headers<'_>) -> Option<(String, &str)> {
+        let egress = self.egress.as_ref()?;
+        let authority = headers
+            .first(":authority")
+            .map(String::from_utf8_lossy)
+            .unwrap_or_default();
+        if egress.allows(&authority, &self.workload_namespace) {
+            return None;
+        }
+        let (fqdn, _) = resolve(&authority, &self.workload_namespace);
+        Some((fqdn, egress.sidecar.as_str()))
     }
 
     /// The PeerAuthentication that requires mTLS, when this request arrived without it.

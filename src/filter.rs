@@ -20,7 +20,7 @@ use proxy_wasm::traits::{Context, HttpContext, RootContext};
 use proxy_wasm::types::{Action, BufferType, ContextType, LogLevel, MetricType};
 
 use crate::authn::{AuthnState, Claims, HeaderEdit, Outcome};
-use crate::config::{self, JwtSource, NodeInfo, WorkloadSource};
+use crate::config::{self, Direction, JwtSource, NodeInfo, WorkloadSource};
 use crate::engine::{Decision, DryRun, Engine};
 use crate::host;
 use crate::identity::Peer;
@@ -426,6 +426,25 @@ impl HttpContext for AuthzFilter {
             }
         };
         let view = Headers::new(&headers);
+        if engine.has_egress_rules() && outbound(engine.settings().direction) {
+            // Outbound side: only the Sidecar egress list applies (Istio enforces authorization
+            // policies on the inbound side).
+            let Some((host, sidecar)) = engine.egress_violation(view) else {
+                let _ = host::set_property(DECISION_PROPERTY, b"allow egress");
+                return Action::Continue;
+            };
+            log::info!(
+                "#{} meshguard decision=deny egress host={host} sidecar={sidecar}",
+                self.context_id
+            );
+            self.metrics.add(DENIED, 1);
+            let _ =
+                host::set_property(DECISION_PROPERTY, format!("deny egress[{host}]").as_bytes());
+            let body = format!(
+                "meshguard: egress to {host} is not allowed by Sidecar {sidecar} (outboundTrafficPolicy REGISTRY_ONLY)"
+            );
+            return deny_with(&[], body.as_bytes());
+        }
         let connection = LazyConnection::default();
         // Istio refuses plaintext on a STRICT port before any HTTP processing: check it first.
         if let Some(source) = engine.mtls_violation(&connection) {
@@ -520,6 +539,15 @@ fn envoy_jwt_payload() -> Outcome {
 
 /// Nesting accepted when decoding claims from metadata.
 const MAX_CLAIM_DEPTH: u8 = 16;
+
+/// Whether this filter runs on an outbound listener (`xds.listener_direction` 2).
+fn outbound(direction: Direction) -> bool {
+    match direction {
+        Direction::Inbound => false,
+        Direction::Outbound => true,
+        Direction::Auto => read_u64(&["xds", "listener_direction"]) == Some(2),
+    }
+}
 
 /// Applies authentication's header changes; removals only touch headers that are present.
 fn apply_edits(edits: &[HeaderEdit], headers: Headers<'_>, context_id: u32) {

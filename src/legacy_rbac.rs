@@ -218,26 +218,37 @@ impl LegacyRbac {
         &self,
         workload: &Workload,
         trust: &TrustBundle,
+        security_rules: Vec<CompiledRule>,
+        forced_on: bool,
     ) -> Result<Option<CompiledPolicy>> {
-        let Some((_, config)) = &self.config else {
-            return Ok(None);
+        let default_config = RbacConfigSpec {
+            mode: Some(RbacMode::On),
+            inclusion: None,
+            exclusion: None,
+            enforcement_mode: None,
         };
-        let on = match config.mode.unwrap_or(RbacMode::Off) {
-            RbacMode::Off => false,
-            RbacMode::On => true,
-            RbacMode::OnWithInclusion => config
-                .inclusion
-                .as_ref()
-                .is_some_and(|t| targets(t, workload)),
-            RbacMode::OnWithExclusion => !config
-                .exclusion
-                .as_ref()
-                .is_some_and(|t| targets(t, workload)),
+        let config = match &self.config {
+            Some((_, config)) => config,
+            None if forced_on => &default_config,
+            None => return Ok(None),
         };
+        let on = forced_on
+            || match config.mode.unwrap_or(RbacMode::Off) {
+                RbacMode::Off => false,
+                RbacMode::On => true,
+                RbacMode::OnWithInclusion => config
+                    .inclusion
+                    .as_ref()
+                    .is_some_and(|t| targets(t, workload)),
+                RbacMode::OnWithExclusion => !config
+                    .exclusion
+                    .as_ref()
+                    .is_some_and(|t| targets(t, workload)),
+            };
         if !on {
             return Ok(None);
         }
-        let mut rules = Vec::new();
+        let mut rules = security_rules;
         for (ns, name, binding, path) in &self.bindings {
             if ns != workload.namespace() {
                 continue;

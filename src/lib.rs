@@ -7,7 +7,8 @@
 //! * [`request_authentication`], [`jwt`] and [`authn`] verify end-user JWTs as Envoy's
 //!   `jwt_authn` does for Istio `RequestAuthentication`;
 //! * [`peer_authentication`] composes PeerAuthentication modes; [`legacy_rbac`] translates
-//!   the v1alpha1 ServiceRole/ServiceRoleBinding/ClusterRbacConfig;
+//!   the v1alpha1 ServiceRole/ServiceRoleBinding/ClusterRbacConfig, into which SuperGloo
+//!   [`security_rule`]s also compile; [`sidecar`] holds the outbound egress allow-list;
 //! * [`predicate`], [`matcher`], [`identity`], [`path`], [`ip`] are the compiled matchers;
 //! * [`targeting`] decides which resources select this workload;
 //! * [`engine`] turns a [`request`] view into a [`engine::Decision`], using the rule
@@ -44,6 +45,8 @@ pub mod peer_authentication;
 pub mod predicate;
 pub mod request;
 pub mod request_authentication;
+pub mod security_rule;
+pub mod sidecar;
 pub mod targeting;
 
 #[cfg(target_arch = "wasm32")]

@@ -355,3 +355,203 @@ fn cluster_rbac_config_must_be_named_default() {
     );
     assert!(err.contains("default"), "{err}");
 }
+
+fn security_rule(name: &str, source: Value, destination: Value) -> Value {
+    json!({"apiVersion": "supergloo.solo.io/v1", "kind": "SecurityRule",
+           "metadata": {"name": name, "namespace": "default"},
+           "spec": {"targetMesh": {"name": "istio-istio-system", "namespace": "supergloo-system"},
+                    "sourceSelector": source, "destinationSelector": destination}})
+}
+
+fn upstreams(names: &[&str]) -> Value {
+    json!({"upstreamSelector": {"upstreams": names.iter()
+        .map(|n| json!({"name": n, "namespace": "supergloo-system"})).collect::<Vec<_>>()}})
+}
+
+fn bookinfo(app: &str) -> Value {
+    json!({"namespace": "default", "labels": {"app": app}})
+}
+
+/// Seed 000, step by step, as seen by the details and reviews sidecars.
+#[test]
+fn seed_000_security_rules_whitelist_step_by_step() {
+    let pp = peer("productpage");
+    // No SecurityRule: everything passes.
+    for app in ["details", "reviews"] {
+        assert_eq!(
+            decide(
+                &engine(bookinfo(app), json!([])),
+                "GET",
+                "/",
+                &[],
+                pp.clone(),
+                9080
+            )
+            .0,
+            Verdict::Allow
+        );
+    }
+    // productpage -> productpage only: details and reviews now deny productpage.
+    let only_pp = security_rule(
+        "enable-security",
+        upstreams(&["default-productpage-9080"]),
+        upstreams(&["default-productpage-9080"]),
+    );
+    for app in ["details", "reviews"] {
+        let e = engine(bookinfo(app), json!([only_pp.clone()]));
+        assert_eq!(
+            decide(&e, "GET", "/", &[], pp.clone(), 9080).0,
+            Verdict::Deny,
+            "{app}"
+        );
+    }
+    // productpage -> details added.
+    let to_details = security_rule(
+        "productpage-to-details",
+        upstreams(&["default-productpage-9080"]),
+        upstreams(&["default-details-9080"]),
+    );
+    let rules = json!([only_pp.clone(), to_details]);
+    assert_eq!(
+        decide(
+            &engine(bookinfo("details"), rules.clone()),
+            "GET",
+            "/details/0",
+            &[],
+            pp.clone(),
+            9080
+        )
+        .0,
+        Verdict::Allow
+    );
+    assert_eq!(
+        decide(
+            &engine(bookinfo("reviews"), rules.clone()),
+            "GET",
+            "/",
+            &[],
+            pp.clone(),
+            9080
+        )
+        .0,
+        Verdict::Deny
+    );
+    assert_eq!(
+        decide(
+            &engine(bookinfo("details"), rules),
+            "GET",
+            "/",
+            &[],
+            peer("reviews"),
+            9080
+        )
+        .0,
+        Verdict::Deny
+    );
+    // productpage -> anything in default.
+    let to_default = security_rule(
+        "productpage-to-default",
+        upstreams(&["default-productpage-9080"]),
+        json!({"namespaceSelector": {"namespaces": ["default"]}}),
+    );
+    let e = engine(bookinfo("reviews"), json!([only_pp, to_default]));
+    assert_eq!(
+        decide(&e, "GET", "/reviews/0", &[], pp.clone(), 9080).0,
+        Verdict::Allow
+    );
+    assert_eq!(
+        decide(&e, "GET", "/reviews/0", &[], None, 9080).0,
+        Verdict::Deny
+    );
+}
+
+#[test]
+fn security_rule_paths_and_methods_restrict_and_service_accounts_map_sources() {
+    let mut rule = security_rule(
+        "r",
+        upstreams(&["default-productpage-9080"]),
+        upstreams(&["default-details-9080"]),
+    );
+    rule["spec"]["allowedMethods"] = json!(["GET"]);
+    rule["spec"]["allowedPaths"] = json!(["/details/*"]);
+    let cfg = json!({"workload": bookinfo("details"), "resources": [rule],
+        "serviceAccounts": {"default/productpage": ["bookinfo-productpage"]}});
+    let e = load(cfg.to_string().as_bytes(), &NodeInfo::default())
+        .unwrap()
+        .0;
+    let sa = peer("bookinfo-productpage");
+    assert_eq!(
+        decide(&e, "GET", "/details/1", &[], sa.clone(), 9080).0,
+        Verdict::Allow
+    );
+    assert_eq!(
+        decide(&e, "POST", "/details/1", &[], sa.clone(), 9080).0,
+        Verdict::Deny
+    );
+    assert_eq!(decide(&e, "GET", "/other", &[], sa, 9080).0, Verdict::Deny);
+    assert_eq!(
+        decide(&e, "GET", "/details/1", &[], peer("productpage"), 9080).0,
+        Verdict::Deny
+    );
+}
+
+#[test]
+fn label_selected_sources_need_the_inventory() {
+    let rule = security_rule(
+        "r",
+        json!({"labelSelector": {"labelsToMatch": {"app": "productpage"}}}),
+        json!(null),
+    );
+    let err = load_error(bookinfo("details"), json!([rule.clone()]));
+    assert!(err.contains("inventory"), "{err}");
+    let cfg = json!({"workload": bookinfo("details"), "resources": [rule],
+        "inventory": [{"namespace": "default", "labels": {"app": "productpage"}, "serviceAccount": "bookinfo-productpage"}]});
+    let e = load(cfg.to_string().as_bytes(), &NodeInfo::default())
+        .unwrap()
+        .0;
+    assert_eq!(
+        decide(&e, "GET", "/", &[], peer("bookinfo-productpage"), 9080).0,
+        Verdict::Allow
+    );
+}
+
+fn sidecar_resource(hosts: &[&str]) -> Value {
+    json!({"apiVersion": "networking.istio.io/v1alpha3", "kind": "Sidecar",
+           "metadata": {"name": "sidecar-productpage", "namespace": "bookinfo"},
+           "spec": {"workloadSelector": {"labels": {"app": "productpage"}}, "egress": [{"hosts": hosts}]}})
+}
+
+fn egress_blocked(e: &Engine, authority: &str) -> Option<String> {
+    let headers = vec![(":authority".to_string(), authority.as_bytes().to_vec())];
+    e.egress_violation(Headers::new(&headers))
+        .map(|(host, _)| host)
+}
+
+/// Seed 002: productpage may reach reviews and details, not ratings (mesh REGISTRY_ONLY).
+#[test]
+fn seed_002_sidecar_egress_allows_listed_hosts_only() {
+    let cfg = json!({"workload": {"namespace": "bookinfo", "labels": {"app": "productpage"}},
+        "outboundTrafficPolicy": "REGISTRY_ONLY",
+        "resources": [sidecar_resource(&["bookinfo/reviews.bookinfo.svc.cluster.local",
+            "bookinfo/details.bookinfo.svc.cluster.local", "istio-system/*"])]});
+    let e = load(cfg.to_string().as_bytes(), &NodeInfo::default())
+        .unwrap()
+        .0;
+    assert!(e.has_egress_rules());
+    assert_eq!(egress_blocked(&e, "reviews:9080"), None);
+    assert_eq!(egress_blocked(&e, "details:9080"), None);
+    assert_eq!(
+        egress_blocked(&e, "ratings:9080").as_deref(),
+        Some("ratings.bookinfo.svc.cluster.local")
+    );
+}
+
+#[test]
+fn sidecar_without_registry_only_restricts_nothing() {
+    let cfg = json!({"workload": {"namespace": "bookinfo", "labels": {"app": "productpage"}},
+        "resources": [sidecar_resource(&["bookinfo/reviews.bookinfo.svc.cluster.local"])]});
+    let e = load(cfg.to_string().as_bytes(), &NodeInfo::default())
+        .unwrap()
+        .0;
+    assert!(!e.has_egress_rules());
+}

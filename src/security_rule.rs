@@ -1,0 +1,334 @@
+//! SuperGloo `SecurityRule` (`supergloo.solo.io/v1`): whitelisting between workloads.
+//!
+//! SuperGloo translated SecurityRules into Istio v1alpha1 RBAC
+//! (`pkg/translator/istio/translator_security.go`): with no SecurityRule everything is allowed;
+//! once one exists RBAC is `ON` mesh-wide and each rule adds an allow from its source pods'
+//! service accounts to its destination services, for `allowedPaths` (any if empty) and
+//! `allowedMethods` (any if empty or `*`). meshguard does the same for the workload it protects.
+//!
+//! How selectors map, since meshguard sees no pods:
+//! * destination `upstreamSelector`: SuperGloo names a Kubernetes upstream
+//!   `<namespace>-<service>-<port>`; it selects this workload when one of the workload's
+//!   service FQDNs `<service>.<namespace>.svc.cluster.local` gives that name with some port.
+//!   `serviceSelector` compares the FQDN directly, `namespaceSelector` the namespace,
+//!   `labelSelector` the workload labels. No selector selects everything.
+//! * source selectors become peer principals `cluster.local/ns/<ns>/sa/<sa>` (trust-domain
+//!   aliases apply). The service account of an upstream or service comes from the top-level
+//!   `serviceAccounts` map (`"<namespace>/<service>": ["<sa>", ...]`), defaulting to the service
+//!   name; `namespaceSelector` admits any identity in those namespaces; `labelSelector` sources
+//!   need the top-level `inventory` (`[{namespace, labels, serviceAccount}]`) to find the pods.
+//!   No source selector admits anyone.
+//!
+//! Paths match the raw `:path` header, as the v1alpha1 RBAC SuperGloo generated did.
+
+use std::collections::BTreeMap;
+
+use serde::Deserialize;
+
+use crate::authorization_policy::CompiledRule;
+use crate::config::ConfigError;
+use crate::identity::{IdentityMatch, TrustBundle};
+use crate::matcher::{Star, ValueMatch};
+use crate::predicate::Predicate;
+use crate::targeting::Workload;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct Spec {
+    pub target_mesh: Option<ResourceRef>,
+    pub source_selector: Option<PodSelector>,
+    pub destination_selector: Option<PodSelector>,
+    #[serde(default)]
+    pub allowed_paths: Vec<String>,
+    #[serde(default)]
+    pub allowed_methods: Vec<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ResourceRef {
+    pub name: String,
+    pub namespace: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct PodSelector {
+    pub label_selector: Option<LabelSelector>,
+    pub upstream_selector: Option<UpstreamSelector>,
+    pub service_selector: Option<ServiceSelector>,
+    pub namespace_selector: Option<NamespaceSelector>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct LabelSelector {
+    #[serde(default)]
+    pub labels_to_match: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UpstreamSelector {
+    #[serde(default)]
+    pub upstreams: Vec<ResourceRef>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServiceSelector {
+    #[serde(default)]
+    pub services: Vec<ResourceRef>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NamespaceSelector {
+    #[serde(default)]
+    pub namespaces: Vec<String>,
+}
+
+/// A pod of the mesh, for `labelSelector` sources.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct InventoryEntry {
+    pub namespace: String,
+    #[serde(default)]
+    pub labels: BTreeMap<String, String>,
+    pub service_account: String,
+}
+
+/// What the translation needs besides the rule.
+pub struct Context<'a> {
+    pub workload: &'a Workload,
+    pub trust: &'a TrustBundle,
+    pub service_accounts: &'a BTreeMap<String, Vec<String>>,
+    pub inventory: &'a [InventoryEntry],
+}
+
+type Result<T> = std::result::Result<T, ConfigError>;
+
+fn selector_kinds(s: &PodSelector) -> usize {
+    [
+        s.label_selector.is_some(),
+        s.upstream_selector.is_some(),
+        s.service_selector.is_some(),
+        s.namespace_selector.is_some(),
+    ]
+    .iter()
+    .filter(|set| **set)
+    .count()
+}
+
+/// Translates one SecurityRule; `None` when it does not select this workload.
+pub fn compile(
+    spec: &Spec,
+    id: &str,
+    ctx: &Context<'_>,
+    path: &str,
+) -> Result<Option<CompiledRule>> {
+    for (name, selector) in [
+        ("sourceSelector", &spec.source_selector),
+        ("destinationSelector", &spec.destination_selector),
+    ] {
+        if selector.as_ref().is_some_and(|s| selector_kinds(s) > 1) {
+            return Err(ConfigError::new(
+                &format!("{path}.{name}"),
+                "set only one selector kind",
+            ));
+        }
+    }
+    let sources = sources(
+        spec.source_selector.as_ref(),
+        ctx,
+        &format!("{path}.sourceSelector"),
+    )?;
+    if !selects_destination(spec.destination_selector.as_ref(), ctx.workload) {
+        return Ok(None);
+    }
+    let mut parts = vec![sources];
+    let paths: Vec<Predicate> = spec
+        .allowed_paths
+        .iter()
+        .map(|p| Predicate::Header(":path".into(), ValueMatch::parse(p, Star::Present)))
+        .collect();
+    if !paths.is_empty() {
+        parts.push(Predicate::or(paths));
+    }
+    if !spec.allowed_methods.is_empty() && !spec.allowed_methods.iter().any(|m| m == "*") {
+        parts.push(Predicate::or(
+            spec.allowed_methods
+                .iter()
+                .map(|m| Predicate::Header(":method".into(), ValueMatch::parse(m, Star::Present)))
+                .collect(),
+        ));
+    }
+    Ok(Some(CompiledRule {
+        id: id.into(),
+        predicate: Predicate::all(parts),
+    }))
+}
+
+fn fqdn(name: &str, namespace: &str) -> String {
+    format!("{name}.{namespace}.svc.cluster.local")
+}
+
+/// `<service>.<namespace>.svc.cluster.local` -> `(namespace, service)`.
+fn split_fqdn(fqdn: &str) -> Option<(&str, &str)> {
+    let rest = fqdn.strip_suffix(".svc.cluster.local")?;
+    let (service, namespace) = rest.split_once('.')?;
+    Some((namespace, service))
+}
+
+fn upstream_selects(upstream: &str, workload: &Workload) -> bool {
+    workload
+        .services()
+        .iter()
+        .filter_map(|s| split_fqdn(s))
+        .any(|(ns, svc)| {
+            upstream
+                .strip_prefix(&format!("{ns}-{svc}-"))
+                .is_some_and(|port| !port.is_empty() && port.bytes().all(|b| b.is_ascii_digit()))
+        })
+}
+
+fn selects_destination(selector: Option<&PodSelector>, workload: &Workload) -> bool {
+    let Some(s) = selector.filter(|s| selector_kinds(s) > 0) else {
+        return true;
+    };
+    if let Some(l) = &s.label_selector {
+        return workload.matches_labels(&l.labels_to_match);
+    }
+    if let Some(u) = &s.upstream_selector {
+        return u
+            .upstreams
+            .iter()
+            .any(|r| upstream_selects(&r.name, workload));
+    }
+    if let Some(svc) = &s.service_selector {
+        return svc.services.iter().any(|r| {
+            let ns = r.namespace.as_deref().unwrap_or(workload.namespace());
+            workload.services().contains(&fqdn(&r.name, ns))
+        });
+    }
+    if let Some(n) = &s.namespace_selector {
+        return n.namespaces.iter().any(|ns| ns == workload.namespace());
+    }
+    true
+}
+
+/// The upstream name `<namespace>-<service>-<port>` split on the rightmost port and the first
+/// namespace the `serviceAccounts` map or the convention can make sense of.
+fn upstream_service(name: &str) -> Option<(String, String)> {
+    let (rest, port) = name.rsplit_once('-')?;
+    if port.is_empty() || !port.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let (ns, svc) = rest.split_once('-')?;
+    Some((ns.to_string(), svc.to_string()))
+}
+
+fn principals_of(ns: &str, svc: &str, ctx: &Context<'_>) -> Vec<Predicate> {
+    let accounts = ctx
+        .service_accounts
+        .get(&format!("{ns}/{svc}"))
+        .cloned()
+        .unwrap_or_else(|| vec![svc.to_string()]);
+    accounts
+        .iter()
+        .flat_map(|sa| {
+            ctx.trust
+                .expand_principal(&format!("cluster.local/ns/{ns}/sa/{sa}"))
+        })
+        .map(|p| Predicate::Identity(IdentityMatch::principal(&p)))
+        .collect()
+}
+
+fn sources(selector: Option<&PodSelector>, ctx: &Context<'_>, path: &str) -> Result<Predicate> {
+    let Some(s) = selector.filter(|s| selector_kinds(s) > 0) else {
+        return Ok(Predicate::Any);
+    };
+    let mut leaves = Vec::new();
+    if let Some(u) = &s.upstream_selector {
+        for (i, r) in u.upstreams.iter().enumerate() {
+            let (ns, svc) = upstream_service(&r.name).ok_or_else(|| {
+                ConfigError::new(
+                    &format!("{path}.upstreamSelector.upstreams[{i}].name"),
+                    format!(
+                        "{:?} is not a Kubernetes upstream name <namespace>-<service>-<port>",
+                        r.name
+                    ),
+                )
+            })?;
+            leaves.extend(principals_of(&ns, &svc, ctx));
+        }
+    }
+    if let Some(svc) = &s.service_selector {
+        for r in &svc.services {
+            let ns = r.namespace.as_deref().unwrap_or(ctx.workload.namespace());
+            leaves.extend(principals_of(ns, &r.name, ctx));
+        }
+    }
+    if let Some(n) = &s.namespace_selector {
+        leaves.extend(
+            n.namespaces
+                .iter()
+                .map(|ns| Predicate::Identity(IdentityMatch::namespace(ns))),
+        );
+    }
+    if let Some(l) = &s.label_selector {
+        if ctx.inventory.is_empty() {
+            return Err(ConfigError::new(
+                &format!("{path}.labelSelector"),
+                "label-selected sources need the top-level `inventory` (namespace, labels, serviceAccount of each pod)",
+            ));
+        }
+        for pod in ctx.inventory {
+            let pod_labels = Workload::new(pod.namespace.clone(), pod.labels.clone());
+            if pod_labels.matches_labels(&l.labels_to_match) {
+                let principal = format!(
+                    "cluster.local/ns/{}/sa/{}",
+                    pod.namespace, pod.service_account
+                );
+                leaves.extend(
+                    ctx.trust
+                        .expand_principal(&principal)
+                        .iter()
+                        .map(|p| Predicate::Identity(IdentityMatch::principal(p))),
+                );
+            }
+        }
+    }
+    if leaves.is_empty() {
+        // A selector that selects no pod admits nobody.
+        return Ok(Predicate::Not(Box::new(Predicate::Any)));
+    }
+    Ok(Predicate::or(leaves))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn upstream_names_split_into_namespace_and_service() {
+        assert_eq!(
+            upstream_service("default-productpage-9080"),
+            Some(("default".into(), "productpage".into()))
+        );
+        assert_eq!(upstream_service("default-productpage"), None);
+    }
+
+    #[test]
+    fn upstream_selects_workload_by_service_fqdn() {
+        let w = Workload::new(
+            "default".into(),
+            [("app".to_string(), "reviews".to_string())]
+                .into_iter()
+                .collect(),
+        );
+        assert!(upstream_selects("default-reviews-9080", &w));
+        assert!(!upstream_selects("default-details-9080", &w));
+        assert!(!upstream_selects("default-reviews-", &w));
+    }
+}
