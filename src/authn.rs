@@ -142,9 +142,9 @@ impl AuthnState {
 }
 
 /// A token found in a request, with the providers whose location found it.
-struct Found<'h> {
-    token: &'h str,
-    location: &'h Location,
+struct Found<'a> {
+    token: String,
+    location: &'a Location,
     providers: Vec<usize>,
 }
 
@@ -237,7 +237,7 @@ impl Authenticator {
         now: u64,
         state: &mut AuthnState,
     ) -> Result<CacheEntry, JwtFailure> {
-        if let Some(entry) = state.cache.get(found.token) {
+        if let Some(entry) = state.cache.get(&found.token) {
             if found.providers.contains(&entry.provider) {
                 let expired = entry
                     .expires
@@ -249,7 +249,7 @@ impl Authenticator {
             }
         }
         state.cache_misses += 1;
-        let parsed = jwt::parse(found.token)?;
+        let parsed = jwt::parse(&found.token)?;
         let provider_index = found
             .providers
             .iter()
@@ -281,7 +281,7 @@ impl Authenticator {
                 .cloned()
                 .ok_or(JwtFailure::JwksFetchFailed)?,
         };
-        keys.verify(&parsed, found.token, now)?;
+        keys.verify(&parsed, &found.token, now)?;
         let claim_headers = provider
             .claim_headers
             .iter()
@@ -293,7 +293,7 @@ impl Authenticator {
             claims: Rc::new(Claims::new(parsed.payload, &provider.space_delimited)),
             claim_headers: Rc::new(claim_headers),
         };
-        state.remember(found.token, entry.clone());
+        state.remember(&found.token, entry.clone());
         Ok(entry)
     }
 
@@ -346,32 +346,33 @@ fn is_jwt_char(c: u8) -> bool {
     c.is_ascii_alphanumeric() || c == b'-' || c == b'_' || c == b'.'
 }
 
-/// The token inside a value after `start`: from the first JWT character to the next
-/// non-JWT character (Envoy `extractJWT`).
-fn jwt_after(value: &[u8], start: usize) -> Option<&str> {
+/// The token inside a value after `start`: from the first JWT character to the end of the
+/// value (Envoy `extractJWT`); anything after the token stays part of it, so trailing text or
+/// a second token makes the token malformed rather than silently ignored.
+fn jwt_after(value: &[u8], start: usize) -> Option<String> {
     let tail = value.get(start..)?;
     let begin = tail.iter().position(|c| is_jwt_char(*c))?;
-    let tail = tail.get(begin..)?;
-    let end = tail
-        .iter()
-        .position(|c| !is_jwt_char(*c))
-        .unwrap_or(tail.len());
-    std::str::from_utf8(tail.get(..end)?).ok()
+    let token = tail.get(begin..)?;
+    Some(String::from_utf8_lossy(token).into_owned())
 }
 
-fn tokens_at<'h>(headers: Headers<'h>, location: &'h Location) -> Vec<&'h str> {
+fn tokens_at(headers: Headers<'_>, location: &Location) -> Vec<String> {
     match location {
-        Location::Header { name, prefix } => headers
-            .values(name)
-            .filter_map(|v| {
-                let at = if prefix.is_empty() {
-                    Some(0)
-                } else {
-                    find(v, prefix.as_bytes()).map(|i| i + prefix.len())
-                }?;
-                jwt_after(v, at)
-            })
-            .collect(),
+        Location::Header { name, prefix } => {
+            // Envoy reads a repeated header as its values joined with ','.
+            let joined = headers.values(name).collect::<Vec<_>>().join(&b","[..]);
+            if headers.values(name).next().is_none() {
+                return Vec::new();
+            }
+            let at = if prefix.is_empty() {
+                Some(0)
+            } else {
+                find(&joined, prefix.as_bytes()).map(|i| i + prefix.len())
+            };
+            at.and_then(|at| jwt_after(&joined, at))
+                .into_iter()
+                .collect()
+        }
         Location::Param(name) => headers
             .first(":path")
             .and_then(|p| query_param(p, name))
@@ -391,7 +392,7 @@ fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
 }
 
 /// The first value of query parameter `name` (JWTs need no percent-decoding).
-fn query_param<'p>(path: &'p [u8], name: &str) -> Option<&'p str> {
+fn query_param(path: &[u8], name: &str) -> Option<String> {
     let query = path.splitn(2, |c| *c == b'?').nth(1)?;
     let query = query.split(|c| *c == b'#').next()?;
     query.split(|c| *c == b'&').find_map(|pair| {
@@ -405,7 +406,7 @@ fn query_param<'p>(path: &'p [u8], name: &str) -> Option<&'p str> {
     })
 }
 
-fn cookie<'v>(value: &'v [u8], name: &str) -> Option<&'v str> {
+fn cookie(value: &[u8], name: &str) -> Option<String> {
     value.split(|c| *c == b';').find_map(|pair| {
         let pair = pair.strip_prefix(b" ").unwrap_or(pair);
         let mut kv = pair.splitn(2, |c| *c == b'=');
@@ -422,11 +423,14 @@ mod tests {
     use super::*;
 
     #[test]
-    fn bearer_prefix_is_found_as_a_substring_then_token_is_cut_at_non_jwt_chars() {
-        assert_eq!(jwt_after(b"Bearer abc.def.ghi", 7), Some("abc.def.ghi"));
+    fn bearer_prefix_is_found_as_a_substring_and_the_token_is_the_rest_of_the_value() {
         assert_eq!(
-            jwt_after(b"Bearer  abc.def.ghi extra", 7),
+            jwt_after(b"Bearer abc.def.ghi", 7).as_deref(),
             Some("abc.def.ghi")
+        );
+        assert_eq!(
+            jwt_after(b"Bearer  abc.def.ghi extra", 7).as_deref(),
+            Some("abc.def.ghi extra")
         );
         assert_eq!(find(b"xBearer t", b"Bearer "), Some(1));
         assert_eq!(find(b"bearer t", b"Bearer "), None);
@@ -435,11 +439,14 @@ mod tests {
     #[test]
     fn query_and_cookie_locations() {
         assert_eq!(
-            query_param(b"/p?a=1&access_token=x.y.z#f", "access_token"),
+            query_param(b"/p?a=1&access_token=x.y.z#f", "access_token").as_deref(),
             Some("x.y.z")
         );
         assert_eq!(query_param(b"/p?access_token_x=1", "access_token"), None);
-        assert_eq!(cookie(b"a=1; session=t.o.k", "session"), Some("t.o.k"));
+        assert_eq!(
+            cookie(b"a=1; session=t.o.k", "session").as_deref(),
+            Some("t.o.k")
+        );
         assert_eq!(cookie(b"a=1", "session"), None);
     }
 

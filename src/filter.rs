@@ -602,10 +602,12 @@ impl AuthzFilter {
             || text(":path"),
             |p| String::from_utf8_lossy(p).into_owned(),
         );
-        let mut uri = format!("{}://{}{}", text(":scheme"), text(":authority"), path);
-        if let Some((cut, _)) = uri.char_indices().nth(256) {
-            uri.truncate(cut);
+        // Envoy `buildOriginalUri(headers, 256)`: only the path is cut to 256 characters.
+        let mut path = path;
+        if let Some((cut, _)) = path.char_indices().nth(256) {
+            path.truncate(cut);
         }
+        let uri = format!("{}://{}{}", text(":scheme"), text(":authority"), path);
         let challenge = format!("Bearer realm=\"{uri}\", error=\"invalid_token\"");
         log::info!(
             "#{} meshguard jwt_rejected reason={} status={} method={} path={}",
