@@ -1,0 +1,589 @@
+//! The `meshguard` command line (src/bin/meshguard.rs), run as a process: `lint`, `check`,
+//! `convert`, their output and exit codes (lint: 0/1; check: 0 allowed, 2 denied, 1 error).
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use jwt_simple::prelude::*;
+use serde_json::{json, Value};
+
+const BIN: &str = env!("CARGO_BIN_EXE_meshguard");
+const REPO: &str = env!("CARGO_MANIFEST_DIR");
+/// 2027-01-15, passed to `check --now`.
+const NOW: u64 = 1_800_000_000;
+const ISS: &str = "https://issuer.example.com";
+
+struct Run {
+    code: i32,
+    stdout: String,
+    stderr: String,
+}
+
+fn run(args: &[&str]) -> Run {
+    let Output {
+        status,
+        stdout,
+        stderr,
+    } = Command::new(BIN)
+        .args(args)
+        .output()
+        .expect("run meshguard");
+    Run {
+        code: status.code().expect("exit code"),
+        stdout: String::from_utf8(stdout).unwrap(),
+        stderr: String::from_utf8(stderr).unwrap(),
+    }
+}
+
+/// A fresh file under the integration-test temp dir.
+fn write(name: &str, text: &str) -> PathBuf {
+    static N: AtomicUsize = AtomicUsize::new(0);
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!(
+        "cli-{}-{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::Relaxed)
+    ));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join(name);
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+fn s(p: &Path) -> &str {
+    p.to_str().unwrap()
+}
+
+fn ap(name: &str, spec: Value) -> Value {
+    json!({"apiVersion": "security.istio.io/v1", "kind": "AuthorizationPolicy",
+           "metadata": {"name": name, "namespace": "default"}, "spec": spec})
+}
+
+fn config(resources: Vec<Value>) -> PathBuf {
+    let c = json!({"workload": {"namespace": "default", "labels": {"app": "details"}},
+                   "resources": resources});
+    write("config.json", &serde_json::to_string_pretty(&c).unwrap())
+}
+
+/// ALLOW productpage on GET /details/*, DENY /admin*, a dry-run DENY on /beta*, an AUDIT on
+/// /audited*.
+fn bookinfo() -> PathBuf {
+    let mut dry = ap(
+        "dry-deny-beta",
+        json!({"action": "DENY", "rules": [{"to": [{"operation": {"paths": ["/details/beta*"]}}]}]}),
+    );
+    dry["metadata"]["annotations"] = json!({"istio.io/dry-run": "true"});
+    config(vec![
+        ap(
+            "details-viewer",
+            json!({"action": "ALLOW", "rules": [
+                {"from": [{"source": {"principals": ["cluster.local/ns/default/sa/productpage"]}}],
+                 "to": [{"operation": {"methods": ["GET"], "paths": ["/details/*"]}}]}]}),
+        ),
+        ap(
+            "deny-admin",
+            json!({"action": "DENY", "rules": [{"to": [{"operation": {"paths": ["/admin*"]}}]}]}),
+        ),
+        dry,
+        ap(
+            "audit-details",
+            json!({"action": "AUDIT", "rules": [{"to": [{"operation": {"paths": ["/details/audited*"]}}]}]}),
+        ),
+    ])
+}
+
+const PRODUCTPAGE: &str = "spiffe://cluster.local/ns/default/sa/productpage";
+
+fn check_json(config: &Path, extra: &[&str]) -> (i32, Value) {
+    let mut args = vec!["check", s(config), "--json", "--now", "1800000000"];
+    args.extend_from_slice(extra);
+    let r = run(&args);
+    let v: Value = serde_json::from_str(&r.stdout)
+        .unwrap_or_else(|e| panic!("not JSON ({e}): {}\n{}", r.stdout, r.stderr));
+    (r.code, v)
+}
+
+// ---------------------------------------------------------------------------------------
+// lint
+
+#[test]
+fn lint_accepts_the_shipped_manifests_and_demos() {
+    for file in [
+        "wasmplugin/bookinfo-details.yaml",
+        "wasmplugin/pong-server.yaml",
+        "wasmplugin/mesh-default-deny.yaml",
+        "envoy-test/demos/bookinfo.json",
+    ] {
+        let path = Path::new(REPO).join(file);
+        let r = run(&["lint", s(&path)]);
+        assert_eq!(r.code, 0, "{file}: {}{}", r.stdout, r.stderr);
+        assert!(
+            r.stdout.contains(": ok: 2 resources, 2 applied"),
+            "{}",
+            r.stdout
+        );
+    }
+}
+
+#[test]
+fn lint_summarizes_a_plain_configuration() {
+    let r = run(&["lint", s(&bookinfo())]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(
+        r.stdout
+            .contains("ok: 4 resources, 4 applied, 4 rules; workload default {app=details}"),
+        "{}",
+        r.stdout
+    );
+}
+
+#[test]
+fn lint_names_the_field_in_a_wasmplugin() {
+    let wp = write(
+        "wp.yaml",
+        "apiVersion: extensions.istio.io/v1alpha1
+kind: WasmPlugin
+metadata: {name: m, namespace: default}
+spec:
+  url: oci://ghcr.io/meshguard/meshguard:0.1.0
+  phase: AUTHZ
+  pluginConfig:
+    resources:
+    - apiVersion: security.istio.io/v1
+      kind: AuthorizationPolicy
+      metadata: {name: p}
+      spec:
+        rules:
+        - from:
+          - source: {notPrincipal: [x]}
+",
+    );
+    let r = run(&["lint", s(&wp)]);
+    assert_eq!(r.code, 1, "{}", r.stdout);
+    let want = format!(
+        "{}: spec.pluginConfig.resources[0].spec.rules[0].from[0].source.notPrincipal: unknown field `notPrincipal`",
+        s(&wp)
+    );
+    assert!(r.stderr.contains(&want), "{}", r.stderr);
+}
+
+#[test]
+fn lint_wraps_a_kubectl_stream_and_names_the_document() {
+    let stream = write(
+        "stream.yaml",
+        "apiVersion: security.istio.io/v1
+kind: AuthorizationPolicy
+metadata: {name: ok, namespace: default, uid: abc, resourceVersion: '12'}
+spec: {action: ALLOW, rules: [{}]}
+status: {}
+---
+apiVersion: security.istio.io/v1beta1
+kind: AuthorizationPolicy
+metadata: {name: bad}
+spec:
+  action: DENY
+  rules: [{to: [{operation: {ports: ['99999']}}]}]
+",
+    );
+    let r = run(&["lint", s(&stream)]);
+    assert_eq!(r.code, 1, "{}", r.stdout);
+    assert!(
+        r.stderr
+            .contains(": resources[1].spec.rules[0].to[0].operation.ports[0]: "),
+        "{}",
+        r.stderr
+    );
+    assert!(
+        r.stderr.trim_end().ends_with("(document 2)"),
+        "{}",
+        r.stderr
+    );
+
+    // A v1 List (kubectl get -o yaml) of valid resources.
+    let list = write(
+        "list.yaml",
+        "apiVersion: v1
+kind: List
+metadata: {resourceVersion: ''}
+items:
+- apiVersion: security.istio.io/v1
+  kind: AuthorizationPolicy
+  metadata: {name: a, namespace: default}
+  spec: {action: DENY, rules: [{to: [{operation: {paths: [/admin]}}]}]}
+",
+    );
+    let r = run(&["lint", s(&list)]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(
+        r.stdout.contains("ok: 1 resources, 1 applied, 1 rules"),
+        "{}",
+        r.stdout
+    );
+}
+
+#[test]
+fn lint_reports_syntax_errors_and_usage() {
+    let bad = write("bad.json", "{\"resources\": [}");
+    let r = run(&["lint", s(&bad)]);
+    assert_eq!(r.code, 1);
+    assert!(r.stderr.contains("not valid JSON"), "{}", r.stderr);
+    assert_eq!(run(&["lint"]).code, 1);
+    assert_eq!(run(&["frobnicate"]).code, 1);
+}
+
+// ---------------------------------------------------------------------------------------
+// check
+
+#[test]
+fn check_allows_and_names_the_allow_rule() {
+    let r = run(&[
+        "check",
+        s(&bookinfo()),
+        "--path",
+        "/details/1",
+        "--principal",
+        PRODUCTPAGE,
+    ]);
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    assert!(r.stdout.contains("decision: ALLOW"), "{}", r.stdout);
+    assert!(
+        r.stdout
+            .contains("policy:   ns[default]-policy[details-viewer]-rule[0]"),
+        "{}",
+        r.stdout
+    );
+}
+
+#[test]
+fn check_denies_with_the_deny_rule_or_no_allow_match() {
+    let cfg = bookinfo();
+    let (code, v) = check_json(&cfg, &["--path", "/admin", "--principal", PRODUCTPAGE]);
+    assert_eq!(code, 2);
+    assert_eq!(v["decision"], "deny");
+    assert_eq!(v["status"], 403);
+    assert_eq!(v["policy"], "ns[default]-policy[deny-admin]-rule[0]");
+    assert_eq!(v["summary"], "deny ns[default]-policy[deny-admin]-rule[0]");
+
+    // No client certificate: the ALLOW policy applies and nothing matches.
+    let (code, v) = check_json(&cfg, &["--path", "/details/1"]);
+    assert_eq!(code, 2);
+    assert_eq!(v["policy"], Value::Null);
+    assert_eq!(v["summary"], "deny none");
+    assert_eq!(
+        v["reason"],
+        "ALLOW policies apply and no ALLOW rule matched"
+    );
+
+    // Wrong method.
+    let (code, _) = check_json(
+        &cfg,
+        &[
+            "--method",
+            "post",
+            "--path",
+            "/details/1",
+            "--principal",
+            PRODUCTPAGE,
+        ],
+    );
+    assert_eq!(code, 2);
+}
+
+#[test]
+fn check_reports_dry_run_and_audit_without_enforcing_them() {
+    let cfg = bookinfo();
+    let (code, v) = check_json(
+        &cfg,
+        &["--path", "/details/beta", "--principal", PRODUCTPAGE],
+    );
+    assert_eq!(code, 0, "{v}");
+    assert_eq!(
+        v["dryRun"],
+        json!({"result": "wouldDeny", "policy": "ns[default]-policy[dry-deny-beta]-rule[0]"})
+    );
+    assert_eq!(v["audit"], Value::Null);
+
+    let (code, v) = check_json(
+        &cfg,
+        &["--path", "/details/audited", "--principal", PRODUCTPAGE],
+    );
+    assert_eq!(code, 0, "{v}");
+    assert_eq!(v["audit"], "ns[default]-policy[audit-details]-rule[0]");
+    assert_eq!(v["dryRun"]["result"], "wouldAllow");
+
+    let r = run(&[
+        "check",
+        s(&cfg),
+        "--path",
+        "/details/beta",
+        "--principal",
+        PRODUCTPAGE,
+    ]);
+    assert!(
+        r.stdout
+            .contains("dry-run:  would deny: ns[default]-policy[dry-deny-beta]-rule[0]"),
+        "{}",
+        r.stdout
+    );
+}
+
+#[test]
+fn check_uses_headers_ports_and_addresses() {
+    let cfg = config(vec![ap(
+        "deny-some",
+        json!({"action": "DENY", "rules": [
+            {"when": [{"key": "request.headers[x-env]", "values": ["test"]}]},
+            {"to": [{"operation": {"ports": ["8080"]}}]},
+            {"from": [{"source": {"ipBlocks": ["10.0.0.0/8"]}}]},
+            {"to": [{"operation": {"hosts": ["admin.example.com"]}}]}]}),
+    )]);
+    let policy = |i: usize| format!("ns[default]-policy[deny-some]-rule[{i}]");
+    assert_eq!(check_json(&cfg, &[]).0, 0);
+    let (code, v) = check_json(&cfg, &["--header", "x-env=test"]);
+    assert_eq!((code, v["policy"].as_str().unwrap()), (2, &*policy(0)));
+    let (code, v) = check_json(&cfg, &["--header", "X-Env: test"]);
+    assert_eq!((code, v["policy"].as_str().unwrap()), (2, &*policy(0)));
+    assert_eq!(check_json(&cfg, &["--header", "x-env=test:1"]).0, 0);
+    let (code, v) = check_json(&cfg, &["--port", "8080"]);
+    assert_eq!((code, v["policy"].as_str().unwrap()), (2, &*policy(1)));
+    let (code, v) = check_json(&cfg, &["--source-ip", "10.1.2.3"]);
+    assert_eq!((code, v["policy"].as_str().unwrap()), (2, &*policy(2)));
+    let (code, v) = check_json(&cfg, &["--host", "admin.example.com"]);
+    assert_eq!((code, v["policy"].as_str().unwrap()), (2, &*policy(3)));
+    assert_eq!(check_json(&cfg, &["--port", "9090"]).0, 0);
+}
+
+fn jwt_config(key: &HS256Key) -> PathBuf {
+    let k = Base64UrlSafeNoPadding::encode_to_string(key.to_bytes()).unwrap();
+    let jwks = json!({"keys": [{"kty": "oct", "alg": "HS256", "kid": "hs-1", "k": k}]}).to_string();
+    config(vec![
+        json!({"apiVersion": "security.istio.io/v1", "kind": "RequestAuthentication",
+               "metadata": {"name": "ra", "namespace": "default"},
+               "spec": {"jwtRules": [{"issuer": ISS, "jwks": jwks}]}}),
+        ap(
+            "require-jwt",
+            json!({"action": "ALLOW", "rules": [{"from": [{"source": {"requestPrincipals": [format!("{ISS}/alice")]}}]}]}),
+        ),
+    ])
+}
+
+fn token(key: &HS256Key, exp: u64) -> String {
+    let mut custom = serde_json::Map::new();
+    custom.insert("iss".into(), json!(ISS));
+    custom.insert("sub".into(), json!("alice"));
+    custom.insert("exp".into(), json!(exp));
+    let claims = JWTClaims {
+        issued_at: None,
+        expires_at: None,
+        invalid_before: None,
+        issuer: None,
+        subject: None,
+        audiences: None,
+        jwt_id: None,
+        nonce: None,
+        custom,
+    };
+    key.authenticate(claims).unwrap()
+}
+
+#[test]
+fn check_verifies_jwts_and_answers_401_like_jwt_authn() {
+    let key = HS256Key::generate().with_key_id("hs-1");
+    let cfg = jwt_config(&key);
+
+    let (code, v) = check_json(&cfg, &["--jwt", &token(&key, NOW + 3600)]);
+    assert_eq!(code, 0, "{v}");
+    assert_eq!(v["authn"]["result"], "verified");
+    assert_eq!(v["authn"]["subject"], "alice");
+    assert_eq!(v["policy"], "ns[default]-policy[require-jwt]-rule[0]");
+
+    // Expired (beyond the 60 s skew): 401 before authorization.
+    let (code, v) = check_json(&cfg, &["--jwt", &token(&key, NOW - 3600)]);
+    assert_eq!(code, 2, "{v}");
+    assert_eq!(v["status"], 401);
+    assert_eq!(v["authn"]["message"], "Jwt is expired");
+
+    // Signed with another key.
+    let other = HS256Key::generate().with_key_id("hs-1");
+    let (code, v) = check_json(&cfg, &["--jwt", &token(&other, NOW + 3600)]);
+    assert_eq!((code, v["status"].as_u64()), (2, Some(401)), "{v}");
+    assert_eq!(v["authn"]["message"], "Jwt verification fails");
+
+    // No token: authentication passes, the ALLOW policy does not match.
+    let (code, v) = check_json(&cfg, &[]);
+    assert_eq!((code, v["status"].as_u64()), (2, Some(403)), "{v}");
+    assert_eq!(v["authn"]["result"], "noToken");
+
+    let r = run(&["check", s(&cfg), "--jwt", "not-a-jwt"]);
+    assert_eq!(r.code, 2);
+    assert!(r.stdout.contains("decision: DENY (401 "), "{}", r.stdout);
+}
+
+#[test]
+fn check_says_remote_jwks_are_not_fetched() {
+    let cfg = config(vec![json!({
+        "apiVersion": "security.istio.io/v1", "kind": "RequestAuthentication",
+        "metadata": {"name": "ra", "namespace": "default"},
+        "spec": {"jwtRules": [{"issuer": ISS, "jwksUri": "https://issuer.example.com/jwks"}]}})]);
+    let key = HS256Key::generate();
+    let (code, v) = check_json(&cfg, &["--jwt", &token(&key, NOW + 3600)]);
+    assert_eq!(code, 2, "{v}");
+    assert_eq!(v["authn"]["message"], "Jwks remote fetch is failed");
+    let notes = v["notes"].to_string();
+    assert!(notes.contains("remote JWKS are not fetched"), "{notes}");
+    assert!(notes.contains("https://issuer.example.com/jwks"), "{notes}");
+}
+
+#[test]
+fn check_errors_exit_1() {
+    let bad = write("bad.json", "{\"resources\": 3}");
+    let r = run(&["check", s(&bad)]);
+    assert_eq!(r.code, 1);
+    assert!(r.stderr.contains("resources: invalid type"), "{}", r.stderr);
+    assert_eq!(run(&["check", s(&bookinfo()), "--port", "x"]).code, 1);
+    assert_eq!(
+        run(&["check", s(&bookinfo()), "--source-ip", "nope"]).code,
+        1
+    );
+    assert_eq!(run(&["check"]).code, 1);
+}
+
+// ---------------------------------------------------------------------------------------
+// convert
+
+const KUBECTL_STREAM: &str = "apiVersion: security.istio.io/v1
+kind: AuthorizationPolicy
+metadata:
+  name: checkout-viewer
+  namespace: shop
+  uid: 0a4f
+  resourceVersion: '4711'
+  annotations:
+    kubectl.kubernetes.io/last-applied-configuration: '{}'
+spec:
+  selector: {matchLabels: {app: checkout}}
+  action: ALLOW
+  rules:
+  - from: [{source: {namespaces: [shop]}}]
+status: {}
+---
+apiVersion: v1
+kind: List
+items:
+- apiVersion: security.istio.io/v1
+  kind: AuthorizationPolicy
+  metadata: {name: deny-admin}
+  spec:
+    action: DENY
+    rules: [{to: [{operation: {paths: [/admin*]}}]}]
+";
+
+#[test]
+fn convert_to_wasmplugin_lints_and_decides() {
+    let input = write("policies.yaml", KUBECTL_STREAM);
+    let out = input.with_file_name("wasmplugin.yaml");
+    let r = run(&[
+        "convert",
+        s(&input),
+        "--name",
+        "checkout-authz",
+        "--namespace",
+        "shop",
+        "--selector",
+        "app=checkout",
+        "-o",
+        s(&out),
+    ]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let text = std::fs::read_to_string(&out).unwrap();
+    let wp: Value = serde_yaml::from_str(&text).unwrap();
+    assert_eq!(wp["apiVersion"], "extensions.istio.io/v1alpha1");
+    assert_eq!(wp["kind"], "WasmPlugin");
+    assert_eq!(
+        wp["metadata"],
+        json!({"name": "checkout-authz", "namespace": "shop"})
+    );
+    let spec = &wp["spec"];
+    assert_eq!(spec["phase"], "AUTHZ");
+    assert_eq!(spec["failStrategy"], "FAIL_CLOSE");
+    assert_eq!(spec["match"], json!([{"mode": "SERVER"}]));
+    assert_eq!(
+        spec["selector"],
+        json!({"matchLabels": {"app": "checkout"}})
+    );
+    assert_eq!(
+        spec["url"],
+        format!(
+            "oci://ghcr.io/meshguard/meshguard:{}",
+            env!("CARGO_PKG_VERSION")
+        )
+    );
+    let resources = spec["pluginConfig"]["resources"].as_array().unwrap();
+    assert_eq!(resources.len(), 2, "the List is flattened");
+    assert_eq!(
+        resources[0]["metadata"],
+        json!({"name": "checkout-viewer", "namespace": "shop"}),
+        "server metadata and last-applied are dropped"
+    );
+    assert!(resources[0].get("status").is_none());
+    assert_eq!(resources[1]["metadata"]["namespace"], "shop");
+
+    let r = run(&["lint", s(&out)]);
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    assert!(r.stdout.contains("ok: 2 resources"), "{}", r.stdout);
+
+    let r = run(&[
+        "check",
+        s(&out),
+        "--namespace",
+        "shop",
+        "--label",
+        "app=checkout",
+        "--principal",
+        "spiffe://cluster.local/ns/shop/sa/web",
+        "--path",
+        "/cart",
+    ]);
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    assert!(
+        r.stdout
+            .contains("policy:   ns[shop]-policy[checkout-viewer]-rule[0]"),
+        "{}",
+        r.stdout
+    );
+}
+
+#[test]
+fn convert_to_config_round_trips() {
+    let input = write("policies.yaml", KUBECTL_STREAM);
+    let r = run(&["convert", s(&input), "--to", "config"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let config: Value = serde_json::from_str(&r.stdout).unwrap();
+    assert_eq!(config["resources"].as_array().unwrap().len(), 2);
+    let out = write("config.json", &r.stdout);
+    let r = run(&["lint", s(&out)]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+}
+
+#[test]
+fn convert_refuses_invalid_resources() {
+    let input = write(
+        "bad.yaml",
+        "apiVersion: security.istio.io/v1
+kind: AuthorizationPolicy
+metadata: {name: c}
+spec: {action: CUSTOM, provider: {name: x}, rules: [{}]}
+",
+    );
+    let r = run(&["convert", s(&input)]);
+    assert_eq!(r.code, 1);
+    assert!(r.stderr.contains("resources[0].spec"), "{}", r.stderr);
+    assert!(r.stdout.is_empty());
+    assert_eq!(run(&["convert", s(&input), "--to", "helm"]).code, 1);
+}
