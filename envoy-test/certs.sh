@@ -22,7 +22,10 @@ if [ "$#" -eq 0 ]; then
     reviews=spiffe://cluster.local/ns/default/sa/reviews \
     foo-bar=spiffe://cluster.local/ns/foo/sa/bar \
     ingress=spiffe://cluster.local/ns/istio-system/sa/ingress \
-    other-td=spiffe://other-td/ns/foo/sa/bar
+    other-td=spiffe://other-td/ns/foo/sa/bar \
+    bookinfo-productpage=spiffe://cluster.local/ns/default/sa/bookinfo-productpage \
+    bookinfo-reviews=spiffe://cluster.local/ns/default/sa/bookinfo-reviews \
+    productcatalogservice=spiffe://cluster.local/ns/default/sa/productcatalogservice
 fi
 
 DAYS=3650

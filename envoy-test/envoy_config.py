@@ -17,6 +17,12 @@ What it renders:
   * optional ``envoy.filters.http.set_filter_state`` before the Wasm filter that stores
     ``%DOWNSTREAM_DIRECT_REMOTE_ADDRESS%`` as filter state ``meshguard.direct_peer`` (``direct_peer_state=True``):
     Envoy's ``source.address`` follows a trusted X-Forwarded-For, so this is how the filter learns the TCP peer
+  * optional Envoy ``envoy.filters.http.jwt_authn`` before the Wasm filter (``jwt_authn=``, see
+    :func:`istio_jwt_authn` for the shape istiod generates), for ``jwtSource: envoyJwtAuthn``
+  * optional route ``/echo`` (``echo_port=``) to a loopback upstream instead of the ``direct_response``, so tests
+    can see the request headers the backend receives; optional extra static clusters and listeners
+    (``extra_clusters=``, ``extra_listeners=``; :func:`static_cluster`, :func:`direct_response_listener`), e.g.
+    the cluster a remote ``jwksUri`` is fetched through
 
 CLI (see ``--help``); with no arguments it prints the committed ``envoy-test/envoy.yaml`` (the bookinfo demo).
 ``--check FILE`` exits 1 if FILE differs from what would be rendered.
@@ -135,6 +141,9 @@ def _hcm(
     xff_num_trusted_hops: int,
     access_log: str | None,
     direct_peer_state: bool,
+    jwt_authn: dict | None = None,
+    echo_port: int | None = None,
+    echo_prefix: str = "/echo",
 ) -> dict:
     hcm: dict = {
         "@type": "type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager",
@@ -167,7 +176,8 @@ def _hcm(
             {
                 "name": "all",
                 "domains": ["*"],
-                "routes": [
+                "routes": ([{"match": {"prefix": echo_prefix}, "route": {"cluster": ECHO_CLUSTER}}] if echo_port else [])
+                + [
                     {
                         "match": {"prefix": "/"},
                         "direct_response": {"status": 200, "body": {"inline_string": "ok\n"}},
@@ -192,6 +202,16 @@ def _hcm(
                             },
                         }
                     ],
+                },
+            }
+        )
+    if jwt_authn is not None:
+        filters.append(
+            {
+                "name": "envoy.filters.http.jwt_authn",
+                "typed_config": {
+                    "@type": "type.googleapis.com/envoy.extensions.filters.http.jwt_authn.v3.JwtAuthentication",
+                    **jwt_authn,
                 },
             }
         )
@@ -227,12 +247,25 @@ def render(
     direct_peer_state: bool = False,
     node_id: str = "sidecar~127.0.0.1~meshguard-test.default~default.svc.cluster.local",
     pretty: bool = False,
+    jwt_authn: dict | None = None,
+    echo_port: int | None = None,
+    echo_prefix: str = "/echo",
+    extra_clusters: list | None = None,
+    extra_listeners: list | None = None,
+    traffic_direction: str = "INBOUND",
 ) -> dict:
     """Return the Envoy bootstrap as a dict (dump it with :func:`to_yaml`).
 
     ``plugin_config``: dict (serialized to JSON) or str (sent as is). ``wasm=False`` renders the same
     listeners without the Wasm filter (infrastructure checks). ``node_metadata``: e.g.
-    ``{"NAMESPACE": "default", "LABELS": {"app": "details"}}``."""
+    ``{"NAMESPACE": "default", "LABELS": {"app": "details"}}``.
+
+    ``jwt_authn``: a ``JwtAuthentication`` message (without ``@type``) for an Envoy ``jwt_authn`` filter placed
+    before the Wasm filter. ``echo_port``: requests whose path starts with ``echo_prefix`` are routed to the
+    cluster ``echo`` (127.0.0.1:<echo_port>) instead of the ``direct_response``. ``extra_clusters`` /
+    ``extra_listeners``: Envoy cluster / listener dicts appended to ``static_resources``.
+    ``traffic_direction``: of both test listeners (``INBOUND``, or ``OUTBOUND`` to stand in for a sidecar's
+    outbound listener, where meshguard's ``direction: auto`` enforces Sidecar egress)."""
     norm = dict(NORMALIZATION[normalization])
     if normalize_path is not None:
         norm["normalize_path"] = normalize_path
@@ -254,6 +287,9 @@ def render(
             xff_num_trusted_hops=xff_num_trusted_hops,
             access_log=access_log,
             direct_peer_state=direct_peer_state,
+            jwt_authn=jwt_authn,
+            echo_port=echo_port,
+            echo_prefix=echo_prefix,
             **norm,
         )
 
@@ -270,19 +306,123 @@ def render(
         return {
             "name": name,
             "address": {"socket_address": {"address": "127.0.0.1", "port_value": port}},
-            "traffic_direction": "INBOUND",
+            "traffic_direction": traffic_direction,
             "filter_chains": [chain],
         }
 
+    static: dict = {
+        "listeners": [
+            listener("inbound_plain", plain_port, tls=False),
+            listener("inbound_mtls", mtls_port, tls=True),
+        ]
+        + list(extra_listeners or [])
+    }
+    clusters = ([static_cluster(ECHO_CLUSTER, echo_port)] if echo_port else []) + list(extra_clusters or [])
+    if clusters:
+        static["clusters"] = clusters
     return {
         "node": node,
         "admin": {"address": {"socket_address": {"address": "127.0.0.1", "port_value": admin_port}}},
-        "static_resources": {
-            "listeners": [
-                listener("inbound_plain", plain_port, tls=False),
-                listener("inbound_mtls", mtls_port, tls=True),
-            ]
+        "static_resources": static,
+    }
+
+
+ECHO_CLUSTER = "echo"
+
+
+def static_cluster(name: str, port: int, address: str = "127.0.0.1") -> dict:
+    """A STATIC plaintext HTTP/1.1 cluster with one endpoint."""
+    return {
+        "name": name,
+        "type": "STATIC",
+        "connect_timeout": "1s",
+        "load_assignment": {
+            "cluster_name": name,
+            "endpoints": [
+                {"lb_endpoints": [{"endpoint": {"address": {"socket_address": {"address": address, "port_value": port}}}}]}
+            ],
         },
+    }
+
+
+def direct_response_listener(name: str, port: int, body: str, content_type: str = "application/json") -> dict:
+    """A plaintext listener that answers every request with 200 and ``body`` (e.g. a static JWKS)."""
+    return {
+        "name": name,
+        "address": {"socket_address": {"address": "127.0.0.1", "port_value": port}},
+        "filter_chains": [
+            {
+                "filters": [
+                    {
+                        "name": "envoy.filters.network.http_connection_manager",
+                        "typed_config": {
+                            "@type": "type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager",
+                            "stat_prefix": name,
+                            "route_config": {
+                                "name": name,
+                                "virtual_hosts": [
+                                    {
+                                        "name": name,
+                                        "domains": ["*"],
+                                        "routes": [
+                                            {
+                                                "match": {"prefix": "/"},
+                                                "direct_response": {"status": 200, "body": {"inline_string": body}},
+                                                "response_headers_to_add": [
+                                                    {"header": {"key": "content-type", "value": content_type}}
+                                                ],
+                                            }
+                                        ],
+                                    }
+                                ],
+                            },
+                            "http_filters": [
+                                {
+                                    "name": "envoy.filters.http.router",
+                                    "typed_config": {
+                                        "@type": "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router"
+                                    },
+                                }
+                            ],
+                        },
+                    }
+                ]
+            }
+        ],
+    }
+
+
+def istio_jwt_authn(providers: dict, space_delimited_claims=("scope", "permission")) -> dict:
+    """``JwtAuthentication`` as istiod generates it for RequestAuthentication (``policy_applier.go``): one
+    provider -> ``requires_any[provider, allow_missing]``; several -> ``requires_any[P1, ..., requires_all[
+    requires_any[Pi, allow_missing]...]]``; ``bypass_cors_preflight``. ``providers``: name -> provider
+    message (``issuer``, ``local_jwks``, ...); ``payload_in_metadata: payload``, ``forward: false`` and the
+    space-delimited claim normalization are filled in unless given."""
+    full = {}
+    for name, p in providers.items():
+        p = dict(p)
+        p.setdefault("payload_in_metadata", "payload")
+        p.setdefault("forward", False)
+        if space_delimited_claims:
+            p.setdefault("normalize_payload_in_metadata", {"space_delimited_claims": list(space_delimited_claims)})
+        full[name] = p
+    names = list(full)
+    if len(names) == 1:
+        requires = {"requires_any": {"requirements": [{"provider_name": names[0]}, {"allow_missing": {}}]}}
+    else:
+        inner = [
+            {"requires_any": {"requirements": [{"provider_name": n}, {"allow_missing": {}}]}} for n in names
+        ]
+        requires = {
+            "requires_any": {
+                "requirements": [{"provider_name": n} for n in names]
+                + [{"requires_all": {"requirements": inner}}]
+            }
+        }
+    return {
+        "providers": full,
+        "rules": [{"match": {"prefix": "/"}, "requires": requires}],
+        "bypass_cors_preflight": True,
     }
 
 
