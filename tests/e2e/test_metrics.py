@@ -1,0 +1,97 @@
+"""Decision counters and the access-log decision (README "Observability"): ``meshguard_allowed``,
+``meshguard_denied``, ``meshguard_dry_run_denied``, ``meshguard_audited`` in Envoy's admin ``/stats`` (under
+``wasmcustom.``) and ``/stats/prometheus``, flushed once a second; filter state ``wasm.meshguard.decision`` in
+the access log via ``%FILTER_STATE(wasm.meshguard.decision:PLAIN)%``."""
+from __future__ import annotations
+
+import re
+import time
+
+from e2e_helpers import allow, config, deny, policy, rule, src, to
+
+# Labels of its own, so this Envoy (and its counters) is not shared with other tests.
+LABELS = {"app": "metrics", "test": "decision-metrics"}
+PRODUCTPAGE = "cluster.local/ns/default/sa/productpage"
+
+
+PC = config(
+    allow("viewer", [rule(from_=[src(principals=[PRODUCTPAGE])], to_=[to(paths=["/ok*"])])]),
+    deny("deny-admin", [rule(to_=[to(paths=["/admin*"])])]),
+    deny("dry-deny-beta", [rule(to_=[to(paths=["/ok/beta*"])])], annotations={"istio.io/dry-run": "true"}),
+    policy("audit-ok", {"action": "AUDIT", "rules": [rule(to_=[to(paths=["/ok/audited*"])])]}),
+    labels=LABELS,
+    decision_header=False,
+)
+
+
+def counters(client) -> dict[str, int]:
+    """``meshguard_*`` counters from /stats (``wasmcustom.meshguard_allowed: 3``)."""
+    out = {}
+    for line in client.admin("/stats?filter=meshguard_").splitlines():
+        m = re.match(r"^(?:\S*\.)?(meshguard_\w+): (\d+)$", line.strip())
+        if m:
+            out[m.group(1)] = int(m.group(2))
+    return out
+
+
+def poll(fn, timeout: float = 3.0, interval: float = 0.1):
+    deadline = time.monotonic() + timeout
+    while True:
+        value = fn()
+        if value or time.monotonic() > deadline:
+            return value
+        time.sleep(interval)
+
+
+def test_decision_counters_and_access_log(envoy):
+    c = envoy(PC, access_log=True)
+    requests = [
+        # (path, identity, status, access-log decision)
+        ("/ok/1?m=1", "productpage", 200, "allow ns[default]-policy[viewer]-rule[0]"),
+        ("/ok/2?m=2", "productpage", 200, "allow ns[default]-policy[viewer]-rule[0]"),
+        ("/ok/beta?m=3", "productpage", 200, "allow ns[default]-policy[viewer]-rule[0]"),  # dry-run would deny
+        ("/ok/audited?m=4", "productpage", 200, "allow ns[default]-policy[viewer]-rule[0]"),  # audited
+        ("/admin?m=5", "productpage", 403, "deny ns[default]-policy[deny-admin]-rule[0]"),
+        ("/ok/1?m=6", None, 403, "deny none"),  # no client certificate: no ALLOW rule matches
+        ("/other?m=7", "reviews", 403, "deny none"),
+    ]
+    for path, identity, status, _ in requests:
+        r = c.request("GET", path, identity=identity)
+        assert r.status == status, (path, r)
+
+    want = {"meshguard_allowed": 4, "meshguard_denied": 3, "meshguard_dry_run_denied": 1, "meshguard_audited": 1}
+
+    def settled():
+        s = counters(c)
+        return s if all(s.get(k) == v for k, v in want.items()) else None
+
+    s = poll(settled, timeout=3.0)
+    assert s, f"counters not flushed within 3 s: {counters(c)} (want {want})"
+
+    prom = c.admin("/stats/prometheus")
+    for name, value in want.items():
+        m = re.search(rf"^(\S*{name})(?:{{[^}}]*}})? (\d+)$", prom, re.M)
+        assert m, f"{name} not in /stats/prometheus:\n{prom[:3000]}"
+        assert int(m.group(2)) == value, (name, m.group(0))
+
+    for path, _, status, decision in requests:
+        line = c.access_log_line(f" {path} ")
+        assert f"{status} {decision}" in line, line
+
+
+def test_counters_only_grow(envoy):
+    c = envoy(PC, access_log=True)
+    time.sleep(1.1)  # let a pending flush land before taking the baseline
+    before = counters(c)
+    assert c.request("GET", "/ok/x?g=1", identity="productpage").status == 200
+    assert c.request("GET", "/admin?g=2", identity="productpage").status == 403
+    assert c.request("GET", "/admin?g=3").status == 403
+
+    def settled():
+        s = counters(c)
+        grew = (s.get("meshguard_allowed", 0) - before.get("meshguard_allowed", 0),
+                s.get("meshguard_denied", 0) - before.get("meshguard_denied", 0))
+        return s if grew == (1, 2) else None
+
+    assert poll(settled, timeout=3.0), f"before {before}, now {counters(c)}"
+    assert "403 deny ns[default]-policy[deny-admin]-rule[0]" in c.access_log_line(" /admin?g=3 ")
