@@ -118,6 +118,13 @@ pub struct Decision<'e> {
     pub reason: Reason,
 }
 
+/// The policy part of a rule id: `ns[a]-policy[b]-rule[0]` -> `ns[a]-policy[b]`.
+pub fn policy_of(rule_id: &str) -> &str {
+    rule_id
+        .rsplit_once("-rule[")
+        .map_or(rule_id, |(policy, _)| policy)
+}
+
 /// Why the decision was taken.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Reason {
@@ -258,6 +265,27 @@ impl Engine {
     }
 
     /// Number of enforced, dry-run and audit rules, for the start-up log line.
+    /// The distinct policies behind the rules (rule ids without their `-rule[N]` suffix), in
+    /// rule order, for per-policy counters.
+    pub fn policy_ids(&self) -> Vec<&str> {
+        let mut ids: Vec<&str> = Vec::new();
+        for set in [
+            &self.deny,
+            &self.allow,
+            &self.audit,
+            &self.dry_run_deny,
+            &self.dry_run_allow,
+        ] {
+            for rule in &set.rules {
+                let id = policy_of(&rule.id);
+                if !ids.contains(&id) {
+                    ids.push(id);
+                }
+            }
+        }
+        ids
+    }
+
     pub fn rule_count(&self) -> usize {
         [
             &self.deny,

@@ -21,7 +21,7 @@ use proxy_wasm::types::{Action, BufferType, ContextType, LogLevel, MetricType};
 
 use crate::authn::{AuthnState, Claims, HeaderEdit, Outcome};
 use crate::config::{self, Direction, JwtSource, NodeInfo, WorkloadSource};
-use crate::engine::{Decision, DryRun, Engine};
+use crate::engine::{policy_of, Decision, DryRun, Engine};
 use crate::host;
 use crate::identity::Peer;
 use crate::ip::parse_socket_ip;
@@ -81,21 +81,71 @@ const AUDITED: usize = 3;
 const JWT_ACCEPTED: usize = 4;
 const JWT_CACHE_HIT: usize = 13;
 
+/// Per-policy outcomes, each a counter `meshguard_policy_<outcome>.<policy id>`.
+const POLICY_OUTCOMES: [&str; 4] = ["allowed", "denied", "dry_run_denied", "audited"];
+/// Policies beyond this many share the `other` counters, bounding the metric count.
+const MAX_POLICY_METRICS: usize = 256;
+
 /// Counts kept in the VM and flushed to Envoy once a second, so counting costs no host call
 /// on the request path.
 #[derive(Default)]
 struct Metrics {
     ids: RefCell<Vec<Option<u32>>>,
     pending: [Cell<u64>; COUNTER_COUNT],
+    /// Policy id -> slot in `policy_pending` / `policy_ids`.
+    policy_slots: RefCell<HashMap<String, usize>>,
+    policy_ids: RefCell<Vec<[Option<u32>; 4]>>,
+    policy_pending: RefCell<Vec<[u64; 4]>>,
 }
 
 impl Metrics {
-    fn define(&self) {
+    fn define(&self, policies: &[&str]) {
         let ids = COUNTERS
             .iter()
             .map(|name| proxy_wasm::hostcalls::define_metric(MetricType::Counter, name).ok())
             .collect();
         *self.ids.borrow_mut() = ids;
+        let mut slots = HashMap::new();
+        let mut names: Vec<String> = Vec::new();
+        for policy in policies {
+            let name = if names.len() < MAX_POLICY_METRICS {
+                (*policy).to_string()
+            } else {
+                "other".to_string()
+            };
+            if !names.contains(&name) {
+                names.push(name.clone());
+            }
+            let slot = names.iter().position(|n| *n == name).unwrap_or(0);
+            slots.insert((*policy).to_string(), slot);
+        }
+        let define = |outcome: &str, policy: &str| {
+            proxy_wasm::hostcalls::define_metric(
+                MetricType::Counter,
+                &format!("meshguard_policy_{outcome}.{policy}"),
+            )
+            .ok()
+        };
+        *self.policy_ids.borrow_mut() = names
+            .iter()
+            .map(|n| [0, 1, 2, 3].map(|i| POLICY_OUTCOMES.get(i).and_then(|o| define(o, n))))
+            .collect();
+        *self.policy_pending.borrow_mut() = vec![[0; 4]; names.len()];
+        *self.policy_slots.borrow_mut() = slots;
+    }
+
+    fn add_policy(&self, rule_id: &str, outcome: usize) {
+        let Some(slot) = self.policy_slots.borrow().get(policy_of(rule_id)).copied() else {
+            return;
+        };
+        if let Some(count) = self
+            .policy_pending
+            .borrow_mut()
+            .get_mut(slot)
+            .and_then(|c| c.get_mut(outcome))
+        {
+            *count = count.saturating_add(1);
+        }
     }
 
     fn add(&self, counter: usize, n: u64) {
@@ -322,7 +372,7 @@ impl RootContext for FilterRoot {
                         Keys::Inline(_) => None,
                     })
                     .collect();
-                self.metrics.define();
+                self.metrics.define(&engine.policy_ids());
                 self.flushed_authn = [0; 4];
                 self.set_tick_period(Duration::from_secs(1));
                 self.engine = Some(Rc::new(engine));
@@ -570,22 +620,27 @@ fn apply_edits(edits: &[HeaderEdit], headers: Headers<'_>, context_id: u32) {
 
 impl AuthzFilter {
     fn count(&self, decision: &Decision<'_>) {
-        self.metrics.add(
-            if decision.is_allowed() {
-                ALLOWED
-            } else {
-                DENIED
-            },
-            1,
-        );
-        if matches!(
-            decision.dry_run,
-            DryRun::WouldDeny(_) | DryRun::WouldDenyNoAllowMatched
-        ) {
-            self.metrics.add(DRY_RUN_DENIED, 1);
+        let outcome = if decision.is_allowed() {
+            ALLOWED
+        } else {
+            DENIED
+        };
+        self.metrics.add(outcome, 1);
+        if let Some(rule) = decision.policy {
+            self.metrics
+                .add_policy(rule, if decision.is_allowed() { 0 } else { 1 });
         }
-        if decision.audit.is_some() {
+        match decision.dry_run {
+            DryRun::WouldDeny(rule) => {
+                self.metrics.add(DRY_RUN_DENIED, 1);
+                self.metrics.add_policy(rule, 2);
+            }
+            DryRun::WouldDenyNoAllowMatched => self.metrics.add(DRY_RUN_DENIED, 1),
+            DryRun::None | DryRun::WouldAllow(_) => {}
+        }
+        if let Some(rule) = decision.audit {
             self.metrics.add(AUDITED, 1);
+            self.metrics.add_policy(rule, 3);
         }
     }
 

@@ -95,3 +95,41 @@ def test_counters_only_grow(envoy):
 
     assert poll(settled, timeout=3.0), f"before {before}, now {counters(c)}"
     assert "403 deny ns[default]-policy[deny-admin]-rule[0]" in c.access_log_line(" /admin?g=3 ")
+
+
+def policy_counters(client) -> dict[str, int]:
+    """``meshguard_policy_<outcome>.<policy id>`` counters from /stats."""
+    out = {}
+    for line in client.admin("/stats?filter=meshguard_policy_").splitlines():
+        m = re.match(r"^(?:wasmcustom\.)?(meshguard_policy_\w+\.\S+): (\d+)$", line.strip())
+        if m:
+            out[m.group(1)] = int(m.group(2))
+    return out
+
+
+def test_per_policy_counters_name_the_deciding_policy(envoy):
+    labels = {"app": "metrics", "test": "per-policy"}
+    pc = config(
+        allow("viewer", [rule(from_=[src(principals=[PRODUCTPAGE])], to_=[to(paths=["/ok*"])])]),
+        deny("deny-admin", [rule(to_=[to(paths=["/admin*"])])]),
+        deny("dry-deny-beta", [rule(to_=[to(paths=["/ok/beta*"])])], annotations={"istio.io/dry-run": "true"}),
+        policy("audit-ok", {"action": "AUDIT", "rules": [rule(to_=[to(paths=["/ok/audited*"])])]}),
+        labels=labels,
+        decision_header=False,
+    )
+    c = envoy(pc)
+    for path, identity in [("/ok/1", "productpage"), ("/ok/beta", "productpage"), ("/ok/audited", "productpage"),
+                           ("/admin", "productpage"), ("/admin", None)]:
+        c.request("GET", path, identity=identity)
+    want = {
+        "meshguard_policy_allowed.ns[default]-policy[viewer]": 3,
+        "meshguard_policy_denied.ns[default]-policy[deny-admin]": 2,
+        "meshguard_policy_dry_run_denied.ns[default]-policy[dry-deny-beta]": 1,
+        "meshguard_policy_audited.ns[default]-policy[audit-ok]": 1,
+    }
+
+    def settled():
+        s = policy_counters(c)
+        return s if all(s.get(k) == v for k, v in want.items()) else None
+
+    assert poll(settled, timeout=3.0), f"{policy_counters(c)} (want {want})"
