@@ -162,14 +162,29 @@ impl Metrics {
     }
 
     fn flush(&self) {
+        let increment = |id: u32, n: u64| {
+            let _ =
+                proxy_wasm::hostcalls::increment_metric(id, i64::try_from(n).unwrap_or(i64::MAX));
+        };
         let ids = self.ids.borrow();
         for (cell, id) in self.pending.iter().zip(ids.iter()) {
             let n = cell.take();
             if let (Some(id), true) = (id, n > 0) {
-                let _ = proxy_wasm::hostcalls::increment_metric(
-                    *id,
-                    i64::try_from(n).unwrap_or(i64::MAX),
-                );
+                increment(*id, n);
+            }
+        }
+        let policy_ids = self.policy_ids.borrow();
+        for (counts, ids) in self
+            .policy_pending
+            .borrow_mut()
+            .iter_mut()
+            .zip(policy_ids.iter())
+        {
+            for (count, id) in counts.iter_mut().zip(ids.iter()) {
+                if let (Some(id), true) = (id, *count > 0) {
+                    increment(*id, *count);
+                }
+                *count = 0;
             }
         }
     }
