@@ -209,6 +209,8 @@ pub struct LoadReport {
 const DEFAULT_ROOT_NAMESPACE: &str = "istio-system";
 const DEFAULT_TRUST_DOMAIN: &str = "cluster.local";
 const DEFAULT_NAMESPACE: &str = "default";
+/// Upper bound on the rules compiled for one workload (memory per VM stays bounded).
+pub const MAX_RULES: usize = 100_000;
 
 fn parse<'de, T: Deserialize<'de>>(value: &'de Value) -> Result<T, ConfigError> {
     serde_path_to_error::deserialize(value).map_err(|e| {
@@ -404,6 +406,13 @@ pub fn load(bytes: &[u8], node: &NodeInfo) -> Result<(Engine, LoadReport), Confi
         resources: objects.len(),
         applied_policies: applied.len() + applied_authn,
     };
+    let rules: usize = applied.iter().map(|p| p.rules.len()).sum();
+    if rules > MAX_RULES {
+        return Err(ConfigError::new(
+            "resources",
+            format!("{rules} rules apply to this workload; at most {MAX_RULES} are accepted"),
+        ));
+    }
     let settings = Settings {
         decision_header: raw.decision_header,
         jwks_refresh_seconds: match raw.jwks_refresh_seconds {

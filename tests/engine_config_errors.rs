@@ -403,3 +403,19 @@ fn selector_and_target_ref_shapes_are_checked() {
     let err = spec_err(json!({"selector": {"matchLabels": {"app": "b"}, "matchExpressions": []}}));
     assert_err_at(&err, "resources[0].spec.selector");
 }
+
+#[test]
+fn more_rules_than_the_limit_is_a_config_error() {
+    let rules: Vec<serde_json::Value> = (0..=meshguard::config::MAX_RULES)
+        .map(|i| serde_json::json!({"to": [{"operation": {"paths": [format!("/p{i}")]}}]}))
+        .collect();
+    let cfg = serde_json::json!({"resources": [{"apiVersion": "security.istio.io/v1", "kind": "AuthorizationPolicy",
+        "metadata": {"name": "huge", "namespace": "default"}, "spec": {"rules": rules}}]});
+    let err = meshguard::config::load(
+        cfg.to_string().as_bytes(),
+        &meshguard::config::NodeInfo::default(),
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(err.contains("at most 100000"), "{err}");
+}
