@@ -380,12 +380,17 @@ pub fn load(bytes: &[u8], node: &NodeInfo) -> Result<(Engine, LoadReport), Confi
     }
 
     // Istio 1.4/1.5: once any AuthorizationPolicy applies, v1alpha1 RBAC is ignored.
+    // When an AuthorizationPolicy applies, Istio ignored the v1alpha1 RBAC that SuperGloo
+    // generated; meshguard keeps SecurityRules enforced as their own layer instead (fail closed).
+    let mut security_layer = None;
     if applied.is_empty() {
         if let Some(policy) =
             legacy.compile(&workload, &trust, security_rules, any_security_rule)?
         {
             applied.push(policy);
         }
+    } else if any_security_rule {
+        security_layer = Some(security_rules);
     }
     let mtls = peer_authentication::compose(
         &peer_authentications,
@@ -431,6 +436,7 @@ pub fn load(bytes: &[u8], node: &NodeInfo) -> Result<(Engine, LoadReport), Confi
     Ok((
         Engine::new(applied, Authenticator::new(providers), settings)
             .with_mtls(mtls)
+            .with_security_layer(security_layer)
             .with_egress(egress, workload.namespace()),
         report,
     ))

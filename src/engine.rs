@@ -75,6 +75,9 @@ impl RuleSet {
 #[derive(Debug, Clone, Default)]
 pub struct Engine {
     authenticator: Authenticator,
+    /// SuperGloo SecurityRules enforced as their own layer when AuthorizationPolicies also
+    /// apply (otherwise they are part of the legacy RBAC ALLOW set).
+    security_layer: RuleSet,
     mtls: MtlsPolicy,
     egress: Option<Egress>,
     workload_namespace: String,
@@ -218,6 +221,19 @@ impl Engine {
         self
     }
 
+    /// Enforces SecurityRules as a separate whitelist layer.
+    pub fn with_security_layer(mut self, rules: Option<Vec<CompiledRule>>) -> Engine {
+        if let Some(rules) = rules {
+            self.security_layer = RuleSet {
+                rules,
+                present: true,
+                index: None,
+            };
+            self.security_layer.build_index();
+        }
+        self
+    }
+
     /// Sets the Sidecar egress rules in force (outbound side).
     pub fn with_egress(mut self, egress: Option<Egress>, workload_namespace: &str) -> Engine {
         self.egress = egress;
@@ -343,6 +359,16 @@ impl Engine {
             }
         } else {
             (Verdict::Allow, None)
+        };
+        // SecurityRules as their own layer: a request they do not whitelist is denied even
+        // when the AuthorizationPolicies allow it.
+        let (verdict, policy) = if verdict == Verdict::Allow
+            && self.security_layer.present
+            && self.security_layer.first_match(&subject).is_none()
+        {
+            (Verdict::Deny, None)
+        } else {
+            (verdict, policy)
         };
         let audit = if self.audit.present {
             self.audit.first_possible_match(&subject)

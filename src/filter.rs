@@ -491,10 +491,15 @@ impl HttpContext for AuthzFilter {
             }
         };
         let view = Headers::new(&headers);
-        if engine.has_egress_rules() && outbound(engine.settings().direction) {
-            // Outbound side: only the Sidecar egress list applies (Istio enforces authorization
-            // policies on the inbound side).
-            let Some((host, sidecar)) = engine.egress_violation(view) else {
+        if outbound(engine.settings().direction) {
+            // Outbound side: only the Sidecar egress list applies (Istio enforces peer and
+            // request authentication and authorization policies on the inbound side only).
+            let violation = if engine.has_egress_rules() {
+                engine.egress_violation(view)
+            } else {
+                None
+            };
+            let Some((host, sidecar)) = violation else {
                 let _ = host::set_property(DECISION_PROPERTY, b"allow egress");
                 return Action::Continue;
             };

@@ -322,10 +322,11 @@ fn access_rule(
     validate_only: bool,
 ) -> Result<Option<Predicate>> {
     let services = string_forms(&rule.services, Star::Present);
-    if !workload
-        .services()
-        .iter()
-        .any(|s| services.iter().any(|m| m.matches(s.as_bytes())))
+    if !validate_only
+        && !workload
+            .services()
+            .iter()
+            .any(|s| services.iter().any(|m| m.matches(s.as_bytes())))
     {
         return Ok(None);
     }

@@ -71,11 +71,13 @@ fn unknown_top_level_config_field_is_an_error() {
 #[test]
 fn unknown_resource_kind_is_an_error() {
     let mut other = ap(NS, "p", json!({}));
-    other["kind"] = json!("PeerAuthentication");
+    other["kind"] = json!("VirtualService");
+    other["apiVersion"] = json!("networking.istio.io/v1");
     assert_err_at(&load_err(&cfg(vec![other])), "resources[0]");
+    // A known kind under an API group it does not belong to.
     let mut other = ap(NS, "p", json!({}));
     other["kind"] = json!("ServiceRole");
-    other["apiVersion"] = json!("rbac.istio.io/v1alpha1");
+    other["apiVersion"] = json!("security.istio.io/v1");
     assert_err_at(&load_err(&cfg(vec![other])), "resources[0]");
     let mut other = ap(NS, "p", json!({}));
     other["apiVersion"] = json!("security.istio.io/v2");

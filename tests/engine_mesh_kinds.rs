@@ -555,3 +555,52 @@ fn sidecar_without_registry_only_restricts_nothing() {
         .0;
     assert!(!e.has_egress_rules());
 }
+
+#[test]
+fn service_roles_are_validated_even_when_they_do_not_apply() {
+    let bad_role = |rule: Value| {
+        json!([
+            rbac("ClusterRbacConfig", "default", json!({"mode": "OFF"})),
+            rbac("ServiceRole", "r", json!({"rules": [rule]}))
+        ])
+    };
+    for (rule, field) in [
+        (
+            json!({"services": ["other.default.svc.cluster.local"], "constraints": [{"key": "bogus", "values": ["x"]}]}),
+            "constraints[0].key",
+        ),
+        (
+            json!({"services": ["other.default.svc.cluster.local"], "constraints": [{"key": "destination.port", "values": []}]}),
+            "constraints[0].values",
+        ),
+        (
+            json!({"services": ["other.default.svc.cluster.local"], "ports": [99999]}),
+            "ports[0]",
+        ),
+    ] {
+        let err = load_error(frontend(), bad_role(rule));
+        assert!(err.contains(field), "{field}: {err}");
+    }
+}
+
+#[test]
+fn security_rules_stay_enforced_when_an_authorization_policy_also_applies() {
+    let only_pp = security_rule(
+        "enable-security",
+        upstreams(&["default-productpage-9080"]),
+        upstreams(&["default-productpage-9080"]),
+    );
+    let deny_admin = json!({"apiVersion": "security.istio.io/v1", "kind": "AuthorizationPolicy",
+        "metadata": {"name": "deny-admin", "namespace": "default"},
+        "spec": {"action": "DENY", "rules": [{"to": [{"operation": {"paths": ["/admin"]}}]}]}});
+    let e = engine(bookinfo("details"), json!([only_pp, deny_admin]));
+    // Istio 1.4 would have dropped the SecurityRule here; meshguard keeps it (fail closed).
+    assert_eq!(
+        decide(&e, "GET", "/details/0", &[], peer("productpage"), 9080).0,
+        Verdict::Deny
+    );
+    assert_eq!(
+        decide(&e, "GET", "/admin", &[], peer("productpage"), 9080).0,
+        Verdict::Deny
+    );
+}
