@@ -6,7 +6,7 @@ Used by the end-to-end tests (``tests/e2e``: ``import envoy_config``) and by ``m
 What it renders:
   * admin on 127.0.0.1:<admin_port>
   * listener ``inbound_plain`` (plaintext) and ``inbound_mtls`` (TLS, client certificate required, test CA),
-    both ``traffic_direction: INBOUND``, HCM ``codec_type: AUTO`` (HTTP/1.1, h2c prior knowledge, h2 via ALPN)
+    both ``traffic_direction: INBOUND`` (``traffic_direction="OUTBOUND"`` stands in for a sidecar's outbound side), HCM ``codec_type: AUTO`` (HTTP/1.1, h2c prior knowledge, h2 via ALPN)
   * HCM path handling as Istio's meshConfig ``pathNormalization`` modes
     (NONE / BASE (default) / MERGE_SLASHES / DECODE_AND_MERGE_SLASHES), each knob overridable
   * optional ``use_remote_address`` + ``xff_num_trusted_hops``

@@ -1,15 +1,17 @@
 """Static checks of what users apply or write by hand; no Envoy is started here.
 
-* ``wasmplugin/*.yaml``: every document is an Istio ``WasmPlugin`` (extensions.istio.io/v1alpha1)
-  with the fields and values Istio accepts, set up the way an authorization filter must be
-  (never ``FAIL_OPEN``, sidecar inbound only), and its ``pluginConfig`` is a valid meshguard
-  configuration.
+* ``wasmplugin/**/*.yaml`` (the top-level examples and the seed walk-throughs in subdirectories):
+  every document is an Istio ``WasmPlugin`` (extensions.istio.io/v1alpha1) with the fields and
+  values Istio accepts, set up the way an authorization filter must be (never ``FAIL_OPEN``,
+  sidecar inbound only, except a Sidecar-egress configuration, which runs on the outbound side),
+  and its ``pluginConfig`` is a valid meshguard configuration.
 * ``schema/meshguard-config.schema.json``: a valid draft 2020-12 schema, documented (every property
   has a description), which accepts the demo configurations ``envoy-test/demos/*.json`` and the
   positive cases below and rejects the negative ones, each at the expected place.
 
 The schema mirrors the loader (src/config.rs, src/authorization_policy.rs,
-src/request_authentication.rs) up to the differences its top-level description lists. Loading each
+src/request_authentication.rs, src/peer_authentication.rs, src/legacy_rbac.rs, src/security_rule.rs,
+src/sidecar.rs) up to the differences its top-level description lists. Loading each
 ``pluginConfig`` with the real loader is :func:`validate_with_real_loader`, not implemented yet.
 """
 from __future__ import annotations
@@ -75,10 +77,12 @@ def validate_with_real_loader(plugin_config) -> None:
 
 def wasmplugin_documents() -> list[tuple[str, dict]]:
     docs = []
-    for path in sorted(WASMPLUGIN_DIR.glob("*.yaml")) + sorted(WASMPLUGIN_DIR.glob("*.yml")):
+    paths = sorted(WASMPLUGIN_DIR.rglob("*.yaml")) + sorted(WASMPLUGIN_DIR.rglob("*.yml"))
+    for path in paths:
+        name = path.relative_to(WASMPLUGIN_DIR).as_posix()
         for i, doc in enumerate(yaml.safe_load_all(path.read_text())):
             if doc is not None:  # an empty document (a stray `---`)
-                docs.append((f"{path.name}#{i}", doc))
+                docs.append((f"{name}#{i}", doc))
     return docs
 
 
@@ -102,6 +106,36 @@ def ra(spec=None, *, name="r", namespace="default", api="security.istio.io/v1", 
     obj = ap(spec, name=name, namespace=namespace, api=api, **envelope)
     obj["kind"] = "RequestAuthentication"
     return obj
+
+
+def kube(kind, api, spec=None, *, name="r", namespace="default", **envelope):
+    obj = {"apiVersion": api, "kind": kind, "metadata": {"name": name}}
+    if namespace is not None:
+        obj["metadata"]["namespace"] = namespace
+    if spec is not None:
+        obj["spec"] = spec
+    obj.update(envelope)
+    return obj
+
+
+def pa(spec=None, *, name="p", api="security.istio.io/v1", **kw):
+    """A PeerAuthentication resource."""
+    return kube("PeerAuthentication", api, spec, name=name, **kw)
+
+
+def rbac(kind, spec=None, *, name="r", api="rbac.istio.io/v1alpha1", **kw):
+    """A legacy rbac.istio.io resource (ClusterRbacConfig, RbacConfig, ServiceRole, ServiceRoleBinding)."""
+    return kube(kind, api, spec, name=name, **kw)
+
+
+def sidecar(spec=None, *, name="s", api="networking.istio.io/v1alpha3", **kw):
+    """An Istio Sidecar resource."""
+    return kube("Sidecar", api, spec, name=name, **kw)
+
+
+def security_rule(spec=None, *, name="r", api="supergloo.solo.io/v1", **kw):
+    """A SuperGloo SecurityRule resource."""
+    return kube("SecurityRule", api, spec, name=name, **kw)
 
 
 # A JWKS the loader accepts (one HMAC key; `oct` keys are allowed inline only).
@@ -153,7 +187,13 @@ def test_every_property_has_a_description():
                 if not isinstance(sub, dict) or not sub.get("description"):
                     missing.append(f"{where}/properties/{name}")
             for key, sub in node.items():
-                walk(sub, f"{where}/{key}")
+                if key in ("properties", "$defs", "patternProperties") and isinstance(sub, dict):
+                    # a map of names to schemas: walk the schemas, not the map (a property may be
+                    # named `properties`, as a ServiceRoleBinding subject's is)
+                    for k, v in sub.items():
+                        walk(v, f"{where}/{key}/{k}")
+                else:
+                    walk(sub, f"{where}/{key}")
         elif isinstance(node, list):
             for i, sub in enumerate(node):
                 walk(sub, f"{where}/{i}")
@@ -183,6 +223,9 @@ def test_top_level_defaults_match_the_loader():
 def test_there_are_wasmplugin_manifests():
     names = {name.split("#")[0] for name in DOC_IDS}
     assert {"bookinfo-details.yaml", "pong-server.yaml", "mesh-default-deny.yaml"} <= names
+    # one walk-through directory per seed (tests/e2e/test_seed_*.py replay them in Envoy)
+    seeds = {name.split("/")[0] for name in names if "/" in name}
+    assert {"bookinfo-securityrule", "pong-server", "bookinfo-sidecar", "hipstershop", "keycloak-quarkus"} <= seeds
 
 
 @pytest.mark.parametrize("name,doc", DOCS, ids=DOC_IDS)
@@ -225,12 +268,24 @@ def test_wasmplugin_fields(name, doc):
     assert not (selector and (spec.get("targetRefs") or spec.get("targetRef"))), "selector and targetRefs exclude each other"
 
 
+def _enforces_sidecar_egress(config: dict) -> bool:
+    """A configuration whose job is a Sidecar's egress list (REGISTRY_ONLY), enforced on the caller's side."""
+    kinds = {r.get("kind") for r in config.get("resources", []) if isinstance(r, dict)}
+    return "Sidecar" in kinds and config.get("outboundTrafficPolicy") == "REGISTRY_ONLY" and kinds == {"Sidecar"}
+
+
 @pytest.mark.parametrize("name,doc", DOCS, ids=DOC_IDS)
 def test_wasmplugin_runs_on_sidecar_inbound_only(name, doc):
-    """meshguard enforces sidecar policies: `match: [{mode: SERVER}]`, in the AUTHZ phase."""
+    """meshguard enforces sidecar policies: `match: [{mode: SERVER}]`, in the AUTHZ phase. The one exception is
+    a configuration that only enforces a Sidecar's egress list: that runs on the workload's outbound side,
+    `match: [{mode: CLIENT}]`, with a selector (CLIENT without one would also match the gateways)."""
     spec = doc["spec"]
     assert spec.get("phase") == "AUTHZ"
     modes = [sel.get("mode", "UNDEFINED") for sel in spec.get("match", [])]
+    if _enforces_sidecar_egress(spec.get("pluginConfig") or {}):
+        assert modes and all(m == "CLIENT" for m in modes), f"match modes {modes}: egress needs only CLIENT"
+        assert spec.get("selector"), "an outbound (CLIENT) plugin must select its workloads"
+        return
     assert modes and all(m == "SERVER" for m in modes), f"match modes {modes}: expected only SERVER"
 
 
@@ -354,6 +409,55 @@ VALID = {
         {"key": "request.auth.claimsrequest.auth.claims[a]", "values": ["x"]},  # prefix trimmed repeatedly
     ]}]})),
     "paths-without-braces": cfg(ap(deny_to(paths=["/a/*", "*", "/x/(y)"], notPaths=["/{*}", "/{**}"]))),
+    # --- mesh kinds: PeerAuthentication, legacy RBAC, Sidecar, SecurityRule (and their top-level fields)
+    "peer-authentication-every-field": cfg(pa({"selector": {"matchLabels": {"app": "a"}}, "mtls": {"mode": "STRICT"},
+                                               "portLevelMtls": {"8080": {"mode": "PERMISSIVE"}, "+09": {"mode": "UNSET"}}},
+                                              metadata={"name": "p", "creationTimestamp": "2024-01-01T00:00:00Z"}),
+                                           pa(None, name="n", api="security.istio.io/v1beta1"), pa({"mtls": {}}, name="e"),
+                                           pa({"selector": {}, "portLevelMtls": {"1": {"mode": "DISABLE"}}}, name="x")),
+    "legacy-rbac-every-field": cfg(
+        rbac("ClusterRbacConfig", {"mode": "ON_WITH_INCLUSION", "inclusion": {"services": ["a.default.svc.cluster.local"], "namespaces": ["x"]},
+                                   "exclusion": {}, "enforcementMode": "PERMISSIVE"}, name="default"),
+        rbac("ServiceRole", {"rules": [{"services": ["*"], "paths": ["/a*"], "notPaths": ["/b"], "methods": ["GET"],
+                                        "notMethods": ["PUT"], "hosts": ["a"], "notHosts": ["b"], "ports": [0, 65535], "notPorts": [80],
+                                        "constraints": [{"key": "request.headers[X-A]", "values": ["1"]},
+                                                        {"key": "destination.labels[version]", "values": ["v1"]},
+                                                        {"key": "destination.namespace", "values": ["default"]},
+                                                        {"key": "destination.ip", "values": ["10.0.0.0/8"]},
+                                                        {"key": "destination.port", "values": ["+0443"]}]}]}),
+        rbac("ServiceRole", None, name="empty"),
+        rbac("ServiceRoleBinding", {"subjects": [{"user": "*"}, {"group": ""},
+                                                 {"user": "cluster.local/ns/default/sa/x", "properties": {
+                                                     "request.headers[hello]": "world", "request.auth.claims[iss]": "i",
+                                                     "source.ip": "10.0.0.1", "source.namespace": "default", "source.principal": "*",
+                                                     "request.auth.principal": "i/s", "request.auth.audiences": "a",
+                                                     "request.auth.presenter": "p"}}],
+                                    "roleRef": {"kind": "ServiceRole", "name": "r"}})),
+    "rbac-config-old-name": cfg(rbac("RbacConfig", {"mode": "OFF"}, name="default")),
+    "sidecar-every-field": cfg(sidecar({"workloadSelector": {"labels": {"app": "a"}}, "ingress": [{"port": {"number": 9080}}],
+                                        "egress": [{"port": {"number": 9080, "protocol": "HTTP"}, "bind": "127.0.0.1", "captureMode": "NONE",
+                                                    "hosts": ["./*", "*/*.example.com", "~/*", "istio-system/*", "ns/a.b.svc.cluster.local"]}],
+                                        "outboundTrafficPolicy": {"mode": "REGISTRY_ONLY", "egressProxy": {"host": "x"}},
+                                        "inboundConnectionPool": {"http": {}}}),
+                               sidecar(None, name="s2", api="networking.istio.io/v1"), sidecar({}, name="s3", api="networking.istio.io/v1beta1"),
+                               outboundTrafficPolicy="REGISTRY_ONLY", direction="outbound"),
+    "security-rule-every-selector": cfg(
+        security_rule({"targetMesh": {"name": "istio", "namespace": "supergloo-system"},
+                       "sourceSelector": {"upstreamSelector": {"upstreams": [{"name": "default-productpage-9080", "namespace": "supergloo-system"}]}},
+                       "destinationSelector": {"namespaceSelector": {"namespaces": ["default"]}},
+                       "allowedPaths": ["/details/*"], "allowedMethods": ["GET", "*"]}),
+        security_rule({"sourceSelector": {"labelSelector": {"labelsToMatch": {"app": "pp"}}},
+                       "destinationSelector": {"serviceSelector": {"services": [{"name": "details"}]}}}, name="b"),
+        security_rule({"sourceSelector": {"serviceSelector": {"services": [{"name": "pp", "namespace": "default"}]}},
+                       "destinationSelector": {"labelSelector": {}}}, name="c"),
+        security_rule({"sourceSelector": {"namespaceSelector": {}},
+                       "destinationSelector": {"upstreamSelector": {"upstreams": [{"name": "anything"}]}}}, name="d"),
+        security_rule(None, name="e"),
+        serviceAccounts={"default/productpage": ["bookinfo-productpage"], "x/y": []},
+        inventory=[{"namespace": "default", "labels": {"app": "pp"}, "serviceAccount": "bookinfo-productpage"},
+                   {"namespace": "default", "serviceAccount": "sa"}]),
+    "workload-services": {"workload": {"namespace": "default", "labels": {}, "services": ["a.default.svc.cluster.local", ""]},
+                          "direction": "auto", "outboundTrafficPolicy": "ALLOW_ANY"},
 }
 
 
@@ -461,8 +565,11 @@ INVALID = {
     # metadata, kinds, targetRefs
     "empty-metadata-name": (_with(BOOKINFO, ["resources", 0, "metadata", "name"], ""), "$.resources[0].metadata.name"),
     "empty-workload-namespace": ({"workload": {"namespace": ""}}, "$.workload.namespace"),
-    "other-kind": (cfg({"apiVersion": "security.istio.io/v1", "kind": "PeerAuthentication",
-                        "metadata": {"name": "r"}, "spec": {}}), "$.resources[0].kind"),
+    # seed 001's DestinationRule: a real Istio kind meshguard does not enforce
+    "other-kind": (cfg({"apiVersion": "networking.istio.io/v1alpha3", "kind": "DestinationRule",
+                        "metadata": {"name": "r"}, "spec": {"host": "pong-server-service"}}), "$.resources[0].kind"),
+    "authentication-v1alpha1-policy": (cfg({"apiVersion": "authentication.istio.io/v1alpha1", "kind": "Policy",
+                                            "metadata": {"name": "frontend-authn"}, "spec": {}}), "$.resources[0].kind"),
     "request-authentication-other-api-version": (cfg(ra({}, api="security.istio.io/v1alpha1")), "$.resources[0].apiVersion"),
     "target-ref-without-name": (cfg(ap({"targetRef": {"kind": "Gateway"}})), "$.resources[0].spec.targetRef"),
     "target-refs-empty-kind": (cfg(ap({"targetRefs": [{"kind": "", "name": "gw"}]})), "$.resources[0].spec.targetRefs[0].kind"),
@@ -541,6 +648,62 @@ INVALID = {
     "ra-timeout-negative": (ra_rule(timeout="-1s"), JR + ".timeout"),
     "ra-timeout-number": (ra_rule(timeout=5), JR + ".timeout"),
     "ra-empty-space-delimited-claim": (ra_rule(spaceDelimitedClaims=[""]), JR + ".spaceDelimitedClaims[0]"),
+    # --- mesh kinds
+    "pa-unknown-field": (cfg(pa({"mode": "STRICT"})), "$.resources[0].spec"),
+    "pa-bad-mode": (cfg(pa({"mtls": {"mode": "strict"}})), "$.resources[0].spec.mtls.mode"),
+    "pa-port-level-without-selector": (cfg(pa({"portLevelMtls": {"80": {"mode": "STRICT"}}})), "$.resources[0].spec"),
+    "pa-port-zero": (cfg(pa({"selector": {}, "portLevelMtls": {"0": {"mode": "STRICT"}}})), "$.resources[0].spec.portLevelMtls"),
+    "pa-port-name": (cfg(pa({"selector": {}, "portLevelMtls": {"http": {"mode": "STRICT"}}})), "$.resources[0].spec.portLevelMtls"),
+    "pa-port-without-mode": (cfg(pa({"selector": {}, "portLevelMtls": {"80": {}}})), "$.resources[0].spec.portLevelMtls.80"),
+    "pa-other-api-version": (cfg(pa({}, api="security.istio.io/v1alpha1")), "$.resources[0].apiVersion"),
+    "pa-creation-timestamp-number": (cfg(pa({}, metadata={"name": "p", "creationTimestamp": 5})), "$.resources[0].metadata.creationTimestamp"),
+    "rbac-config-not-default": (cfg(rbac("ClusterRbacConfig", {"mode": "ON"}, name="other")), "$.resources[0].metadata.name"),
+    "rbac-config-twice": (cfg(rbac("ClusterRbacConfig", {"mode": "ON"}, name="default"),
+                              rbac("RbacConfig", {"mode": "OFF"}, name="default")), "$.resources"),
+    "rbac-config-bad-mode": (cfg(rbac("ClusterRbacConfig", {"mode": "ON_WITH_INCLUDE"}, name="default")), "$.resources[0].spec.mode"),
+    "rbac-other-api-version": (cfg(rbac("ServiceRole", {}, api="rbac.istio.io/v1beta1")), "$.resources[0].apiVersion"),
+    "role-rule-without-services": (cfg(rbac("ServiceRole", {"rules": [{"methods": ["GET"]}]})), "$.resources[0].spec.rules[0]"),
+    "role-rule-empty-services": (cfg(rbac("ServiceRole", {"rules": [{"services": []}]})), "$.resources[0].spec.rules[0].services"),
+    "binding-without-subjects": (cfg(rbac("ServiceRoleBinding", {"subjects": [], "roleRef": {"kind": "ServiceRole", "name": "r"}})),
+                                 "$.resources[0].spec.subjects"),
+    "binding-without-role-ref": (cfg(rbac("ServiceRoleBinding", {"subjects": [{"user": "*"}]})), "$.resources[0].spec"),
+    "binding-role-ref-other-kind": (cfg(rbac("ServiceRoleBinding", {"subjects": [{"user": "*"}], "roleRef": {"kind": "ClusterRole", "name": "r"}})),
+                                    "$.resources[0].spec.roleRef.kind"),
+    "binding-without-spec": (cfg(rbac("ServiceRoleBinding", None)), "$.resources[0]"),
+    "binding-null-spec": (cfg({**rbac("ServiceRoleBinding", None), "spec": None}), "$.resources[0].spec"),
+    "binding-empty-subject": (cfg(rbac("ServiceRoleBinding", {"subjects": [{}], "roleRef": {"kind": "ServiceRole", "name": "r"}})),
+                              "$.resources[0].spec.subjects[0]"),
+    "binding-empty-user": (cfg(rbac("ServiceRoleBinding", {"subjects": [{"user": ""}], "roleRef": {"kind": "ServiceRole", "name": "r"}})),
+                           "$.resources[0].spec.subjects[0].user"),
+    "binding-unknown-property": (cfg(rbac("ServiceRoleBinding", {"subjects": [{"properties": {"source.bogus": "x"}}],
+                                                                 "roleRef": {"kind": "ServiceRole", "name": "r"}})),
+                                 "$.resources[0].spec.subjects[0].properties"),
+    "binding-empty-property-value": (cfg(rbac("ServiceRoleBinding", {"subjects": [{"properties": {"request.headers[a]": ""}}],
+                                                                     "roleRef": {"kind": "ServiceRole", "name": "r"}})),
+                                     "$.resources[0].spec.subjects[0].properties.request.headers[a]"),
+    "binding-bad-source-ip": (cfg(rbac("ServiceRoleBinding", {"subjects": [{"properties": {"source.ip": "1.2.3.999"}}],
+                                                              "roleRef": {"kind": "ServiceRole", "name": "r"}})),
+                              "$.resources[0].spec.subjects[0].properties.source.ip"),
+    "sidecar-host-without-namespace": (cfg(sidecar({"egress": [{"hosts": ["reviews.bookinfo.svc.cluster.local"]}]})),
+                                       "$.resources[0].spec.egress[0].hosts[0]"),
+    "sidecar-host-inner-wildcard": (cfg(sidecar({"egress": [{"hosts": ["ns/a*.example.com"]}]})), "$.resources[0].spec.egress[0].hosts[0]"),
+    "sidecar-host-empty-dns": (cfg(sidecar({"egress": [{"hosts": ["ns/"]}]})), "$.resources[0].spec.egress[0].hosts[0]"),
+    "sidecar-egress-without-hosts": (cfg(sidecar({"egress": [{"bind": "0.0.0.0"}]})), "$.resources[0].spec.egress[0]"),
+    "sidecar-unknown-field": (cfg(sidecar({"egress": [], "outbound": {}})), "$.resources[0].spec"),
+    "sidecar-bad-mode": (cfg(sidecar({"outboundTrafficPolicy": {"mode": "REGISTRY"}})), "$.resources[0].spec.outboundTrafficPolicy.mode"),
+    "sidecar-other-api-version": (cfg(sidecar({}, api="networking.istio.io/v1alpha1")), "$.resources[0].apiVersion"),
+    "security-rule-two-selector-kinds": (cfg(security_rule({"destinationSelector": {"namespaceSelector": {}, "labelSelector": {}}})),
+                                         "$.resources[0].spec.destinationSelector"),
+    "security-rule-bad-source-upstream": (cfg(security_rule({"sourceSelector": {"upstreamSelector": {"upstreams": [{"name": "productpage"}]}}})),
+                                          "$.resources[0].spec.sourceSelector.upstreamSelector.upstreams[0].name"),
+    "security-rule-unknown-field": (cfg(security_rule({"allowedPath": ["/"]})), "$.resources[0].spec"),
+    "security-rule-ref-without-name": (cfg(security_rule({"targetMesh": {"namespace": "x"}})), "$.resources[0].spec.targetMesh"),
+    "security-rule-other-api-version": (cfg(security_rule({}, api="supergloo.solo.io/v1alpha1")), "$.resources[0].apiVersion"),
+    "outbound-traffic-policy-lowercase": ({"outboundTrafficPolicy": "registry_only"}, "$.outboundTrafficPolicy"),
+    "direction-unknown": ({"direction": "both"}, "$.direction"),
+    "inventory-without-service-account": ({"inventory": [{"namespace": "default"}]}, "$.inventory[0]"),
+    "service-accounts-not-lists": ({"serviceAccounts": {"default/a": "sa"}}, "$.serviceAccounts.default/a"),
+    "workload-services-not-a-list": ({"workload": {"namespace": "a", "services": "a.b.svc.cluster.local"}}, "$.workload.services"),
 }
 
 
