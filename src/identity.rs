@@ -50,6 +50,8 @@ pub enum IdentityMatch {
     Globs(Vec<Glob>),
     /// `trustDomains` values other than `*`.
     TrustDomain(TrustDomainMatch),
+    /// The regex `.*<literal>.*`: the literal occurs and the identity has no newline.
+    Contains(Box<[u8]>),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -74,6 +76,7 @@ impl IdentityMatch {
         match self {
             IdentityMatch::String(m) => m.matches(id),
             IdentityMatch::Globs(globs) => globs.iter().any(|g| g.matches(id)),
+            IdentityMatch::Contains(needle) => !id.contains(&b'\n') && contains(id, needle),
             IdentityMatch::TrustDomain(td) => {
                 let Some(rest) = id.strip_prefix(SPIFFE.as_bytes()) else {
                     return false;
@@ -111,6 +114,10 @@ impl IdentityMatch {
 
     /// A `namespaces` / `source.namespace` value: `.*/ns/<value with * as .*>/.*`.
     pub fn namespace(value: &str) -> IdentityMatch {
+        // Without a `*`, `.*/ns/<ns>/.*` is exactly "contains `/ns/<ns>/` and no newline".
+        if !value.contains('*') {
+            return IdentityMatch::Contains(format!("/ns/{value}/").into_bytes().into());
+        }
         let mut tokens = vec![GlobToken::AnyRun, lit("/ns/")];
         let mut parts = value.split('*').peekable();
         while let Some(part) = parts.next() {
@@ -163,6 +170,14 @@ impl IdentityMatch {
             TrustDomainMatch::Exact(value.as_bytes().into())
         };
         IdentityMatch::TrustDomain(td)
+    }
+}
+
+/// Substring search: `str::contains` (two-way search) for UTF-8 identities, bytes otherwise.
+fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+    match (std::str::from_utf8(haystack), std::str::from_utf8(needle)) {
+        (Ok(h), Ok(n)) => h.contains(n),
+        _ => haystack.windows(needle.len().max(1)).any(|w| w == needle),
     }
 }
 

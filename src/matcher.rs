@@ -147,25 +147,47 @@ impl Glob {
     }
 }
 
+/// Iterative wildcard matching with single-star backtracking: on a mismatch, only the most
+/// recent `AnyRun` grows by one byte. That is complete for full-match globs (a later star can
+/// absorb whatever an earlier one would) and needs no recursion. Wildcards never cover `\n`.
 fn glob_from(tokens: &[GlobToken], input: &[u8]) -> bool {
-    let Some((first, rest)) = tokens.split_first() else {
-        return input.is_empty();
-    };
-    match first {
-        GlobToken::Literal(lit) => match input.strip_prefix(&lit[..]) {
-            Some(remaining) => glob_from(rest, remaining),
-            None => false,
-        },
-        GlobToken::AnyOne => match input.split_first() {
-            Some((c, remaining)) if *c != b'\n' => glob_from(rest, remaining),
-            _ => false,
-        },
-        GlobToken::AnyRun => {
-            let limit = input
-                .iter()
-                .position(|c| *c == b'\n')
-                .unwrap_or(input.len());
-            (0..=limit).any(|skip| input.get(skip..).is_some_and(|tail| glob_from(rest, tail)))
+    let (mut t, mut i) = (0usize, 0usize);
+    // (token index after the star, input index the star currently ends at)
+    let mut star: Option<(usize, usize)> = None;
+    loop {
+        let step = match tokens.get(t) {
+            Some(GlobToken::AnyRun) => {
+                star = Some((t + 1, i));
+                t += 1;
+                continue;
+            }
+            Some(GlobToken::Literal(lit)) => input
+                .get(i..)
+                .is_some_and(|rest| rest.starts_with(lit))
+                .then_some(lit.len()),
+            Some(GlobToken::AnyOne) => input.get(i).filter(|c| **c != b'\n').map(|_| 1),
+            None if i == input.len() => return true,
+            None => None,
+        };
+        match step {
+            Some(n) => {
+                t += 1;
+                i += n;
+            }
+            None => {
+                // Backtrack: let the last star swallow one more byte (never a newline).
+                let Some((after, end)) = star else {
+                    return false;
+                };
+                match input.get(end) {
+                    Some(c) if *c != b'\n' => {
+                        star = Some((after, end + 1));
+                        t = after;
+                        i = end + 1;
+                    }
+                    _ => return false,
+                }
+            }
         }
     }
 }
@@ -249,5 +271,60 @@ mod tests {
         assert!(one.matches(b"a"));
         assert!(!one.matches(b""));
         assert!(!one.matches(b"\n"));
+    }
+
+    /// The obvious recursive definition, as a reference for the iterative matcher.
+    fn reference(tokens: &[GlobToken], input: &[u8]) -> bool {
+        let Some((first, rest)) = tokens.split_first() else {
+            return input.is_empty();
+        };
+        match first {
+            GlobToken::Literal(lit) => input
+                .strip_prefix(&lit[..])
+                .is_some_and(|r| reference(rest, r)),
+            GlobToken::AnyOne => input
+                .split_first()
+                .is_some_and(|(c, r)| *c != b'\n' && reference(rest, r)),
+            GlobToken::AnyRun => {
+                let limit = input
+                    .iter()
+                    .position(|c| *c == b'\n')
+                    .unwrap_or(input.len());
+                (0..=limit).any(|k| reference(rest, &input[k..]))
+            }
+        }
+    }
+
+    #[test]
+    fn iterative_glob_agrees_with_the_recursive_definition() {
+        let mut state = 0x2545_f491_4f6c_dd1d_u64;
+        let mut next = |n: usize| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            (state % n as u64) as usize
+        };
+        let alphabet = [b'a', b'b', b'/', b'\n'];
+        for _ in 0..20_000 {
+            let tokens: Vec<GlobToken> = (0..next(5))
+                .map(|_| match next(3) {
+                    0 => GlobToken::AnyRun,
+                    1 => GlobToken::AnyOne,
+                    _ => GlobToken::Literal(
+                        (0..1 + next(2))
+                            .map(|_| alphabet[next(3)])
+                            .collect::<Vec<_>>()
+                            .into(),
+                    ),
+                })
+                .collect();
+            let input: Vec<u8> = (0..next(7)).map(|_| alphabet[next(4)]).collect();
+            let g = Glob::new(tokens.clone());
+            assert_eq!(
+                g.matches(&input),
+                reference(&tokens, &input),
+                "{tokens:?} {input:?}"
+            );
+        }
     }
 }
