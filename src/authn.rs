@@ -92,6 +92,8 @@ struct CacheEntry {
     /// `outputClaimToHeaders` values, taken from the original (unsplit) payload.
     claim_headers: Rc<Vec<(String, String)>>,
     expires: Option<u64>,
+    /// Recency stamp for LRU eviction.
+    last_used: u64,
 }
 
 /// Per-VM mutable state: verified tokens and fetched key sets.
@@ -103,6 +105,8 @@ pub struct AuthnState {
     remote_keys: HashMap<usize, Rc<KeySet>>,
     pub cache_hits: u64,
     pub cache_misses: u64,
+    /// Monotonic counter stamping cache use.
+    clock: u64,
     pub jwks_fetch_ok: u64,
     pub jwks_fetch_failed: u64,
 }
@@ -133,10 +137,20 @@ impl AuthnState {
             return;
         }
         if self.cache.len() >= self.capacity {
-            if let Some(victim) = self.cache.keys().next().cloned() {
+            // Least recently used, as Envoy's JWT cache (a linear scan over <= capacity entries,
+            // paid only when a new token is verified).
+            if let Some(victim) = self
+                .cache
+                .iter()
+                .min_by_key(|(_, e)| e.last_used)
+                .map(|(k, _)| k.clone())
+            {
                 self.cache.remove(&victim);
             }
         }
+        self.clock += 1;
+        let mut entry = entry;
+        entry.last_used = self.clock;
         self.cache.insert(token.to_string(), entry);
     }
 }
@@ -237,8 +251,11 @@ impl Authenticator {
         now: u64,
         state: &mut AuthnState,
     ) -> Result<CacheEntry, JwtFailure> {
-        if let Some(entry) = state.cache.get(&found.token) {
+        state.clock += 1;
+        let stamp = state.clock;
+        if let Some(entry) = state.cache.get_mut(&found.token) {
             if found.providers.contains(&entry.provider) {
+                entry.last_used = stamp;
                 let expired = entry
                     .expires
                     .is_some_and(|exp| now > exp.saturating_add(jwt::CLOCK_SKEW_SECS));
@@ -292,6 +309,7 @@ impl Authenticator {
             expires: parsed.expires,
             claims: Rc::new(Claims::new(parsed.payload, &provider.space_delimited)),
             claim_headers: Rc::new(claim_headers),
+            last_used: 0,
         };
         state.remember(&found.token, entry.clone());
         Ok(entry)
@@ -464,5 +482,32 @@ mod tests {
             c.get(&["groups".into()]),
             Some(&Value::String("a b".into()))
         );
+    }
+
+    fn entry() -> CacheEntry {
+        CacheEntry {
+            provider: 0,
+            claims: Rc::new(Claims::new(Map::new(), &[])),
+            claim_headers: Rc::new(Vec::new()),
+            expires: None,
+            last_used: 0,
+        }
+    }
+
+    #[test]
+    fn token_cache_evicts_the_least_recently_used_entry() {
+        let mut state = AuthnState::new(2);
+        state.remember("a", entry());
+        state.remember("b", entry());
+        // Use "a" again, as a cache hit does.
+        state.clock += 1;
+        let stamp = state.clock;
+        if let Some(e) = state.cache.get_mut("a") {
+            e.last_used = stamp;
+        }
+        state.remember("c", entry());
+        assert!(state.cache.contains_key("a"));
+        assert!(!state.cache.contains_key("b"));
+        assert!(state.cache.contains_key("c"));
     }
 }
