@@ -43,6 +43,7 @@ impl Peer {
 
 /// One compiled identity matcher (a single policy value).
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[allow(clippy::large_enum_variant)]
 pub enum IdentityMatch {
     /// `principals` / `source.principal` values, already carrying the `spiffe://` prefix.
     String(StringMatch),
@@ -52,6 +53,9 @@ pub enum IdentityMatch {
     TrustDomain(TrustDomainMatch),
     /// The regex `.*<literal>.*`: the literal occurs and the identity has no newline.
     Contains(Box<[u8]>),
+    /// Several `namespaces` values without `*` or `/`, ORed: some `/ns/<x>/` segment of the
+    /// identity is in the set (equal to an OR of `Contains("/ns/<x>/")`).
+    Namespaces(std::collections::HashSet<Box<[u8]>>),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -77,6 +81,9 @@ impl IdentityMatch {
             IdentityMatch::String(m) => m.matches(id),
             IdentityMatch::Globs(globs) => globs.iter().any(|g| g.matches(id)),
             IdentityMatch::Contains(needle) => !id.contains(&b'\n') && contains(id, needle),
+            IdentityMatch::Namespaces(set) => {
+                !id.contains(&b'\n') && namespace_segments(id).any(|ns| set.contains(ns))
+            }
             IdentityMatch::TrustDomain(td) => {
                 let Some(rest) = id.strip_prefix(SPIFFE.as_bytes()) else {
                     return false;
@@ -170,6 +177,49 @@ impl IdentityMatch {
             TrustDomainMatch::Exact(value.as_bytes().into())
         };
         IdentityMatch::TrustDomain(td)
+    }
+}
+
+/// Every `<x>` such that `/ns/<x>/` occurs in `id` (occurrences may overlap).
+fn namespace_segments(id: &[u8]) -> impl Iterator<Item = &[u8]> {
+    (0..id.len()).filter_map(move |start| {
+        let rest = id.get(start..)?.strip_prefix(b"/ns/")?;
+        let end = rest.iter().position(|c| *c == b'/')?;
+        rest.get(..end)
+    })
+}
+
+impl IdentityMatch {
+    /// Folds an OR of namespace matchers into one set lookup where that is exact.
+    pub fn fold_namespaces(alternatives: Vec<IdentityMatch>) -> Vec<IdentityMatch> {
+        let mut set = std::collections::HashSet::new();
+        let mut rest = Vec::new();
+        for m in alternatives {
+            match m {
+                IdentityMatch::Contains(needle) => {
+                    let segment = needle
+                        .strip_prefix(b"/ns/")
+                        .and_then(|s| s.strip_suffix(b"/"))
+                        .filter(|s| !s.contains(&b'/'));
+                    match segment {
+                        Some(ns) => {
+                            set.insert(Box::<[u8]>::from(ns));
+                        }
+                        None => rest.push(IdentityMatch::Contains(needle)),
+                    }
+                }
+                other => rest.push(other),
+            }
+        }
+        if set.len() > 1 {
+            rest.push(IdentityMatch::Namespaces(set));
+        } else {
+            rest.extend(
+                set.into_iter()
+                    .map(|ns| IdentityMatch::Contains([&b"/ns/"[..], &ns, b"/"].concat().into())),
+            );
+        }
+        rest
     }
 }
 
@@ -390,5 +440,29 @@ mod tests {
         let b = TrustBundle::new("td2", &["td1".to_string()]);
         assert_eq!(b.expand_trust_domain("td1"), vec!["td2", "td1"]);
         assert_eq!(b.expand_trust_domain("x"), vec!["x"]);
+    }
+
+    #[test]
+    fn folded_namespace_set_equals_the_or_of_its_values() {
+        let values = ["a", "b", "ns", "x.y"];
+        let singles: Vec<IdentityMatch> =
+            values.iter().map(|v| IdentityMatch::namespace(v)).collect();
+        let folded = IdentityMatch::fold_namespaces(singles.clone());
+        assert_eq!(folded.len(), 1);
+        for id in [
+            "spiffe://td/ns/a/sa/x",
+            "spiffe://td/ns/ns/b/x",
+            "spiffe://td/ns/ns/sa/x",
+            "spiffe://td/ns/c/sa/ns/b/",
+            "spiffe://td/ns/x.y/sa/z",
+            "spiffe://td/ns/xzy/sa/z",
+            "spiffe://td/ns/a",
+            "/ns/a/",
+            "spiffe://td/ns/a/\n",
+        ] {
+            let p = peer(id);
+            let expected = singles.iter().any(|m| m.matches(Some(&p)));
+            assert_eq!(folded.iter().any(|m| m.matches(Some(&p))), expected, "{id}");
+        }
     }
 }

@@ -175,8 +175,33 @@ impl Predicate {
         }
     }
 
-    /// `Or` of at least one predicate.
-    pub fn or(mut ps: Vec<Predicate>) -> Predicate {
+    /// `Or` of at least one predicate; identity alternatives over plain namespaces are folded
+    /// into one set lookup.
+    pub fn or(ps: Vec<Predicate>) -> Predicate {
+        let identities = ps
+            .iter()
+            .filter(|p| matches!(p, Predicate::Identity(_)))
+            .count();
+        let mut ps = if identities > 1 {
+            let (ids, mut others): (Vec<Predicate>, Vec<Predicate>) = ps
+                .into_iter()
+                .partition(|p| matches!(p, Predicate::Identity(_)));
+            let ids = ids
+                .into_iter()
+                .filter_map(|p| match p {
+                    Predicate::Identity(m) => Some(m),
+                    _ => None,
+                })
+                .collect();
+            others.extend(
+                IdentityMatch::fold_namespaces(ids)
+                    .into_iter()
+                    .map(Predicate::Identity),
+            );
+            others
+        } else {
+            ps
+        };
         if ps.len() == 1 {
             return ps.pop().unwrap_or(Predicate::Any);
         }

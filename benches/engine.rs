@@ -1,0 +1,287 @@
+//! Native benchmark of the policy engine (plain harness, no criterion).
+//!
+//! ```text
+//! cargo bench --bench engine              # sizes 10, 100, 1000, 10000
+//! cargo bench --bench engine -- --quick   # sizes 10, 1000, shorter batches
+//! ```
+//!
+//! Needs `[[bench]] name = "engine" harness = false` in Cargo.toml. Uses only the public API:
+//! `config::load` compiles N ALLOW AuthorizationPolicies (the same families as `make bench`:
+//! rule i allows principal `cluster.local/ns/ns{i%20}/sa/sa{i}` to GET/POST `/svc{i}/*` and
+//! `/api/{*}/items{i}` when `x-tenant: t{i}`, every 3rd rule with `notPaths`, every 5th with
+//! `notPrincipals`) plus three DENY policies; `Engine::decide` is timed for the caller of the last
+//! rule (the worst case for a linear scan):
+//!
+//! * allowed: `GET /svc{N-1}/items/42` (prefix path);
+//! * allowed (template): `GET /api/v1/items{N-1}`;
+//! * denied, no match: the right path with `x-tenant: nobody` (every ALLOW rule is tried);
+//! * denied by DENY: `GET /admin/config` (the DENY policies decide first).
+//!
+//! Two tables: with the three DENY policies of `make bench` (including `notNamespaces` with 20
+//! namespaces, evaluated for every request), and without the `notNamespaces` one, which shows
+//! the cost of the ALLOW rules on their own.
+//!
+//! Times are medians of several batches; the machine is shared, so compare rows of one run.
+//! The bench profile inherits `[profile.release]` (opt-level "z", the size-optimized code the wasm
+//! module ships), so absolute numbers are for that optimization level.
+
+use std::error::Error;
+use std::hint::black_box;
+use std::time::{Duration, Instant};
+
+use meshguard::config::{self, NodeInfo};
+use meshguard::engine::Engine;
+use meshguard::identity::Peer;
+use meshguard::request::{Headers, StaticConnection};
+use serde_json::{json, Map, Value};
+
+const NAMESPACES: usize = 20;
+
+fn identity(i: usize) -> String {
+    format!("cluster.local/ns/ns{}/sa/sa{i}", i % NAMESPACES)
+}
+
+fn policy(name: &str, action: &str, rules: Value) -> Value {
+    json!({
+        "apiVersion": "security.istio.io/v1",
+        "kind": "AuthorizationPolicy",
+        "metadata": {"name": name, "namespace": "default"},
+        "spec": {"selector": {"matchLabels": {"app": "bench"}}, "action": action, "rules": rules},
+    })
+}
+
+fn allow_rule(i: usize) -> Value {
+    let mut source = Map::new();
+    source.insert("principals".into(), json!([identity(i)]));
+    if i % 5 == 0 {
+        let blocked = format!("cluster.local/ns/ns{}/sa/blocked{i}", i % NAMESPACES);
+        source.insert("notPrincipals".into(), json!([blocked]));
+    }
+    let mut operation = Map::new();
+    operation.insert("methods".into(), json!(["GET", "POST"]));
+    operation.insert(
+        "paths".into(),
+        json!([format!("/svc{i}/*"), format!("/api/{{*}}/items{i}")]),
+    );
+    if i % 3 == 0 {
+        operation.insert("notPaths".into(), json!([format!("/svc{i}/internal*")]));
+    }
+    json!({
+        "from": [{"source": source}],
+        "to": [{"operation": operation}],
+        "when": [{"key": "request.headers[x-tenant]", "values": [format!("t{i}")]}],
+    })
+}
+
+/// `namespace_deny`: include the `notNamespaces: [ns0..ns19]` DENY policy (part of the family
+/// `make bench` uses; the second table leaves it out to show the ALLOW scan on its own).
+fn config_json(n: usize, namespace_deny: bool) -> Result<Vec<u8>, Box<dyn Error>> {
+    let namespaces: Vec<String> = (0..NAMESPACES).map(|k| format!("ns{k}")).collect();
+    let mut resources = vec![policy(
+        "deny-admin",
+        "DENY",
+        json!([{"to": [{"operation": {"paths": ["/admin*"]}}]}]),
+    )];
+    if namespace_deny {
+        resources.push(policy(
+            "deny-foreign-namespaces",
+            "DENY",
+            json!([{"from": [{"source": {"notNamespaces": namespaces}}]}]),
+        ));
+    }
+    resources.push(policy(
+        "deny-delete",
+        "DENY",
+        json!([{"to": [{"operation": {"methods": ["DELETE"]}}]}]),
+    ));
+    let width = n.to_string().len().max(5);
+    for i in 0..n {
+        resources.push(policy(
+            &format!("allow-svc{i:0width$}"),
+            "ALLOW",
+            json!([allow_rule(i)]),
+        ));
+    }
+    let cfg = json!({
+        "workload": {"namespace": "default", "labels": {"app": "bench"}},
+        "rootNamespace": "istio-system",
+        "trustDomain": "cluster.local",
+        "resources": resources,
+    });
+    Ok(serde_json::to_vec(&cfg)?)
+}
+
+fn headers(path: &str, tenant: &str) -> Vec<(String, Vec<u8>)> {
+    [
+        (":authority", "bench.default.svc.cluster.local"),
+        (":path", path),
+        (":method", "GET"),
+        (":scheme", "https"),
+        ("user-agent", "wrk"),
+        ("accept", "*/*"),
+        ("x-tenant", tenant),
+        ("x-request-id", "5f0c5a2e-1d3b-4d7e-9a51-0b8f1c2d3e4f"),
+    ]
+    .iter()
+    .map(|(k, v)| (k.to_string(), v.as_bytes().to_vec()))
+    .collect()
+}
+
+fn connection(caller: usize) -> StaticConnection {
+    StaticConnection {
+        peer: Some(Peer {
+            uri_san: Some(format!("spiffe://{}", identity(caller)).into_bytes()),
+            dns_san: None,
+            subject: Some(format!("CN=sa{caller},O=meshguard-test").into_bytes()),
+        }),
+        source_ip: "127.0.0.1".parse().ok(),
+        remote_ip: "127.0.0.1".parse().ok(),
+        destination_ip: "127.0.0.1".parse().ok(),
+        destination_port: Some(10001),
+        sni: Some(b"localhost".to_vec()),
+        ..StaticConnection::default()
+    }
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(|a, b| a.total_cmp(b));
+    v.get(v.len() / 2).copied().unwrap_or(f64::NAN)
+}
+
+/// Median wall time of one `load`, in milliseconds.
+fn time_load(bytes: &[u8], budget: Duration) -> Result<f64, Box<dyn Error>> {
+    let node = NodeInfo::default();
+    let mut samples = Vec::new();
+    let start = Instant::now();
+    while samples.len() < 3 || (start.elapsed() < budget && samples.len() < 50) {
+        let t = Instant::now();
+        let loaded = config::load(black_box(bytes), &node).map_err(|e| e.to_string())?;
+        samples.push(t.elapsed().as_secs_f64() * 1e3);
+        drop(black_box(loaded));
+    }
+    Ok(median(samples))
+}
+
+/// Median nanoseconds per decision; checks the verdict first.
+fn time_decide(
+    engine: &Engine,
+    pairs: &[(String, Vec<u8>)],
+    conn: &StaticConnection,
+    expect_allowed: bool,
+    batch_target: Duration,
+    batches: usize,
+) -> Result<f64, Box<dyn Error>> {
+    let decision = engine.decide(Headers::new(pairs), conn);
+    if decision.is_allowed() != expect_allowed {
+        return Err(format!(
+            "unexpected decision {} for {:?} (expected allowed={expect_allowed})",
+            decision.summary(),
+            pairs.get(1)
+        )
+        .into());
+    }
+    // calibrate: iterations per batch so one batch takes about batch_target
+    let mut iters: u64 = 1;
+    loop {
+        let t = Instant::now();
+        for _ in 0..iters {
+            black_box(
+                engine
+                    .decide(Headers::new(black_box(pairs)), conn)
+                    .is_allowed(),
+            );
+        }
+        if t.elapsed() >= batch_target / 4 || iters >= 1 << 30 {
+            let per = t.elapsed().as_secs_f64() / iters as f64;
+            iters = ((batch_target.as_secs_f64() / per.max(1e-9)) as u64).max(1);
+            break;
+        }
+        iters *= 4;
+    }
+    let mut samples = Vec::with_capacity(batches);
+    for _ in 0..batches {
+        let t = Instant::now();
+        for _ in 0..iters {
+            black_box(
+                engine
+                    .decide(Headers::new(black_box(pairs)), conn)
+                    .is_allowed(),
+            );
+        }
+        samples.push(t.elapsed().as_secs_f64() * 1e9 / iters as f64);
+    }
+    Ok(median(samples))
+}
+
+fn fmt_ns(ns: f64) -> String {
+    if ns >= 100_000.0 {
+        format!("{:.0} us", ns / 1e3)
+    } else if ns >= 10_000.0 {
+        format!("{:.1} us", ns / 1e3)
+    } else {
+        format!("{ns:.0} ns")
+    }
+}
+
+fn main() -> Result<(), Box<dyn Error>> {
+    let quick = std::env::args().any(|a| a == "--quick");
+    let sizes: &[usize] = if quick {
+        &[10, 1_000]
+    } else {
+        &[10, 100, 1_000, 10_000]
+    };
+    let (batch, batches, load_budget) = if quick {
+        (Duration::from_millis(20), 5, Duration::from_millis(300))
+    } else {
+        (Duration::from_millis(50), 9, Duration::from_secs(1))
+    };
+
+    println!(
+        "meshguard engine benchmark (native, {} build)",
+        std::env::consts::ARCH
+    );
+    println!("decision time: median of {batches} batches of ~{batch:?}; load: median wall time of config::load");
+    for (namespace_deny, title) in [
+        (
+            true,
+            "DENY policies: /admin*, notNamespaces [ns0..ns19], DELETE (as in `make bench`)",
+        ),
+        (
+            false,
+            "DENY policies: /admin*, DELETE (no notNamespaces policy: the ALLOW scan on its own)",
+        ),
+    ] {
+        println!();
+        println!("{title}");
+        println!();
+        println!("| rules | config bytes | load (compile) | allowed | allowed (template) | denied: no match | denied: DENY rule |");
+        println!("|---:|---:|---:|---:|---:|---:|---:|");
+        for &n in sizes {
+            let bytes = config_json(n, namespace_deny)?;
+            let load_ms = time_load(&bytes, load_budget)?;
+            let (engine, _report) =
+                config::load(&bytes, &NodeInfo::default()).map_err(|e| e.to_string())?;
+            let caller = n - 1;
+            let conn = connection(caller);
+            let tenant = format!("t{caller}");
+            let ok = headers(&format!("/svc{caller}/items/42"), &tenant);
+            let tmpl = headers(&format!("/api/v1/items{caller}"), &tenant);
+            let nomatch = headers(&format!("/svc{caller}/items/42"), "nobody");
+            let admin = headers("/admin/config", &tenant);
+            let t_ok = time_decide(&engine, &ok, &conn, true, batch, batches)?;
+            let t_tmpl = time_decide(&engine, &tmpl, &conn, true, batch, batches)?;
+            let t_nomatch = time_decide(&engine, &nomatch, &conn, false, batch, batches)?;
+            let t_admin = time_decide(&engine, &admin, &conn, false, batch, batches)?;
+            println!(
+                "| {n} | {} | {:.2} ms | {} | {} | {} | {} |",
+                bytes.len(),
+                load_ms,
+                fmt_ns(t_ok),
+                fmt_ns(t_tmpl),
+                fmt_ns(t_nomatch),
+                fmt_ns(t_admin),
+            );
+        }
+    }
+    Ok(())
+}
