@@ -17,7 +17,7 @@ use std::collections::BTreeMap;
 use std::fmt;
 
 use serde::Deserialize;
-use serde_json::Value;
+use serde_json::value::RawValue;
 
 use crate::authn::{Authenticator, DEFAULT_CACHE_CAPACITY};
 use crate::authorization_policy;
@@ -71,7 +71,7 @@ impl std::error::Error for ConfigError {}
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
-struct RawConfig {
+struct RawConfig<'a> {
     workload: Option<RawWorkload>,
     root_namespace: Option<String>,
     trust_domain: Option<String>,
@@ -104,8 +104,10 @@ struct RawConfig {
     /// (Envoy's listener direction; the default).
     #[serde(default)]
     direction: Direction,
-    #[serde(default)]
-    resources: Vec<Value>,
+    /// Kept as raw JSON text and parsed one object at a time, so no document-wide value
+    /// tree is ever built (Wasm memory does not shrink after a peak).
+    #[serde(default, borrow)]
+    resources: Vec<&'a RawValue>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -121,12 +123,12 @@ struct RawWorkload {
 /// The Kubernetes object envelope.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
-struct RawResource {
+struct RawResource<'a> {
     api_version: String,
     kind: String,
     metadata: RawMetadata,
-    #[serde(default)]
-    spec: Value,
+    #[serde(default, borrow)]
+    spec: Option<&'a RawValue>,
     /// Written by controllers; never read.
     #[serde(default, rename = "status")]
     _status: serde::de::IgnoredAny,
@@ -212,24 +214,35 @@ const DEFAULT_NAMESPACE: &str = "default";
 /// Upper bound on the rules compiled for one workload (memory per VM stays bounded).
 pub const MAX_RULES: usize = 100_000;
 
-fn parse<'de, T: Deserialize<'de>>(value: &'de Value) -> Result<T, ConfigError> {
-    serde_path_to_error::deserialize(value).map_err(|e| {
+/// Parses JSON text into `T`, naming the failing field.
+fn parse_json<'de, T: Deserialize<'de>>(text: &'de [u8]) -> Result<T, ConfigError> {
+    let mut de = serde_json::Deserializer::from_slice(text);
+    let value = serde_path_to_error::deserialize(&mut de).map_err(|e| {
         let path = e.path().to_string();
         let path = if path == "." { String::new() } else { path };
-        ConfigError::new(&path, e.into_inner().to_string())
-    })
+        let inner = e.into_inner();
+        if inner.is_syntax() || inner.is_eof() {
+            ConfigError::new(&path, format!("configuration is not valid JSON: {inner}"))
+        } else {
+            ConfigError::new(&path, inner.to_string())
+        }
+    })?;
+    de.end()
+        .map_err(|e| ConfigError::new("", format!("configuration is not valid JSON: {e}")))?;
+    Ok(value)
+}
+
+fn parse<'de, T: Deserialize<'de>>(raw: &'de RawValue) -> Result<T, ConfigError> {
+    parse_json(raw.get().as_bytes())
 }
 
 /// Parses and compiles a plugin configuration. An empty configuration means no policies.
 pub fn load(bytes: &[u8], node: &NodeInfo) -> Result<(Engine, LoadReport), ConfigError> {
     let trimmed = bytes.iter().filter(|b| !b.is_ascii_whitespace()).count();
-    let root: Value = if trimmed == 0 {
-        Value::Object(serde_json::Map::new())
-    } else {
-        serde_json::from_slice(bytes)
-            .map_err(|e| ConfigError::new("", format!("configuration is not valid JSON: {e}")))?
-    };
-    let raw: RawConfig = parse(&root)?;
+    let text: &[u8] = if trimmed == 0 { b"{}" } else { bytes };
+    let raw: RawConfig = parse_json(text)?;
+    let empty_spec =
+        RawValue::from_string("{}".to_string()).map_err(|e| ConfigError::new("", e.to_string()))?;
 
     let (workload, workload_source) = match raw.workload {
         Some(w) if w.namespace.is_empty() => {
@@ -281,7 +294,7 @@ pub fn load(bytes: &[u8], node: &NodeInfo) -> Result<(Engine, LoadReport), Confi
     let mut any_security_rule = false;
     let mut sidecars = Vec::new();
     for (path, value) in &objects {
-        let mut resource: RawResource = parse(value).map_err(|e| e.within(path))?;
+        let resource: RawResource = parse(value).map_err(|e| e.within(path))?;
         if resource.metadata.name.is_empty() {
             return Err(ConfigError::new(
                 &format!("{path}.metadata.name"),
@@ -290,9 +303,7 @@ pub fn load(bytes: &[u8], node: &NodeInfo) -> Result<(Engine, LoadReport), Confi
         }
         // An object without `spec` is the empty spec (for an AuthorizationPolicy: ALLOW, no
         // rules, which denies everything), as Kubernetes and istiod treat it.
-        if resource.spec.is_null() {
-            resource.spec = Value::Object(serde_json::Map::new());
-        }
+        let spec: &RawValue = resource.spec.unwrap_or(&empty_spec);
         let namespace = resource
             .metadata
             .namespace
@@ -302,7 +313,7 @@ pub fn load(bytes: &[u8], node: &NodeInfo) -> Result<(Engine, LoadReport), Confi
         match (resource.api_version.as_str(), resource.kind.as_str()) {
             ("security.istio.io/v1" | "security.istio.io/v1beta1", "AuthorizationPolicy") => {
                 let spec: authorization_policy::Spec =
-                    parse(&resource.spec).map_err(|e| e.within(&format!("{path}.spec")))?;
+                    parse(spec).map_err(|e| e.within(&format!("{path}.spec")))?;
                 let ctx = authorization_policy::Context {
                     name: &resource.metadata.name,
                     namespace: &namespace,
@@ -317,7 +328,7 @@ pub fn load(bytes: &[u8], node: &NodeInfo) -> Result<(Engine, LoadReport), Confi
             }
             ("security.istio.io/v1" | "security.istio.io/v1beta1", "RequestAuthentication") => {
                 let spec: request_authentication::Spec =
-                    parse(&resource.spec).map_err(|e| e.within(&format!("{path}.spec")))?;
+                    parse(spec).map_err(|e| e.within(&format!("{path}.spec")))?;
                 let ra = request_authentication::compile(spec, "spec", &raw.jwks_clusters).map_err(|e| e.within(path))?;
                 if applies(ra.selector.as_ref(), ra.has_target_ref, &namespace, &root_namespace, &workload) {
                     providers.extend(ra.providers);
@@ -326,7 +337,7 @@ pub fn load(bytes: &[u8], node: &NodeInfo) -> Result<(Engine, LoadReport), Confi
             }
             ("security.istio.io/v1" | "security.istio.io/v1beta1", "PeerAuthentication") => {
                 let spec: peer_authentication::Spec =
-                    parse(&resource.spec).map_err(|e| e.within(&format!("{path}.spec")))?;
+                    parse(spec).map_err(|e| e.within(&format!("{path}.spec")))?;
                 let pa = peer_authentication::compile(
                     spec,
                     &resource.metadata.name,
@@ -339,7 +350,7 @@ pub fn load(bytes: &[u8], node: &NodeInfo) -> Result<(Engine, LoadReport), Confi
             }
             ("supergloo.solo.io/v1", "SecurityRule") => {
                 let spec: security_rule::Spec =
-                    parse(&resource.spec).map_err(|e| e.within(&format!("{path}.spec")))?;
+                    parse(spec).map_err(|e| e.within(&format!("{path}.spec")))?;
                 let ctx = security_rule::Context {
                     workload: &workload,
                     trust: &trust,
@@ -353,19 +364,19 @@ pub fn load(bytes: &[u8], node: &NodeInfo) -> Result<(Engine, LoadReport), Confi
                 }
             }
             ("networking.istio.io/v1alpha3" | "networking.istio.io/v1beta1" | "networking.istio.io/v1", "Sidecar") => {
-                let spec: sidecar::Spec = parse(&resource.spec).map_err(|e| e.within(&format!("{path}.spec")))?;
+                let spec: sidecar::Spec = parse(spec).map_err(|e| e.within(&format!("{path}.spec")))?;
                 sidecars.push(sidecar::compile(spec, &resource.metadata.name, &namespace, "spec").map_err(|e| e.within(path))?);
             }
             ("rbac.istio.io/v1alpha1", "ClusterRbacConfig" | "RbacConfig") => {
-                let spec = parse(&resource.spec).map_err(|e| e.within(&format!("{path}.spec")))?;
+                let spec = parse(spec).map_err(|e| e.within(&format!("{path}.spec")))?;
                 legacy.add_config(&resource.metadata.name, spec, path)?;
             }
             ("rbac.istio.io/v1alpha1", "ServiceRole") => {
-                let spec = parse(&resource.spec).map_err(|e| e.within(&format!("{path}.spec")))?;
+                let spec = parse(spec).map_err(|e| e.within(&format!("{path}.spec")))?;
                 legacy.add_role(&namespace, &resource.metadata.name, spec, path)?;
             }
             ("rbac.istio.io/v1alpha1", "ServiceRoleBinding") => {
-                let spec = parse(&resource.spec).map_err(|e| e.within(&format!("{path}.spec")))?;
+                let spec = parse(spec).map_err(|e| e.within(&format!("{path}.spec")))?;
                 legacy.add_binding(&namespace, &resource.metadata.name, spec, path)?;
             }
             (api, kind) => {
@@ -450,37 +461,42 @@ fn non_empty(value: Option<String>, field: &str, default: &str) -> Result<String
     }
 }
 
+/// Just enough of an object to tell a `v1` `List` from a resource.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Kind {
+    kind: Option<String>,
+    api_version: Option<String>,
+}
+
+/// A `v1` `List`, as `kubectl get -o yaml` prints several objects.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct RawList<'a> {
+    #[serde(rename = "apiVersion")]
+    _api_version: String,
+    #[serde(rename = "kind")]
+    _kind: String,
+    #[serde(borrow)]
+    items: Vec<&'a RawValue>,
+    #[serde(default, rename = "metadata")]
+    _metadata: serde::de::IgnoredAny,
+}
+
 /// Expands `kind: List` objects (as `kubectl get -o yaml` prints several objects).
 fn flatten<'v>(
-    value: &'v Value,
+    value: &'v RawValue,
     path: String,
-    out: &mut Vec<(String, &'v Value)>,
+    out: &mut Vec<(String, &'v RawValue)>,
 ) -> Result<(), ConfigError> {
-    let is_list = value.get("kind").and_then(Value::as_str) == Some("List")
-        && value.get("apiVersion").and_then(Value::as_str) == Some("v1");
+    let is_list = serde_json::from_str::<Kind>(value.get())
+        .is_ok_and(|k| k.kind.as_deref() == Some("List") && k.api_version.as_deref() == Some("v1"));
     if !is_list {
         out.push((path, value));
         return Ok(());
     }
-    let Some(object) = value.as_object() else {
-        return Err(ConfigError::new(&path, "expected an object"));
-    };
-    if let Some(unknown) = object
-        .keys()
-        .find(|k| !matches!(k.as_str(), "apiVersion" | "kind" | "items" | "metadata"))
-    {
-        return Err(ConfigError::new(
-            &path,
-            format!("unknown field `{unknown}` in a v1 List"),
-        ));
-    }
-    let items = object
-        .get("items")
-        .and_then(Value::as_array)
-        .ok_or_else(|| {
-            ConfigError::new(&format!("{path}.items"), "a v1 List needs an items array")
-        })?;
-    for (i, item) in items.iter().enumerate() {
+    let list: RawList = parse(value).map_err(|e| e.within(&path))?;
+    for (i, item) in list.items.into_iter().enumerate() {
         flatten(item, format!("{path}.items[{i}]"), out)?;
     }
     Ok(())
