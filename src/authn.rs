@@ -335,6 +335,24 @@ impl Authenticator {
     }
 }
 
+/// The request headers after authentication's edits, as later filters (Istio's RBAC) see them.
+pub fn edited_headers(
+    headers: &[(String, Vec<u8>)],
+    edits: &[HeaderEdit],
+) -> Vec<(String, Vec<u8>)> {
+    let mut out = headers.to_vec();
+    for edit in edits {
+        match edit {
+            HeaderEdit::Remove(name) => out.retain(|(n, _)| !n.eq_ignore_ascii_case(name)),
+            HeaderEdit::Set(name, value) => {
+                out.retain(|(n, _)| !n.eq_ignore_ascii_case(name));
+                out.push((name.clone(), value.as_bytes().to_vec()));
+            }
+        }
+    }
+    out
+}
+
 /// Envoy `addJWTClaimToHeader`: a string, number or bool claim of the original payload
 /// (nested `a.b`); lists and objects are not copied.
 fn claim_text(payload: &Map<String, Value>, path: &[String]) -> Option<String> {
@@ -509,5 +527,28 @@ mod tests {
         assert!(state.cache.contains_key("a"));
         assert!(!state.cache.contains_key("b"));
         assert!(state.cache.contains_key("c"));
+    }
+
+    #[test]
+    fn edited_headers_replace_client_copies_and_drop_the_token() {
+        let headers = vec![
+            ("authorization".to_string(), b"Bearer t".to_vec()),
+            ("x-jwt-role".to_string(), b"admin".to_vec()),
+            ("x-jwt-role".to_string(), b"root".to_vec()),
+            ("x-other".to_string(), b"1".to_vec()),
+        ];
+        let edits = vec![
+            HeaderEdit::Remove("x-jwt-role".into()),
+            HeaderEdit::Set("x-jwt-role".into(), "user".into()),
+            HeaderEdit::Remove("authorization".into()),
+        ];
+        let out = edited_headers(&headers, &edits);
+        assert_eq!(
+            out,
+            vec![
+                ("x-other".to_string(), b"1".to_vec()),
+                ("x-jwt-role".to_string(), b"user".to_vec())
+            ]
+        );
     }
 }

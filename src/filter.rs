@@ -551,6 +551,16 @@ impl HttpContext for AuthzFilter {
             }
             Outcome::NoToken => None,
         };
+        // Authorization sees the request as Istio's RBAC would after jwt_authn: client copies of
+        // output headers removed, verified claim headers set, the token header removed.
+        let edited;
+        let received = view;
+        let view = if edits.is_empty() {
+            view
+        } else {
+            edited = crate::authn::edited_headers(&headers, &edits);
+            Headers::new(&edited)
+        };
         let decision = engine.decide_with_claims(view, &connection, claims.as_deref());
         let summary = decision.summary();
         if let Err(e) = host::set_property(DECISION_PROPERTY, summary.as_bytes()) {
@@ -563,7 +573,7 @@ impl HttpContext for AuthzFilter {
         self.report(&decision, view, &connection);
         self.count(&decision);
         if decision.is_allowed() {
-            apply_edits(&edits, view, self.context_id);
+            apply_edits(&edits, received, self.context_id);
             if engine.settings().decision_header {
                 self.decision_header = Some(summary);
             }

@@ -602,6 +602,7 @@ used when the configuration has no `workload`. FILE `-` reads standard input.";
                 remote.join(", ")
             ));
         }
+        let mut edits = Vec::new();
         let outcome = if engine.settings().jwt_source == JwtSource::EnvoyJwtAuthn {
             match args.last("--claims") {
                 Some(text) => match serde_json::from_str::<Value>(text) {
@@ -632,11 +633,13 @@ used when the configuration has no `workload`. FILE `-` reads standard input.";
                 notes.push("no RequestAuthentication applies to the workload: the token is not checked and carries no identity".to_string());
             }
             let mut state = AuthnState::new(0);
-            let mut edits = Vec::new();
             engine
                 .authenticator()
                 .authenticate(view, now, &mut state, &mut edits)
         };
+        // Decide on the headers as authorization sees them after authentication's edits.
+        let edited = meshguard::authn::edited_headers(&headers, &edits);
+        let view = Headers::new(&edited);
 
         let result = match &outcome {
             Outcome::Rejected(failure) => CheckResult::Rejected(*failure),
