@@ -172,6 +172,8 @@ PARITY_REQUESTS = {
     "bearer-inside-value": lambda: ("GET", "/any/x", [("authorization", f"xBearer {token()}")]),
     "lowercase-bearer": lambda: ("GET", "/any/x", [("authorization", f"bearer {_expired()}")]),
     "token-then-garbage": lambda: ("GET", "/any/x", [("authorization", f"Bearer {token()} trailing")]),
+    "one-char-signature": lambda: ("GET", "/any/x", [bearer(token().rsplit(".", 1)[0] + ".A")]),
+    "non-base64-signature": lambda: ("GET", "/any/x", [bearer(token().rsplit(".", 1)[0] + ".a*b")]),
     "param-only-expired": lambda: ("GET", f"/any/x?a=1&access_token={_expired()}&b=2", []),
     "cors-preflight-expired": lambda: ("OPTIONS", "/any/x", [bearer(_expired()), ("origin", "https://frontend.test"),
                                                              ("access-control-request-method", "GET")]),
