@@ -170,7 +170,10 @@ def sign(claims: dict, key: SigningKey | None = None, *, kid: str | None = "", a
     kid = key.kid if kid == "" else kid
     if kid is not None:
         headers["kid"] = kid
-    return pyjwt.encode(copy.deepcopy(claims), key.private, algorithm=alg or key.alg, headers=headers)
+    # Sign the payload bytes with PyJWS: PyJWT's claim layer would refuse deliberately wrong claim
+    # types (a numeric `iss`), which the parity tests need to send.
+    payload = json.dumps(claims, separators=(",", ":")).encode()
+    return pyjwt.api_jws.encode(payload, key.private, algorithm=alg or key.alg, headers=headers)
 
 
 def token(key: SigningKey | None = None, **claim_overrides) -> str:
