@@ -195,7 +195,7 @@ fuzz: fuzz-deps
 	         -max_total_time=$(FUZZ_SECONDS) -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 \
 	         $$dict $(FUZZ_ARGS) >$$log 2>&1; then result="ok"; \
 	    else result="FAILED ($$(grep -m1 -o 'Test unit written to .*' $$log || tail -n1 $$log))"; failed="$$failed $$t"; fi; \
-	    done_line=$$(grep -E '^#[0-9]+[[:space:]]+DONE' $$log | tail -n1); \
+	    done_line=$$(grep -E '^#[0-9]+[[:space:]]+DONE' $$log | tail -n1 || true); \
 	    execs=$$(sed -E 's/^#([0-9]+).*/\1/' <<<"$$done_line"); \
 	    [ -n "$$execs" ] || execs=$$(grep -o 'stat::number_of_executed_units: [0-9]*' $$log | grep -o '[0-9]*$$' || echo "?"); \
 	    rate=$$(grep -o 'exec/s: [0-9]*' <<<"$$done_line" | grep -o '[0-9]*$$' || true); \
