@@ -179,32 +179,12 @@ pub fn compile(spec: Spec, ctx: &Context<'_>, path: &str) -> Result<CompiledPoli
             )
         })?,
     };
-    let attachments = [
+    let has_target_ref = check_attachment(
         spec.selector.is_some(),
-        spec.target_ref.is_some(),
-        spec.target_refs.as_ref().is_some_and(|t| !t.is_empty()),
-    ];
-    if attachments.iter().filter(|set| **set).count() > 1 {
-        return err(
-            path,
-            "only one of selector, targetRef or targetRefs may be set",
-        );
-    }
-    for (i, target) in spec
-        .target_ref
-        .iter()
-        .chain(spec.target_refs.iter().flatten())
-        .enumerate()
-    {
-        if target.kind.as_deref().is_none_or(str::is_empty)
-            || target.name.as_deref().is_none_or(str::is_empty)
-        {
-            return err(
-                &format!("{path}.targetRefs[{i}]"),
-                "kind and name are required",
-            );
-        }
-    }
+        spec.target_ref.as_ref(),
+        spec.target_refs.as_deref(),
+        path,
+    )?;
     let action = spec.action.unwrap_or(Action::Allow);
     if action == Action::Custom {
         return err(
@@ -240,19 +220,33 @@ pub fn compile(spec: Spec, ctx: &Context<'_>, path: &str) -> Result<CompiledPoli
         action,
         dry_run,
         selector: spec.selector.map(|s| s.match_labels),
-        has_target_ref: attachments
-            .get(1..)
-            .is_some_and(|t| t.iter().any(|set| *set)),
+        has_target_ref,
         rules,
     })
 }
 
-/// istiod requires `kind` and `name` on every policy target reference.
-pub fn check_target_refs(
+/// istiod's attachment rules, shared by every policy kind with a workload selector: at most
+/// one of `selector`, `targetRef`, `targetRefs`, and `kind` and `name` on every target
+/// reference. Returns whether the resource is attached by target reference (then it never
+/// applies to a sidecar).
+pub fn check_attachment(
+    selector: bool,
     single: Option<&TargetRef>,
     list: Option<&[TargetRef]>,
     path: &str,
-) -> Result<()> {
+) -> Result<bool> {
+    let by_reference = single.is_some() || list.is_some_and(|l| !l.is_empty());
+    let kinds = [
+        selector,
+        single.is_some(),
+        list.is_some_and(|l| !l.is_empty()),
+    ];
+    if kinds.iter().filter(|set| **set).count() > 1 {
+        return err(
+            path,
+            "only one of selector, targetRef or targetRefs may be set",
+        );
+    }
     let missing = |t: &TargetRef| {
         t.kind.as_deref().is_none_or(str::is_empty) || t.name.as_deref().is_none_or(str::is_empty)
     };
@@ -267,7 +261,7 @@ pub fn check_target_refs(
             );
         }
     }
-    Ok(())
+    Ok(by_reference)
 }
 
 /// Go's `strconv.ParseBool`.

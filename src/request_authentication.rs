@@ -14,7 +14,7 @@ use std::collections::BTreeMap;
 
 use serde::Deserialize;
 
-use crate::authorization_policy::{check_target_refs, TargetRef, WorkloadSelector};
+use crate::authorization_policy::{check_attachment, TargetRef, WorkloadSelector};
 use crate::config::ConfigError;
 use crate::jwt::{JwksSource, KeySet};
 
@@ -124,18 +124,12 @@ pub fn compile(
     path: &str,
     clusters: &BTreeMap<String, String>,
 ) -> Result<CompiledRequestAuthentication> {
-    let attachments = [
+    let has_target_ref = check_attachment(
         spec.selector.is_some(),
-        spec.target_ref.is_some(),
-        spec.target_refs.as_ref().is_some_and(|t| !t.is_empty()),
-    ];
-    if attachments.iter().filter(|set| **set).count() > 1 {
-        return err(
-            path,
-            "only one of selector, targetRef or targetRefs may be set",
-        );
-    }
-    check_target_refs(spec.target_ref.as_ref(), spec.target_refs.as_deref(), path)?;
+        spec.target_ref.as_ref(),
+        spec.target_refs.as_deref(),
+        path,
+    )?;
     let mut providers = Vec::new();
     for (i, rule) in spec.jwt_rules.unwrap_or_default().into_iter().enumerate() {
         providers.push(compile_rule(
@@ -146,9 +140,7 @@ pub fn compile(
     }
     Ok(CompiledRequestAuthentication {
         selector: spec.selector.map(|s| s.match_labels),
-        has_target_ref: attachments
-            .get(1..)
-            .is_some_and(|t| t.iter().any(|set| *set)),
+        has_target_ref,
         providers,
     })
 }
