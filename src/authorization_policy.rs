@@ -17,6 +17,7 @@ use std::collections::BTreeMap;
 use serde::Deserialize;
 
 use crate::config::ConfigError;
+use crate::config::{config_err as err, ConfigResult as Result};
 use crate::identity::{IdentityMatch, TrustBundle};
 use crate::ip::Cidr;
 use crate::matcher::{Star, StringMatch, ValueMatch};
@@ -159,14 +160,8 @@ const DRY_RUN_ANNOTATION: &str = "istio.io/dry-run";
 const MAX_SERVICE_ACCOUNTS: usize = 16;
 const MAX_SERVICE_ACCOUNT_LEN: usize = 320;
 
-type Result<T> = std::result::Result<T, ConfigError>;
-
 /// Builds the leaf predicates for one `when` value (`value`, `path`).
 type LeafBuilder<'a> = Box<dyn Fn(&str, &str) -> Result<Vec<Predicate>> + 'a>;
-
-fn err<T>(path: &str, reason: impl Into<String>) -> Result<T> {
-    Err(ConfigError::new(path, reason))
-}
 
 /// Validates and translates one AuthorizationPolicy spec. `path` is the spec's location.
 pub fn compile(spec: Spec, ctx: &Context<'_>, path: &str) -> Result<CompiledPolicy> {

@@ -69,6 +69,14 @@ impl fmt::Display for ConfigError {
 
 impl std::error::Error for ConfigError {}
 
+/// The result of compiling one piece of configuration.
+pub(crate) type ConfigResult<T> = Result<T, ConfigError>;
+
+/// A configuration error at `path`.
+pub(crate) fn config_err<T>(path: &str, reason: impl Into<String>) -> ConfigResult<T> {
+    Err(ConfigError::new(path, reason))
+}
+
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 struct RawConfig<'a> {

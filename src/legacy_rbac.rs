@@ -21,6 +21,7 @@ use serde::Deserialize;
 
 use crate::authorization_policy::{Action, CompiledPolicy, CompiledRule};
 use crate::config::ConfigError;
+use crate::config::{config_err as err, ConfigResult as Result};
 use crate::identity::{IdentityMatch, TrustBundle};
 use crate::ip::Cidr;
 use crate::matcher::{Star, StringMatch, ValueMatch};
@@ -121,12 +122,6 @@ pub struct LegacyRbac {
     config: Option<(String, RbacConfigSpec)>,
     roles: Vec<(String, String, ServiceRoleSpec, String)>,
     bindings: Vec<(String, String, ServiceRoleBindingSpec, String)>,
-}
-
-type Result<T> = std::result::Result<T, ConfigError>;
-
-fn err<T>(path: &str, reason: impl Into<String>) -> Result<T> {
-    Err(ConfigError::new(path, reason))
 }
 
 impl LegacyRbac {

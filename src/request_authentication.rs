@@ -16,6 +16,7 @@ use serde::Deserialize;
 
 use crate::authorization_policy::{check_attachment, TargetRef, WorkloadSelector};
 use crate::config::ConfigError;
+use crate::config::{config_err as err, ConfigResult as Result};
 use crate::jwt::{JwksSource, KeySet};
 
 #[derive(Debug, Deserialize)]
@@ -111,12 +112,6 @@ pub struct CompiledRequestAuthentication {
 
 /// Istio's default JWKS fetch timeout.
 const DEFAULT_TIMEOUT_MS: u64 = 5_000;
-
-type Result<T> = std::result::Result<T, ConfigError>;
-
-fn err<T>(path: &str, reason: impl Into<String>) -> Result<T> {
-    Err(ConfigError::new(path, reason))
-}
 
 /// Validates one RequestAuthentication spec. `clusters` overrides the Envoy cluster per URI.
 pub fn compile(

@@ -27,6 +27,7 @@ use serde::Deserialize;
 
 use crate::authorization_policy::CompiledRule;
 use crate::config::ConfigError;
+use crate::config::ConfigResult as Result;
 use crate::identity::{IdentityMatch, TrustBundle};
 use crate::matcher::{Star, ValueMatch};
 use crate::predicate::Predicate;
@@ -105,8 +106,6 @@ pub struct Context<'a> {
     pub service_accounts: &'a BTreeMap<String, Vec<String>>,
     pub inventory: &'a [InventoryEntry],
 }
-
-type Result<T> = std::result::Result<T, ConfigError>;
 
 fn selector_kinds(s: &PodSelector) -> usize {
     [
