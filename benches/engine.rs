@@ -3,6 +3,7 @@
 //! ```text
 //! cargo bench --bench engine              # sizes 10, 100, 1000, 10000
 //! cargo bench --bench engine -- --quick   # sizes 10, 1000, shorter batches
+//! cargo bench --bench engine -- --load-only 10000   # one load, for a profiler
 //! ```
 //!
 //! Needs `[[bench]] name = "engine" harness = false` in Cargo.toml. Uses only the public API:
@@ -224,7 +225,21 @@ fn fmt_ns(ns: f64) -> String {
 }
 
 fn main() -> Result<(), Box<dyn Error>> {
-    let quick = std::env::args().any(|a| a == "--quick");
+    let args: Vec<String> = std::env::args().collect();
+    if let Some(n) = args
+        .iter()
+        .position(|a| a == "--load-only")
+        .and_then(|i| args.get(i + 1))
+    {
+        // For profilers (`valgrind --tool=callgrind`): compile N rules once, nothing else.
+        let bytes = config_json(n.parse()?, true)?;
+        let (engine, _report) =
+            config::load(&bytes, &NodeInfo::default()).map_err(|e| e.to_string())?;
+        println!("loaded {} bytes", bytes.len());
+        drop(black_box(engine));
+        return Ok(());
+    }
+    let quick = args.iter().any(|a| a == "--quick");
     let sizes: &[usize] = if quick {
         &[10, 1_000]
     } else {

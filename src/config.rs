@@ -128,20 +128,6 @@ struct RawWorkload {
     services: Option<Vec<String>>,
 }
 
-/// The Kubernetes object envelope.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
-struct RawResource<'a> {
-    api_version: String,
-    kind: String,
-    metadata: RawMetadata,
-    #[serde(default, borrow)]
-    spec: Option<&'a RawValue>,
-    /// Written by controllers; never read.
-    #[serde(default, rename = "status")]
-    _status: serde::de::IgnoredAny,
-}
-
 /// Object metadata: server-set fields (uid, resourceVersion, managedFields, ...) are ignored.
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -222,8 +208,16 @@ const DEFAULT_NAMESPACE: &str = "default";
 /// Upper bound on the rules compiled for one workload (memory per VM stays bounded).
 pub const MAX_RULES: usize = 100_000;
 
-/// Parses JSON text into `T`, naming the failing field.
+/// Parses JSON text into `T`, naming the failing field. The fast path parses without tracking
+/// the path; only a failing document is parsed again, with `serde_path_to_error`, for the message.
 fn parse_json<'de, T: Deserialize<'de>>(text: &'de [u8]) -> Result<T, ConfigError> {
+    match serde_json::from_slice(text) {
+        Ok(value) => Ok(value),
+        Err(_) => parse_json_tracked(text),
+    }
+}
+
+fn parse_json_tracked<'de, T: Deserialize<'de>>(text: &'de [u8]) -> Result<T, ConfigError> {
     let mut de = serde_json::Deserializer::from_slice(text);
     let value = serde_path_to_error::deserialize(&mut de).map_err(|e| {
         let path = e.path().to_string();
@@ -301,8 +295,7 @@ pub fn load(bytes: &[u8], node: &NodeInfo) -> Result<(Engine, LoadReport), Confi
     let mut security_rules = Vec::new();
     let mut any_security_rule = false;
     let mut sidecars = Vec::new();
-    for (path, value) in &objects {
-        let resource: RawResource = parse(value).map_err(|e| e.within(path))?;
+    for (path, resource) in &objects {
         if resource.metadata.name.is_empty() {
             return Err(ConfigError::new(
                 &format!("{path}.metadata.name"),
@@ -469,44 +462,74 @@ fn non_empty(value: Option<String>, field: &str, default: &str) -> Result<String
     }
 }
 
-/// Just enough of an object to tell a `v1` `List` from a resource.
-#[derive(Debug, Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct Kind {
-    kind: Option<String>,
-    api_version: Option<String>,
-}
-
-/// A `v1` `List`, as `kubectl get -o yaml` prints several objects.
+/// One object of `resources`: a resource, or a `v1` `List` of them (as `kubectl get -o yaml`
+/// prints several objects). Parsed once; `metadata` and `spec` stay raw until the kind is known.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
-struct RawList<'a> {
-    #[serde(rename = "apiVersion")]
-    _api_version: String,
-    #[serde(rename = "kind")]
-    _kind: String,
-    #[serde(borrow)]
-    items: Vec<&'a RawValue>,
-    #[serde(default, rename = "metadata")]
-    _metadata: serde::de::IgnoredAny,
+struct RawObject<'a> {
+    api_version: String,
+    kind: String,
+    #[serde(default, borrow)]
+    metadata: Option<&'a RawValue>,
+    #[serde(default, borrow)]
+    spec: Option<&'a RawValue>,
+    #[serde(default, borrow)]
+    items: Option<Vec<&'a RawValue>>,
+    /// Written by controllers; never read.
+    #[serde(default, rename = "status")]
+    _status: serde::de::IgnoredAny,
 }
 
-/// Expands `kind: List` objects (as `kubectl get -o yaml` prints several objects).
+/// A resource: its kind, metadata and (raw) spec.
+struct RawResource<'a> {
+    api_version: String,
+    kind: String,
+    metadata: RawMetadata,
+    spec: Option<&'a RawValue>,
+}
+
+/// Parses `value` and expands `v1` `List` objects into their items, each with its path.
 fn flatten<'v>(
     value: &'v RawValue,
     path: String,
-    out: &mut Vec<(String, &'v RawValue)>,
+    out: &mut Vec<(String, RawResource<'v>)>,
 ) -> Result<(), ConfigError> {
-    let is_list = serde_json::from_str::<Kind>(value.get())
-        .is_ok_and(|k| k.kind.as_deref() == Some("List") && k.api_version.as_deref() == Some("v1"));
-    if !is_list {
-        out.push((path, value));
+    let object: RawObject = parse(value).map_err(|e| e.within(&path))?;
+    if object.kind == "List" && object.api_version == "v1" {
+        if object.spec.is_some() {
+            return Err(ConfigError::new(
+                &format!("{path}.spec"),
+                "unknown field `spec`, expected one of `apiVersion`, `kind`, `metadata`, `items`",
+            ));
+        }
+        let Some(items) = object.items else {
+            return Err(ConfigError::new(&path, "missing field `items`"));
+        };
+        for (i, item) in items.into_iter().enumerate() {
+            flatten(item, format!("{path}.items[{i}]"), out)?;
+        }
         return Ok(());
     }
-    let list: RawList = parse(value).map_err(|e| e.within(&path))?;
-    for (i, item) in list.items.into_iter().enumerate() {
-        flatten(item, format!("{path}.items[{i}]"), out)?;
+    if object.items.is_some() {
+        return Err(ConfigError::new(
+            &format!("{path}.items"),
+            "unknown field `items`, expected one of `apiVersion`, `kind`, `metadata`, `spec`, `status`",
+        ));
     }
+    let Some(metadata) = object.metadata else {
+        return Err(ConfigError::new(&path, "missing field `metadata`"));
+    };
+    let metadata: RawMetadata =
+        parse(metadata).map_err(|e| e.within(&format!("{path}.metadata")))?;
+    out.push((
+        path,
+        RawResource {
+            api_version: object.api_version,
+            kind: object.kind,
+            metadata,
+            spec: object.spec,
+        },
+    ));
     Ok(())
 }
 
