@@ -208,16 +208,9 @@ const DEFAULT_NAMESPACE: &str = "default";
 /// Upper bound on the rules compiled for one workload (memory per VM stays bounded).
 pub const MAX_RULES: usize = 100_000;
 
-/// Parses JSON text into `T`, naming the failing field. The fast path parses without tracking
-/// the path; only a failing document is parsed again, with `serde_path_to_error`, for the message.
+/// Parses JSON text into `T`, naming the failing field. (One deserializer per type: a second,
+/// untracked fast path would be ~15 % faster to load and ~150 KB larger as Wasm.)
 fn parse_json<'de, T: Deserialize<'de>>(text: &'de [u8]) -> Result<T, ConfigError> {
-    match serde_json::from_slice(text) {
-        Ok(value) => Ok(value),
-        Err(_) => parse_json_tracked(text),
-    }
-}
-
-fn parse_json_tracked<'de, T: Deserialize<'de>>(text: &'de [u8]) -> Result<T, ConfigError> {
     let mut de = serde_json::Deserializer::from_slice(text);
     let value = serde_path_to_error::deserialize(&mut de).map_err(|e| {
         let path = e.path().to_string();
