@@ -198,6 +198,46 @@ def generation_of(decision: str) -> int | None:
     return None
 
 
+def live_generations(gens: dict, sec: int, drain_s: float) -> list[int]:
+    """Generations that may decide a response stamped with wall-clock second ``sec``. ``gens``: generation ->
+    {"written": t, "applied": t, "retired": t (when the next one was applied)}. A generation may decide from
+    a second before its file was written until ``drain_s`` + 2 s after it was replaced (connections opened
+    on the old filter chain finish their drain)."""
+    slack = drain_s + 2
+    return [g for g, w in gens.items()
+            if "applied" in w and int(w["written"]) - 1 <= sec <= w.get("retired", 1e18) + slack]
+
+
+def check_tallies(tallies, gens: dict, drain_s: float) -> dict:
+    """Classify tallied responses ``(kind, status, decision, second, count)``: a status other than
+    200/401/403 is an error; a response that is not ``expected(kind, g)`` for a generation ``g`` live at its
+    second is a wrong decision (a missing decision where one is due included)."""
+    per_kind: dict[str, dict] = {}
+    by_gen: dict[str, int] = {}
+    out = {"requests": 0, "wrong": 0, "errors": 0, "wrong_examples": [], "error_examples": [],
+           "per_kind": per_kind, "by_generation": by_gen}
+    for kind, status, dec, sec, count in tallies:
+        out["requests"] += count
+        pk = per_kind.setdefault(kind, {"requests": 0, "by_response": {}})
+        pk["requests"] += count
+        key = f"{status} {dec}"
+        pk["by_response"][key] = pk["by_response"].get(key, 0) + count
+        g = generation_of(dec)
+        gk = str(g) if g is not None else "unnamed"
+        by_gen[gk] = by_gen.get(gk, 0) + count
+        if status not in (200, 401, 403):
+            out["errors"] += count
+            if len(out["error_examples"]) < 20:
+                out["error_examples"].append(f"{count} x {kind}: {status} {dec} at {sec}")
+            continue
+        live = live_generations(gens, sec, drain_s)
+        if kind not in KIND_BY_NAME or not any(expected(kind, g2) == (status, dec) for g2 in live):
+            out["wrong"] += count
+            if len(out["wrong_examples"]) < 20:
+                out["wrong_examples"].append(f"{count} x {kind}: {status} {dec} at {sec} (live generations {live})")
+    return out
+
+
 # ---- Envoy configuration ---------------------------------------------------------------------------------
 
 
