@@ -12,7 +12,13 @@ fn panic(_: &core::panic::PanicInfo) -> ! {
 }
 
 extern "C" {
-    fn proxy_get_header_map_value(map: u32, key: *const u8, key_len: usize, out: *mut *mut u8, out_len: *mut usize) -> u32;
+    fn proxy_get_header_map_value(
+        map: u32,
+        key: *const u8,
+        key_len: usize,
+        out: *mut *mut u8,
+        out_len: *mut usize,
+    ) -> u32;
     fn proxy_send_local_response(
         status: u32,
         details: *const u8,
@@ -59,13 +65,19 @@ pub extern "C" fn proxy_on_configure(_root_context_id: u32, _configuration_size:
 }
 
 #[no_mangle]
-pub extern "C" fn proxy_on_request_headers(_context_id: u32, _headers: u32, _end_of_stream: u32) -> u32 {
+pub extern "C" fn proxy_on_request_headers(
+    _context_id: u32,
+    _headers: u32,
+    _end_of_stream: u32,
+) -> u32 {
     unsafe {
         NEXT = 0;
         let key = b":path";
         let mut ptr: *mut u8 = core::ptr::null_mut();
         let mut len: usize = 0;
-        if proxy_get_header_map_value(0, key.as_ptr(), key.len(), &mut ptr, &mut len) != 0 || ptr.is_null() {
+        if proxy_get_header_map_value(0, key.as_ptr(), key.len(), &mut ptr, &mut len) != 0
+            || ptr.is_null()
+        {
             return 0;
         }
         let path = core::slice::from_raw_parts(ptr, len);
@@ -75,7 +87,16 @@ pub extern "C" fn proxy_on_request_headers(_context_id: u32, _headers: u32, _end
         if path.starts_with(b"/denied") {
             let details = b"trap_module_denied";
             let body = b"denied by trap module\n";
-            proxy_send_local_response(403, details.as_ptr(), details.len(), body.as_ptr(), body.len(), core::ptr::null(), 0, -1);
+            proxy_send_local_response(
+                403,
+                details.as_ptr(),
+                details.len(),
+                body.as_ptr(),
+                body.len(),
+                core::ptr::null(),
+                0,
+                -1,
+            );
             return 1; // StopIteration
         }
         0 // Continue
