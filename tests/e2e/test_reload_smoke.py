@@ -91,7 +91,7 @@ def test_requests_during_valid_and_invalid_listener_updates(envoy_binary, cert_d
         p.stop()
 
     assert not failures, failures[:10]
-    assert len(results) >= 200, f"only {len(results)} requests"
+    assert len(results) >= 200, f"only {len(results)} requests"  # about 5,000 on an idle machine
     wrong, late_old = [], []
     for t, kind, status, decision in results:
         ok = [g for g in (0, 1) if S.expected(kind, g) == (status, decision)]
