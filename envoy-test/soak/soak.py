@@ -27,9 +27,11 @@ Checks after the run:
   * errors: wrk socket errors (connect/read/write/timeout) and any status that is not 200/401/403;
   * every valid update is applied (update_success) and every invalid one rejected (update_rejected),
     and the probe after a rejected update is still decided by the previous generation;
-  * VmRSS of the server Envoy after warm-up and at the end (after the last drain).
+  * VmRSS of the server Envoy after warm-up and at the end (after the last drain); more growth than
+    --rss-growth-limit-mb fails the run.
 
-Writes target/soak/summary.{json,md} and exits 1 on a wrong decision, an error, or a failed reload check.
+Writes target/soak/summary.{json,md} and exits 1 on a wrong decision, an error, a failed reload check,
+or RSS growth over the limit.
 """
 from __future__ import annotations
 
@@ -353,7 +355,13 @@ class Soak:
             self.problems.append(f"tallied {total} responses but wrk counted {wrk_requests}")
         valid = [e for e in self.events if e["kind"] == "valid"]
         invalid = [e for e in self.events if e["kind"] == "invalid"]
+        # refused by meshguard's on_configure (one line per listener), not by Envoy's own config parsing
+        refusals = self.server.log_path.read_text(errors="replace").count("meshguard: invalid configuration, rejected")
+        if refusals < len(invalid):
+            self.problems.append(f"{len(invalid)} invalid updates but {refusals} meshguard refusals in the Envoy log")
         growth = rss_end - (rss_start or rss_end)
+        if growth > self.a.rss_growth_limit_mb * 1024:
+            self.problems.append(f"server RSS grew by {growth / 1024:.1f} MB (limit {self.a.rss_growth_limit_mb} MB)")
         result = {
             "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
             "envoy": envoys.envoy_version(self.a.envoy),
@@ -372,11 +380,13 @@ class Soak:
             "reloads_rejected": sum(1 for e in invalid if e["ok"]),
             "reloads_invalid": len(invalid),
             "lds_counters": lds_final,
+            "meshguard_refusal_log_lines": refusals,
             "final_generation": self.gen,
             "responses_by_generation": by_gen,
             "rss_start_kb": rss_start,
             "rss_end_kb": rss_end,
             "rss_growth_kb": growth,
+            "rss_growth_limit_mb": self.a.rss_growth_limit_mb,
             "rss_samples": self.rss,
             "events": self.events,
             "wrk": summaries,
@@ -405,7 +415,7 @@ def report_md(r: dict) -> str:
         f"| valid reloads applied | {r['reloads_applied']} of {r['reloads_valid']} |",
         f"| invalid updates rejected (old policy kept deciding) | {r['reloads_rejected']} of {r['reloads_invalid']} |",
         f"| server RSS after warm-up / at the end | {mb(r['rss_start_kb'])} / {mb(r['rss_end_kb'])} "
-        f"({r['rss_growth_kb'] / 1024:+.1f} MB) |",
+        f"({r['rss_growth_kb'] / 1024:+.1f} MB; limit {r['rss_growth_limit_mb']} MB) |",
         f"| duration | {r['duration_s']} s ({r['rps']:,.0f} requests/s) |",
         "", "## Updates", "", "| at request | update | result | RSS |", "|---:|---|---|---:|",
     ]
@@ -445,6 +455,9 @@ def main(argv=None) -> int:
     ap.add_argument("--concurrency", type=int, default=2, help="server Envoy worker threads")
     ap.add_argument("--connections", type=int, default=8, help="connections per wrk (two wrk processes)")
     ap.add_argument("--drain-seconds", type=int, default=2, help="server --drain-time-s")
+    ap.add_argument("--rss-growth-limit-mb", type=float, default=16.0,
+                    help="fail when the server's RSS at the end exceeds the one after warm-up by more (default 16: "
+                         "the first updates add about 4 MB, then it stays flat)")
     ap.add_argument("--max-seconds", type=int, default=3600, help="give up after this long")
     a = ap.parse_args(argv)
     atexit.register(envoys.kill_all)
