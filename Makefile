@@ -8,6 +8,9 @@
 #                bookinfo-securityrule, bookinfo-sidecar, hipstershop, keycloak)
 #   make bench   meshguard vs Envoy native RBAC / jwt_authn vs no filter in real Envoys (~10-15 min, not part
 #                of `make test`; BENCH_ARGS=--quick for a smoke run); writes target/bench/results.{md,json}
+#   make soak    SOAK_REQUESTS (default 1,000,000) mixed requests through Envoy while the policy is replaced
+#                by file-based listener updates (valid and invalid); checks every decision, reports errors
+#                and Envoy RSS (~5 min, not part of `make test`); writes target/soak/summary.{md,json}
 #   make clean   remove build and test output (target/); `make distclean` also removes .venv
 #   make oci     reproducible OCI image (Istio "compat" layout) in target/oci/, prints the manifest digest
 #   make publish REGISTRY=host[:port]/repo [TAG=...]   push it with the registry v2 API
@@ -137,6 +140,20 @@ bench: deps build $(BENCH_STAMP)
 $(BENCH_STAMP): envoy-test/bench/requirements.txt | $(DEPS_STAMP)
 	$(PY) -m pip install -q --disable-pip-version-check -r envoy-test/bench/requirements.txt
 	@touch $@
+
+## soak ---------------------------------------------------------------------------------------------
+# Two wrk processes (plaintext straight to the server Envoy; through a client-side Envoy that originates
+# mTLS with a SPIFFE certificate) against the server Envoy (--concurrency 2) whose listeners come from a
+# watched file; SOAK_ARGS="--events valid,invalid:bad-cidr,valid --connections 4" (see envoy-test/soak/soak.py --help).
+SOAK_REQUESTS ?= 1000000
+SOAK_ARGS     ?=
+
+.PHONY: soak
+soak: deps build $(BENCH_STAMP)
+	@command -v wrk >/dev/null || { echo "soak: apt-get install wrk"; \
+	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq wrk; }
+	$(PY) envoy-test/soak/soak.py --envoy "$(FIND_ENVOY)" --wasm $(WASM) --out target/soak \
+	  --requests $(SOAK_REQUESTS) $(SOAK_ARGS)
 
 ## clean --------------------------------------------------------------------------------------------
 clean:

@@ -111,7 +111,7 @@ class Envoy:
     """One Envoy process: started from a bootstrap dict, ready-checked through its admin /ready."""
 
     def __init__(self, binary: str, name: str, bootstrap: dict, admin_port: int, workdir: Path,
-                 concurrency: int = 1, ready_timeout: float = 180.0):
+                 concurrency: int = 1, ready_timeout: float = 180.0, extra_args: list | None = None):
         self.name = name
         self.admin_port = admin_port
         self.config_path = workdir / f"{name}.json"
@@ -120,7 +120,7 @@ class Envoy:
         self.log_path.write_bytes(b"")
         argv = [binary, "-c", str(self.config_path), "--concurrency", str(concurrency),
                 "--disable-hot-restart", "--base-id", str(next_base_id()),
-                "--log-level", "warn", "--component-log-level", "wasm:warn"]
+                "--log-level", "warn", "--component-log-level", "wasm:warn"] + list(extra_args or [])
         self.t0 = time.monotonic()
         self.proc = spawn(argv, self.log_path)
         self.ready_s = self._wait_ready(ready_timeout)
