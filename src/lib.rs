@@ -36,6 +36,7 @@ pub mod engine;
 pub mod identity;
 pub mod index;
 pub mod ip;
+pub mod json_path;
 pub mod jwt;
 pub mod legacy_rbac;
 pub mod matcher;
