@@ -130,11 +130,11 @@ fn headers(path: &str, tenant: &str) -> Vec<(String, Vec<u8>)> {
 
 fn connection(caller: usize) -> StaticConnection {
     StaticConnection {
-        peer: Some(Peer {
-            uri_san: Some(format!("spiffe://{}", identity(caller)).into_bytes()),
-            dns_san: None,
-            subject: Some(format!("CN=sa{caller},O=meshguard-test").into_bytes()),
-        }),
+        peer: Some(Peer::new(
+            Some(format!("spiffe://{}", identity(caller)).into_bytes()),
+            None,
+            Some(format!("CN=sa{caller},O=meshguard-test").into_bytes()),
+        )),
         source_ip: "127.0.0.1".parse().ok(),
         remote_ip: "127.0.0.1".parse().ok(),
         destination_ip: "127.0.0.1".parse().ok(),

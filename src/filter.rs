@@ -855,15 +855,20 @@ impl Connection for LazyConnection {
     fn peer(&self) -> Option<&Peer> {
         self.peer
             .get_or_init(|| {
-                let mtls = read(&["connection", "mtls"]).is_some_and(|b| b.first() == Some(&1));
-                if !mtls {
-                    return None;
+                // A URI SAN means a peer certificate (mTLS): one read for a mesh peer.
+                let uri_san = read(&["connection", "uri_san_peer_certificate"]);
+                if uri_san.is_none() {
+                    let mtls = read(&["connection", "mtls"]).is_some_and(|b| b.first() == Some(&1));
+                    if !mtls {
+                        return None;
+                    }
                 }
-                Some(Peer {
-                    uri_san: read(&["connection", "uri_san_peer_certificate"]),
-                    dns_san: read(&["connection", "dns_san_peer_certificate"]),
-                    subject: read(&["connection", "subject_peer_certificate"]),
-                })
+                Some(Peer::lazy(uri_san, || {
+                    (
+                        read(&["connection", "dns_san_peer_certificate"]),
+                        read(&["connection", "subject_peer_certificate"]),
+                    )
+                }))
             })
             .as_ref()
     }

@@ -37,6 +37,11 @@ enum PathKey {
 #[derive(Debug, Clone, Default)]
 pub struct RuleIndex {
     by_principal: HashMap<Box<[u8]>, Vec<u32>>,
+    /// Some principal key is not a `spiffe://` URI, so it may equal a DNS SAN or a subject.
+    /// (A DNS SAN is a host name (RFC 5280 preferred name syntax) and a subject an RFC 2253
+    /// `type=value` string: neither can equal a `spiffe://` key, so these are not read for
+    /// the usual keys.)
+    non_uri_principal_keys: bool,
     by_path: HashMap<Box<[u8]>, Vec<u32>>,
     by_path_prefix: HashMap<Box<[u8]>, Vec<u32>>,
     /// Distinct prefix lengths, ascending.
@@ -53,6 +58,7 @@ impl RuleIndex {
             match anchor(p) {
                 Some(Anchor::Principals(keys)) => {
                     for k in keys {
+                        index.non_uri_principal_keys |= !k.starts_with(b"spiffe://");
                         index.by_principal.entry(k).or_default().push(id);
                     }
                 }
@@ -82,11 +88,13 @@ impl RuleIndex {
         out.extend_from_slice(&self.unanchored);
         if !self.by_principal.is_empty() {
             if let Some(peer) = s.connection.peer() {
-                for id in [&peer.uri_san, &peer.dns_san, &peer.subject]
-                    .into_iter()
-                    .flatten()
-                {
-                    if let Some(rules) = self.by_principal.get(id.as_slice()) {
+                let ids: &mut dyn Iterator<Item = &[u8]> = if self.non_uri_principal_keys {
+                    &mut peer.candidates()
+                } else {
+                    &mut peer.uri_san.as_deref().into_iter()
+                };
+                for id in ids {
+                    if let Some(rules) = self.by_principal.get(id) {
                         out.extend_from_slice(rules);
                     }
                 }
@@ -218,10 +226,12 @@ mod tests {
             let index = RuleIndex::build(rules.iter());
             for _ in 0..20 {
                 let sa = ["a", "b", "c", "e"][r.next(4)];
-                let peer = (r.next(3) > 0).then(|| Peer {
-                    uri_san: Some(format!("spiffe://cluster.local/ns/ns/sa/{sa}").into_bytes()),
-                    dns_san: None,
-                    subject: Some(b"CN=x".to_vec()),
+                let peer = (r.next(3) > 0).then(|| {
+                    Peer::new(
+                        Some(format!("spiffe://cluster.local/ns/ns/sa/{sa}").into_bytes()),
+                        None,
+                        Some(b"CN=x".to_vec()),
+                    )
                 });
                 let p = ["/x", "/x/q", "/y", "/yy", "/x/1/z", "/y/a/b", "/z", "/x?a"][r.next(8)];
                 let headers = vec![

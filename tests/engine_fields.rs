@@ -111,11 +111,11 @@ fn principal_star_matches_any_client_certificate() {
 #[test]
 fn principal_is_also_tried_against_dns_san_and_subject() {
     // §6.1: Envoy's authenticated matcher tries URI SANs, then DNS SANs, then the subject.
-    let peer = Peer {
-        uri_san: Some(b"spiffe://cluster.local/ns/foo/sa/other".to_vec()),
-        dns_san: Some(BAR.as_bytes().to_vec()),
-        subject: None,
-    };
+    let peer = Peer::new(
+        Some(b"spiffe://cluster.local/ns/foo/sa/other".to_vec()),
+        Some(BAR.as_bytes().to_vec()),
+        None,
+    );
     assert_rule_matches(
         src(json!({"principals": ["cluster.local/ns/foo/sa/bar"]})),
         &[r().peer(Some(peer)), r().subject(BAR)],

@@ -27,11 +27,11 @@ fn load_error(workload: Value, resources: Value) -> String {
 }
 
 fn peer(sa: &str) -> Option<Peer> {
-    Some(Peer {
-        uri_san: Some(format!("spiffe://cluster.local/ns/default/sa/{sa}").into_bytes()),
-        dns_san: None,
-        subject: Some(b"CN=x".to_vec()),
-    })
+    Some(Peer::new(
+        Some(format!("spiffe://cluster.local/ns/default/sa/{sa}").into_bytes()),
+        None,
+        Some(b"CN=x".to_vec()),
+    ))
 }
 
 fn decide(

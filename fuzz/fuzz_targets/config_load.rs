@@ -51,11 +51,11 @@ fn exercise(engine: &Engine) {
         ("x-role".into(), b"admin".to_vec()),
         ("x-role".into(), b"".to_vec()),
     ];
-    let peer = Peer {
-        uri_san: Some(b"spiffe://cluster.local/ns/foo/sa/bar".to_vec()),
-        dns_san: Some(b"bar.foo.svc".to_vec()),
-        subject: Some(b"CN=bar".to_vec()),
-    };
+    let peer = Peer::new(
+        Some(b"spiffe://cluster.local/ns/foo/sa/bar".to_vec()),
+        Some(b"bar.foo.svc".to_vec()),
+        Some(b"CN=bar".to_vec()),
+    );
     let connections = [
         StaticConnection::default(),
         StaticConnection {

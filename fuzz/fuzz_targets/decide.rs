@@ -344,23 +344,28 @@ fn request(u: &mut Unstructured<'_>) -> Result<Request> {
         headers.swap(i, j);
     }
     let peer = if u.ratio(2, 3)? {
-        Some(Peer {
-            uri_san: if u.ratio(3, 4)? {
+        Some(Peer::new(
+            if u.ratio(3, 4)? {
                 Some(bytes_from(u, URI_SANS)?)
             } else {
                 None
             },
-            dns_san: if u.ratio(1, 4)? {
-                Some(short_bytes(u, 32)?)
+            // Certificates as a CA issues them: a DNS SAN is a host name (no `:`), a subject
+            // an RFC 2253 `type=value` string; the rule index relies on neither looking like
+            // a `spiffe://` principal.
+            if u.ratio(1, 4)? {
+                let mut dns = short_bytes(u, 32)?;
+                dns.retain(|b| *b != b':');
+                Some(dns)
             } else {
                 None
             },
-            subject: if u.ratio(1, 4)? {
-                Some(bytes_from(u, URI_SANS)?)
+            if u.ratio(1, 4)? {
+                Some([b"CN=".as_slice(), &bytes_from(u, URI_SANS)?].concat())
             } else {
                 None
             },
-        })
+        ))
     } else {
         None
     };

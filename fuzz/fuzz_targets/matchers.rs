@@ -257,8 +257,8 @@ fn identity(u: &mut Unstructured<'_>) -> Result<()> {
         pick(u, &["alias.td", "*.td", "cluster.local", "", "*"])
     })?;
     let bundle = TrustBundle::new(&td, &aliases);
-    let peer = Peer {
-        uri_san: Some(if u.ratio(1, 4)? {
+    let peer = Peer::new(
+        Some(if u.ratio(1, 4)? {
             short_bytes(u, 64)?
         } else {
             pieces(
@@ -278,13 +278,13 @@ fn identity(u: &mut Unstructured<'_>) -> Result<()> {
             )?
             .into_bytes()
         }),
-        dns_san: None,
-        subject: if u.arbitrary()? {
+        None,
+        if u.arbitrary()? {
             Some(short_bytes(u, 16)?)
         } else {
             None
         },
-    };
+    );
     let mut matchers = vec![
         IdentityMatch::namespace(&value),
         IdentityMatch::service_account(&value, "foo"),

@@ -565,10 +565,9 @@ used when the configuration has no `workload`. FILE `-` reads standard input.";
         };
         let source_ip = ip("--source-ip")?;
         let connection = StaticConnection {
-            peer: principal.as_ref().map(|p| Peer {
-                uri_san: Some(p.clone().into_bytes()),
-                ..Peer::default()
-            }),
+            peer: principal
+                .as_ref()
+                .map(|p| Peer::new(Some(p.clone().into_bytes()), None, None)),
             source_ip,
             // Without X-Forwarded-For handling Envoy's remote address is the peer's.
             remote_ip: ip("--remote-ip")?.or(source_ip),

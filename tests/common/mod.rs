@@ -167,11 +167,7 @@ pub fn ip(s: &str) -> IpAddr {
 
 /// A peer certificate with only a URI SAN.
 pub fn uri_peer(uri: &str) -> Peer {
-    Peer {
-        uri_san: Some(uri.as_bytes().to_vec()),
-        dns_san: None,
-        subject: None,
-    }
+    Peer::new(Some(uri.as_bytes().to_vec()), None, None)
 }
 
 /// A request under construction. Defaults: `GET / ` with `:authority: example.com`, a
@@ -230,21 +226,13 @@ impl Req {
 
     /// mTLS peer whose certificate has only this DNS SAN.
     pub fn dns(mut self, dns: &str) -> Req {
-        self.conn.peer = Some(Peer {
-            uri_san: None,
-            dns_san: Some(dns.as_bytes().to_vec()),
-            subject: None,
-        });
+        self.conn.peer = Some(Peer::new(None, Some(dns.as_bytes().to_vec()), None));
         self
     }
 
     /// mTLS peer whose certificate has only this subject.
     pub fn subject(mut self, subject: &str) -> Req {
-        self.conn.peer = Some(Peer {
-            uri_san: None,
-            dns_san: None,
-            subject: Some(subject.as_bytes().to_vec()),
-        });
+        self.conn.peer = Some(Peer::new(None, None, Some(subject.as_bytes().to_vec())));
         self
     }
 
