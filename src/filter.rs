@@ -49,7 +49,6 @@ proxy_wasm::main! {{
             calls: HashMap::new(),
             metrics: Rc::new(Metrics::default()),
             flushed_authn: [0; 4],
-            outbound: Rc::new(Cell::new(None)),
         })
     });
 }}
@@ -206,8 +205,6 @@ struct FilterRoot {
     metrics: Rc<Metrics>,
     /// Authentication counters already flushed: cache hits, misses, fetch ok, fetch failed.
     flushed_authn: [u64; 4],
-    /// Whether this plugin instance runs on an outbound listener, once known.
-    outbound: Rc<Cell<Option<bool>>>,
 }
 
 /// Fetch schedule of one provider's remote JWKS.
@@ -392,7 +389,6 @@ impl RootContext for FilterRoot {
                     .collect();
                 self.metrics.define(&engine.policy_ids());
                 self.flushed_authn = [0; 4];
-                self.outbound = Rc::new(Cell::new(listener_outbound(engine.settings().direction)));
                 self.set_tick_period(Duration::from_secs(1));
                 self.engine = Some(Rc::new(engine));
                 true
@@ -428,7 +424,6 @@ impl RootContext for FilterRoot {
             engine: self.engine.clone(),
             authn: self.authn.clone(),
             metrics: self.metrics.clone(),
-            outbound: self.outbound.clone(),
             decision_header: None,
         }))
     }
@@ -468,7 +463,6 @@ struct AuthzFilter {
     engine: Option<Rc<Engine>>,
     authn: Rc<RefCell<AuthnState>>,
     metrics: Rc<Metrics>,
-    outbound: Rc<Cell<Option<bool>>>,
     /// The decision text to add to the response, when `decisionHeader` is on.
     decision_header: Option<String>,
 }
@@ -497,7 +491,7 @@ impl HttpContext for AuthzFilter {
             }
         };
         let view = Headers::new(&headers);
-        if self.is_outbound(engine.settings().direction) {
+        if outbound(engine.settings().direction) {
             // Outbound side: only the Sidecar egress list applies (Istio enforces peer and
             // request authentication and authorization policies on the inbound side only).
             let violation = if engine.has_egress_rules() {
@@ -626,15 +620,12 @@ fn envoy_jwt_payload() -> Outcome {
 /// Nesting accepted when decoding claims from metadata.
 const MAX_CLAIM_DEPTH: u8 = 16;
 
-/// Whether this filter runs on an outbound listener (`xds.listener_direction` 2), or `None`
-/// when Envoy does not say. Envoy serves the listener direction from the plugin instance (the
-/// direction is part of its key), so one read per instance is enough: at configuration when
-/// the host answers there, else at the first request.
-fn listener_outbound(direction: Direction) -> Option<bool> {
+/// Whether this filter runs on an outbound listener (`xds.listener_direction` 2).
+fn outbound(direction: Direction) -> bool {
     match direction {
-        Direction::Inbound => Some(false),
-        Direction::Outbound => Some(true),
-        Direction::Auto => read_u64(&["xds", "listener_direction"]).map(|d| d == 2),
+        Direction::Inbound => false,
+        Direction::Outbound => true,
+        Direction::Auto => read_u64(&["xds", "listener_direction"]) == Some(2),
     }
 }
 
@@ -658,16 +649,6 @@ fn apply_edits(edits: &[HeaderEdit], headers: Headers<'_>, context_id: u32) {
 }
 
 impl AuthzFilter {
-    fn is_outbound(&self, direction: Direction) -> bool {
-        if let Some(known) = self.outbound.get() {
-            return known;
-        }
-        // Absent at a request: the listener has no direction (not an Istio sidecar): inbound.
-        let outbound = listener_outbound(direction).unwrap_or(false);
-        self.outbound.set(Some(outbound));
-        outbound
-    }
-
     fn count(&self, decision: &Decision<'_>) {
         let outcome = if decision.is_allowed() {
             ALLOWED
