@@ -8,6 +8,8 @@
 #                bookinfo-securityrule, bookinfo-sidecar, hipstershop, keycloak)
 #   make bench   meshguard vs Envoy native RBAC / jwt_authn vs no filter in real Envoys (~10-15 min, not part
 #                of `make test`; BENCH_ARGS=--quick for a smoke run); writes target/bench/results.{md,json}
+#   make difftest  meshguard vs Envoy's native RBAC filter on random policies and requests (DIFF_POLICIES,
+#                DIFF_REQUESTS, DIFF_SEED; `make test` runs a bounded, fixed-seed version)
 #   make clean   remove build and test output (target/); `make distclean` also removes .venv
 #   make oci     reproducible OCI image (Istio "compat" layout) in target/oci/, prints the manifest digest
 #   make publish REGISTRY=host[:port]/repo [TAG=...]   push it with the registry v2 API
@@ -137,6 +139,21 @@ bench: deps build $(BENCH_STAMP)
 $(BENCH_STAMP): envoy-test/bench/requirements.txt | $(DEPS_STAMP)
 	$(PY) -m pip install -q --disable-pip-version-check -r envoy-test/bench/requirements.txt
 	@touch $@
+
+## difftest -----------------------------------------------------------------------------------------
+# Random AuthorizationPolicies and requests, each policy set behind two listeners of one Envoy (meshguard,
+# and the RBAC filters istiod would generate: envoy-test/istio_rbac.py); every request must get the same
+# status from both. Prints "N policies x M requests ... compared, K mismatches" and a reproducer per
+# mismatch. Rerun one set: envoy-test/difftest/difftest.py --seed S --policies N --requests M --only I
+DIFF_POLICIES ?= 300
+DIFF_REQUESTS ?= 100
+DIFF_SEED     ?=
+DIFF_ARGS     ?=
+
+.PHONY: difftest
+difftest: deps build certs
+	$(PY) envoy-test/difftest/difftest.py --policies $(DIFF_POLICIES) --requests $(DIFF_REQUESTS) \
+	  $(if $(DIFF_SEED),--seed $(DIFF_SEED)) --envoy "$(FIND_ENVOY)" --wasm $(WASM) --certs $(CERTS) $(DIFF_ARGS)
 
 ## clean --------------------------------------------------------------------------------------------
 clean:

@@ -1,0 +1,321 @@
+#!/usr/bin/env python3
+"""Differential test: meshguard against Envoy's native RBAC filter, same policies, same requests.
+
+For each generated policy set (``generate.py``) one Envoy serves two listeners on 127.0.0.1 with the same
+HCM settings (Istio sidecar inbound: path normalization mode of the set, ``set_filter_state`` of the
+direct peer as the README asks for behind X-Forwarded-For) and the same ``direct_response`` 200 route:
+
+* ``mg_<i>``: the meshguard Wasm filter with the policies verbatim as its plugin configuration;
+* ``rbac_<i>``: the RBAC filters istiod would generate for the policies (``envoy-test/istio_rbac.py``).
+
+Both listeners take plaintext and TLS on one port (``tls_inspector``; the TLS chain asks for an
+*optional* client certificate from the test CA). Every request goes to both listeners over a new
+connection with the same properties (plaintext or TLS, client certificate, SNI, source address
+127.0.0.x) and must get the same status (200 allow, 403 deny, or the same Envoy error such as 400).
+Many policy sets share one Envoy (``--batch``).
+
+The seed decides everything; a mismatch prints the seed, the set index, the policies, the native RBAC
+filters, the request and both answers, and ``--only INDEX`` reruns one set.
+
+    difftest.py --policies 300 --requests 100 --seed 7     (make difftest DIFF_POLICIES=... DIFF_SEED=...)
+"""
+from __future__ import annotations
+
+import argparse
+import concurrent.futures
+import json
+import os
+import random
+import socket
+import ssl
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+sys.path.insert(0, str(HERE.parent))
+sys.path.insert(0, str(HERE.parent / "bench"))
+import envoy_config  # noqa: E402  (envoy-test/envoy_config.py)
+import envoys  # noqa: E402  (envoy-test/bench/envoys.py: process start / ready / stop)
+import generate  # noqa: E402
+import istio_rbac  # noqa: E402
+
+REPO = HERE.parent.parent
+DECISION = "x-meshguard-decision"
+NORMALIZATIONS = ["BASE", "BASE", "BASE", "NONE", "MERGE_SLASHES", "DECODE_AND_MERGE_SLASHES"]
+
+
+@dataclass
+class PolicySet:
+    index: int
+    resources: list
+    requests: list
+    normalization: str
+    mg_port: int = 0
+    rbac_port: int = 0
+
+    def mg_config(self) -> dict:
+        return generate.meshguard_config(generate.bind_port(self.resources, self.mg_port))
+
+    def rbac_filters(self, port: int | None = None) -> list:
+        res = generate.bind_port(self.resources, port or self.rbac_port)
+        return istio_rbac.istio_rbac_filters(res, generate.NAMESPACE, generate.LABELS, generate.ROOT_NAMESPACE)
+
+
+@dataclass
+class Mismatch:
+    seed: int
+    pset: PolicySet
+    request: dict
+    meshguard: str
+    native: str
+
+    def report(self) -> str:
+        p = self.pset
+        return "\n".join([
+            f"MISMATCH seed={self.seed} set={p.index} normalization={p.normalization}: "
+            f"meshguard {self.meshguard}, native RBAC {self.native}",
+            f"  request: {json.dumps(self.request)}",
+            "  policies (PORT = the listener's port):",
+            _indent(json.dumps(p.resources, indent=1)),
+            "  native RBAC filters (PORT = 10000):",
+            _indent(json.dumps(p.rbac_filters(10000), indent=1)),
+            f"  rerun: envoy-test/difftest/difftest.py --seed {self.seed} --policies {p.index + 1} "
+            f"--requests {len(p.requests)} --only {p.index}",
+        ])
+
+
+def _indent(text: str) -> str:
+    return "\n".join("    " + line for line in text.splitlines())
+
+
+@dataclass
+class Result:
+    policies: int = 0
+    compared: int = 0
+    outcomes: dict = field(default_factory=dict)  # "200" / "403" / "400" ... (both sides agreed)
+    mismatches: list = field(default_factory=list)
+    samples: dict = field(default_factory=dict)  # outcome -> a few requests that got it (--verbose)
+    seconds: float = 0.0
+
+    def summary(self) -> str:
+        per = ", ".join(f"{k}: {v}" for k, v in sorted(self.outcomes.items()))
+        return (f"difftest: {self.policies} policies x {self.compared // max(self.policies, 1)} requests = "
+                f"{self.compared} requests compared ({per}), {len(self.mismatches)} mismatches, "
+                f"{self.seconds:.1f} s")
+
+
+# ---- generation -----------------------------------------------------------------------------------------
+
+
+def generate_sets(seed: int, policies: int, requests: int) -> list:
+    """The campaign of ``seed``: set i depends only on the seed and i (sets are generated in order)."""
+    rng = random.Random(seed)
+    sets = []
+    for i in range(policies):
+        resources = generate.policy_set(rng, i)
+        reqs = generate.requests_for(rng, resources, requests)
+        sets.append(PolicySet(i, resources, reqs, rng.choice(NORMALIZATIONS)))
+    return sets
+
+
+# ---- Envoy ----------------------------------------------------------------------------------------------
+
+TLS_INSPECTOR = {
+    "name": "envoy.filters.listener.tls_inspector",
+    "typed_config": {"@type": "type.googleapis.com/envoy.extensions.filters.listener.tls_inspector.v3.TlsInspector"},
+}
+
+
+def _listener(name: str, port: int, hcm: dict, cert_dir: str) -> dict:
+    filters = [{"name": "envoy.filters.network.http_connection_manager", "typed_config": hcm}]
+    tls = envoy_config.downstream_tls_context(cert_dir, require_client_certificate=False)
+    return {
+        "name": name,
+        "address": {"socket_address": {"address": "127.0.0.1", "port_value": port}},
+        "traffic_direction": "INBOUND",
+        "listener_filters": [TLS_INSPECTOR],
+        "filter_chains": [
+            {"filter_chain_match": {"transport_protocol": "tls"}, "filters": filters,
+             "transport_socket": {"name": "envoy.transport_sockets.tls", "typed_config": tls}},
+            {"filter_chain_match": {"transport_protocol": "raw_buffer"}, "filters": filters},
+        ],
+    }
+
+
+def bootstrap(sets: list, admin_port: int, wasm_path: str, cert_dir: str) -> dict:
+    listeners = []
+    for p in sets:
+        common = dict(normalization=p.normalization, direct_peer_state=True)
+        mg = envoy_config.http_connection_manager(f"mg_{p.index}", p.mg_config(), wasm=True, wasm_path=wasm_path, **common)
+        rbac = envoy_config.http_connection_manager(f"rbac_{p.index}", wasm=False, **common)
+        rbac["http_filters"][-1:-1] = p.rbac_filters()  # before the router
+        listeners += [_listener(f"mg_{p.index}", p.mg_port, mg, cert_dir),
+                      _listener(f"rbac_{p.index}", p.rbac_port, rbac, cert_dir)]
+    return {
+        "node": {"id": "sidecar~127.0.0.1~difftest.default~default.svc.cluster.local", "cluster": "difftest",
+                 "metadata": {"NAMESPACE": generate.NAMESPACE, "LABELS": generate.LABELS}},
+        "admin": {"address": {"socket_address": {"address": "127.0.0.1", "port_value": admin_port}}},
+        "static_resources": {"listeners": listeners},
+    }
+
+
+# ---- client ---------------------------------------------------------------------------------------------
+
+
+class Sender:
+    """Raw HTTP/1.1 requests over a fresh connection with the request's connection properties."""
+
+    def __init__(self, cert_dir: Path, timeout: float = 10.0):
+        self.timeout = timeout
+        self.contexts = {}
+        for ident in [None] + list(generate.IDENTITIES):
+            ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+            ctx.check_hostname = False  # the SNI varies; the server certificate is still verified
+            ctx.load_verify_locations(cafile=str(cert_dir / "ca.crt"))
+            if ident:
+                ctx.load_cert_chain(str(cert_dir / f"{ident}.crt"), str(cert_dir / f"{ident}.key"))
+            ctx.set_alpn_protocols(["http/1.1"])
+            self.contexts[ident] = ctx
+
+    def send(self, port: int, req: dict) -> str:
+        """``"<status>"`` (with ``" <decision header>"`` when meshguard set one), or ``"error: ..."``."""
+        head = f"{req['method']} {req['path']} HTTP/1.1\r\n"
+        head += "".join(f"{k}: {v}\r\n" for k, v in req["headers"]) + "Connection: close\r\n\r\n"
+        try:
+            sock = socket.create_connection(("127.0.0.1", port), timeout=self.timeout,
+                                            source_address=(req["source"], 0))
+        except OSError as e:
+            return f"error: connect: {e}"
+        try:
+            if req["tls"]:
+                sock = self.contexts[req["identity"]].wrap_socket(sock, server_hostname=req["sni"])
+            sock.sendall(head.encode("latin-1"))
+            data = b""
+            while b"\r\n\r\n" not in data:
+                chunk = sock.recv(65536)
+                if not chunk:
+                    break
+                data += chunk
+        except OSError as e:
+            return f"error: {type(e).__name__}"
+        finally:
+            sock.close()
+        lines = data.split(b"\r\n\r\n", 1)[0].decode("latin-1").split("\r\n")
+        parts = lines[0].split(" ", 2)
+        if len(parts) < 2 or not parts[1].isdigit():
+            return "error: no response" if not data else f"error: bad status line {lines[0]!r}"
+        decision = next((l.split(":", 1)[1].strip() for l in lines[1:] if l.lower().startswith(DECISION + ":")), None)
+        return parts[1] + (f" ({decision})" if decision else "")
+
+
+def _status(outcome: str) -> str:
+    return outcome.split(" ", 1)[0] if not outcome.startswith("error") else "error"
+
+
+# ---- campaign -------------------------------------------------------------------------------------------
+
+
+def run_batch(sets: list, seed: int, envoy_binary: str, wasm_path: str, cert_dir: Path, workdir: Path,
+              result: Result, workers: int = 4, log=print) -> None:
+    for p in sets:
+        p.mg_port, p.rbac_port = envoys.free_port(), envoys.free_port()
+    admin = envoys.free_port()
+    cfg = bootstrap(sets, admin, str(wasm_path), str(cert_dir))
+    t0 = time.monotonic()
+    env = envoys.Envoy(envoy_binary, f"difftest-{sets[0].index}", cfg, admin, workdir, concurrency=2, ready_timeout=120)
+    log(f"difftest: Envoy with {len(sets)} listener pairs ready in {time.monotonic() - t0:.1f} s")
+    sender = Sender(cert_dir)
+    try:
+        jobs = [(p, r) for p in sets for r in p.requests]
+
+        def one(job):
+            p, r = job
+            return p, r, sender.send(p.mg_port, r), sender.send(p.rbac_port, r)
+
+        with concurrent.futures.ThreadPoolExecutor(workers) as pool:
+            for p, r, mg, native in pool.map(one, jobs):
+                result.compared += 1
+                a, b = _status(mg), _status(native)
+                if a == b:
+                    result.outcomes[a] = result.outcomes.get(a, 0) + 1
+                    samples = result.samples.setdefault(a, [])
+                    if len(samples) < 5:
+                        samples.append((mg, native, r))
+                else:
+                    m = Mismatch(seed, p, r, mg, native)
+                    result.mismatches.append(m)
+                    if len(result.mismatches) <= 3:
+                        log(m.report())
+        if env.proc.poll() is not None:
+            raise RuntimeError(f"Envoy exited during the batch:\n{env.log_tail()}")
+    finally:
+        env.stop()
+    result.policies += len(sets)
+
+
+def campaign(*, seed: int, policies: int, requests: int, envoy_binary: str, wasm_path: Path, cert_dir: Path,
+             workdir: Path, batch: int = 60, only: int | None = None, workers: int = 4, verbose: bool = False, log=print) -> Result:
+    log(f"difftest: seed {seed}, {policies} policy sets x {requests} requests")
+    sets = generate_sets(seed, policies, requests)
+    if only is not None:
+        sets = [s for s in sets if s.index == only]
+    workdir.mkdir(parents=True, exist_ok=True)
+    result = Result()
+    t0 = time.monotonic()
+    try:
+        for i in range(0, len(sets), batch):
+            run_batch(sets[i:i + batch], seed, envoy_binary, wasm_path, cert_dir, workdir, result, workers, log)
+    finally:
+        envoys.kill_all()
+    result.seconds = time.monotonic() - t0
+    log(result.summary())
+    if verbose:
+        for outcome, samples in sorted(result.samples.items()):
+            for mg, native, r in samples:
+                log(f"  {outcome}: meshguard {mg}, native {native}: {json.dumps(r)}")
+    return result
+
+
+def find_envoy() -> str:
+    env = os.environ.get("ENVOY")
+    if env:
+        return env
+    found = sorted(REPO.glob(".venv/lib/python3*/site-packages/envoy/_bin/envoy"))
+    if not found:
+        sys.exit("difftest: no Envoy binary (make deps, or ENVOY=...)")
+    return str(found[0])
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--policies", type=int, default=200, help="policy sets (default 200)")
+    ap.add_argument("--requests", type=int, default=100, help="requests per policy set (default 100)")
+    ap.add_argument("--seed", type=int, default=None, help="default: random (printed)")
+    ap.add_argument("--batch", type=int, default=60, help="policy sets per Envoy (default 60)")
+    ap.add_argument("--only", type=int, default=None, help="run only this policy set index")
+    ap.add_argument("--workers", type=int, default=4, help="client threads (default 4)")
+    ap.add_argument("-v", "--verbose", action="store_true", help="print a few requests of every outcome")
+    ap.add_argument("--envoy", default=None)
+    ap.add_argument("--wasm", default=str(REPO / "target/wasm32-wasip1/release/meshguard.wasm"))
+    ap.add_argument("--certs", default=str(REPO / "target/certs"))
+    ap.add_argument("--workdir", default=str(REPO / "target/difftest"))
+    a = ap.parse_args(argv)
+    seed = a.seed if a.seed is not None else random.SystemRandom().randrange(1 << 31)
+    res = campaign(seed=seed, policies=a.policies, requests=a.requests, envoy_binary=a.envoy or find_envoy(),
+                   wasm_path=Path(a.wasm), cert_dir=Path(a.certs), workdir=Path(a.workdir), batch=a.batch,
+                   only=a.only, workers=a.workers, verbose=a.verbose)
+    if res.mismatches:
+        print(f"difftest: {len(res.mismatches)} mismatches (seed {seed}); the first ones are printed above",
+              file=sys.stderr)
+        for m in res.mismatches[3:20]:
+            print(f"  set {m.pset.index}: meshguard {m.meshguard}, native {m.native}: {json.dumps(m.request)}",
+                  file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

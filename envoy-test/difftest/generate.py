@@ -1,0 +1,418 @@
+"""Random AuthorizationPolicy sets and requests for the differential test (meshguard vs Envoy RBAC).
+
+Everything comes from one ``random.Random`` so a seed reproduces a campaign exactly.
+
+Policies use every AuthorizationPolicy field meshguard supports that Envoy's RBAC filter can express
+without JWT metadata: actions ALLOW / DENY / AUDIT, the dry-run annotation, selectors and namespaces
+(targeting), ``from`` (principals, namespaces, serviceAccounts, trustDomains, ipBlocks, remoteIpBlocks
+and their ``not*``), ``to`` (hosts, ports, methods, paths incl. ``{*}``/``{**}`` templates, and
+``not*``), ``when`` (request.headers[...] incl. pseudo-headers, source.ip, remote.ip,
+source.principal/namespace/serviceAccount/trustDomain, destination.ip/port, connection.sni), empty
+shapes (ALLOW ``spec`` without rules, ``rules: [{}]``). Values use the forms ``abc``, ``abc*``,
+``*abc``, ``*`` and some odd ones (``*abc*``, a literal star in the middle).
+
+Excluded by rule (README, "Differential test"):
+
+* ``requestPrincipals`` / ``notRequestPrincipals`` / ``request.auth.*``: RBAC needs jwt_authn metadata
+  (JWT parity is tested separately against Envoy's jwt_authn);
+* ``experimental.envoy.filters.*``: dynamic metadata no filter here produces;
+* values istiod skips or widens silently and meshguard refuses at load time (README, deliberate
+  differences): never generated, every generated value is valid for both;
+* CUSTOM: refused by meshguard.
+
+The listener port is not known when a policy is generated: ``ports`` / ``notPorts`` /
+``destination.port`` may hold the token :data:`PORT`, which :func:`bind_port` replaces with each
+listener's own port (the meshguard and the native listener of a pair have different ports).
+"""
+from __future__ import annotations
+
+import copy
+import random
+
+PORT = "PORT"  # replaced by the listener's port (bind_port)
+OTHER_PORT = "9080"
+NAMESPACE = "default"
+ROOT_NAMESPACE = "istio-system"
+LABELS = {"app": "details", "version": "v1"}
+
+# client certificate name (envoy-test/certs.sh) -> SPIFFE URI SAN (None: DNS SAN and subject only)
+IDENTITIES = {
+    "productpage": "spiffe://cluster.local/ns/default/sa/productpage",
+    "reviews": "spiffe://cluster.local/ns/default/sa/reviews",
+    "foo-bar": "spiffe://cluster.local/ns/foo/sa/bar",
+    "ingress": "spiffe://cluster.local/ns/istio-system/sa/ingress",
+    "other-td": "spiffe://other-td/ns/foo/sa/bar",
+    "no-uri": None,
+}
+# client source addresses (loopback only; 127.0.0.0/8 is all loopback on Linux)
+SOURCES = ["127.0.0.1", "127.0.0.2", "127.0.0.3", "127.0.0.10"]
+SNIS = [None, "localhost", "outbound_.9080_._.details.default.svc.cluster.local", "Details.Default.svc"]
+
+# ---- value pools (forms: exact, prefix*, *suffix, *, odd ones) ----------------------------------------
+PRINCIPALS = [
+    "cluster.local/ns/default/sa/productpage", "cluster.local/ns/default/sa/reviews",
+    "cluster.local/ns/foo/sa/bar", "other-td/ns/foo/sa/bar", "cluster.local/ns/istio-system/sa/ingress",
+    "cluster.local/ns/default/*", "cluster.local/ns/default/sa/review*", "*/ns/foo/sa/bar", "*/sa/ingress",
+    "*", "cluster.local/ns/default/sa/product.age", "*td/ns/foo/sa/bar", "cluster.local/ns/*/sa/bar",
+]
+NAMESPACES = ["default", "foo", "istio-system", "other", "*", "de*", "*o", "f*o", "*-system", "d.fault", "*s*"]
+SERVICE_ACCOUNTS = ["productpage", "reviews", "default/reviews", "foo/bar", "istio-system/ingress", "bar", "default/product.age"]
+TRUST_DOMAINS = ["cluster.local", "other-td", "*", "cluster*", "*-td", "*.local", "other*"]
+IP_BLOCKS = ["127.0.0.1", "127.0.0.2/32", "127.0.0.0/30", "127.0.0.0/8", "10.0.0.0/8", "127.0.0.10", "::1", "127.0.0.3/32"]
+REMOTE_IP_BLOCKS = IP_BLOCKS + ["10.1.2.3", "192.0.2.0/24", "10.1.0.0/16"]
+DEST_IPS = ["127.0.0.1", "127.0.0.0/8", "10.0.0.1", "127.0.0.1/32", "::1/128"]
+HOSTS = ["example.com", "*.example.com", "api.*", "example.com:*", "*", "localhost", "EXAMPLE.com", "*:80",
+         "Api.Example.Com", "*.local*"]
+METHODS = ["GET", "POST", "PUT", "DELETE", "PATCH", "HEAD", "OPTIONS", "*", "get", "PO*", "*ETE"]
+PATHS = ["/admin", "/admin*", "/api/*", "*.html", "*", "/public/*", "/api/{*}/items", "/store/{**}/cart",
+         "/public/{**}", "/a/*b", "/", "/api/v1/items", "*/secret", "/Admin", "/admin/", "/{*}", "/{**}",
+         "/x;y", "/a%2Fb"]
+SNI_VALUES = ["localhost", "outbound_*", "*", "*.svc", "details.default.svc", "outbound_.9080_._.details.default.svc.cluster.local"]
+HEADER_NAMES = ["x-role", "x-tenant", "X-Role"]
+HEADER_VALUES = ["admin", "user", "adm*", "*min", "*", "a", "admin,user", "User", "*er*"]
+PSEUDO_HEADERS = {
+    ":authority": HOSTS[:4] + ["localhost*"],
+    ":method": ["GET", "POST", "P*"],
+    ":path": ["/admin", "/admin*", "*?q=1", "/api/*"],
+}
+
+
+def _some(rng: random.Random, pool: list, k_max: int = 3) -> list:
+    k = rng.randint(1, min(k_max, len(pool)))
+    return rng.sample(pool, k)
+
+
+def _ports(rng: random.Random) -> list:
+    return rng.choice([[PORT], [OTHER_PORT], [PORT, OTHER_PORT], ["80"]])
+
+
+# ---- policies -------------------------------------------------------------------------------------------
+
+SOURCE_FIELDS = {
+    "principals": PRINCIPALS,
+    "namespaces": NAMESPACES,
+    "serviceAccounts": SERVICE_ACCOUNTS,
+    "trustDomains": TRUST_DOMAINS,
+    "ipBlocks": IP_BLOCKS,
+    "remoteIpBlocks": REMOTE_IP_BLOCKS,
+}
+OPERATION_FIELDS = {"hosts": HOSTS, "ports": None, "methods": METHODS, "paths": PATHS}
+
+
+def _field_values(rng: random.Random, pools: dict, field: str) -> list:
+    pool = pools[field]
+    return _ports(rng) if pool is None else _some(rng, pool)
+
+
+def _fields(rng: random.Random, pools: dict, exclusive: tuple = ()) -> dict:
+    """1-3 fields (positive and/or ``not*``) of a source or operation."""
+    out: dict = {}
+    names = list(pools)
+    for field in rng.sample(names, rng.randint(1, 3)):
+        if field in exclusive and any(f in exclusive and f != field for f in out):
+            continue
+        nf = "not" + field[0].upper() + field[1:]
+        form = rng.random()
+        if form < 0.5:
+            out[field] = _field_values(rng, pools, field)
+        elif form < 0.85:
+            out[nf] = _field_values(rng, pools, field)
+        else:
+            out[field] = _field_values(rng, pools, field)
+            out[nf] = _field_values(rng, pools, field)
+    return out
+
+
+def _source(rng: random.Random) -> dict:
+    # istiod validation: serviceAccounts may not be combined with principals / namespaces
+    src = _fields(rng, SOURCE_FIELDS)
+    if any(k.lower().endswith("serviceaccounts") for k in src):
+        for k in ("principals", "notPrincipals", "namespaces", "notNamespaces"):
+            src.pop(k, None)
+    return src
+
+
+def _operation(rng: random.Random) -> dict:
+    return _fields(rng, OPERATION_FIELDS)
+
+
+def _condition(rng: random.Random) -> dict:
+    kind = rng.choice(["header", "header", "header", "pseudo", "source.ip", "remote.ip", "source.principal",
+                       "source.namespace", "source.serviceAccount", "source.trustDomain", "destination.ip",
+                       "destination.port", "connection.sni"])
+    if kind == "header":
+        key, pool = f"request.headers[{rng.choice(HEADER_NAMES)}]", HEADER_VALUES
+    elif kind == "pseudo":
+        name = rng.choice(sorted(PSEUDO_HEADERS))
+        key, pool = f"request.headers[{name}]", PSEUDO_HEADERS[name]
+    else:
+        key = kind
+        pool = {
+            "source.ip": IP_BLOCKS, "remote.ip": REMOTE_IP_BLOCKS, "source.principal": PRINCIPALS,
+            "source.namespace": NAMESPACES, "source.serviceAccount": SERVICE_ACCOUNTS,
+            "source.trustDomain": TRUST_DOMAINS, "destination.ip": DEST_IPS, "destination.port": None,
+            "connection.sni": SNI_VALUES,
+        }[kind]
+
+    def values() -> list:
+        return _ports(rng) if pool is None else _some(rng, pool, 2)
+
+    r = rng.random()
+    cond: dict = {"key": key}
+    if r < 0.55:
+        cond["values"] = values()
+    elif r < 0.85:
+        cond["notValues"] = values()
+    else:
+        cond["values"], cond["notValues"] = values(), values()
+    return cond
+
+
+def _rule(rng: random.Random) -> dict:
+    if rng.random() < 0.08:
+        return {}
+    rule: dict = {}
+    if rng.random() < 0.55:
+        rule["from"] = [{"source": _source(rng)} for _ in range(rng.choice([1, 1, 2]))]
+    if rng.random() < 0.6:
+        rule["to"] = [{"operation": _operation(rng)} for _ in range(rng.choice([1, 1, 2]))]
+    if rng.random() < 0.4:
+        rule["when"] = [_condition(rng) for _ in range(rng.choice([1, 1, 2]))]
+    return rule
+
+
+def policy(rng: random.Random, name: str) -> dict:
+    action = rng.choices(["ALLOW", "DENY", "AUDIT"], weights=[45, 38, 17])[0]
+    meta: dict = {"name": name, "namespace": rng.choices([NAMESPACE, ROOT_NAMESPACE, "other"], weights=[80, 14, 6])[0]}
+    if action != "AUDIT" and rng.random() < 0.12:
+        meta["annotations"] = {"istio.io/dry-run": rng.choice(["true", "true", "false", "1", "F"])}
+    spec: dict = {}
+    r = rng.random()
+    if r < 0.3:
+        spec["selector"] = {"matchLabels": {"app": "details"}}
+    elif r < 0.36:
+        spec["selector"] = {"matchLabels": dict(LABELS)}
+    elif r < 0.46:
+        spec["selector"] = {"matchLabels": {"app": "ratings"}}
+    elif r < 0.5:
+        spec["selector"] = {"matchLabels": {}}
+    if action != "ALLOW" or rng.random() < 0.8:
+        spec["action"] = action
+    r = rng.random()
+    if action == "ALLOW" and r < 0.05:
+        pass  # spec without rules: deny everything
+    elif action == "ALLOW" and r < 0.08:
+        spec["rules"] = []
+    else:
+        spec["rules"] = [_rule(rng) for _ in range(rng.choice([1, 1, 2, 3]))]
+    return {"apiVersion": rng.choice(["security.istio.io/v1", "security.istio.io/v1beta1"]),
+            "kind": "AuthorizationPolicy", "metadata": meta, "spec": spec}
+
+
+def policy_set(rng: random.Random, index: int) -> list:
+    """1-4 AuthorizationPolicies for one workload (one listener pair)."""
+    return [policy(rng, f"p{index}-{k}") for k in range(rng.choice([1, 1, 2, 2, 3, 4]))]
+
+
+def bind_port(obj, port: int):
+    """A deep copy with every :data:`PORT` token replaced by ``port``."""
+    if isinstance(obj, dict):
+        return {k: bind_port(v, port) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [bind_port(v, port) for v in obj]
+    return str(port) if obj == PORT else obj
+
+
+def meshguard_config(resources: list) -> dict:
+    return {
+        "workload": {"namespace": NAMESPACE, "labels": dict(LABELS)},
+        "rootNamespace": ROOT_NAMESPACE,
+        "trustDomain": "cluster.local",
+        "decisionHeader": True,
+        "resources": copy.deepcopy(resources),
+    }
+
+
+# ---- requests -------------------------------------------------------------------------------------------
+
+
+def _collect(resources: list) -> dict:
+    """The values the policies mention, by kind, so that generated requests match them sometimes."""
+    seen: dict = {"paths": [], "hosts": [], "methods": [], "headers": []}
+    for res in resources:
+        for rule in (res["spec"].get("rules") or []):
+            for t in rule.get("to") or []:
+                op = t["operation"]
+                for kind in ("paths", "hosts", "methods"):
+                    for f in (kind, "not" + kind[0].upper() + kind[1:]):
+                        seen[kind] += op.get(f, [])
+            for c in rule.get("when") or []:
+                if c["key"].startswith("request.headers["):
+                    name = c["key"][len("request.headers["):-1]
+                    for v in (c.get("values") or []) + (c.get("notValues") or []):
+                        if name == ":authority":
+                            seen["hosts"].append(v)
+                        elif name == ":method":
+                            seen["methods"].append(v)
+                        elif name == ":path":
+                            seen["paths"].append(v)
+                        else:
+                            seen["headers"].append((name, v))
+    return seen
+
+
+def _fill(rng: random.Random, pattern: str, filler: list) -> str:
+    """A concrete string matching a value form (``*`` -> a random filler)."""
+    if pattern == "*":
+        return rng.choice(filler)
+    if pattern.startswith("*"):
+        return rng.choice(filler) + pattern[1:]
+    if pattern.endswith("*"):
+        return pattern[:-1] + rng.choice(filler)
+    return pattern
+
+
+SEGMENTS = ["admin", "api", "public", "store", "items", "v1", "x", "secret", "cart", "index.html", "Admin", "a.b"]
+
+
+def _path_from(rng: random.Random, pattern: str) -> str:
+    if "{" in pattern:
+        out = []
+        for seg in pattern.split("/"):
+            if seg == "{*}":
+                out.append(rng.choice(SEGMENTS + ["", "a%2Fb", "x.y~z"]))
+            elif seg == "{**}":
+                out.append(rng.choice(["", "a", "a/b", "a//b", "b/../c"]))
+            else:
+                out.append(seg)
+        return "/".join(out)
+    p = _fill(rng, pattern, ["", "/", "x", "/x", "istrator", "/a/b", ".html", "/../admin"])
+    return p if p.startswith("/") else "/" + p
+
+
+def _tricky(rng: random.Random, path: str) -> str:
+    """One spelling change of the kind that caused bypasses (known-bypasses.md A1-A8)."""
+    segs = path.split("/")
+    k = rng.randrange(len(segs))
+    choice = rng.randrange(17)
+    if choice == 0:
+        return path.replace("/", "//", 1)
+    if choice == 1:
+        return "/./" + path.lstrip("/")
+    if choice == 2:
+        return "/x/.." + path
+    if choice == 3:
+        return "/x/%2e%2e" + path
+    if choice == 4:
+        return path.replace("/", "%2F", 2).replace("%2F", "/", 1)
+    if choice == 5:
+        return path.replace("/", "\\", 2).replace("\\", "/", 1)
+    if choice == 6:
+        return path.replace("/", "%5C", 2).replace("%5C", "/", 1)
+    if choice == 7:
+        return path + rng.choice([";a=b", ";", ";jsessionid=1/x"])
+    if choice == 8:
+        return path + rng.choice(["?", "?q=1", "?a=/admin&b=..", "?#"])
+    if choice == 9:
+        return path + rng.choice(["#frag", "#", "%23"])
+    if choice == 10:
+        return path.upper()
+    if choice == 11:
+        return "/".join(s if i != k else s.replace("a", "%61").replace("d", "%64") for i, s in enumerate(segs))
+    if choice == 12:
+        return path + "/"
+    if choice == 13:
+        return path.replace(".", "%2e")
+    if choice == 14:
+        return "/".join(s if i != k else s + "/." for i, s in enumerate(segs))
+    if choice == 15:
+        return path + rng.choice(["%00", "%20", "%2F", "%23x", "%252e"])
+    return "/".join(s if i != k else s + "/x/.." for i, s in enumerate(segs))
+
+
+def _host(rng: random.Random, seen: list) -> str:
+    if seen and rng.random() < 0.6:
+        h = _fill(rng, rng.choice(seen), ["api.", "www.", "example.com", "x", "local", ":80", ""])
+    else:
+        h = rng.choice(["localhost", "example.com", "api.example.com", "details", "10.0.0.1", "api.test"])
+    r = rng.random()
+    if r < 0.1:
+        h = h.upper()
+    elif r < 0.2:
+        h += rng.choice([":80", ":8080", ":", ":443"])
+    elif r < 0.26:
+        h += "."
+    elif r < 0.3:
+        h = h.capitalize()
+    return h or "localhost"
+
+
+REAL_METHODS = ["GET", "POST", "PUT", "DELETE", "PATCH", "HEAD", "OPTIONS"]
+
+
+def form_matches(pattern: str, value: str) -> bool:
+    """Does ``value`` match an Istio value form (``*``, ``*suffix``, ``prefix*``, exact)?"""
+    if pattern == "*":
+        return True
+    if pattern.startswith("*"):
+        return value.endswith(pattern[1:])
+    if pattern.endswith("*"):
+        return value.startswith(pattern[:-1])
+    return value == pattern
+
+
+def _method(rng: random.Random, seen: list) -> str:
+    # Envoy 1.40 answers 400 to methods it does not know (and to lower-case ones): a few of those only
+    if seen and rng.random() < 0.55:
+        candidates = [m for m in REAL_METHODS if form_matches(rng.choice(seen), m)]
+        if candidates:
+            return rng.choice(candidates)
+    return rng.choices(REAL_METHODS + ["get", "Post", "FOO"], weights=[30, 15, 8, 8, 4, 4, 4, 2, 1, 1])[0]
+
+
+def _headers(rng: random.Random, seen: list) -> list:
+    out: list = []
+    for _ in range(rng.choice([0, 1, 1, 2, 3])):
+        if seen and rng.random() < 0.7:
+            name, v = rng.choice(seen)
+            value = _fill(rng, v, ["", "x", "admin", "adm", "in"])
+        else:
+            name = rng.choice(["x-role", "x-tenant", "x-other"])
+            value = rng.choice(["admin", "user", "", "admin,user", "ADMIN", "a", " admin"])
+        name = name if rng.random() < 0.8 else name.upper()
+        if name.startswith(":"):
+            continue
+        out.append([name, value.strip() if rng.random() < 0.9 else value])
+        if rng.random() < 0.25:  # a repeated header, the other value first or last
+            extra = [name, rng.choice(["user", "admin", "", "x"])]
+            out.insert(len(out) - 1 if rng.random() < 0.5 else len(out), extra)
+    if rng.random() < 0.2:
+        out.append(["X-Forwarded-For", rng.choice(["10.1.2.3", "192.0.2.7", "192.0.2.7, 10.1.2.3", "127.0.0.2",
+                                                    "not-an-ip", "::1"])])
+    return out
+
+
+def request(rng: random.Random, seen: dict) -> dict:
+    """One request: the HTTP/1.1 message and its connection (TLS, client certificate, SNI, source)."""
+    if seen["paths"] and rng.random() < 0.65:
+        path = _path_from(rng, rng.choice(seen["paths"]))
+    else:
+        path = rng.choice(["/", "/admin", "/api/v1/items", "/public/index.html", "/store/a/cart", "/x"])
+    while rng.random() < 0.35:
+        path = _tricky(rng, path)
+    tls = rng.random() < 0.7
+    identity = rng.choice(list(IDENTITIES) + [None, None]) if tls else None
+    return {
+        "method": _method(rng, seen["methods"]),
+        "path": path,
+        "headers": [["Host", _host(rng, seen["hosts"])]] + _headers(rng, seen["headers"]),
+        "tls": tls,
+        "identity": identity,
+        "sni": rng.choice(SNIS) if tls else None,
+        "source": rng.choice(SOURCES),
+    }
+
+
+def requests_for(rng: random.Random, resources: list, n: int) -> list:
+    seen = _collect(resources)
+    return [request(rng, seen) for _ in range(n)]
