@@ -27,7 +27,9 @@ listener's own port (the meshguard and the native listener of a pair have differ
 from __future__ import annotations
 
 import copy
+import ipaddress
 import random
+import re
 
 PORT = "PORT"  # replaced by the listener's port (bind_port)
 OTHER_PORT = "9080"
@@ -236,29 +238,64 @@ def meshguard_config(resources: list) -> dict:
 # ---- requests -------------------------------------------------------------------------------------------
 
 
-def _collect(resources: list) -> dict:
-    """The values the policies mention, by kind, so that generated requests match them sometimes."""
-    seen: dict = {"paths": [], "hosts": [], "methods": [], "headers": []}
-    for res in resources:
-        for rule in (res["spec"].get("rules") or []):
-            for t in rule.get("to") or []:
-                op = t["operation"]
-                for kind in ("paths", "hosts", "methods"):
-                    for f in (kind, "not" + kind[0].upper() + kind[1:]):
-                        seen[kind] += op.get(f, [])
-            for c in rule.get("when") or []:
-                if c["key"].startswith("request.headers["):
-                    name = c["key"][len("request.headers["):-1]
-                    for v in (c.get("values") or []) + (c.get("notValues") or []):
-                        if name == ":authority":
-                            seen["hosts"].append(v)
-                        elif name == ":method":
-                            seen["methods"].append(v)
-                        elif name == ":path":
-                            seen["paths"].append(v)
-                        else:
-                            seen["headers"].append((name, v))
+HINT_KINDS = ("paths", "hosts", "methods", "headers", "identities", "sources", "remote", "snis")
+IDENTITY_FIELDS = {"principals": "source.principal", "namespaces": "source.namespace",
+                   "serviceAccounts": "source.serviceAccount", "trustDomains": "source.trustDomain"}
+
+
+def _hints(rule: dict) -> dict:
+    """The values one rule mentions (positive and negative), by kind: requests built from them sit on the
+    rule's decision boundary instead of missing it."""
+    seen: dict = {k: [] for k in HINT_KINDS}
+
+    def both(d: dict, field: str) -> list:
+        return list(d.get(field) or []) + list(d.get("not" + field[0].upper() + field[1:]) or [])
+
+    for t in rule.get("to") or []:
+        op = t["operation"]
+        for kind in ("paths", "hosts", "methods"):
+            seen[kind] += both(op, kind)
+    for f in rule.get("from") or []:
+        src = f["source"]
+        for field, key in IDENTITY_FIELDS.items():
+            seen["identities"] += [(key, v) for v in both(src, field)]
+        seen["sources"] += both(src, "ipBlocks")
+        seen["remote"] += both(src, "remoteIpBlocks")
+    for c in rule.get("when") or []:
+        key, vals = c["key"], list(c.get("values") or []) + list(c.get("notValues") or [])
+        if key.startswith("request.headers["):
+            name = key[len("request.headers["):-1]
+            kind = {":authority": "hosts", ":method": "methods", ":path": "paths"}.get(name)
+            if kind:
+                seen[kind] += vals
+            else:
+                seen["headers"] += [(name, v) for v in vals]
+        elif key in IDENTITY_FIELDS.values():
+            seen["identities"] += [(key, v) for v in vals]
+        elif key == "source.ip":
+            seen["sources"] += vals
+        elif key == "remote.ip":
+            seen["remote"] += vals
+        elif key == "connection.sni":
+            seen["snis"] += vals
     return seen
+
+
+def _identity_matches(key: str, pattern: str, uri: str | None, policy_ns: str = NAMESPACE) -> bool:
+    """Roughly istiod's identity matchers (only used to aim requests; the engines decide)."""
+    if uri is None:
+        return pattern == "*" and key == "source.principal"
+    rest = uri[len("spiffe://"):]
+    td, _, path = rest.partition("/")
+    ns = path.split("/")[1] if path.startswith("ns/") else ""
+    if key == "source.principal":
+        return form_matches(pattern, rest)
+    if key == "source.namespace":
+        return re.fullmatch(".*".join(re.escape(p) for p in pattern.split("*")), ns) is not None
+    if key == "source.serviceAccount":
+        want_ns, _, sa = pattern.rpartition("/")
+        return (want_ns or policy_ns) == ns and path.endswith("/sa/" + sa)
+    return form_matches(pattern, td)
 
 
 def _fill(rng: random.Random, pattern: str, filler: list) -> str:
@@ -392,27 +429,63 @@ def _headers(rng: random.Random, seen: list) -> list:
     return out
 
 
+def _address_in(rng: random.Random, block: str) -> str | None:
+    net = ipaddress.ip_network(block, strict=False)
+    if net.version != 4:
+        return None
+    hosts = [str(net.network_address + k) for k in (0, 1, 2, 3, 10) if k < net.num_addresses]
+    return rng.choice(hosts)
+
+
 def request(rng: random.Random, seen: dict) -> dict:
     """One request: the HTTP/1.1 message and its connection (TLS, client certificate, SNI, source)."""
-    if seen["paths"] and rng.random() < 0.65:
+    if seen["paths"] and rng.random() < 0.7:
         path = _path_from(rng, rng.choice(seen["paths"]))
     else:
         path = rng.choice(["/", "/admin", "/api/v1/items", "/public/index.html", "/store/a/cart", "/x"])
-    while rng.random() < 0.35:
+    while rng.random() < 0.3:
         path = _tricky(rng, path)
     tls = rng.random() < 0.7
     identity = rng.choice(list(IDENTITIES) + [None, None]) if tls else None
-    return {
-        "method": _method(rng, seen["methods"]),
-        "path": path,
-        "headers": [["Host", _host(rng, seen["hosts"])]] + _headers(rng, seen["headers"]),
-        "tls": tls,
-        "identity": identity,
-        "sni": rng.choice(SNIS) if tls else None,
-        "source": rng.choice(SOURCES),
-    }
+    if seen["identities"] and rng.random() < 0.7:
+        key, pattern = rng.choice(seen["identities"])
+        fits = [n for n, uri in IDENTITIES.items() if _identity_matches(key, pattern, uri)]
+        if fits and rng.random() < 0.85:
+            tls, identity = True, rng.choice(fits)
+    source = rng.choice(SOURCES)
+    if seen["sources"] and rng.random() < 0.6:
+        source = next((a for a in [_address_in(rng, rng.choice(seen["sources"]))] if a in SOURCES), source)
+    headers = [["Host", _host(rng, seen["hosts"])]] + _headers(rng, seen["headers"])
+    if seen["remote"] and rng.random() < 0.6:
+        addr = _address_in(rng, rng.choice(seen["remote"]))
+        if addr:
+            headers.append(["X-Forwarded-For", rng.choice([addr, f"192.0.2.9, {addr}", f"{addr}, 192.0.2.9"])])
+    sni = None
+    if tls:
+        sni = rng.choice(SNIS)
+        if seen["snis"] and rng.random() < 0.6:
+            sni = _fill(rng, rng.choice(seen["snis"]), ["localhost", "x.svc", "outbound_.1_._.a", "a"])
+            sni = ".".join(label for label in sni.split(".") if label) or None  # no empty DNS labels
+    return {"method": _method(rng, seen["methods"]), "path": path, "headers": headers, "tls": tls,
+            "identity": identity, "sni": sni, "source": source}
 
 
 def requests_for(rng: random.Random, resources: list, n: int) -> list:
-    seen = _collect(resources)
-    return [request(rng, seen) for _ in range(n)]
+    """``n`` requests: most aimed at one rule of the set (its values, with spelling changes), some at the
+    values of all rules, some at none."""
+    rules = [r for res in resources for r in (res["spec"].get("rules") or [])]
+    every: dict = {k: [] for k in HINT_KINDS}
+    for r in rules:
+        for k, v in _hints(r).items():
+            every[k] += v
+    out = []
+    for _ in range(n):
+        x = rng.random()
+        if rules and x < 0.6:
+            seen = _hints(rng.choice(rules))
+        elif x < 0.85:
+            seen = every
+        else:
+            seen = {k: [] for k in HINT_KINDS}
+        out.append(request(rng, seen))
+    return out
