@@ -23,8 +23,12 @@ regex ``spiffe://.*<quoted rest>``), ``namespaces`` / ``serviceAccounts`` / ``tr
 principal regexes / prefixes of authz-semantics sections 6.2-6.4. Paths: ``url_path`` (query and
 fragment removed by Envoy) or, with ``{*}`` / ``{**}``, the ``uri_template`` path matcher.
 
+Trust domain aliases (``pilot/pkg/security/trustdomain/bundle.go``): a principal ``td/ns/x/sa/y`` whose
+``td`` is in the bundle (trust domain + aliases; a ``*``-prefixed ``td`` by suffix) or is ``cluster.local``
+stands for one principal per bundle member; ``trustDomains`` values equal to a member stand for all.
+
 Not translated (``UnsupportedPolicy``): ``requestPrincipals`` / ``request.auth.*`` (need jwt_authn
-metadata), ``experimental.envoy.filters.*``, trust-domain aliases, ``CUSTOM``. Rules istiod would
+metadata), ``experimental.envoy.filters.*``, ``CUSTOM``. Rules istiod would
 silently skip or widen (bad values) are not modelled: meshguard refuses them at load time.
 """
 from __future__ import annotations
@@ -257,6 +261,78 @@ def rbac_policy(rule: dict, ns: str) -> dict:
 MATCH_NEVER = {"permissions": [{"not_rule": {"any": True}}], "principals": [{"not_id": {"any": True}}]}
 
 
+# ---- trust domain aliases (bundle.go) ---------------------------------------------------------------------
+
+
+def _suffix_match(td: str, pattern: str) -> bool:
+    return pattern.startswith("*") and td.endswith(pattern[1:])
+
+
+def expand_principal(principal: str, bundle: list) -> list:
+    parts = principal.split("/")
+    if len(parts) != 5 or parts[0] == "*":
+        return [principal]
+    td = parts[0]
+    if not any(t == td or _suffix_match(t, td) for t in bundle) and td != "cluster.local":
+        return [principal]
+    out: list = []
+    for t in bundle:
+        p = principal if _suffix_match(t, td) else "/".join([t] + parts[1:])
+        if p not in out:
+            out.append(p)
+    return out
+
+
+def expand_trust_domain(value: str, bundle: list) -> list:
+    return list(bundle) if value in bundle else [value]
+
+
+def with_aliases(resources: list, bundle: list) -> list:
+    """The policies with their principals and trust domains expanded over the trust ``bundle``."""
+    if bundle == ["cluster.local"]:
+        return resources
+    principal_lists = ("principals", "notPrincipals")
+    td_lists = ("trustDomains", "notTrustDomains")
+
+    def expand(values: list, fn) -> list:
+        return [x for v in values for x in fn(v, bundle)]
+
+    out = []
+    for res in resources:
+        res = {**res, "spec": dict(res.get("spec") or {})}
+        rules = []
+        for rule in res["spec"].get("rules") or []:
+            rule = dict(rule or {})
+            if rule.get("from"):
+                froms = []
+                for f in rule["from"]:
+                    src = dict(f.get("source") or {})
+                    for k in principal_lists:
+                        if src.get(k):
+                            src[k] = expand(src[k], expand_principal)
+                    for k in td_lists:
+                        if src.get(k):
+                            src[k] = expand(src[k], expand_trust_domain)
+                    froms.append({"source": src})
+                rule["from"] = froms
+            if rule.get("when"):
+                conds = []
+                for c in rule["when"]:
+                    fn = {"source.principal": expand_principal, "source.trustDomain": expand_trust_domain}.get(c["key"])
+                    c = dict(c)
+                    if fn:
+                        for k in ("values", "notValues"):
+                            if c.get(k):
+                                c[k] = expand(c[k], fn)
+                    conds.append(c)
+                rule["when"] = conds
+            rules.append(rule)
+        if "rules" in res["spec"]:
+            res["spec"]["rules"] = rules
+        out.append(res)
+    return out
+
+
 # ---- targeting and filters ------------------------------------------------------------------------------
 
 
@@ -287,12 +363,14 @@ def _rbac_filter(action: str, policies: dict, shadow: dict) -> dict:
 
 
 def istio_rbac_filters(resources: list, namespace: str | None = None, labels: dict | None = None,
-                       root_namespace: str = "istio-system") -> list:
+                       root_namespace: str = "istio-system", trust_domain: str = "cluster.local",
+                       trust_domain_aliases: list | tuple = ()) -> list:
     """The HTTP filters istiod generates for these AuthorizationPolicies: AUDIT (LOG), DENY, ALLOW.
 
     With ``namespace``/``labels`` only the policies that select that workload are used (istiod's
     targeting); without, every resource is taken to apply. Policy order inside a filter does not
     matter for the decision (any match wins)."""
+    resources = with_aliases(resources, [trust_domain] + list(trust_domain_aliases))
     by_action: dict = {a: ({}, {}) for a in ("LOG", "DENY", "ALLOW")}
     for res in resources:
         if namespace is not None and not applies(res, namespace, labels or {}, root_namespace):

@@ -53,15 +53,19 @@ class PolicySet:
     resources: list
     requests: list
     normalization: str
+    trust_domain: str = "cluster.local"
+    aliases: list = field(default_factory=list)
     mg_port: int = 0
     rbac_port: int = 0
 
     def mg_config(self) -> dict:
-        return generate.meshguard_config(generate.bind_port(self.resources, self.mg_port))
+        return generate.meshguard_config(generate.bind_port(self.resources, self.mg_port), self.trust_domain,
+                                         self.aliases)
 
     def rbac_filters(self, port: int | None = None) -> list:
         res = generate.bind_port(self.resources, port or self.rbac_port)
-        return istio_rbac.istio_rbac_filters(res, generate.NAMESPACE, generate.LABELS, generate.ROOT_NAMESPACE)
+        return istio_rbac.istio_rbac_filters(res, generate.NAMESPACE, generate.LABELS, generate.ROOT_NAMESPACE,
+                                             self.trust_domain, self.aliases)
 
 
 @dataclass
@@ -75,7 +79,8 @@ class Mismatch:
     def report(self) -> str:
         p = self.pset
         return "\n".join([
-            f"MISMATCH seed={self.seed} set={p.index} normalization={p.normalization}: "
+            f"MISMATCH seed={self.seed} set={p.index} normalization={p.normalization} "
+            f"trustDomain={p.trust_domain} aliases={p.aliases}: "
             f"meshguard {self.meshguard}, native RBAC {self.native}",
             f"  request: {json.dumps(self.request)}",
             "  policies (PORT = the listener's port):",
@@ -117,7 +122,7 @@ def generate_sets(seed: int, policies: int, requests: int) -> list:
     for i in range(policies):
         resources = generate.policy_set(rng, i)
         reqs = generate.requests_for(rng, resources, requests)
-        sets.append(PolicySet(i, resources, reqs, rng.choice(NORMALIZATIONS)))
+        sets.append(PolicySet(i, resources, reqs, rng.choice(NORMALIZATIONS), *rng.choice(generate.TRUST)))
     return sets
 
 

@@ -72,10 +72,17 @@ PATHS = ["/admin", "/admin*", "/api/*", "*.html", "*", "/public/*", "/api/{*}/it
 SNI_VALUES = ["localhost", "outbound_*", "*", "*.svc", "details.default.svc", "outbound_.9080_._.details.default.svc.cluster.local"]
 HEADER_NAMES = ["x-role", "x-tenant", "X-Role"]
 HEADER_VALUES = ["admin", "user", "adm*", "*min", "*", "a", "admin,user", "User", "*er*"]
-PSEUDO_HEADERS = {
+# pseudo-headers and headers Envoy sets, strips or rewrites before any filter (both filters see its result)
+SPECIAL_HEADERS = {
     ":authority": HOSTS[:4] + ["localhost*"],
     ":method": ["GET", "POST", "P*"],
     ":path": ["/admin", "/admin*", "*?q=1", "/api/*"],
+    ":scheme": ["http", "https", "*"],
+    "host": ["localhost", "example.com", "*"],
+    "x-forwarded-proto": ["http", "https", "*"],
+    "x-request-id": ["*"],
+    "x-forwarded-client-cert": ["*", "By=*", "*productpage"],
+    "x-forwarded-for": ["*", "10.1.2.3", "*10.1.2.3"],
 }
 
 
@@ -145,8 +152,8 @@ def _condition(rng: random.Random) -> dict:
     if kind == "header":
         key, pool = f"request.headers[{rng.choice(HEADER_NAMES)}]", HEADER_VALUES
     elif kind == "pseudo":
-        name = rng.choice(sorted(PSEUDO_HEADERS))
-        key, pool = f"request.headers[{name}]", PSEUDO_HEADERS[name]
+        name = rng.choice(sorted(SPECIAL_HEADERS))
+        key, pool = f"request.headers[{name}]", SPECIAL_HEADERS[name]
     else:
         key = kind
         pool = {
@@ -198,6 +205,8 @@ def policy(rng: random.Random, name: str) -> dict:
         spec["selector"] = {"matchLabels": {"app": "ratings"}}
     elif r < 0.5:
         spec["selector"] = {"matchLabels": {}}
+    elif r < 0.53:  # never applies to a sidecar
+        spec["targetRefs"] = [{"group": "gateway.networking.k8s.io", "kind": "Gateway", "name": "gw"}]
     if action != "ALLOW" or rng.random() < 0.8:
         spec["action"] = action
     r = rng.random()
@@ -225,11 +234,17 @@ def bind_port(obj, port: int):
     return str(port) if obj == PORT else obj
 
 
-def meshguard_config(resources: list) -> dict:
+# (mesh trust domain, aliases): the client certificates are all cluster.local but other-td/ns/foo/sa/bar
+TRUST = [("cluster.local", [])] * 14 + [("cluster.local", ["other-td"])] * 3 + [("other-td", ["cluster.local"])] * 2 \
+    + [("td.example", [])]
+
+
+def meshguard_config(resources: list, trust_domain: str = "cluster.local", aliases: list | None = None) -> dict:
     return {
         "workload": {"namespace": NAMESPACE, "labels": dict(LABELS)},
         "rootNamespace": ROOT_NAMESPACE,
-        "trustDomain": "cluster.local",
+        "trustDomain": trust_domain,
+        "trustDomainAliases": list(aliases or []),
         "decisionHeader": True,
         "resources": copy.deepcopy(resources),
     }
@@ -265,7 +280,7 @@ def _hints(rule: dict) -> dict:
         key, vals = c["key"], list(c.get("values") or []) + list(c.get("notValues") or [])
         if key.startswith("request.headers["):
             name = key[len("request.headers["):-1]
-            kind = {":authority": "hosts", ":method": "methods", ":path": "paths"}.get(name)
+            kind = {":authority": "hosts", "host": "hosts", ":method": "methods", ":path": "paths"}.get(name.lower())
             if kind:
                 seen[kind] += vals
             else:
@@ -331,7 +346,7 @@ def _tricky(rng: random.Random, path: str) -> str:
     """One spelling change of the kind that caused bypasses (known-bypasses.md A1-A8)."""
     segs = path.split("/")
     k = rng.randrange(len(segs))
-    choice = rng.randrange(17)
+    choice = rng.randrange(18)
     if choice == 0:
         return path.replace("/", "//", 1)
     if choice == 1:
@@ -364,6 +379,8 @@ def _tricky(rng: random.Random, path: str) -> str:
         return "/".join(s if i != k else s + "/." for i, s in enumerate(segs))
     if choice == 15:
         return path + rng.choice(["%00", "%20", "%2F", "%23x", "%252e"])
+    if choice == 16:
+        return rng.choice(["http://example.com", "http://Example.COM:80", "https://api.example.com"]) + path
     return "/".join(s if i != k else s + "/x/.." for i, s in enumerate(segs))
 
 
@@ -418,7 +435,7 @@ def _headers(rng: random.Random, seen: list) -> list:
             value = rng.choice(["admin", "user", "", "admin,user", "ADMIN", "a", " admin"])
         name = name if rng.random() < 0.8 else name.upper()
         if name.startswith(":"):
-            continue
+            continue  # :scheme (the others are hosts / methods / paths hints)
         out.append([name, value.strip() if rng.random() < 0.9 else value])
         if rng.random() < 0.25:  # a repeated header, the other value first or last
             extra = [name, rng.choice(["user", "admin", "", "x"])]
