@@ -28,6 +28,7 @@ import os
 import random
 import socket
 import ssl
+import subprocess
 import sys
 import time
 from dataclasses import dataclass, field
@@ -84,10 +85,10 @@ class Mismatch:
             f"meshguard {self.meshguard}, native RBAC {self.native}",
             f"  request: {json.dumps(self.request)}",
             "  policies (PORT = the listener's port):",
-            _indent(json.dumps(p.resources, indent=1)),
+            *[_indent(json.dumps(res)) for res in p.resources],
             "  native RBAC filters (PORT = 10000):",
-            _indent(json.dumps(p.rbac_filters(10000), indent=1)),
-            f"  rerun: envoy-test/difftest/difftest.py --seed {self.seed} --policies {p.index + 1} "
+            *[_indent(json.dumps(f["typed_config"])) for f in p.rbac_filters(10000)],
+            f"  rerun (the whole set): envoy-test/difftest/difftest.py --seed {self.seed} --policies {p.index + 1} "
             f"--requests {len(p.requests)} --only {p.index}",
         ])
 
@@ -102,13 +103,15 @@ class Result:
     compared: int = 0
     outcomes: dict = field(default_factory=dict)  # "200" / "403" / "400" ... (both sides agreed)
     mismatches: list = field(default_factory=list)
+    h2: int = 0  # of them over HTTP/2
+    minimal: Mismatch | None = None  # the first mismatch, shrunk
     samples: dict = field(default_factory=dict)  # outcome -> a few requests that got it (--verbose)
     seconds: float = 0.0
 
     def summary(self) -> str:
         per = ", ".join(f"{k}: {v}" for k, v in sorted(self.outcomes.items()))
         return (f"difftest: {self.policies} policies x {self.compared // max(self.policies, 1)} requests = "
-                f"{self.compared} requests compared ({per}), {len(self.mismatches)} mismatches, "
+                f"{self.compared} requests compared ({per}; {self.h2} over HTTP/2), {len(self.mismatches)} mismatches, "
                 f"{self.seconds:.1f} s")
 
 
@@ -174,7 +177,7 @@ class Sender:
     """Raw HTTP/1.1 requests over a fresh connection with the request's connection properties."""
 
     def __init__(self, cert_dir: Path, timeout: float = 10.0):
-        self.timeout = timeout
+        self.timeout, self.cert_dir = timeout, cert_dir
         self.contexts = {}
         for ident in [None] + list(generate.IDENTITIES):
             ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
@@ -187,6 +190,8 @@ class Sender:
 
     def send(self, port: int, req: dict) -> str:
         """``"<status>"`` (with ``" <decision header>"`` when meshguard set one), or ``"error: ..."``."""
+        if req.get("h2"):
+            return self.send_h2(port, req)
         head = f"{req['method']} {req['path']} HTTP/1.1\r\n"
         head += "".join(f"{k}: {v}\r\n" for k, v in req["headers"]) + "Connection: close\r\n\r\n"
         try:
@@ -208,74 +213,186 @@ class Sender:
             return f"error: {type(e).__name__}"
         finally:
             sock.close()
-        lines = data.split(b"\r\n\r\n", 1)[0].decode("latin-1").split("\r\n")
-        parts = lines[0].split(" ", 2)
-        if len(parts) < 2 or not parts[1].isdigit():
-            return "error: no response" if not data else f"error: bad status line {lines[0]!r}"
-        decision = next((l.split(":", 1)[1].strip() for l in lines[1:] if l.lower().startswith(DECISION + ":")), None)
-        return parts[1] + (f" ({decision})" if decision else "")
+        return _parse_head(data.split(b"\r\n\r\n", 1)[0].decode("latin-1").split("\r\n"), data)
+
+    def send_h2(self, port: int, req: dict) -> str:
+        """The same over HTTP/2 with curl: h2 over TLS (ALPN), or h2c with prior knowledge."""
+        args = ["curl", "-sS", "--path-as-is", "--max-time", str(self.timeout), "-o", "/dev/null", "-D", "-",
+                "--interface", req["source"]]
+        args += ["--head"] if req["method"] == "HEAD" else ["-X", req["method"]]
+        if req["tls"]:
+            host = req["sni"] or "127.0.0.1"  # curl sends no SNI for an IP address
+            args += ["--http2", "-k", "--connect-to", f"{host}:{port}:127.0.0.1:{port}"]
+            if req["identity"]:
+                args += ["--cert", str(self.cert_dir / f"{req['identity']}.crt"),
+                         "--key", str(self.cert_dir / f"{req['identity']}.key")]
+            url = f"https://{host}:{port}{req['path']}"
+        else:
+            args += ["--http2-prior-knowledge"]
+            url = f"http://127.0.0.1:{port}{req['path']}"
+        for k, v in req["headers"]:
+            args += ["-H", f"{k}: {v}" if v else f"{k};"]  # `Name;` sends an empty value
+        p = subprocess.run(args + [url], capture_output=True, text=True, timeout=self.timeout + 5)
+        lines = [l.rstrip("\r") for l in p.stdout.splitlines()]
+        if not lines:
+            return f"error: curl {p.returncode}"
+        return _parse_head(lines, p.stdout)
+
+
+def _parse_head(lines: list, data) -> str:
+    """Status and decision header from a response head (status line first)."""
+    parts = lines[0].split(" ", 2)
+    if len(parts) < 2 or not parts[1].isdigit():
+        return "error: no response" if not data else f"error: bad status line {lines[0]!r}"
+    decision = next((l.split(":", 1)[1].strip() for l in lines[1:] if l.lower().startswith(DECISION + ":")), None)
+    return parts[1] + (f" ({decision})" if decision else "")
 
 
 def _status(outcome: str) -> str:
     return outcome.split(" ", 1)[0] if not outcome.startswith("error") else "error"
 
 
-# ---- campaign -------------------------------------------------------------------------------------------
+# ---- comparing ----------------------------------------------------------------------------------------
 
 
-def run_batch(sets: list, seed: int, envoy_binary: str, wasm_path: str, cert_dir: Path, workdir: Path,
-              result: Result, workers: int = 4, log=print) -> None:
-    for p in sets:
-        p.mg_port, p.rbac_port = envoys.free_port(), envoys.free_port()
-    admin = envoys.free_port()
-    cfg = bootstrap(sets, admin, str(wasm_path), str(cert_dir))
-    t0 = time.monotonic()
-    env = envoys.Envoy(envoy_binary, f"difftest-{sets[0].index}", cfg, admin, workdir, concurrency=2, ready_timeout=120)
-    log(f"difftest: Envoy with {len(sets)} listener pairs ready in {time.monotonic() - t0:.1f} s")
-    sender = Sender(cert_dir)
-    try:
-        jobs = [(p, r) for p in sets for r in p.requests]
+@dataclass
+class Runner:
+    """Starts one Envoy for a list of policy sets and sends every set's requests to both of its listeners."""
+    envoy_binary: str
+    wasm_path: Path
+    cert_dir: Path
+    workdir: Path
+    workers: int = 4
+    log: object = print
 
-        def one(job):
-            p, r = job
-            return p, r, sender.send(p.mg_port, r), sender.send(p.rbac_port, r)
+    def compare(self, sets: list) -> list:
+        """``[(set, request, meshguard outcome, native outcome)]`` in request order."""
+        for p in sets:
+            p.mg_port, p.rbac_port = envoys.free_port(), envoys.free_port()
+        admin = envoys.free_port()
+        cfg = bootstrap(sets, admin, str(self.wasm_path), str(self.cert_dir))
+        t0 = time.monotonic()
+        env = envoys.Envoy(self.envoy_binary, f"difftest-{sets[0].index}", cfg, admin, self.workdir,
+                           concurrency=2, ready_timeout=120)
+        self.log(f"difftest: Envoy with {len(sets)} listener pairs ready in {time.monotonic() - t0:.1f} s")
+        sender = Sender(self.cert_dir)
+        try:
+            def one(job):
+                p, r = job
+                return p, r, sender.send(p.mg_port, r), sender.send(p.rbac_port, r)
 
-        with concurrent.futures.ThreadPoolExecutor(workers) as pool:
-            for p, r, mg, native in pool.map(one, jobs):
-                result.compared += 1
-                a, b = _status(mg), _status(native)
-                if a == b:
-                    result.outcomes[a] = result.outcomes.get(a, 0) + 1
-                    samples = result.samples.setdefault(a, [])
-                    if len(samples) < 5:
-                        samples.append((mg, native, r))
-                else:
-                    m = Mismatch(seed, p, r, mg, native)
-                    result.mismatches.append(m)
-                    if len(result.mismatches) <= 3:
-                        log(m.report())
-        if env.proc.poll() is not None:
-            raise RuntimeError(f"Envoy exited during the batch:\n{env.log_tail()}")
-    finally:
-        env.stop()
+            with concurrent.futures.ThreadPoolExecutor(self.workers) as pool:
+                out = list(pool.map(one, [(p, r) for p in sets for r in p.requests]))
+            if env.proc.poll() is not None:
+                raise RuntimeError(f"Envoy exited during the batch:\n{env.log_tail()}")
+            return out
+        finally:
+            env.stop()
+
+
+def run_batch(runner: Runner, sets: list, seed: int, result: Result) -> None:
+    for p, r, mg, native in runner.compare(sets):
+        result.compared += 1
+        a, b = _status(mg), _status(native)
+        if r.get("h2"):
+            result.h2 += 1
+        if a == b:
+            result.outcomes[a] = result.outcomes.get(a, 0) + 1
+            samples = result.samples.setdefault(a, [])
+            if len(samples) < 5 or (r.get("h2") and len(samples) < 8):
+                samples.append((mg, native, r))
+        else:
+            m = Mismatch(seed, p, r, mg, native)
+            result.mismatches.append(m)
+            if len(result.mismatches) <= 3:
+                runner.log(m.report())
     result.policies += len(sets)
 
 
+# ---- shrinking ------------------------------------------------------------------------------------------
+
+RULE_PARTS = ("from", "to", "when")
+
+
+def _smaller(node, parent_key: str | None = None):
+    """Every variant of ``node`` with one element or one optional key removed (still a valid policy)."""
+    if isinstance(node, list):
+        if len(node) > 1:
+            for i in range(len(node)):
+                yield node[:i] + node[i + 1:]
+        for i, item in enumerate(node):
+            for smaller in _smaller(item, parent_key):
+                yield node[:i] + [smaller] + node[i + 1:]
+        return
+    if not isinstance(node, dict):
+        return
+    for k in list(node):
+        if _removable(node, k, parent_key):
+            yield {kk: v for kk, v in node.items() if kk != k}
+    for k, v in node.items():
+        if k in ("apiVersion", "kind", "name", "namespace", "key", "matchLabels"):
+            continue
+        for smaller in _smaller(v, k):
+            yield {**node, k: smaller}
+
+
+def _removable(node: dict, key: str, parent_key: str | None) -> bool:
+    if parent_key in ("source", "operation"):
+        return len(node) > 1
+    if parent_key == "when" and key in ("values", "notValues"):
+        return "values" in node and "notValues" in node
+    if key in RULE_PARTS and parent_key == "rules":
+        return True
+    return key in ("annotations", "selector", "targetRefs")
+
+
+def shrink(runner: Runner, m: Mismatch, rounds: int = 12) -> Mismatch:
+    """Remove policies, rules, entries, fields and values while the same mismatch remains."""
+    want = (_status(m.meshguard), _status(m.native))
+    best, req = m, {k: v for k, v in m.request.items()}
+    for _ in range(rounds):
+        variants = list(_smaller(best.pset.resources))
+        headers = [req["headers"][:i] + req["headers"][i + 1:] for i in range(1, len(req["headers"]))]
+        sets = [PolicySet(i, v, [req], best.pset.normalization, best.pset.trust_domain, best.pset.aliases)
+                for i, v in enumerate(variants)]
+        sets += [PolicySet(len(sets) + i, best.pset.resources, [{**req, "headers": h}], best.pset.normalization,
+                           best.pset.trust_domain, best.pset.aliases) for i, h in enumerate(headers)]
+        if not sets:
+            break
+        still = [(len(json.dumps(p.resources)) + len(json.dumps(r)), p, r, mg, nat)
+                 for p, r, mg, nat in runner.compare(sets) if (_status(mg), _status(nat)) == want]
+        if not still:
+            break
+        _, p, req, mg, nat = min(still, key=lambda t: t[0])
+        p.index = m.pset.index
+        best = Mismatch(m.seed, p, req, mg, nat)
+    return best
+
+
+# ---- campaign -------------------------------------------------------------------------------------------
+
+
 def campaign(*, seed: int, policies: int, requests: int, envoy_binary: str, wasm_path: Path, cert_dir: Path,
-             workdir: Path, batch: int = 60, only: int | None = None, workers: int = 4, verbose: bool = False, log=print) -> Result:
+             workdir: Path, batch: int = 60, only: int | None = None, workers: int = 4, verbose: bool = False,
+             minimize: bool = True, log=print) -> Result:
     log(f"difftest: seed {seed}, {policies} policy sets x {requests} requests")
     sets = generate_sets(seed, policies, requests)
     if only is not None:
         sets = [s for s in sets if s.index == only]
     workdir.mkdir(parents=True, exist_ok=True)
+    runner = Runner(envoy_binary, wasm_path, cert_dir, workdir, workers, log)
     result = Result()
     t0 = time.monotonic()
     try:
         for i in range(0, len(sets), batch):
-            run_batch(sets[i:i + batch], seed, envoy_binary, wasm_path, cert_dir, workdir, result, workers, log)
+            run_batch(runner, sets[i:i + batch], seed, result)
+        result.seconds = time.monotonic() - t0
+        if result.mismatches and minimize:
+            log("difftest: shrinking the first mismatch")
+            result.minimal = shrink(runner, result.mismatches[0])
+            log("difftest: minimal reproducer\n" + result.minimal.report())
     finally:
         envoys.kill_all()
-    result.seconds = time.monotonic() - t0
     log(result.summary())
     if verbose:
         for outcome, samples in sorted(result.samples.items()):
@@ -302,6 +419,7 @@ def main(argv=None) -> int:
     ap.add_argument("--batch", type=int, default=60, help="policy sets per Envoy (default 60)")
     ap.add_argument("--only", type=int, default=None, help="run only this policy set index")
     ap.add_argument("--workers", type=int, default=4, help="client threads (default 4)")
+    ap.add_argument("--no-shrink", action="store_true", help="do not minimize the first mismatch")
     ap.add_argument("-v", "--verbose", action="store_true", help="print a few requests of every outcome")
     ap.add_argument("--envoy", default=None)
     ap.add_argument("--wasm", default=str(REPO / "target/wasm32-wasip1/release/meshguard.wasm"))
@@ -311,7 +429,8 @@ def main(argv=None) -> int:
     seed = a.seed if a.seed is not None else random.SystemRandom().randrange(1 << 31)
     res = campaign(seed=seed, policies=a.policies, requests=a.requests, envoy_binary=a.envoy or find_envoy(),
                    wasm_path=Path(a.wasm), cert_dir=Path(a.certs), workdir=Path(a.workdir), batch=a.batch,
-                   only=a.only, workers=a.workers, verbose=a.verbose)
+                   only=a.only, workers=a.workers, verbose=a.verbose,
+                   minimize=not a.no_shrink)
     if res.mismatches:
         print(f"difftest: {len(res.mismatches)} mismatches (seed {seed}); the first ones are printed above",
               file=sys.stderr)

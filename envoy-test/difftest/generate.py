@@ -48,6 +48,7 @@ IDENTITIES = {
 }
 # client source addresses (loopback only; 127.0.0.0/8 is all loopback on Linux)
 SOURCES = ["127.0.0.1", "127.0.0.2", "127.0.0.3", "127.0.0.10"]
+H2_SHARE = 0.08
 SNIS = [None, "localhost", "outbound_.9080_._.details.default.svc.cluster.local", "Details.Default.svc"]
 
 # ---- value pools (forms: exact, prefix*, *suffix, *, odd ones) ----------------------------------------
@@ -483,8 +484,11 @@ def request(rng: random.Random, seen: dict) -> dict:
         if seen["snis"] and rng.random() < 0.6:
             sni = _fill(rng, rng.choice(seen["snis"]), ["localhost", "x.svc", "outbound_.1_._.a", "a"])
             sni = ".".join(label for label in sni.split(".") if label) or None  # no empty DNS labels
-    return {"method": _method(rng, seen["methods"]), "path": path, "headers": headers, "tls": tls,
-            "identity": identity, "sni": sni, "source": source}
+    req = {"method": _method(rng, seen["methods"]), "path": path, "headers": headers, "tls": tls,
+           "identity": identity, "sni": sni, "source": source}
+    if rng.random() < H2_SHARE and path.startswith("/"):
+        req["h2"] = True  # sent with curl (one process per request, so only a share)
+    return req
 
 
 def requests_for(rng: random.Random, resources: list, n: int) -> list:
