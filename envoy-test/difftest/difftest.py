@@ -202,7 +202,7 @@ class Sender:
         try:
             if req["tls"]:
                 sock = self.contexts[req["identity"]].wrap_socket(sock, server_hostname=req["sni"])
-            sock.sendall(head.encode("latin-1"))
+            sock.sendall(head.encode("utf-8", "surrogateescape"))  # RAW_E9 -> one raw byte
             data = b""
             while b"\r\n\r\n" not in data:
                 chunk = sock.recv(65536)

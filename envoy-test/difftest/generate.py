@@ -71,8 +71,11 @@ PATHS = ["/admin", "/admin*", "/api/*", "*.html", "*", "/public/*", "/api/{*}/it
          "/public/{**}", "/a/*b", "/", "/api/v1/items", "*/secret", "/Admin", "/admin/", "/{*}", "/{**}",
          "/x;y", "/a%2Fb"]
 SNI_VALUES = ["localhost", "outbound_*", "*", "*.svc", "details.default.svc", "outbound_.9080_._.details.default.svc.cluster.local"]
-HEADER_NAMES = ["x-role", "x-tenant", "X-Role"]
-HEADER_VALUES = ["admin", "user", "adm*", "*min", "*", "a", "admin,user", "User", "*er*"]
+HEADER_NAMES = ["x-role", "x-tenant", "X-Role", "x_role", "cookie"]
+HEADER_VALUES = ["admin", "user", "adm*", "*min", "*", "a", "admin,user", "User", "*er*", "caf\u00e9", "caf*",
+                 "*\u00e9", "a=1", "a=1; b=2"]
+# a header value byte that is not UTF-8 (0xE9 alone): "\udce9" is sent as that raw byte (surrogateescape)
+RAW_E9 = "\udce9"
 # pseudo-headers and headers Envoy sets, strips or rewrites before any filter (both filters see its result)
 SPECIAL_HEADERS = {
     ":authority": HOSTS[:4] + ["localhost*"],
@@ -432,8 +435,9 @@ def _headers(rng: random.Random, seen: list) -> list:
             name, v = rng.choice(seen)
             value = _fill(rng, v, ["", "x", "admin", "adm", "in"])
         else:
-            name = rng.choice(["x-role", "x-tenant", "x-other"])
-            value = rng.choice(["admin", "user", "", "admin,user", "ADMIN", "a", " admin"])
+            name = rng.choice(["x-role", "x-tenant", "x-other", "cookie", "x_role"])
+            value = rng.choice(["admin", "user", "", "admin,user", "ADMIN", "a", " admin", "caf\u00e9", "caf" + RAW_E9,
+                                "a=1", "b=2"])
         name = name if rng.random() < 0.8 else name.upper()
         if name.startswith(":"):
             continue  # :scheme (the others are hosts / methods / paths hints)
