@@ -76,6 +76,7 @@ class Mismatch:
     request: dict
     meshguard: str
     native: str
+    requests: int  # per set in the campaign (for the rerun command)
 
     def report(self) -> str:
         p = self.pset
@@ -89,7 +90,7 @@ class Mismatch:
             "  native RBAC filters (PORT = 10000):",
             *[_indent(json.dumps(f["typed_config"])) for f in p.rbac_filters(10000)],
             f"  rerun (the whole set): envoy-test/difftest/difftest.py --seed {self.seed} --policies {p.index + 1} "
-            f"--requests {len(p.requests)} --only {p.index}",
+            f"--requests {self.requests} --only {p.index}",
         ])
 
 
@@ -302,7 +303,7 @@ def run_batch(runner: Runner, sets: list, seed: int, result: Result) -> None:
             if len(samples) < 5 or (r.get("h2") and len(samples) < 8):
                 samples.append((mg, native, r))
         else:
-            m = Mismatch(seed, p, r, mg, native)
+            m = Mismatch(seed, p, r, mg, native, len(p.requests))
             result.mismatches.append(m)
             if len(result.mismatches) <= 3:
                 runner.log(m.report())
@@ -365,7 +366,7 @@ def shrink(runner: Runner, m: Mismatch, rounds: int = 12) -> Mismatch:
             break
         _, p, req, mg, nat = min(still, key=lambda t: t[0])
         p.index = m.pset.index
-        best = Mismatch(m.seed, p, req, mg, nat)
+        best = Mismatch(m.seed, p, req, mg, nat, m.requests)
     return best
 
 
