@@ -105,6 +105,7 @@ class Result:
     outcomes: dict = field(default_factory=dict)  # "200" / "403" / "400" ... (both sides agreed)
     mismatches: list = field(default_factory=list)
     h2: int = 0  # of them over HTTP/2
+    kept_alive: int = 0  # of them followed by more requests on the same connection
     minimal: Mismatch | None = None  # the first mismatch, shrunk
     samples: dict = field(default_factory=dict)  # outcome -> a few requests that got it (--verbose)
     seconds: float = 0.0
@@ -112,8 +113,9 @@ class Result:
     def summary(self) -> str:
         per = ", ".join(f"{k}: {v}" for k, v in sorted(self.outcomes.items()))
         return (f"difftest: {self.policies} policies x {self.compared // max(self.policies, 1)} requests = "
-                f"{self.compared} requests compared ({per}; {self.h2} over HTTP/2), {len(self.mismatches)} mismatches, "
-                f"{self.seconds:.1f} s")
+                f"{self.compared} requests compared, {len(self.mismatches)} mismatches, {self.seconds:.1f} s "
+                f"({self.h2} over HTTP/2, {self.kept_alive} followed by more on the same connection; "
+                f"statuses of all {sum(self.outcomes.values())} responses per side: {per})")
 
 
 # ---- generation -----------------------------------------------------------------------------------------
@@ -190,31 +192,45 @@ class Sender:
             self.contexts[ident] = ctx
 
     def send(self, port: int, req: dict) -> str:
-        """``"<status>"`` (with ``" <decision header>"`` when meshguard set one), or ``"error: ..."``."""
+        """``"<status>"`` (with ``" (<decision header>)"`` when meshguard set one) or ``"error: ..."``; for a
+        request with follow-ups on the same connection (``then``), one such part per message, ``"; "``-joined."""
         if req.get("h2"):
             return self.send_h2(port, req)
-        head = f"{req['method']} {req['path']} HTTP/1.1\r\n"
-        head += "".join(f"{k}: {v}\r\n" for k, v in req["headers"]) + "Connection: close\r\n\r\n"
+        messages = [req] + list(req.get("then", []))
         try:
             sock = socket.create_connection(("127.0.0.1", port), timeout=self.timeout,
                                             source_address=(req["source"], 0))
         except OSError as e:
             return f"error: connect: {e}"
+        outcomes: list = []
         try:
             if req["tls"]:
                 sock = self.contexts[req["identity"]].wrap_socket(sock, server_hostname=req["sni"])
-            sock.sendall(head.encode("utf-8", "surrogateescape"))  # RAW_E9 -> one raw byte
-            data = b""
-            while b"\r\n\r\n" not in data:
-                chunk = sock.recv(65536)
-                if not chunk:
+            buf = b""
+            for i, msg in enumerate(messages):
+                last = i == len(messages) - 1
+                head = f"{msg['method']} {msg['path']} HTTP/1.1\r\n"
+                head += "".join(f"{k}: {v}\r\n" for k, v in msg["headers"])
+                head += ("Connection: close\r\n" if last else "") + "\r\n"
+                sock.sendall(head.encode("utf-8", "surrogateescape"))  # RAW_E9 -> one raw byte
+                buf = _recv_until(sock, buf, lambda b: b"\r\n\r\n" in b)
+                if b"\r\n\r\n" not in buf:
+                    outcomes.append("closed" if not buf else "error: incomplete response")
                     break
-                data += chunk
+                head_bytes, buf = buf.split(b"\r\n\r\n", 1)
+                lines = head_bytes.decode("latin-1").split("\r\n")
+                outcomes.append(_parse_head(lines, head_bytes))
+                fields = {l.split(":", 1)[0].strip().lower(): l.split(":", 1)[1].strip() for l in lines[1:] if ":" in l}
+                if last or fields.get("connection", "").lower() == "close":
+                    break
+                length = 0 if msg["method"] == "HEAD" else int(fields.get("content-length", "0") or 0)
+                buf = _recv_until(sock, buf, lambda b: len(b) >= length)[length:]
         except OSError as e:
-            return f"error: {type(e).__name__}"
+            outcomes.append(f"error: {type(e).__name__}")
         finally:
             sock.close()
-        return _parse_head(data.split(b"\r\n\r\n", 1)[0].decode("latin-1").split("\r\n"), data)
+        outcomes += ["closed"] * (len(messages) - len(outcomes))
+        return "; ".join(outcomes)
 
     def send_h2(self, port: int, req: dict) -> str:
         """The same over HTTP/2 with curl: h2 over TLS (ALPN), or h2c with prior knowledge."""
@@ -240,6 +256,15 @@ class Sender:
         return _parse_head(lines, p.stdout)
 
 
+def _recv_until(sock, buf: bytes, done) -> bytes:
+    while not done(buf):
+        chunk = sock.recv(65536)
+        if not chunk:
+            break
+        buf += chunk
+    return buf
+
+
 def _parse_head(lines: list, data) -> str:
     """Status and decision header from a response head (status line first)."""
     parts = lines[0].split(" ", 2)
@@ -249,8 +274,13 @@ def _parse_head(lines: list, data) -> str:
     return parts[1] + (f" ({decision})" if decision else "")
 
 
+def _statuses(outcome: str) -> list:
+    """The status of every message of an outcome (``error`` / ``closed`` kept as such)."""
+    return [p.split(" ", 1)[0] if not p.startswith("error") else "error" for p in outcome.split("; ")]
+
+
 def _status(outcome: str) -> str:
-    return outcome.split(" ", 1)[0] if not outcome.startswith("error") else "error"
+    return ",".join(_statuses(outcome))
 
 
 # ---- comparing ----------------------------------------------------------------------------------------
@@ -297,8 +327,11 @@ def run_batch(runner: Runner, sets: list, seed: int, result: Result) -> None:
         a, b = _status(mg), _status(native)
         if r.get("h2"):
             result.h2 += 1
+        if r.get("then"):
+            result.kept_alive += 1
         if a == b:
-            result.outcomes[a] = result.outcomes.get(a, 0) + 1
+            for st in _statuses(mg):
+                result.outcomes[st] = result.outcomes.get(st, 0) + 1
             samples = result.samples.setdefault(a, [])
             if len(samples) < 5 or (r.get("h2") and len(samples) < 8):
                 samples.append((mg, native, r))

@@ -49,6 +49,7 @@ IDENTITIES = {
 # client source addresses (loopback only; 127.0.0.0/8 is all loopback on Linux)
 SOURCES = ["127.0.0.1", "127.0.0.2", "127.0.0.3", "127.0.0.10"]
 H2_SHARE = 0.08
+KEEPALIVE_SHARE = 0.12  # followed by 1-2 more requests on the same HTTP/1.1 connection
 SNIS = [None, "localhost", "outbound_.9080_._.details.default.svc.cluster.local", "Details.Default.svc"]
 
 # ---- value pools (forms: exact, prefix*, *suffix, *, odd ones) ----------------------------------------
@@ -512,5 +513,9 @@ def requests_for(rng: random.Random, resources: list, n: int) -> list:
             seen = every
         else:
             seen = {k: [] for k in HINT_KINDS}
-        out.append(request(rng, seen))
+        req = request(rng, seen)
+        if not req.get("h2") and rng.random() < KEEPALIVE_SHARE:
+            req["then"] = [{k: more[k] for k in ("method", "path", "headers")}
+                           for more in (request(rng, seen) for _ in range(rng.choice([1, 2])))]
+        out.append(req)
     return out
