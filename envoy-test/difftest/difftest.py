@@ -134,6 +134,36 @@ def generate_sets(seed: int, policies: int, requests: int) -> list:
 
 # ---- Envoy ----------------------------------------------------------------------------------------------
 
+_used_ports: set = set()
+
+
+def _port_range() -> tuple:
+    """Ports below the ephemeral range: client connections (thousands per run, from this and other
+    processes) never hold them, so a port found free stays free until Envoy binds it."""
+    try:
+        low = int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        low = 32768
+    return max(1024, low - 12000), low
+
+
+def listener_port() -> int:
+    lo, hi = _port_range()
+    rng = random.SystemRandom()
+    for _ in range(1000):
+        port = rng.randrange(lo, hi)
+        if port in _used_ports:
+            continue
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        _used_ports.add(port)
+        return port
+    raise RuntimeError("no free listener port")
+
+
 TLS_INSPECTOR = {
     "name": "envoy.filters.listener.tls_inspector",
     "typed_config": {"@type": "type.googleapis.com/envoy.extensions.filters.listener.tls_inspector.v3.TlsInspector"},
@@ -298,13 +328,21 @@ class Runner:
 
     def compare(self, sets: list) -> list:
         """``[(set, request, meshguard outcome, native outcome)]`` in request order."""
-        for p in sets:
-            p.mg_port, p.rbac_port = envoys.free_port(), envoys.free_port()
-        admin = envoys.free_port()
-        cfg = bootstrap(sets, admin, str(self.wasm_path), str(self.cert_dir))
         t0 = time.monotonic()
-        env = envoys.Envoy(self.envoy_binary, f"difftest-{sets[0].index}", cfg, admin, self.workdir,
-                           concurrency=2, ready_timeout=120)
+        for attempt in range(3):
+            # another process may still bind a port found free before Envoy does: then new ports
+            for p in sets:
+                p.mg_port, p.rbac_port = listener_port(), listener_port()
+            admin = listener_port()
+            cfg = bootstrap(sets, admin, str(self.wasm_path), str(self.cert_dir))
+            try:
+                env = envoys.Envoy(self.envoy_binary, f"difftest-{sets[0].index}", cfg, admin, self.workdir,
+                                   concurrency=2, ready_timeout=120)
+                break
+            except RuntimeError as e:
+                if "Address already in use" not in str(e) or attempt == 2:
+                    raise
+                self.log("difftest: a listener port was taken meanwhile; new ports")
         self.log(f"difftest: Envoy with {len(sets)} listener pairs ready in {time.monotonic() - t0:.1f} s")
         sender = Sender(self.cert_dir)
         try:
