@@ -11,11 +11,14 @@ direct peer as the README asks for behind X-Forwarded-For) and the same ``direct
 Both listeners take plaintext and TLS on one port (``tls_inspector``; the TLS chain asks for an
 *optional* client certificate from the test CA). Every request goes to both listeners over a new
 connection with the same properties (plaintext or TLS, client certificate, SNI, source address
-127.0.0.x) and must get the same status (200 allow, 403 deny, or the same Envoy error such as 400).
-Many policy sets share one Envoy (``--batch``).
+127.0.0.x; HTTP/1.1 written byte for byte, some followed by more requests on the same connection, or
+HTTP/2 with curl) and must get the same status (200 allow, 403 deny, or the same Envoy error such as
+400). Many policy sets share one Envoy (``--batch``).
 
-The seed decides everything; a mismatch prints the seed, the set index, the policies, the native RBAC
-filters, the request and both answers, and ``--only INDEX`` reruns one set.
+The seed decides everything (one RNG, sets generated in order, so set i is the same whatever
+``--batch`` or ``--only``). A mismatch prints the seed, the set, its policies, the native RBAC filters,
+the request and both answers; the first one is then shrunk (fewest policies, rules, fields, values and
+headers that keep the same mismatch) and printed again. ``--only INDEX`` reruns one set.
 
     difftest.py --policies 300 --requests 100 --seed 7     (make difftest DIFF_POLICIES=... DIFF_SEED=...)
 """
@@ -122,7 +125,7 @@ class Result:
 
 
 def generate_sets(seed: int, policies: int, requests: int) -> list:
-    """The campaign of ``seed``: set i depends only on the seed and i (sets are generated in order)."""
+    """The policy sets of the campaign ``seed``, each with its requests and HCM / trust settings."""
     rng = random.Random(seed)
     sets = []
     for i in range(policies):

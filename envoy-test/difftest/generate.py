@@ -8,17 +8,26 @@ without JWT metadata: actions ALLOW / DENY / AUDIT, the dry-run annotation, sele
 and their ``not*``), ``to`` (hosts, ports, methods, paths incl. ``{*}``/``{**}`` templates, and
 ``not*``), ``when`` (request.headers[...] incl. pseudo-headers, source.ip, remote.ip,
 source.principal/namespace/serviceAccount/trustDomain, destination.ip/port, connection.sni), empty
-shapes (ALLOW ``spec`` without rules, ``rules: [{}]``). Values use the forms ``abc``, ``abc*``,
-``*abc``, ``*`` and some odd ones (``*abc*``, a literal star in the middle).
+shapes (ALLOW ``spec`` without rules, ``rules: [{}]``), ``targetRefs``. Values use the forms ``abc``,
+``abc*``, ``*abc``, ``*`` and some odd ones (``*abc*``, a literal star in the middle, regex
+metacharacters). A set also picks the mesh trust domain and aliases.
 
-Excluded by rule (README, "Differential test"):
+Requests are aimed at one rule of the set most of the time (:func:`requests_for`): its identities, source
+and X-Forwarded-For addresses, SNI, paths (then respelled as in known-bypasses.md A1-A8), hosts, methods
+and header values, with repeated, empty and non-UTF-8 values mixed in.
+
+Excluded by rule (README, "Reliability"):
 
 * ``requestPrincipals`` / ``notRequestPrincipals`` / ``request.auth.*``: RBAC needs jwt_authn metadata
   (JWT parity is tested separately against Envoy's jwt_authn);
 * ``experimental.envoy.filters.*``: dynamic metadata no filter here produces;
 * values istiod skips or widens silently and meshguard refuses at load time (README, deliberate
   differences): never generated, every generated value is valid for both;
-* CUSTOM: refused by meshguard.
+* CUSTOM: refused by meshguard;
+* client certificates with several URI SANs (Wasm sees the first only; README, deliberate differences):
+  every test certificate has at most one;
+* ``source.ip`` behind X-Forwarded-For without the ``meshguard.direct_peer`` filter state (README,
+  deliberate differences): every listener has the ``set_filter_state`` filter.
 
 The listener port is not known when a policy is generated: ``ports`` / ``notPorts`` /
 ``destination.port`` may hold the token :data:`PORT`, which :func:`bind_port` replaces with each
