@@ -11,6 +11,8 @@
 #   make soak    SOAK_REQUESTS (default 1,000,000) mixed requests through Envoy while the policy is replaced
 #                by file-based listener updates (valid and invalid); checks every decision, reports errors
 #                and Envoy RSS (~5 min, not part of `make test`); writes target/soak/summary.{md,json}
+#   make difftest  meshguard vs Envoy's native RBAC filter on random policies and requests (DIFF_POLICIES,
+#                DIFF_REQUESTS, DIFF_SEED; `make test` runs a bounded, fixed-seed version)
 #   make clean   remove build and test output (target/); `make distclean` also removes .venv
 #   make oci     reproducible OCI image (Istio "compat" layout) in target/oci/, prints the manifest digest
 #   make publish REGISTRY=host[:port]/repo [TAG=...]   push it with the registry v2 API
@@ -154,6 +156,21 @@ soak: deps build $(BENCH_STAMP)
 	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq wrk; }
 	$(PY) envoy-test/soak/soak.py --envoy "$(FIND_ENVOY)" --wasm $(WASM) --out target/soak \
 	  --requests $(SOAK_REQUESTS) $(SOAK_ARGS)
+
+## difftest -----------------------------------------------------------------------------------------
+# Random AuthorizationPolicies and requests, each policy set behind two listeners of one Envoy (meshguard,
+# and the RBAC filters istiod would generate: envoy-test/istio_rbac.py); every request must get the same
+# status from both. Prints "N policies x M requests ... compared, K mismatches" and a reproducer per
+# mismatch. Rerun one set: envoy-test/difftest/difftest.py --seed S --policies N --requests M --only I
+DIFF_POLICIES ?= 300
+DIFF_REQUESTS ?= 100
+DIFF_SEED     ?=
+DIFF_ARGS     ?=
+
+.PHONY: difftest
+difftest: deps build certs
+	$(PY) envoy-test/difftest/difftest.py --policies $(DIFF_POLICIES) --requests $(DIFF_REQUESTS) \
+	  $(if $(DIFF_SEED),--seed $(DIFF_SEED)) --envoy "$(FIND_ENVOY)" --wasm $(WASM) --certs $(CERTS) $(DIFF_ARGS)
 
 ## clean --------------------------------------------------------------------------------------------
 clean:

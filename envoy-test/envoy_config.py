@@ -88,10 +88,10 @@ def plugin_config_string(plugin_config, pretty: bool = False) -> str:
     return json.dumps(plugin_config, separators=(",", ":"), ensure_ascii=False)
 
 
-def _tls_context(cert_dir: str) -> dict:
+def _tls_context(cert_dir: str, require_client_certificate: bool = True) -> dict:
     return {
         "@type": "type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.DownstreamTlsContext",
-        "require_client_certificate": True,
+        "require_client_certificate": require_client_certificate,
         "common_tls_context": {
             "alpn_protocols": ["h2", "http/1.1"],
             "tls_certificates": [
@@ -225,6 +225,22 @@ def _hcm(
     )
     hcm["http_filters"] = filters
     return hcm
+
+
+def http_connection_manager(stat_prefix: str, plugin_config=None, *, wasm: bool = True,
+                            wasm_path: str = DEFAULT_WASM, normalization: str = "BASE",
+                            direct_peer_state: bool = False, use_remote_address: bool = False,
+                            xff_num_trusted_hops: int = 0) -> dict:
+    """The HCM typed_config of one test listener (what :func:`render` puts on both of its listeners),
+    for callers that build their own listeners (the differential test, ``envoy-test/difftest/``)."""
+    return _hcm(stat_prefix, plugin_config, wasm=wasm, wasm_path=wasm_path, pretty=False,
+                use_remote_address=use_remote_address, xff_num_trusted_hops=xff_num_trusted_hops,
+                access_log=None, direct_peer_state=direct_peer_state, **NORMALIZATION[normalization])
+
+
+def downstream_tls_context(cert_dir: str, require_client_certificate: bool = True) -> dict:
+    """The listener TLS context (server certificate, test CA); client certificates optional if asked."""
+    return _tls_context(cert_dir, require_client_certificate)
 
 
 def render(

@@ -7,7 +7,8 @@
 //!
 //! A value containing `{*}` or `{**}` is an Envoy URI template (Istio >= 1.22,
 //! `matcher/template.go`, Envoy `uri_template`):
-//! * `{*}` is one whole segment of pchars, regex `[a-zA-Z0-9-._~%!$&'()+,;:@=]+`;
+//! * `{*}` is one whole segment of pchars, `[a-zA-Z0-9-._~%!$&'()*+,;:@=]+` (Envoy 1.40 matches
+//!   `*` too, although older Envoy sources and the Istio docs leave it out);
 //! * `{**}` is zero or more pchars or `/`, and must be the last operator;
 //! * every other segment is a literal of valid pchars; the whole path must match.
 //!
@@ -70,9 +71,11 @@ enum Segment {
     One,
 }
 
-/// Envoy's pchar set for template operators (RFC 3986 pchar without `*`).
+/// The characters Envoy's template operators match: RFC 3986 pchar, `*` included (what
+/// Envoy 1.40's RBAC `uri_template` matcher does, found by the differential test). Template
+/// literals may not contain `*` all the same: the parser rejects it first, as istiod does.
 fn is_pchar(c: u8) -> bool {
-    c.is_ascii_alphanumeric() || b"-._~%!$&'()+,;:@=".contains(&c)
+    c.is_ascii_alphanumeric() || b"-._~%!$&'()*+,;:@=".contains(&c)
 }
 
 impl Template {

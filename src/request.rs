@@ -23,6 +23,7 @@ impl<'a> Headers<'a> {
 
     /// Every value of header `name` (lower-case), in arrival order.
     pub fn values(&self, name: &'a str) -> impl Iterator<Item = &'a [u8]> + 'a {
+        let name = lookup_name(name);
         self.pairs
             .iter()
             .filter(move |(n, _)| n.eq_ignore_ascii_case(name))
@@ -31,6 +32,7 @@ impl<'a> Headers<'a> {
 
     /// The first value of `name`; for pseudo-headers, which occur once.
     pub fn first(&self, name: &str) -> Option<&'a [u8]> {
+        let name = lookup_name(name);
         self.pairs
             .iter()
             .find(|(n, _)| n.eq_ignore_ascii_case(name))
@@ -41,6 +43,18 @@ impl<'a> Headers<'a> {
     pub fn is_grpc(&self) -> bool {
         self.first("content-type")
             .is_some_and(|v| v.starts_with(b"application/grpc"))
+    }
+}
+
+/// The name Envoy's request header map looks `name` up under: the legacy `host` is an alias of
+/// `:authority` (`Headers::HostLegacy` in Envoy's static lookup table), so Envoy's RBAC header
+/// matcher on `host` (Istio `request.headers[host]`) reads the `:authority` value. The map handed
+/// to a filter never holds a separate `host` entry.
+fn lookup_name(name: &str) -> &str {
+    if name.eq_ignore_ascii_case("host") {
+        ":authority"
+    } else {
+        name
     }
 }
 

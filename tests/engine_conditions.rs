@@ -61,6 +61,30 @@ fn header_condition_prefix_and_suffix() {
 }
 
 #[test]
+fn host_header_condition_reads_the_authority() {
+    // Envoy's header map looks `host` up as `:authority` (found by the differential test against
+    // Envoy's RBAC filter): `request.headers[host]` matches the Host / :authority value.
+    assert_rule_matches(
+        when("request.headers[host]", &["example.com"]),
+        &[Req::new("GET", "/", "example.com")],
+        &[
+            Req::new("GET", "/", "Example.com"),
+            Req::new("GET", "/", "other"),
+        ],
+    );
+    assert_rule_matches(
+        when("request.headers[Host]", &["*"]),
+        &[Req::new("GET", "/", "example.com")],
+        &[],
+    );
+    assert_rule_matches(
+        when_not("request.headers[host]", &["example.com"]),
+        &[Req::new("GET", "/", "other")],
+        &[Req::new("GET", "/", "example.com")],
+    );
+}
+
+#[test]
 fn header_star_matches_an_empty_header_value() {
     // §5: `*` on a header is Envoy present_match.
     assert_rule_matches(

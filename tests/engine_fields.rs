@@ -812,6 +812,22 @@ fn path_template_single_segment_accepts_percent_encoding() {
     );
 }
 
+#[test]
+fn path_template_operators_match_a_star() {
+    // Envoy 1.40's uri_template matcher (the RBAC filter istiod configures) matches `*` in `{*}`
+    // and `{**}` (differential test, seed 13): `DENY /admin/{*}` must deny `/admin/*`.
+    assert_rule_matches(
+        op(json!({"paths": ["/admin/{*}", "/files/{**}"]})),
+        &[
+            p("/admin/*"),
+            p("/admin/a*b"),
+            p("/files/*/x*"),
+            p("/files/**"),
+        ],
+        &[p("/admin/*/x"), p("/admin/"), p("/other/*")],
+    );
+}
+
 // ---------------------------------------------------------------------------------------
 // boolean structure (§4)
 
