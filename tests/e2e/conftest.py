@@ -230,6 +230,22 @@ class Client:
 _counter = itertools.count(1)
 
 
+def wait_ready(proc: subprocess.Popen, admin_port: int, timeout: float) -> str | None:
+    """Polls Envoy's admin ``/ready`` until 200; returns why it did not get there, or None."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            return f"Envoy exited with {proc.returncode}"
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{admin_port}/ready", timeout=1) as r:
+                if r.status == 200:
+                    return None
+        except OSError:
+            pass
+        time.sleep(0.05)
+    return f"Envoy not ready after {timeout}s"
+
+
 class EnvoyStartError(Exception):
     pass
 
@@ -265,19 +281,11 @@ class Envoy:
             start_new_session=True,
         )
         out.close()
-        deadline = time.monotonic() + START_TIMEOUT
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise EnvoyStartError(f"Envoy exited with {self.proc.returncode}\n{self.log_tail()}")
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{self.admin_port}/ready", timeout=1) as r:
-                    if r.status == 200:
-                        return
-            except OSError:
-                pass
-            time.sleep(0.05)
-        self.stop()
-        raise EnvoyStartError(f"Envoy not ready after {START_TIMEOUT}s\n{self.log_tail()}")
+        problem = wait_ready(self.proc, self.admin_port, START_TIMEOUT)
+        if problem:
+            if self.proc.poll() is None:
+                self.stop()
+            raise EnvoyStartError(f"{problem}\n{self.log_tail()}")
 
     def stop(self) -> None:
         if self.proc and self.proc.poll() is None:

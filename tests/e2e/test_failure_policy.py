@@ -31,7 +31,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import E2E_DIR, REPO, WASM, free_port
+from conftest import E2E_DIR, REPO, WASM, free_port, wait_ready
 
 sys.path.insert(0, str(REPO / "envoy-test" / "soak"))
 import envoy_config  # noqa: E402
@@ -118,18 +118,9 @@ class Proc:
             return None
 
     def wait_ready(self, timeout: float = 30.0) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise AssertionError(f"Envoy exited with {self.proc.returncode}:\n{self.log()[-3000:]}")
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{self.admin_port}/ready", timeout=1) as r:
-                    if r.status == 200:
-                        return
-            except OSError:
-                pass
-            time.sleep(0.05)
-        raise AssertionError(f"Envoy not ready after {timeout}s:\n{self.log()[-3000:]}")
+        problem = wait_ready(self.proc, self.admin_port, timeout)
+        if problem:
+            raise AssertionError(f"{problem}:\n{self.log()[-3000:]}")
 
     def stats(self, prefix: str) -> dict:
         url = f"http://127.0.0.1:{self.admin_port}/stats?format=json&filter={prefix}"
