@@ -7,6 +7,9 @@
 //! SANs, then the certificate subject; it is true if any of them matches. Through proxy-wasm
 //! meshguard sees the first URI SAN, the first DNS SAN and the subject, and tries them in that
 //! order (a small, documented difference for certificates with several SANs of one kind).
+//! Matchers only a `spiffe://` identity can satisfy (exact and prefix principals, service
+//! accounts, trust domains) look at the URI SAN alone: a DNS SAN (a host name) or an RFC 2253
+//! subject can never match them, so those two are not read.
 //!
 //! Each field compiles to the matcher istiod generates (`model/generator.go`):
 //! * `principals`: `spiffe://` is prepended; `*` is `.+`; `*x` is `spiffe://.*x` (the regex
@@ -129,7 +132,30 @@ impl IdentityMatch {
         let Some(peer) = peer else {
             return false;
         };
+        if self.uri_only() {
+            return peer
+                .uri_san
+                .as_deref()
+                .is_some_and(|id| self.matches_id(id));
+        }
         peer.candidates().any(|id| self.matches_id(id))
+    }
+
+    /// True when only a `spiffe://` identity can match, so the DNS SAN and subject need not be
+    /// read: a DNS SAN is a host name (no `:`) and a subject an RFC 2253 string, which starts
+    /// with an attribute type (letters, digits, `-`, `.`) and `=`, never with `spiffe:`.
+    fn uri_only(&self) -> bool {
+        let spiffe = SPIFFE.as_bytes();
+        match self {
+            IdentityMatch::String(StringMatch::Exact(v) | StringMatch::Prefix(v)) => {
+                v.starts_with(spiffe)
+            }
+            IdentityMatch::Globs(globs) => globs.iter().all(|g| g.anchored_at(spiffe)),
+            IdentityMatch::TrustDomain(_) => true,
+            IdentityMatch::String(_)
+            | IdentityMatch::Contains(_)
+            | IdentityMatch::Namespaces(_) => false,
+        }
     }
 
     fn matches_id(&self, id: &[u8]) -> bool {
@@ -457,6 +483,59 @@ mod tests {
             None,
         );
         assert!(IdentityMatch::namespace("victim").matches(Some(&p)));
+    }
+
+    thread_local! {
+        static FALLBACK_READS: std::cell::Cell<u32> = const { std::cell::Cell::new(0) };
+    }
+
+    fn counted_fallbacks() -> Fallbacks {
+        FALLBACK_READS.with(|n| n.set(n.get() + 1));
+        (
+            Some(b"host.example".to_vec()),
+            Some(b"CN=x/ns/other/y".to_vec()),
+        )
+    }
+
+    fn fallback_reads(m: &IdentityMatch, uri_san: Option<&[u8]>) -> (bool, u32) {
+        FALLBACK_READS.with(|n| n.set(0));
+        let peer = Peer::lazy(uri_san.map(<[u8]>::to_vec), counted_fallbacks);
+        let matched = m.matches(Some(&peer));
+        (matched, FALLBACK_READS.with(|n| n.get()))
+    }
+
+    #[test]
+    fn spiffe_only_matchers_do_not_read_the_dns_san_or_subject() {
+        let uri = Some(&b"spiffe://td/ns/a/sa/b"[..]);
+        for m in [
+            IdentityMatch::principal("td/ns/a/sa/other"),
+            IdentityMatch::principal("td/ns/z/*"),
+            IdentityMatch::principal("*/sa/other"),
+            IdentityMatch::service_account("other", "a"),
+            IdentityMatch::trust_domain("other-td"),
+        ] {
+            assert_eq!(fallback_reads(&m, uri), (false, 0), "{m:?}");
+            assert_eq!(fallback_reads(&m, None), (false, 0), "{m:?}");
+        }
+        let m = IdentityMatch::principal("td/ns/a/sa/b");
+        assert_eq!(fallback_reads(&m, uri), (true, 0));
+    }
+
+    #[test]
+    fn matchers_a_subject_can_satisfy_read_it_after_the_uri_san() {
+        let uri = Some(&b"spiffe://td/ns/a/sa/b"[..]);
+        assert_eq!(
+            fallback_reads(&IdentityMatch::namespace("other"), uri),
+            (true, 1)
+        );
+        assert_eq!(
+            fallback_reads(&IdentityMatch::namespace("a"), uri),
+            (true, 0)
+        );
+        assert_eq!(
+            fallback_reads(&IdentityMatch::namespace("none"), None),
+            (false, 1)
+        );
     }
 
     #[test]

@@ -138,6 +138,11 @@ impl Glob {
         Glob { tokens }
     }
 
+    /// Whether every match starts with `prefix` (the pattern opens with a literal that does).
+    pub fn anchored_at(&self, prefix: &[u8]) -> bool {
+        matches!(self.tokens.first(), Some(GlobToken::Literal(l)) if l.starts_with(prefix))
+    }
+
     /// Full match of `input` against the pattern.
     ///
     /// Classic backtracking over the last `AnyRun` only, which is linear for one `AnyRun` and

@@ -111,15 +111,37 @@ fn principal_star_matches_any_client_certificate() {
 #[test]
 fn principal_is_also_tried_against_dns_san_and_subject() {
     // §6.1: Envoy's authenticated matcher tries URI SANs, then DNS SANs, then the subject.
+    // `*` and namespace regexes can match a DNS SAN or a subject.
+    assert_rule_matches(
+        src(json!({"principals": ["*"]})),
+        &[r().dns("bar.foo.svc"), r().subject("CN=bar")],
+        &[r().plaintext()],
+    );
+    assert_rule_matches(
+        src(json!({"namespaces": ["foo"]})),
+        &[r().subject("CN=x/ns/foo/y")],
+        &[r().dns("bar.foo.svc"), r().subject("CN=x/ns/other/y")],
+    );
+}
+
+#[test]
+fn spiffe_principal_is_matched_against_the_uri_san_only() {
+    // Deliberate difference: a DNS SAN is a host name and a subject an RFC 2253 `type=value`
+    // string, so neither can equal a `spiffe://` principal; meshguard does not read them for
+    // such matchers (Envoy would compare, and find no match, for any certificate a CA issues).
     let peer = Peer::new(
         Some(b"spiffe://cluster.local/ns/foo/sa/other".to_vec()),
         Some(BAR.as_bytes().to_vec()),
-        None,
+        Some(BAR.as_bytes().to_vec()),
     );
     assert_rule_matches(
         src(json!({"principals": ["cluster.local/ns/foo/sa/bar"]})),
-        &[r().peer(Some(peer)), r().subject(BAR)],
-        &[r().dns("bar.foo.svc")],
+        &[r().uri(BAR)],
+        &[
+            r().peer(Some(peer)),
+            r().subject(BAR),
+            r().dns("bar.foo.svc"),
+        ],
     );
 }
 
@@ -1059,8 +1081,12 @@ fn absent_authority_never_matches_hosts_and_always_matches_not_hosts() {
 fn not_principals_with_non_spiffe_certificate() {
     assert_rule_matches(
         src(json!({"notPrincipals": ["cluster.local/ns/foo/sa/bar"]})),
-        &[r().dns("bar.foo.svc.cluster.local"), r().subject("CN=bar")],
-        &[r().subject(BAR)],
+        &[
+            r().dns("bar.foo.svc.cluster.local"),
+            r().subject("CN=bar"),
+            r().subject(BAR),
+        ],
+        &[r().uri(BAR)],
     );
 }
 
