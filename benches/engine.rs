@@ -4,6 +4,7 @@
 //! cargo bench --bench engine              # sizes 10, 100, 1000, 10000
 //! cargo bench --bench engine -- --quick   # sizes 10, 1000, shorter batches
 //! cargo bench --bench engine -- --load-only 10000   # one load, for a profiler
+//! cargo bench --bench engine -- --decide-only 50    # 100,000 decisions, for a profiler
 //! ```
 //!
 //! Needs `[[bench]] name = "engine" harness = false` in Cargo.toml. Uses only the public API:
@@ -237,6 +238,29 @@ fn main() -> Result<(), Box<dyn Error>> {
             config::load(&bytes, &NodeInfo::default()).map_err(|e| e.to_string())?;
         println!("loaded {} bytes", bytes.len());
         drop(black_box(engine));
+        return Ok(());
+    }
+    if let Some(n) = args
+        .iter()
+        .position(|a| a == "--decide-only")
+        .and_then(|i| args.get(i + 1))
+    {
+        // For profilers: N rules, then 100,000 decisions for the allowed request.
+        let n: usize = n.parse()?;
+        let bytes = config_json(n, true)?;
+        let (engine, _report) =
+            config::load(&bytes, &NodeInfo::default()).map_err(|e| e.to_string())?;
+        let caller = n - 1;
+        let conn = connection(caller);
+        let ok = headers(&format!("/svc{caller}/items/42"), &format!("t{caller}"));
+        let allowed = (0..100_000)
+            .filter(|_| {
+                engine
+                    .decide(Headers::new(black_box(&ok)), &conn)
+                    .is_allowed()
+            })
+            .count();
+        println!("{allowed} of 100000 allowed");
         return Ok(());
     }
     let quick = args.iter().any(|a| a == "--quick");
