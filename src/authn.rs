@@ -336,11 +336,11 @@ impl Authenticator {
 }
 
 /// The request headers after authentication's edits, as later filters (Istio's RBAC) see them.
-pub fn edited_headers(
-    headers: &[(String, Vec<u8>)],
-    edits: &[HeaderEdit],
-) -> Vec<(String, Vec<u8>)> {
-    let mut out = headers.to_vec();
+pub fn edited_headers(headers: Headers<'_>, edits: &[HeaderEdit]) -> Vec<(String, Vec<u8>)> {
+    let mut out: Vec<(String, Vec<u8>)> = headers
+        .iter()
+        .filter_map(|(n, v)| Some((String::from_utf8(n.to_vec()).ok()?, v.to_vec())))
+        .collect();
     for edit in edits {
         match edit {
             HeaderEdit::Remove(name) => out.retain(|(n, _)| !n.eq_ignore_ascii_case(name)),
@@ -542,7 +542,7 @@ mod tests {
             HeaderEdit::Set("x-jwt-role".into(), "user".into()),
             HeaderEdit::Remove("authorization".into()),
         ];
-        let out = edited_headers(&headers, &edits);
+        let out = edited_headers(Headers::new(&headers), &edits);
         assert_eq!(
             out,
             vec![

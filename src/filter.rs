@@ -479,7 +479,7 @@ impl HttpContext for AuthzFilter {
             );
             return deny(&[]);
         };
-        let headers = match host::header_map(host::MAP_REQUEST_HEADERS) {
+        let raw_headers = match host::header_map_bytes(host::MAP_REQUEST_HEADERS) {
             Ok(h) => h,
             Err(e) => {
                 log::error!(
@@ -490,7 +490,14 @@ impl HttpContext for AuthzFilter {
                 return deny(&[]);
             }
         };
-        let view = Headers::new(&headers);
+        let Some(headers) = pairs::decode(&raw_headers) else {
+            log::error!(
+                "#{} meshguard: malformed request header map from the host, denying",
+                self.context_id
+            );
+            return deny(&[]);
+        };
+        let view = Headers::from_wire(&headers);
         if outbound(engine.settings().direction) {
             // Outbound side: only the Sidecar egress list applies (Istio enforces peer and
             // request authentication and authorization policies on the inbound side only).
@@ -558,7 +565,7 @@ impl HttpContext for AuthzFilter {
         let view = if edits.is_empty() {
             view
         } else {
-            edited = crate::authn::edited_headers(&headers, &edits);
+            edited = crate::authn::edited_headers(view, &edits);
             Headers::new(&edited)
         };
         let decision = engine.decide_with_claims(view, &connection, claims.as_deref());

@@ -75,10 +75,9 @@ unsafe fn take(data: *mut u8, size: usize) -> Option<Vec<u8>> {
     }
 }
 
-/// Every request header, one entry per value (repeated headers stay separate), names as sent
-/// by Envoy (lower-case). Names that are not UTF-8 cannot occur (Envoy validates header names);
-/// they would be dropped rather than crash.
-pub fn header_map(map_type: u32) -> Result<Vec<(String, Vec<u8>)>, HostError> {
+/// A header map as the host serializes it (the pairs encoding of [`pairs::decode`]), to be
+/// decoded in place: one buffer per map, no copy per header.
+pub fn header_map_bytes(map_type: u32) -> Result<Vec<u8>, HostError> {
     let mut data = null_mut();
     let mut size = 0;
     // SAFETY: out-pointers are valid; the host fills them per the ABI.
@@ -87,9 +86,17 @@ pub fn header_map(map_type: u32) -> Result<Vec<(String, Vec<u8>)>, HostError> {
         return Err(HostError(status));
     }
     // SAFETY: the host returned this buffer for this call.
-    let Some(bytes) = (unsafe { take(data, size) }) else {
+    Ok(unsafe { take(data, size) }.unwrap_or_default())
+}
+
+/// Every header of a map, one entry per value (repeated headers stay separate), names as sent
+/// by Envoy (lower-case). Names that are not UTF-8 cannot occur (Envoy validates header names);
+/// they would be dropped rather than crash.
+pub fn header_map(map_type: u32) -> Result<Vec<(String, Vec<u8>)>, HostError> {
+    let bytes = header_map_bytes(map_type)?;
+    if bytes.is_empty() {
         return Ok(Vec::new());
-    };
+    }
     let pairs = pairs::decode(&bytes).ok_or(HostError(u32::MAX))?;
     Ok(pairs
         .into_iter()

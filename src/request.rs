@@ -13,30 +13,57 @@ use crate::identity::Peer;
 /// (`:method`, `:path`, `:authority`, `:scheme`) included, one entry per value.
 #[derive(Debug, Clone, Copy)]
 pub struct Headers<'a> {
-    pairs: &'a [(String, Vec<u8>)],
+    pairs: Pairs<'a>,
+}
+
+/// Owned pairs (tests, the CLI, headers edited by authentication) or slices of the host's
+/// buffer (the filter: no copy per header).
+#[derive(Debug, Clone, Copy)]
+enum Pairs<'a> {
+    Owned(&'a [(String, Vec<u8>)]),
+    Wire(&'a [(&'a [u8], &'a [u8])]),
 }
 
 impl<'a> Headers<'a> {
     pub fn new(pairs: &'a [(String, Vec<u8>)]) -> Headers<'a> {
-        Headers { pairs }
+        Headers {
+            pairs: Pairs::Owned(pairs),
+        }
+    }
+
+    /// Pairs decoded in place from the host's header-map buffer.
+    pub fn from_wire(pairs: &'a [(&'a [u8], &'a [u8])]) -> Headers<'a> {
+        Headers {
+            pairs: Pairs::Wire(pairs),
+        }
+    }
+
+    /// Every `(name, value)`, in arrival order.
+    pub fn iter(&self) -> impl Iterator<Item = (&'a [u8], &'a [u8])> + 'a {
+        let (owned, wire) = match self.pairs {
+            Pairs::Owned(p) => (p, &[][..]),
+            Pairs::Wire(p) => (&[][..], p),
+        };
+        owned
+            .iter()
+            .map(|(n, v)| (n.as_bytes(), v.as_slice()))
+            .chain(wire.iter().copied())
     }
 
     /// Every value of header `name` (lower-case), in arrival order.
     pub fn values(&self, name: &'a str) -> impl Iterator<Item = &'a [u8]> + 'a {
-        let name = lookup_name(name);
-        self.pairs
-            .iter()
+        let name = lookup_name(name).as_bytes();
+        self.iter()
             .filter(move |(n, _)| n.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_slice())
+            .map(|(_, v)| v)
     }
 
     /// The first value of `name`; for pseudo-headers, which occur once.
     pub fn first(&self, name: &str) -> Option<&'a [u8]> {
-        let name = lookup_name(name);
-        self.pairs
-            .iter()
+        let name = lookup_name(name).as_bytes();
+        self.iter()
             .find(|(n, _)| n.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_slice())
+            .map(|(_, v)| v)
     }
 
     /// True for a gRPC request (`content-type: application/grpc...`).

@@ -637,7 +637,7 @@ used when the configuration has no `workload`. FILE `-` reads standard input.";
                 .authenticate(view, now, &mut state, &mut edits)
         };
         // Decide on the headers as authorization sees them after authentication's edits.
-        let edited = meshguard::authn::edited_headers(&headers, &edits);
+        let edited = meshguard::authn::edited_headers(Headers::new(&headers), &edits);
         let view = Headers::new(&edited);
 
         let result = match &outcome {
