@@ -19,6 +19,9 @@
 //! * denied, no match: the right path with `x-tenant: nobody` (every ALLOW rule is tried);
 //! * denied by DENY: `GET /admin/config` (the DENY policies decide first).
 //!
+//! Memory: a counting global allocator reports the heap the loaded engine holds and the
+//! peak above the input during `load` (native 64-bit sizes; wasm32 pointers are half as wide).
+//!
 //! Two tables: with the three DENY policies of `make bench` (including `notNamespaces` with 20
 //! namespaces, evaluated for every request), and without the `notNamespaces` one, which shows
 //! the cost of the ALLOW rules on their own.
@@ -27,8 +30,10 @@
 //! The bench profile inherits `[profile.release]` (opt-level "z", the size-optimized code the wasm
 //! module ships), so absolute numbers are for that optimization level.
 
+use std::alloc::{GlobalAlloc, Layout, System};
 use std::error::Error;
 use std::hint::black_box;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use meshguard::config::{self, NodeInfo};
@@ -38,6 +43,58 @@ use meshguard::request::{Headers, StaticConnection};
 use serde_json::{json, Map, Value};
 
 const NAMESPACES: usize = 20;
+
+/// The system allocator, counting live heap bytes and their high-water mark.
+struct CountingAlloc;
+
+static LIVE: AtomicUsize = AtomicUsize::new(0);
+static PEAK: AtomicUsize = AtomicUsize::new(0);
+
+// SAFETY: every call is forwarded unchanged to `System`; the counters only observe sizes.
+unsafe impl GlobalAlloc for CountingAlloc {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        let p = System.alloc(layout);
+        if !p.is_null() {
+            let live = LIVE.fetch_add(layout.size(), Ordering::Relaxed) + layout.size();
+            PEAK.fetch_max(live, Ordering::Relaxed);
+        }
+        p
+    }
+
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        System.dealloc(ptr, layout);
+        LIVE.fetch_sub(layout.size(), Ordering::Relaxed);
+    }
+
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        let p = System.realloc(ptr, layout, new_size);
+        if !p.is_null() {
+            if new_size >= layout.size() {
+                let grown = new_size - layout.size();
+                let live = LIVE.fetch_add(grown, Ordering::Relaxed) + grown;
+                PEAK.fetch_max(live, Ordering::Relaxed);
+            } else {
+                LIVE.fetch_sub(layout.size() - new_size, Ordering::Relaxed);
+            }
+        }
+        p
+    }
+}
+
+#[global_allocator]
+static ALLOCATOR: CountingAlloc = CountingAlloc;
+
+/// Heap held by the loaded engine and the peak above the input during `load`, in bytes
+/// (native 64-bit sizes; wasm32 pointers are half as wide).
+fn load_heap(bytes: &[u8]) -> Result<(usize, usize), Box<dyn Error>> {
+    let before = LIVE.load(Ordering::Relaxed);
+    PEAK.store(before, Ordering::Relaxed);
+    let loaded = config::load(black_box(bytes), &NodeInfo::default()).map_err(|e| e.to_string())?;
+    let held = LIVE.load(Ordering::Relaxed).saturating_sub(before);
+    let peak = PEAK.load(Ordering::Relaxed).saturating_sub(before);
+    drop(black_box(loaded));
+    Ok((held, peak))
+}
 
 fn identity(i: usize) -> String {
     format!("cluster.local/ns/ns{}/sa/sa{i}", i % NAMESPACES)
@@ -293,11 +350,12 @@ fn main() -> Result<(), Box<dyn Error>> {
         println!();
         println!("{title}");
         println!();
-        println!("| rules | config bytes | load (compile) | allowed | allowed (template) | denied: no match | denied: DENY rule |");
-        println!("|---:|---:|---:|---:|---:|---:|---:|");
+        println!("| rules | config bytes | load (compile) | engine heap | load peak heap | allowed | allowed (template) | denied: no match | denied: DENY rule |");
+        println!("|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
         for &n in sizes {
             let bytes = config_json(n, namespace_deny)?;
             let load_ms = time_load(&bytes, load_budget)?;
+            let (held, peak) = load_heap(&bytes)?;
             let (engine, _report) =
                 config::load(&bytes, &NodeInfo::default()).map_err(|e| e.to_string())?;
             let caller = n - 1;
@@ -312,9 +370,11 @@ fn main() -> Result<(), Box<dyn Error>> {
             let t_nomatch = time_decide(&engine, &nomatch, &conn, false, batch, batches)?;
             let t_admin = time_decide(&engine, &admin, &conn, false, batch, batches)?;
             println!(
-                "| {n} | {} | {:.2} ms | {} | {} | {} | {} |",
+                "| {n} | {} | {:.2} ms | {:.1} MB | {:.1} MB | {} | {} | {} | {} |",
                 bytes.len(),
                 load_ms,
+                held as f64 / 1e6,
+                peak as f64 / 1e6,
                 fmt_ns(t_ok),
                 fmt_ns(t_tmpl),
                 fmt_ns(t_nomatch),
