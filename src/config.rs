@@ -46,7 +46,7 @@ impl ConfigError {
         }
     }
 
-    fn within(mut self, prefix: &str) -> ConfigError {
+    pub(crate) fn within(mut self, prefix: &str) -> ConfigError {
         self.path = if self.path.is_empty() {
             prefix.to_string()
         } else if self.path.starts_with('[') {
