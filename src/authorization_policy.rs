@@ -160,8 +160,16 @@ const DRY_RUN_ANNOTATION: &str = "istio.io/dry-run";
 const MAX_SERVICE_ACCOUNTS: usize = 16;
 const MAX_SERVICE_ACCOUNT_LEN: usize = 320;
 
-/// Builds the leaf predicates for one `when` value (`value`, `path`).
-type LeafBuilder<'a> = Box<dyn Fn(&str, &str) -> Result<Vec<Predicate>> + 'a>;
+/// Appends the leaf predicates for one `when` value; errors are relative to the value.
+type LeafBuilder<'a> = Box<dyn Fn(&str, &mut Vec<Predicate>) -> Result<()> + 'a>;
+
+/// A [`LeafBuilder`] for values that translate to exactly one predicate.
+fn single<'a>(leaf: impl Fn(&str) -> Result<Predicate> + 'a) -> LeafBuilder<'a> {
+    Box::new(move |v, out| {
+        out.push(leaf(v)?);
+        Ok(())
+    })
+}
 
 /// Validates and translates one AuthorizationPolicy spec. `path` is the spec's location.
 pub fn compile(spec: Spec, ctx: &Context<'_>, path: &str) -> Result<CompiledPolicy> {
@@ -202,13 +210,13 @@ pub fn compile(spec: Spec, ctx: &Context<'_>, path: &str) -> Result<CompiledPoli
     }
     let mut rules = Vec::with_capacity(raw_rules.len());
     for (i, rule) in raw_rules.into_iter().enumerate() {
-        let rule_path = format!("{path}.rules[{i}]");
+        let rule_path = || format!("{path}.rules[{i}]");
         let Some(rule) = rule else {
-            return err(&rule_path, "rule must not be null");
+            return err(&rule_path(), "rule must not be null");
         };
         rules.push(CompiledRule {
             id: format!("ns[{}]-policy[{}]-rule[{i}]", ctx.namespace, ctx.name).into(),
-            predicate: compile_rule(rule, ctx, &rule_path)?,
+            predicate: compile_rule(rule, ctx).map_err(|e| e.within(&rule_path()))?,
         });
     }
     Ok(CompiledPolicy {
@@ -268,49 +276,47 @@ fn parse_go_bool(v: &str) -> Option<bool> {
     }
 }
 
-fn compile_rule(rule: Rule, ctx: &Context<'_>, path: &str) -> Result<Predicate> {
-    let mut parts = Vec::new();
+/// Translates one rule. Errors are relative to the rule (formatted only on failure).
+fn compile_rule(rule: Rule, ctx: &Context<'_>) -> Result<Predicate> {
+    let when = rule.when.unwrap_or_default();
+    let mut parts = Vec::with_capacity(2 + when.len());
     if let Some(from) = rule.from {
         if from.is_empty() {
-            return err(&format!("{path}.from"), "must not be an empty list");
+            return err("from", "must not be an empty list");
         }
         let mut sources = Vec::with_capacity(from.len());
         for (i, f) in from.into_iter().enumerate() {
-            let p = format!("{path}.from[{i}].source");
+            let p = || format!("from[{i}].source");
             let Some(source) = f.source else {
-                return err(&p, "must not be null");
+                return err(&p(), "must not be null");
             };
-            sources.push(compile_source(source, ctx, &p)?);
+            sources.push(compile_source(source, ctx).map_err(|e| e.within(&p()))?);
         }
         parts.push(Predicate::or(sources));
     }
     if let Some(to) = rule.to {
         if to.is_empty() {
-            return err(&format!("{path}.to"), "must not be an empty list");
+            return err("to", "must not be an empty list");
         }
         let mut operations = Vec::with_capacity(to.len());
         for (i, t) in to.into_iter().enumerate() {
-            let p = format!("{path}.to[{i}].operation");
+            let p = || format!("to[{i}].operation");
             let Some(operation) = t.operation else {
-                return err(&p, "must not be null");
+                return err(&p(), "must not be null");
             };
-            operations.push(compile_operation(operation, &p)?);
+            operations.push(compile_operation(operation).map_err(|e| e.within(&p()))?);
         }
         parts.push(Predicate::or(operations));
     }
-    for (i, condition) in rule.when.unwrap_or_default().into_iter().enumerate() {
-        parts.push(compile_condition(
-            condition,
-            ctx,
-            &format!("{path}.when[{i}]"),
-        )?);
+    for (i, condition) in when.into_iter().enumerate() {
+        parts.push(compile_condition(condition, ctx).map_err(|e| e.within(&format!("when[{i}]")))?);
     }
     Ok(Predicate::all(parts))
 }
 
-/// `(any value) AND NOT (any notValue)` for one field; `None` when the field is unset.
+/// `(any value) AND NOT (any notValue)` for one field; `None` when the field is unset. `leaf`
+/// appends the predicates for one value; errors are relative to the object holding the field.
 fn field<F>(
-    path: &str,
     name: &str,
     not_name: &str,
     values: Option<Vec<String>>,
@@ -318,7 +324,7 @@ fn field<F>(
     mut leaf: F,
 ) -> Result<Option<Predicate>>
 where
-    F: FnMut(&str, &str) -> Result<Vec<Predicate>>,
+    F: FnMut(&str, &mut Vec<Predicate>) -> Result<()>,
 {
     let mut out = Vec::new();
     for (label, list, negate) in [(name, values, false), (not_name, not_values, true)] {
@@ -326,13 +332,13 @@ where
         if list.is_empty() {
             continue;
         }
-        let mut alternatives = Vec::new();
+        let mut alternatives = Vec::with_capacity(list.len());
         for (i, value) in list.iter().enumerate() {
-            let p = format!("{path}.{label}[{i}]");
+            let p = || format!("{label}[{i}]");
             if value.is_empty() {
-                return err(&p, "empty value is not allowed");
+                return err(&p(), "empty value is not allowed");
             }
-            alternatives.extend(leaf(value, &p)?);
+            leaf(value, &mut alternatives).map_err(|e| e.within(&p()))?;
         }
         let any = Predicate::or(alternatives);
         out.push(if negate {
@@ -347,7 +353,8 @@ where
     })
 }
 
-fn compile_source(s: Source, ctx: &Context<'_>, path: &str) -> Result<Predicate> {
+/// Translates one `source`; errors are relative to it.
+fn compile_source(s: Source, ctx: &Context<'_>) -> Result<Predicate> {
     let sa_set = s.service_accounts.is_some() || s.not_service_accounts.is_some();
     let principal_set = s.principals.is_some()
         || s.not_principals.is_some()
@@ -355,7 +362,7 @@ fn compile_source(s: Source, ctx: &Context<'_>, path: &str) -> Result<Predicate>
         || s.not_namespaces.is_some();
     if sa_set && principal_set {
         return err(
-            path,
+            "",
             "serviceAccounts/notServiceAccounts cannot be combined with principals or namespaces",
         );
     }
@@ -364,7 +371,7 @@ fn compile_source(s: Source, ctx: &Context<'_>, path: &str) -> Result<Predicate>
         ("notServiceAccounts", &s.not_service_accounts),
     ] {
         if let Some(list) = list {
-            check_service_accounts(list, &format!("{path}.{name}"))?;
+            check_service_accounts(list).map_err(|e| e.within(name))?;
         }
     }
     for (name, list) in [
@@ -372,130 +379,148 @@ fn compile_source(s: Source, ctx: &Context<'_>, path: &str) -> Result<Predicate>
         ("notTrustDomains", &s.not_trust_domains),
     ] {
         if let Some(list) = list {
-            check_trust_domains(list, &format!("{path}.{name}"))?;
+            check_trust_domains(list).map_err(|e| e.within(name))?;
         }
     }
     let fields = [
         field(
-            path,
             "principals",
             "notPrincipals",
             s.principals,
             s.not_principals,
-            |v, _| Ok(principal_leaves(v, ctx.trust)),
+            |v, out| {
+                principal_leaves(v, ctx.trust, out);
+                Ok(())
+            },
         )?,
         field(
-            path,
             "namespaces",
             "notNamespaces",
             s.namespaces,
             s.not_namespaces,
-            |v, _| Ok(vec![Predicate::Identity(IdentityMatch::namespace(v))]),
+            |v, out| {
+                out.push(Predicate::Identity(IdentityMatch::namespace(v)));
+                Ok(())
+            },
         )?,
         field(
-            path,
             "serviceAccounts",
             "notServiceAccounts",
             s.service_accounts,
             s.not_service_accounts,
-            |v, _| {
-                Ok(vec![Predicate::Identity(IdentityMatch::service_account(
+            |v, out| {
+                out.push(Predicate::Identity(IdentityMatch::service_account(
                     v,
                     ctx.namespace,
-                ))])
+                )));
+                Ok(())
             },
         )?,
         field(
-            path,
             "trustDomains",
             "notTrustDomains",
             s.trust_domains,
             s.not_trust_domains,
-            |v, _| Ok(trust_domain_leaves(v, ctx.trust)),
+            |v, out| {
+                trust_domain_leaves(v, ctx.trust, out);
+                Ok(())
+            },
         )?,
         field(
-            path,
             "requestPrincipals",
             "notRequestPrincipals",
             s.request_principals,
             s.not_request_principals,
-            |v, _| Ok(vec![request_principal(v)]),
+            |v, out| {
+                out.push(request_principal(v));
+                Ok(())
+            },
         )?,
         field(
-            path,
             "ipBlocks",
             "notIpBlocks",
             s.ip_blocks,
             s.not_ip_blocks,
-            |v, p| Ok(vec![Predicate::SourceIp(cidr(v, p)?)]),
+            |v, out| {
+                out.push(Predicate::SourceIp(cidr(v)?));
+                Ok(())
+            },
         )?,
         field(
-            path,
             "remoteIpBlocks",
             "notRemoteIpBlocks",
             s.remote_ip_blocks,
             s.not_remote_ip_blocks,
-            |v, p| Ok(vec![Predicate::RemoteIp(cidr(v, p)?)]),
+            |v, out| {
+                out.push(Predicate::RemoteIp(cidr(v)?));
+                Ok(())
+            },
         )?,
     ];
     let fields: Vec<Predicate> = fields.into_iter().flatten().collect();
     if fields.is_empty() {
-        return err(path, "a source must set at least one field");
+        return err("", "a source must set at least one field");
     }
     Ok(Predicate::all(fields))
 }
 
-fn compile_operation(o: Operation, path: &str) -> Result<Predicate> {
+/// Translates one `operation`; errors are relative to it.
+fn compile_operation(o: Operation) -> Result<Predicate> {
     let fields = [
-        field(path, "hosts", "notHosts", o.hosts, o.not_hosts, |v, _| {
-            Ok(vec![Predicate::Header(
+        field("hosts", "notHosts", o.hosts, o.not_hosts, |v, out| {
+            out.push(Predicate::Header(
                 ":authority".into(),
                 ValueMatch::new(StringMatch::parse(v, Star::Present), true),
-            )])
+            ));
+            Ok(())
         })?,
-        field(path, "ports", "notPorts", o.ports, o.not_ports, |v, p| {
-            Ok(vec![Predicate::DestinationPort(port(v, p)?)])
+        field("ports", "notPorts", o.ports, o.not_ports, |v, out| {
+            out.push(Predicate::DestinationPort(port(v)?));
+            Ok(())
         })?,
         field(
-            path,
             "methods",
             "notMethods",
             o.methods,
             o.not_methods,
-            |v, _| {
-                Ok(vec![Predicate::Header(
+            |v, out| {
+                out.push(Predicate::Header(
                     ":method".into(),
                     ValueMatch::parse(v, Star::Present),
-                )])
+                ));
+                Ok(())
             },
         )?,
-        field(path, "paths", "notPaths", o.paths, o.not_paths, |v, p| {
-            PathMatch::parse(v)
-                .map(|m| vec![Predicate::Path(m)])
-                .map_err(|e| ConfigError::new(p, e))
+        field("paths", "notPaths", o.paths, o.not_paths, |v, out| {
+            out.push(Predicate::Path(
+                PathMatch::parse(v).map_err(|e| ConfigError::new("", e))?,
+            ));
+            Ok(())
         })?,
     ];
     let fields: Vec<Predicate> = fields.into_iter().flatten().collect();
     if fields.is_empty() {
-        return err(path, "an operation must set at least one field");
+        return err("", "an operation must set at least one field");
     }
     Ok(Predicate::all(fields))
 }
 
-fn principal_leaves(value: &str, trust: &TrustBundle) -> Vec<Predicate> {
-    trust
-        .expand_principal(value)
-        .iter()
-        .map(|p| Predicate::Identity(IdentityMatch::principal(p)))
-        .collect()
+fn principal_leaves(value: &str, trust: &TrustBundle, out: &mut Vec<Predicate>) {
+    out.extend(
+        trust
+            .expand_principal(value)
+            .iter()
+            .map(|p| Predicate::Identity(IdentityMatch::principal(p))),
+    );
 }
 
-fn trust_domain_leaves(value: &str, trust: &TrustBundle) -> Vec<Predicate> {
-    trust
-        .expand_trust_domain(value)
-        .iter()
-        .map(|td| Predicate::Identity(IdentityMatch::trust_domain(td)))
-        .collect()
+fn trust_domain_leaves(value: &str, trust: &TrustBundle, out: &mut Vec<Predicate>) {
+    out.extend(
+        trust
+            .expand_trust_domain(value)
+            .iter()
+            .map(|td| Predicate::Identity(IdentityMatch::trust_domain(td))),
+    );
 }
 
 /// istiod `requestPrincipalGenerator`: split at the last `/` into `iss` and `sub` matchers.
@@ -580,45 +605,46 @@ fn claim_path(s: &str) -> Option<Vec<String>> {
     (!names.is_empty() && names.iter().all(|n| !n.is_empty())).then_some(names)
 }
 
-fn cidr(value: &str, path: &str) -> Result<Cidr> {
-    Cidr::parse(value).map_err(|e| ConfigError::new(path, e))
+fn cidr(value: &str) -> Result<Cidr> {
+    Cidr::parse(value).map_err(|e| ConfigError::new("", e))
 }
 
-fn port(value: &str, path: &str) -> Result<u16> {
+fn port(value: &str) -> Result<u16> {
     if !value.is_empty() && value.bytes().all(|b| b.is_ascii_digit()) {
         if let Ok(p) = value.parse::<u16>() {
             return Ok(p);
         }
     }
     err(
-        path,
+        "",
         format!("bad port ({value}): must be an integer in 0..65535"),
     )
 }
 
 /// istiod `ValidateServiceAccounts`: at most 16, no wildcards, `sa` or `ns/sa`, <= 320 chars.
-fn check_service_accounts(list: &[String], path: &str) -> Result<()> {
+/// Errors are relative to the list (`[i]` for one value).
+fn check_service_accounts(list: &[String]) -> Result<()> {
     if list.len() > MAX_SERVICE_ACCOUNTS {
         return err(
-            path,
+            "",
             format!("at most {MAX_SERVICE_ACCOUNTS} service accounts are allowed"),
         );
     }
     for (i, v) in list.iter().enumerate() {
-        let p = format!("{path}[{i}]");
+        let p = || format!("[{i}]");
         if v.contains('*') {
-            return err(&p, "wildcards are not allowed in service accounts");
+            return err(&p(), "wildcards are not allowed in service accounts");
         }
         if v.len() > MAX_SERVICE_ACCOUNT_LEN {
             return err(
-                &p,
+                &p(),
                 format!("longer than {MAX_SERVICE_ACCOUNT_LEN} characters"),
             );
         }
         let parts: Vec<&str> = v.split('/').collect();
         if parts.len() > 2 || parts.iter().any(|s| s.is_empty()) {
             return err(
-                &p,
+                &p(),
                 "must be \"<serviceaccount>\" or \"<namespace>/<serviceaccount>\"",
             );
         }
@@ -626,19 +652,20 @@ fn check_service_accounts(list: &[String], path: &str) -> Result<()> {
     Ok(())
 }
 
-/// istiod `CheckWildcardValues`: one `*`, only at the start or end, and no `/`.
-fn check_trust_domains(list: &[String], path: &str) -> Result<()> {
+/// istiod `CheckWildcardValues`: one `*`, only at the start or end, and no `/`. Errors are
+/// relative to the list.
+fn check_trust_domains(list: &[String]) -> Result<()> {
     for (i, v) in list.iter().enumerate() {
-        let p = format!("{path}[{i}]");
+        let p = || format!("[{i}]");
         let inner = v
             .strip_prefix('*')
             .or_else(|| v.strip_suffix('*'))
             .unwrap_or(v);
         if v != "*" && inner.contains('*') {
-            return err(&p, "only one '*', at the start or the end, is allowed");
+            return err(&p(), "only one '*', at the start or the end, is allowed");
         }
         if v.contains('/') {
-            return err(&p, "a trust domain must not contain '/'");
+            return err(&p(), "a trust domain must not contain '/'");
         }
     }
     Ok(())
@@ -652,91 +679,94 @@ fn bracket_name<'k>(key: &'k str, prefix: &str) -> Option<&'k str> {
         .filter(|name| !name.is_empty())
 }
 
-fn compile_condition(c: Condition, ctx: &Context<'_>, path: &str) -> Result<Predicate> {
+/// Translates one `when` condition; errors are relative to it.
+fn compile_condition(c: Condition, ctx: &Context<'_>) -> Result<Predicate> {
     let key = c.key.as_str();
-    let key_path = format!("{path}.key");
+    let key_path = "key";
     if key.is_empty() {
-        return err(&key_path, "must not be empty");
+        return err(key_path, "must not be empty");
     }
     if c.values.as_ref().is_none_or(|v| v.is_empty())
         && c.not_values.as_ref().is_none_or(|v| v.is_empty())
     {
-        return err(path, "at least one of values or notValues must be set");
+        return err("", "at least one of values or notValues must be set");
     }
     let leaf: LeafBuilder<'_> = if key.starts_with("request.headers") {
         let name = bracket_name(key, "request.headers")
             .ok_or_else(|| {
                 ConfigError::new(
-                    &key_path,
+                    key_path,
                     format!("bad key ({key}): should have format request.headers[<name>]"),
                 )
             })?
             .to_ascii_lowercase();
-        Box::new(move |v, _| {
-            Ok(vec![Predicate::Header(
+        single(move |v| {
+            Ok(Predicate::Header(
                 name.as_str().into(),
                 ValueMatch::parse(v, Star::Present),
-            )])
+            ))
         })
     } else {
         match key {
-            "source.ip" => Box::new(|v, p| Ok(vec![Predicate::SourceIp(cidr(v, p)?)])),
-            "remote.ip" => Box::new(|v, p| Ok(vec![Predicate::RemoteIp(cidr(v, p)?)])),
-            "destination.ip" => Box::new(|v, p| Ok(vec![Predicate::DestinationIp(cidr(v, p)?)])),
-            "destination.port" => {
-                Box::new(|v, p| Ok(vec![Predicate::DestinationPort(port(v, p)?)]))
-            }
-            "source.namespace" => {
-                Box::new(|v, _| Ok(vec![Predicate::Identity(IdentityMatch::namespace(v))]))
-            }
-            "source.principal" => Box::new(|v, _| Ok(principal_leaves(v, ctx.trust))),
+            "source.ip" => single(|v| Ok(Predicate::SourceIp(cidr(v)?))),
+            "remote.ip" => single(|v| Ok(Predicate::RemoteIp(cidr(v)?))),
+            "destination.ip" => single(|v| Ok(Predicate::DestinationIp(cidr(v)?))),
+            "destination.port" => single(|v| Ok(Predicate::DestinationPort(port(v)?))),
+            "source.namespace" => single(|v| Ok(Predicate::Identity(IdentityMatch::namespace(v)))),
+            "source.principal" => Box::new(|v, out| {
+                principal_leaves(v, ctx.trust, out);
+                Ok(())
+            }),
             "source.serviceAccount" => {
                 for list in [&c.values, &c.not_values].into_iter().flatten() {
-                    check_service_accounts(list, path)?;
+                    check_service_accounts(list)?;
                 }
-                Box::new(|v, _| {
-                    Ok(vec![Predicate::Identity(IdentityMatch::service_account(
+                single(|v| {
+                    Ok(Predicate::Identity(IdentityMatch::service_account(
                         v,
                         ctx.namespace,
-                    ))])
+                    )))
                 })
             }
             "source.trustDomain" => {
                 for list in [&c.values, &c.not_values].into_iter().flatten() {
-                    check_trust_domains(list, path)?;
+                    check_trust_domains(list)?;
                 }
-                Box::new(|v, _| Ok(trust_domain_leaves(v, ctx.trust)))
+                Box::new(|v, out| {
+                    trust_domain_leaves(v, ctx.trust, out);
+                    Ok(())
+                })
             }
             "connection.sni" => {
-                Box::new(|v, _| Ok(vec![Predicate::Sni(StringMatch::parse(v, Star::NonEmpty))]))
+                single(|v| Ok(Predicate::Sni(StringMatch::parse(v, Star::NonEmpty))))
             }
             "destination.namespace" => {
                 return err(
-                    &key_path,
+                    key_path,
                     "attribute destination.namespace is replaced by the metadata.namespace",
                 )
             }
             "destination.name" | "destination.user" => {
                 return err(
-                    &key_path,
+                    key_path,
                     format!("deprecated attribute {key}: only supported in v1alpha1"),
                 )
             }
             _ if key.starts_with("destination.labels") => {
                 return err(
-                    &key_path,
+                    key_path,
                     format!("attribute {key} is replaced by the workload selector"),
                 )
             }
-            "request.auth.principal" => Box::new(|v, _| Ok(vec![request_principal(v)])),
-            "request.auth.audiences" => Box::new(|v, _| Ok(vec![claim(&["aud"], v)])),
-            "request.auth.presenter" => Box::new(|v, _| Ok(vec![claim(&["azp"], v)])),
+            "request.auth.principal" => single(|v| Ok(request_principal(v))),
+            "request.auth.audiences" => single(|v| Ok(claim(&["aud"], v))),
+            "request.auth.presenter" => single(|v| Ok(claim(&["azp"], v))),
             _ if key.starts_with("request.auth.claims") => {
                 let names = claim_path(key.strip_prefix("request.auth.claims").unwrap_or_default())
-                    .ok_or_else(|| ConfigError::new(&key_path, format!("bad key ({key}): should have format request.auth.claims[<name>]([<name>]...)")))?;
-                Box::new(move |v, _| {
+                    .ok_or_else(|| ConfigError::new(key_path, format!("bad key ({key}): should have format request.auth.claims[<name>]([<name>]...)")))?;
+                single(move |v| {
                     let refs: Vec<&str> = names.iter().map(String::as_str).collect();
-                    Ok(vec![claim(&refs, v)])
+                    Ok(claim(&refs, v))
                 })
             }
             _ if key.starts_with("experimental.envoy.filters.") => {
@@ -747,36 +777,31 @@ fn compile_condition(c: Condition, ctx: &Context<'_>, path: &str) -> Result<Pred
                     .filter(|(f, n)| !f.is_empty() && !n.is_empty())
                     .ok_or_else(|| {
                         ConfigError::new(
-                            &key_path,
+                            key_path,
                             format!("bad key ({key}): should have format a[b]"),
                         )
                     })?;
                 let (filter, name) = (filter.to_string(), name.to_string());
-                Box::new(move |v, _| {
+                single(move |v| {
                     let list = v.len() >= 2 && v.starts_with('[') && v.ends_with(']');
                     let inner = if list {
                         v.trim_matches(|c| c == '[' || c == ']')
                     } else {
                         v
                     };
-                    Ok(vec![Predicate::Metadata {
+                    Ok(Predicate::Metadata {
                         filter: filter.as_str().into(),
                         key: name.as_str().into(),
                         value: StringMatch::parse(inner, Star::NonEmpty),
                         list,
-                    }])
+                    })
                 })
             }
-            _ => return err(&key_path, format!("unknown attribute: {key}")),
+            _ => return err(key_path, format!("unknown attribute: {key}")),
         }
     };
-    let predicate = field(
-        path,
-        "values",
-        "notValues",
-        c.values,
-        c.not_values,
-        |v, p| leaf(v, p),
-    )?;
+    let predicate = field("values", "notValues", c.values, c.not_values, |v, out| {
+        leaf(v, out)
+    })?;
     Ok(predicate.unwrap_or(Predicate::Any))
 }

@@ -46,7 +46,7 @@ impl ConfigError {
         }
     }
 
-    fn within(mut self, prefix: &str) -> ConfigError {
+    pub(crate) fn within(mut self, prefix: &str) -> ConfigError {
         self.path = if self.path.is_empty() {
             prefix.to_string()
         } else if self.path.starts_with('[') {
@@ -212,23 +212,29 @@ pub const MAX_RULES: usize = 100_000;
 /// Parses JSON text into `T`, naming the failing field (found from the error's position, see
 /// [`json_path`]).
 fn parse_json<'de, T: Deserialize<'de>>(text: &'de [u8]) -> Result<T, ConfigError> {
-    serde_json::from_slice(text).map_err(|e| {
-        let path = json_path::offset_of(text, e.line(), e.column())
-            .map(|offset| json_path::path_at(text, offset))
-            .unwrap_or_default();
-        if e.is_syntax() || e.is_eof() {
-            ConfigError::new(&path, format!("configuration is not valid JSON: {e}"))
-        } else {
-            let message = e.to_string();
-            let position = format!(" at line {} column {}", e.line(), e.column());
-            let reason = message.strip_suffix(&position).unwrap_or(&message);
-            ConfigError::new(&path, reason)
-        }
-    })
+    serde_json::from_slice(text).map_err(|e| json_error(text, &e))
 }
 
+/// The [`ConfigError`] for a `serde_json` error in `text`.
+fn json_error(text: &[u8], e: &serde_json::Error) -> ConfigError {
+    let path = json_path::offset_of(text, e.line(), e.column())
+        .map(|offset| json_path::path_at(text, offset))
+        .unwrap_or_default();
+    if e.is_syntax() || e.is_eof() {
+        ConfigError::new(&path, format!("configuration is not valid JSON: {e}"))
+    } else {
+        let message = e.to_string();
+        let position = format!(" at line {} column {}", e.line(), e.column());
+        let reason = message.strip_suffix(&position).unwrap_or(&message);
+        ConfigError::new(&path, reason)
+    }
+}
+
+/// Parses one raw value of the configuration. Its text is already known to be UTF-8 (it is a
+/// `str`), so it is read as one: strings are not validated again.
 fn parse<'de, T: Deserialize<'de>>(raw: &'de RawValue) -> Result<T, ConfigError> {
-    parse_json(raw.get().as_bytes())
+    let text = raw.get();
+    serde_json::from_str(text).map_err(|e| json_error(text.as_bytes(), &e))
 }
 
 /// Parses and compiles a plugin configuration. An empty configuration means no policies.

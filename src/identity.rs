@@ -27,7 +27,7 @@
 
 use std::cell::OnceCell;
 
-use crate::matcher::{Glob, GlobToken, Star, StringMatch};
+use crate::matcher::{Glob, GlobToken, StringMatch};
 
 /// What the downstream certificate says about the peer. Built only from the connection.
 ///
@@ -195,10 +195,18 @@ impl IdentityMatch {
                 lit(rest),
             ])]);
         }
-        IdentityMatch::String(StringMatch::parse(
-            &format!("{SPIFFE}{value}"),
-            Star::NonEmpty,
-        ))
+        // `spiffe://<value>` is neither `*` nor `*`-prefixed: a prefix when it ends with `*`,
+        // else exact (the forms `StringMatch::parse` would pick).
+        let (body, prefix) = match value.strip_suffix('*') {
+            Some(body) => (body, true),
+            None => (value, false),
+        };
+        let uri: Box<[u8]> = [SPIFFE.as_bytes(), body.as_bytes()].concat().into();
+        IdentityMatch::String(if prefix {
+            StringMatch::Prefix(uri)
+        } else {
+            StringMatch::Exact(uri)
+        })
     }
 
     /// A `namespaces` / `source.namespace` value: `.*/ns/<value with * as .*>/.*`.
@@ -335,8 +343,9 @@ impl TrustBundle {
 
     /// istiod `ReplaceTrustDomainAliases` for one principal value.
     pub fn expand_principal(&self, principal: &str) -> Vec<String> {
-        let parts: Vec<&str> = principal.split('/').collect();
-        let Some(domain) = parts.first().copied().filter(|_| parts.len() == 5) else {
+        // `<td>/ns/<ns>/sa/<sa>`: five `/`-separated parts, the first the trust domain.
+        let parts = principal.bytes().filter(|b| *b == b'/').count() + 1;
+        let Some((domain, rest)) = principal.split_once('/').filter(|_| parts == 5) else {
             return vec![principal.to_string()];
         };
         if domain == "*" {
@@ -349,13 +358,12 @@ impl TrustBundle {
         if !in_bundle && domain != CLUSTER_LOCAL {
             return vec![principal.to_string()];
         }
-        let rest = parts.get(1..).unwrap_or_default().join("/");
-        let mut out: Vec<String> = Vec::new();
+        let mut out: Vec<String> = Vec::with_capacity(self.domains.len());
         for td in &self.domains {
-            let candidate = if suffix_wildcard_matches(td, domain) {
+            let candidate = if td == domain || suffix_wildcard_matches(td, domain) {
                 principal.to_string()
             } else {
-                format!("{td}/{rest}")
+                [td, "/", rest].concat()
             };
             if !out.contains(&candidate) {
                 out.push(candidate);

@@ -11,6 +11,7 @@
 //! must be anchored), never under `Not`, and anchor leaves are two-valued; so if the request
 //! falls outside a rule's anchor set, that rule is false, also under three-valued evaluation.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 
 use crate::identity::IdentityMatch;
@@ -21,16 +22,26 @@ use crate::predicate::{Predicate, Subject};
 /// Rule sets smaller than this are scanned; indexing them would cost more than it saves.
 pub const MIN_RULES_TO_INDEX: usize = 16;
 
+/// Anchor keys borrow from the predicates; only the keys stored in the index are copied.
 #[derive(Debug, Clone, PartialEq, Eq)]
-enum Anchor {
-    Principals(Vec<Box<[u8]>>),
-    Paths(Vec<PathKey>),
+enum Anchor<'p> {
+    Principals(Vec<&'p [u8]>),
+    Paths(Vec<PathKey<'p>>),
+}
+
+impl Anchor<'_> {
+    fn len(&self) -> usize {
+        match self {
+            Anchor::Principals(k) => k.len(),
+            Anchor::Paths(k) => k.len(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
-enum PathKey {
-    Exact(Box<[u8]>),
-    Prefix(Box<[u8]>),
+enum PathKey<'p> {
+    Exact(&'p [u8]),
+    Prefix(Cow<'p, [u8]>),
 }
 
 /// Candidate lookup for one rule set.
@@ -52,25 +63,48 @@ pub struct RuleIndex {
 impl RuleIndex {
     /// Builds the index for `predicates` (rule order matters for reporting only).
     pub fn build<'p>(predicates: impl Iterator<Item = &'p Predicate>) -> RuleIndex {
-        let mut index = RuleIndex::default();
-        for (i, p) in predicates.enumerate() {
+        let anchors: Vec<Option<Anchor<'p>>> = predicates.map(anchor).collect();
+        let (mut principals, mut paths, mut prefixes, mut unanchored) = (0, 0, 0, 0);
+        for a in &anchors {
+            match a {
+                Some(Anchor::Principals(keys)) => principals += keys.len(),
+                Some(Anchor::Paths(keys)) => {
+                    for k in keys {
+                        match k {
+                            PathKey::Exact(_) => paths += 1,
+                            PathKey::Prefix(_) => prefixes += 1,
+                        }
+                    }
+                }
+                None => unanchored += 1,
+            }
+        }
+        let mut index = RuleIndex {
+            by_principal: HashMap::with_capacity(principals),
+            non_uri_principal_keys: false,
+            by_path: HashMap::with_capacity(paths),
+            by_path_prefix: HashMap::with_capacity(prefixes),
+            prefix_lengths: Vec::new(),
+            unanchored: Vec::with_capacity(unanchored),
+        };
+        for (i, a) in anchors.into_iter().enumerate() {
             let id = u32::try_from(i).unwrap_or(u32::MAX);
-            match anchor(p) {
+            match a {
                 Some(Anchor::Principals(keys)) => {
                     for k in keys {
                         index.non_uri_principal_keys |= !k.starts_with(b"spiffe://");
-                        index.by_principal.entry(k).or_default().push(id);
+                        push(&mut index.by_principal, k, id);
                     }
                 }
                 Some(Anchor::Paths(keys)) => {
                     for k in keys {
                         match k {
-                            PathKey::Exact(k) => index.by_path.entry(k).or_default().push(id),
+                            PathKey::Exact(k) => push(&mut index.by_path, k, id),
                             PathKey::Prefix(k) => {
                                 if !index.prefix_lengths.contains(&k.len()) {
                                     index.prefix_lengths.push(k.len());
                                 }
-                                index.by_path_prefix.entry(k).or_default().push(id);
+                                push(&mut index.by_path_prefix, &k, id);
                             }
                         }
                     }
@@ -118,22 +152,31 @@ impl RuleIndex {
     }
 }
 
+/// Appends rule `id` under `key`, copying the key only the first time it is seen.
+fn push(map: &mut HashMap<Box<[u8]>, Vec<u32>>, key: &[u8], id: u32) {
+    match map.get_mut(key) {
+        Some(ids) => ids.push(id),
+        None => {
+            map.insert(key.into(), vec![id]);
+        }
+    }
+}
+
 /// A necessary condition for `p`, if one can be derived.
-fn anchor(p: &Predicate) -> Option<Anchor> {
+fn anchor(p: &Predicate) -> Option<Anchor<'_>> {
     match p {
         Predicate::All(parts) => {
-            let anchors: Vec<Anchor> = parts.iter().filter_map(anchor).collect();
-            // Prefer principals (usually most selective), then the smallest key set.
-            anchors
-                .iter()
-                .find(|a| matches!(a, Anchor::Principals(_)))
-                .cloned()
-                .or_else(|| {
-                    anchors.into_iter().min_by_key(|a| match a {
-                        Anchor::Paths(k) => k.len(),
-                        Anchor::Principals(k) => k.len(),
-                    })
-                })
+            // Prefer principals (usually most selective), then the first smallest key set.
+            let mut best: Option<Anchor<'_>> = None;
+            for a in parts.iter().filter_map(anchor) {
+                if matches!(a, Anchor::Principals(_)) {
+                    return Some(a);
+                }
+                if best.as_ref().is_none_or(|b| a.len() < b.len()) {
+                    best = Some(a);
+                }
+            }
+            best
         }
         Predicate::Or(alternatives) => {
             let mut principals = Vec::new();
@@ -151,17 +194,17 @@ fn anchor(p: &Predicate) -> Option<Anchor> {
             }
         }
         Predicate::Identity(IdentityMatch::String(StringMatch::Exact(v))) => {
-            Some(Anchor::Principals(vec![v.clone()]))
+            Some(Anchor::Principals(vec![v]))
         }
         Predicate::Path(PathMatch::String(StringMatch::Exact(v))) => {
-            Some(Anchor::Paths(vec![PathKey::Exact(v.clone())]))
+            Some(Anchor::Paths(vec![PathKey::Exact(v)]))
         }
         Predicate::Path(PathMatch::String(StringMatch::Prefix(v))) => {
-            Some(Anchor::Paths(vec![PathKey::Prefix(v.clone())]))
+            Some(Anchor::Paths(vec![PathKey::Prefix(Cow::Borrowed(v))]))
         }
         Predicate::Path(PathMatch::Template(t)) => t
             .literal_head()
-            .map(|head| Anchor::Paths(vec![PathKey::Prefix(head.into())])),
+            .map(|head| Anchor::Paths(vec![PathKey::Prefix(Cow::Owned(head))])),
         _ => None,
     }
 }
