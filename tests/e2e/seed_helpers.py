@@ -78,18 +78,11 @@ def with_workload(config: dict, app: str, namespace: str = "default", **labels: 
     return out
 
 
-def free_port() -> int:
-    import socket
-
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def _extra_pair(name: str, config: dict, traffic_direction: str) -> tuple[list[dict], int, int]:
     import os
 
     import envoy_config
+    from conftest import free_port
 
     plain, mtls = free_port(), free_port()
     wasm = os.environ.get("MESHGUARD_WASM", str(REPO / "target" / "wasm32-wasip1" / "release" / "meshguard.wasm"))
