@@ -32,12 +32,29 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import socket
 import sys
 from pathlib import Path
 
 import yaml
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
+
+_handed_out: set[int] = set()
+
+
+def free_port() -> int:
+    """A loopback port nobody listens on now and never handed out before in this process: the
+    kernel may return a just-released port again, and one Envoy config can need dozens."""
+    for _ in range(1000):
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        if port not in _handed_out:
+            _handed_out.add(port)
+            return port
+    raise RuntimeError("no free loopback port")
+
 DEMO_DIR = Path(__file__).resolve().parent / "demos"
 
 # Defaults of the committed example (paths relative to the repo root, as `func-e run` is started there).

@@ -12,7 +12,6 @@ import itertools
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -27,20 +26,10 @@ CLK_TCK = os.sysconf("SC_CLK_TCK")
 
 # ---- ports and ids ----------------------------------------------------------------------------------
 
-_used_ports: set = set()
 _base_ids = itertools.count((os.getpid() % 5000) * 100 + 1)
 
 
-def free_port() -> int:
-    """A loopback TCP port nobody listens on now (never handed out twice in this run)."""
-    for _ in range(200):
-        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-            s.bind(("127.0.0.1", 0))
-            port = s.getsockname()[1]
-        if port not in _used_ports:
-            _used_ports.add(port)
-            return port
-    raise RuntimeError("no free port")
+free_port = envoy_config.free_port  # never hands out a port twice in this run
 
 
 def next_base_id() -> int:

@@ -22,7 +22,6 @@ import itertools
 import json
 import os
 import shutil
-import socket
 import ssl
 import subprocess
 import sys
@@ -60,20 +59,7 @@ def find_envoy() -> str:
     pytest.exit("no Envoy binary: run `make deps` or set ENVOY=/path/to/envoy", returncode=3)
 
 
-_handed_out: set[int] = set()
-
-
-def free_port() -> int:
-    """A loopback port nobody listens on now and never handed out before in this run: the
-    kernel may return a just-released port again, and one Envoy config can need dozens."""
-    for _ in range(1000):
-        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-            s.bind(("127.0.0.1", 0))
-            port = s.getsockname()[1]
-        if port not in _handed_out:
-            _handed_out.add(port)
-            return port
-    raise RuntimeError("no free loopback port")
+free_port = envoy_config.free_port
 
 
 @pytest.fixture(name="free_port")
