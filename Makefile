@@ -89,18 +89,18 @@ build: $(WASM)
 # Always ask cargo (it knows when nothing changed).
 .PHONY: $(WASM)
 $(WASM):
-	cargo build $(CARGO_LOCKED) --release --target $(WASM_TARGET) --lib
+	cargo build $(CARGO_LOCKED) --release --target $(WASM_TARGET) -p meshguard --lib
 
 ## test ---------------------------------------------------------------------------------------------
 test: deps build lint unit-test wasm-imports e2e
 
 lint:
-	cargo fmt --check
-	cargo clippy $(CARGO_LOCKED) --all-targets -- -D warnings
-	cargo clippy $(CARGO_LOCKED) --release --target $(WASM_TARGET) --lib -- -D warnings
+	cargo fmt --all --check
+	cargo clippy $(CARGO_LOCKED) --workspace --all-targets -- -D warnings
+	cargo clippy $(CARGO_LOCKED) --release --target $(WASM_TARGET) -p meshguard -p meshguard-core --lib -- -D warnings
 
 unit-test:
-	cargo test $(CARGO_LOCKED)
+	cargo test $(CARGO_LOCKED) --workspace
 
 wasm-imports: build
 	$(PY) tests/e2e/wasm_imports.py $(WASM)
@@ -204,7 +204,7 @@ publish: oci
 # executions per target are printed. Debug assertions (overflow checks) are on; a crash fails the target.
 #   make fuzz FUZZ_SECONDS=300 FUZZ_TARGETS="decide jwt" FUZZ_ARGS="-only_ascii=1"
 # Reproduce: cargo +nightly fuzz run -a <target> fuzz/artifacts/<target>/crash-...   (add a test to
-# tests/fuzz_regressions.rs). MESHGUARD_FUZZ_DEBUG=1 prints what a structured input decoded to.
+# core/tests/fuzz_regressions.rs). MESHGUARD_FUZZ_DEBUG=1 prints what a structured input decoded to.
 FUZZ_SECONDS   ?= 60
 FUZZ_TARGETS   ?= config_load decide matchers jwt
 FUZZ_ARGS      ?=

@@ -19,16 +19,16 @@ use std::time::Duration;
 use proxy_wasm::traits::{Context, HttpContext, RootContext};
 use proxy_wasm::types::{Action, BufferType, ContextType, LogLevel, MetricType};
 
-use crate::authn::{AuthnState, Claims, HeaderEdit, Outcome};
-use crate::config::{self, Direction, JwtSource, NodeInfo, WorkloadSource};
-use crate::engine::{policy_of, Decision, DryRun, Engine};
 use crate::host;
-use crate::identity::Peer;
-use crate::ip::parse_socket_ip;
-use crate::jwt::{JwksSource, JwtFailure, KeySet};
-use crate::pairs;
-use crate::request::{Connection, Headers, MetadataValue, Unknown};
-use crate::request_authentication::{Keys, RemoteJwks};
+use meshguard_core::authn::authenticator::{AuthnState, Claims, HeaderEdit, Outcome};
+use meshguard_core::authn::jwt::{JwksSource, JwtFailure, KeySet};
+use meshguard_core::authn::request_authentication::{Keys, RemoteJwks};
+use meshguard_core::matchers::cidr::parse_socket_ip;
+use meshguard_core::matchers::identity_match::Peer;
+use meshguard_core::plugin::engine::{policy_of, Decision, DryRun, Engine};
+use meshguard_core::plugin::plugin_config::{self, Direction, JwtSource, NodeInfo, WorkloadSource};
+use meshguard_core::request::header_pairs;
+use meshguard_core::request::request_view::{Connection, Headers, MetadataValue, Unknown};
 
 const DENY_BODY: &[u8] = b"RBAC: access denied";
 /// A plaintext request to a port a STRICT PeerAuthentication covers.
@@ -349,7 +349,7 @@ impl RootContext for FilterRoot {
                     return false;
                 }
             };
-        match config::load(&bytes, &node_info()) {
+        match plugin_config::load(&bytes, &node_info()) {
             Ok((engine, report)) => {
                 let source = match report.workload_source {
                     WorkloadSource::Config => "plugin configuration",
@@ -444,7 +444,7 @@ fn node_info() -> NodeInfo {
         .ok()
         .flatten()
         .and_then(|bytes| {
-            let pairs = pairs::decode(&bytes)?;
+            let pairs = header_pairs::decode(&bytes)?;
             pairs
                 .into_iter()
                 .map(|(k, v)| {
@@ -490,7 +490,7 @@ impl HttpContext for AuthzFilter {
                 return deny(&[]);
             }
         };
-        let Some(headers) = pairs::decode(&raw_headers) else {
+        let Some(headers) = header_pairs::decode(&raw_headers) else {
             log::error!(
                 "#{} meshguard: malformed request header map from the host, denying",
                 self.context_id
@@ -565,7 +565,7 @@ impl HttpContext for AuthzFilter {
         let view = if edits.is_empty() {
             view
         } else {
-            edited = crate::authn::edited_headers(view, &edits);
+            edited = meshguard_core::authn::authenticator::edited_headers(view, &edits);
             Headers::new(&edited)
         };
         let decision = engine.decide_with_claims(view, &connection, claims.as_deref());
@@ -618,7 +618,7 @@ fn envoy_jwt_payload() -> Outcome {
     ]) else {
         return Outcome::NoToken;
     };
-    match pairs::decode_untyped(&bytes, MAX_CLAIM_DEPTH) {
+    match header_pairs::decode_untyped(&bytes, MAX_CLAIM_DEPTH) {
         serde_json::Value::Object(payload) => Outcome::Verified(Rc::new(Claims::new(payload, &[]))),
         _ => Outcome::NoToken,
     }

@@ -5,7 +5,7 @@
 
 use std::ptr::{null, null_mut};
 
-use crate::pairs;
+use meshguard_core::request::header_pairs as pairs;
 
 /// A host status other than `Ok` (proxy-wasm ABI 0.2.1 numbering).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

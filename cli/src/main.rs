@@ -27,13 +27,15 @@ mod native {
     use serde::Deserialize;
     use serde_json::{json, Map, Value};
 
-    use meshguard::authn::{AuthnState, Claims, Outcome};
-    use meshguard::config::{load, ConfigError, JwtSource, LoadReport, NodeInfo, WorkloadSource};
-    use meshguard::engine::{Decision, DryRun, Engine, Verdict};
-    use meshguard::identity::Peer;
-    use meshguard::jwt::JwtFailure;
-    use meshguard::request::{Headers, StaticConnection};
-    use meshguard::request_authentication::Keys;
+    use meshguard_core::authn::authenticator::{AuthnState, Claims, Outcome};
+    use meshguard_core::authn::jwt::JwtFailure;
+    use meshguard_core::authn::request_authentication::Keys;
+    use meshguard_core::matchers::identity_match::Peer;
+    use meshguard_core::plugin::engine::{Decision, DryRun, Engine, Verdict};
+    use meshguard_core::plugin::plugin_config::{
+        load, ConfigError, JwtSource, LoadReport, NodeInfo, WorkloadSource,
+    };
+    use meshguard_core::request::request_view::{Headers, StaticConnection};
 
     const VERSION: &str = env!("CARGO_PKG_VERSION");
     const IMAGE: &str = "oci://ghcr.io/meshguard/meshguard";
@@ -637,7 +639,8 @@ used when the configuration has no `workload`. FILE `-` reads standard input.";
                 .authenticate(view, now, &mut state, &mut edits)
         };
         // Decide on the headers as authorization sees them after authentication's edits.
-        let edited = meshguard::authn::edited_headers(Headers::new(&headers), &edits);
+        let edited =
+            meshguard_core::authn::authenticator::edited_headers(Headers::new(&headers), &edits);
         let view = Headers::new(&edited);
 
         let result = match &outcome {

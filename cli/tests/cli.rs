@@ -1,4 +1,4 @@
-//! The `meshguard` command line (src/bin/meshguard.rs), run as a process: `lint`, `check`,
+//! The `meshguard` command line (cli/src/main.rs), run as a process: `lint`, `check`,
 //! `convert`, their output and exit codes (lint: 0/1; check: 0 allowed, 2 denied, 1 error).
 #![allow(
     clippy::unwrap_used,
@@ -15,7 +15,8 @@ use jwt_simple::prelude::*;
 use serde_json::{json, Value};
 
 const BIN: &str = env!("CARGO_BIN_EXE_meshguard");
-const REPO: &str = env!("CARGO_MANIFEST_DIR");
+/// The workspace root (this crate lives in `cli/`).
+const REPO: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/..");
 /// 2027-01-15, passed to `check --now`.
 const NOW: u64 = 1_800_000_000;
 const ISS: &str = "https://issuer.example.com";

@@ -36,10 +36,10 @@ use std::hint::black_box;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use meshguard::config::{self, NodeInfo};
-use meshguard::engine::Engine;
-use meshguard::identity::Peer;
-use meshguard::request::{Headers, StaticConnection};
+use meshguard_core::matchers::identity_match::Peer;
+use meshguard_core::plugin::engine::Engine;
+use meshguard_core::plugin::plugin_config::{self, NodeInfo};
+use meshguard_core::request::request_view::{Headers, StaticConnection};
 use serde_json::{json, Map, Value};
 
 const NAMESPACES: usize = 20;
@@ -89,7 +89,8 @@ static ALLOCATOR: CountingAlloc = CountingAlloc;
 fn load_heap(bytes: &[u8]) -> Result<(usize, usize), Box<dyn Error>> {
     let before = LIVE.load(Ordering::Relaxed);
     PEAK.store(before, Ordering::Relaxed);
-    let loaded = config::load(black_box(bytes), &NodeInfo::default()).map_err(|e| e.to_string())?;
+    let loaded =
+        plugin_config::load(black_box(bytes), &NodeInfo::default()).map_err(|e| e.to_string())?;
     let held = LIVE.load(Ordering::Relaxed).saturating_sub(before);
     let peak = PEAK.load(Ordering::Relaxed).saturating_sub(before);
     drop(black_box(loaded));
@@ -214,7 +215,7 @@ fn time_load(bytes: &[u8], budget: Duration) -> Result<f64, Box<dyn Error>> {
     let start = Instant::now();
     while samples.len() < 3 || (start.elapsed() < budget && samples.len() < 50) {
         let t = Instant::now();
-        let loaded = config::load(black_box(bytes), &node).map_err(|e| e.to_string())?;
+        let loaded = plugin_config::load(black_box(bytes), &node).map_err(|e| e.to_string())?;
         samples.push(t.elapsed().as_secs_f64() * 1e3);
         drop(black_box(loaded));
     }
@@ -292,7 +293,7 @@ fn main() -> Result<(), Box<dyn Error>> {
         // For profilers (`valgrind --tool=callgrind`): compile N rules once, nothing else.
         let bytes = config_json(n.parse()?, true)?;
         let (engine, _report) =
-            config::load(&bytes, &NodeInfo::default()).map_err(|e| e.to_string())?;
+            plugin_config::load(&bytes, &NodeInfo::default()).map_err(|e| e.to_string())?;
         println!("loaded {} bytes", bytes.len());
         drop(black_box(engine));
         return Ok(());
@@ -306,7 +307,7 @@ fn main() -> Result<(), Box<dyn Error>> {
         let n: usize = n.parse()?;
         let bytes = config_json(n, true)?;
         let (engine, _report) =
-            config::load(&bytes, &NodeInfo::default()).map_err(|e| e.to_string())?;
+            plugin_config::load(&bytes, &NodeInfo::default()).map_err(|e| e.to_string())?;
         let caller = n - 1;
         let conn = connection(caller);
         let ok = headers(&format!("/svc{caller}/items/42"), &format!("t{caller}"));
@@ -357,7 +358,7 @@ fn main() -> Result<(), Box<dyn Error>> {
             let load_ms = time_load(&bytes, load_budget)?;
             let (held, peak) = load_heap(&bytes)?;
             let (engine, _report) =
-                config::load(&bytes, &NodeInfo::default()).map_err(|e| e.to_string())?;
+                plugin_config::load(&bytes, &NodeInfo::default()).map_err(|e| e.to_string())?;
             let caller = n - 1;
             let conn = connection(caller);
             let tenant = format!("t{caller}");

@@ -9,7 +9,7 @@
 mod common;
 
 use common::*;
-use meshguard::request::MetadataValue;
+use meshguard_core::request::request_view::MetadataValue;
 use serde_json::json;
 
 const BAR: &str = "spiffe://cluster.local/ns/foo/sa/bar";
@@ -377,7 +377,7 @@ fn experimental_filter_metadata_condition() {
 // ---------------------------------------------------------------------------------------
 // rejected keys (§8, §3.4, known-bypasses H)
 
-fn when_err(key: &str) -> meshguard::config::ConfigError {
+fn when_err(key: &str) -> meshguard_core::plugin::plugin_config::ConfigError {
     rule_err(when(key, &["x"]))
 }
 

@@ -10,7 +10,7 @@
 mod common;
 
 use common::*;
-use meshguard::config::{load, NodeInfo};
+use meshguard_core::plugin::plugin_config::{load, NodeInfo};
 use serde_json::json;
 
 const SOURCE: &str = "resources[0].spec.rules[0].from[0].source";
@@ -408,14 +408,14 @@ fn selector_and_target_ref_shapes_are_checked() {
 
 #[test]
 fn more_rules_than_the_limit_is_a_config_error() {
-    let rules: Vec<serde_json::Value> = (0..=meshguard::config::MAX_RULES)
+    let rules: Vec<serde_json::Value> = (0..=meshguard_core::plugin::plugin_config::MAX_RULES)
         .map(|i| serde_json::json!({"to": [{"operation": {"paths": [format!("/p{i}")]}}]}))
         .collect();
     let cfg = serde_json::json!({"resources": [{"apiVersion": "security.istio.io/v1", "kind": "AuthorizationPolicy",
         "metadata": {"name": "huge", "namespace": "default"}, "spec": {"rules": rules}}]});
-    let err = meshguard::config::load(
+    let err = meshguard_core::plugin::plugin_config::load(
         cfg.to_string().as_bytes(),
-        &meshguard::config::NodeInfo::default(),
+        &meshguard_core::plugin::plugin_config::NodeInfo::default(),
     )
     .unwrap_err()
     .to_string();

@@ -11,7 +11,7 @@
 mod common;
 
 use common::*;
-use meshguard::engine::DryRun;
+use meshguard_core::plugin::engine::DryRun;
 use serde_json::json;
 
 fn deny_admin() -> serde_json::Value {

@@ -10,7 +10,7 @@
 mod common;
 
 use common::*;
-use meshguard::identity::Peer;
+use meshguard_core::matchers::identity_match::Peer;
 use serde_json::json;
 
 const BAR: &str = "spiffe://cluster.local/ns/foo/sa/bar";
@@ -1066,9 +1066,12 @@ fn absent_authority_never_matches_hosts_and_always_matches_not_hosts() {
         (":path".to_string(), b"/".to_vec()),
     ];
     let conn = r().conn;
-    let decide = |e: &meshguard::engine::Engine| {
-        e.decide(meshguard::request::Headers::new(&headers), &conn)
-            .is_allowed()
+    let decide = |e: &meshguard_core::plugin::engine::Engine| {
+        e.decide(
+            meshguard_core::request::request_view::Headers::new(&headers),
+            &conn,
+        )
+        .is_allowed()
     };
     assert!(!decide(&allow_rule(op(json!({"hosts": ["*"]})))));
     assert!(decide(&allow_rule(op(

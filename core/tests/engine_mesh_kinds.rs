@@ -6,10 +6,10 @@
     clippy::indexing_slicing
 )]
 
-use meshguard::config::{load, NodeInfo};
-use meshguard::engine::{Engine, Reason, Verdict};
-use meshguard::identity::Peer;
-use meshguard::request::{Headers, StaticConnection};
+use meshguard_core::matchers::identity_match::Peer;
+use meshguard_core::plugin::engine::{Engine, Reason, Verdict};
+use meshguard_core::plugin::plugin_config::{load, NodeInfo};
+use meshguard_core::request::request_view::{Headers, StaticConnection};
 use serde_json::{json, Value};
 
 fn engine(workload: Value, resources: Value) -> Engine {

@@ -12,7 +12,7 @@ mod common;
 use std::collections::BTreeMap;
 
 use common::*;
-use meshguard::config::NodeInfo;
+use meshguard_core::plugin::plugin_config::NodeInfo;
 use serde_json::json;
 
 /// An ALLOW policy with no rules: if it applies, everything is denied.

@@ -16,13 +16,13 @@
 use std::fs;
 use std::path::PathBuf;
 
-use meshguard::config::{load, NodeInfo};
-use meshguard::jwt::{self, JwksSource, KeySet};
-use meshguard::pairs;
+use meshguard_core::authn::jwt::{self, JwksSource, KeySet};
+use meshguard_core::plugin::plugin_config::{load, NodeInfo};
+use meshguard_core::request::header_pairs;
 
 fn corpus(target: &str) -> Vec<(String, Vec<u8>)> {
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("fuzz/corpus")
+        .join("../fuzz/corpus")
         .join(target);
     let mut files: Vec<(String, Vec<u8>)> = fs::read_dir(&dir)
         .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
@@ -89,8 +89,8 @@ fn matcher_pairs_seeds_decode_without_panicking() {
             continue;
         }
         let rest = &bytes[1..];
-        let _ = pairs::decode(rest);
-        let _ = pairs::decode_exact(rest);
-        let _ = pairs::decode_untyped(rest, u8::MAX);
+        let _ = header_pairs::decode(rest);
+        let _ = header_pairs::decode_exact(rest);
+        let _ = header_pairs::decode_untyped(rest, u8::MAX);
     }
 }

@@ -17,9 +17,9 @@ use std::collections::HashSet;
 
 use jwt_simple::prelude::*;
 use jwt_support::*;
-use meshguard::authn::{AuthnState, HeaderEdit, Outcome};
-use meshguard::jwt::{JwksSource, KeySet};
-use meshguard::request_authentication::Keys;
+use meshguard_core::authn::authenticator::{AuthnState, HeaderEdit, Outcome};
+use meshguard_core::authn::jwt::{JwksSource, KeySet};
+use meshguard_core::authn::request_authentication::Keys;
 use serde_json::{json, Value};
 
 fn set(edits: &[HeaderEdit], name: &str) -> Option<String> {
@@ -1211,7 +1211,7 @@ fn cached_token_still_needs_its_issuer_location() {
 
 const KC_CERTS: &str = "https://kc.example.com/realms/demo/protocol/openid-connect/certs";
 
-fn remote_engine(extra_config: Value) -> meshguard::engine::Engine {
+fn remote_engine(extra_config: Value) -> meshguard_core::plugin::engine::Engine {
     let mut config = cfg(vec![ra_rules(vec![
         rule(ISS, &jwks_rsa(), json!({})),
         json!({"issuer": KC_ISS, "jwksUri": KC_CERTS}),
@@ -1222,7 +1222,7 @@ fn remote_engine(extra_config: Value) -> meshguard::engine::Engine {
     load_ok(&config)
 }
 
-fn remote_index(engine: &meshguard::engine::Engine) -> usize {
+fn remote_index(engine: &meshguard_core::plugin::engine::Engine) -> usize {
     engine
         .authenticator()
         .providers()
@@ -1585,12 +1585,12 @@ fn v1beta1_request_authentication_is_accepted() {
 // Configuration errors (authz-semantics §14, §18)
 // =========================================================================================
 
-fn rule_error(rule: Value) -> meshguard::config::ConfigError {
+fn rule_error(rule: Value) -> meshguard_core::plugin::plugin_config::ConfigError {
     load_err(&cfg(vec![ra_rules(vec![rule])]))
 }
 
 #[track_caller]
-fn assert_error_at(e: &meshguard::config::ConfigError, path_prefix: &str) {
+fn assert_error_at(e: &meshguard_core::plugin::plugin_config::ConfigError, path_prefix: &str) {
     assert!(
         e.path.starts_with(path_prefix),
         "error path {:?} should start with {path_prefix:?} (reason {})",

@@ -12,8 +12,8 @@
 mod jwt_support;
 
 use jwt_support::*;
-use meshguard::engine::Engine;
-use meshguard::jwt::JwtFailure;
+use meshguard_core::authn::jwt::JwtFailure;
+use meshguard_core::plugin::engine::Engine;
 use serde_json::{json, Value};
 
 /// RequestAuthentication for [`ISS`], [`KC_ISS`] and `foo` (all RS256 `rsa-1`) plus policies.

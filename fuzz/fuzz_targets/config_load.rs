@@ -1,7 +1,7 @@
 //! `config_load`: the plugin configuration loader must reject, never panic.
 //!
 //! Every input is used twice:
-//! 1. as raw bytes for `meshguard::config::load` (the JSON parser, serde, the envelope checks);
+//! 1. as raw bytes for `meshguard_core::plugin::plugin_config::load` (the JSON parser, serde, the envelope checks);
 //! 2. as the entropy for a semi-valid configuration (AuthorizationPolicy, RequestAuthentication,
 //!    PeerAuthentication, Sidecar resources with values drawn from vocabularies of edge cases:
 //!    path templates with braces and stars, CIDRs, ports, `when` keys, JWKS, JWT locations),
@@ -15,10 +15,10 @@ mod common;
 use arbitrary::{Result, Unstructured};
 use common::*;
 use libfuzzer_sys::fuzz_target;
-use meshguard::config::{load, NodeInfo};
-use meshguard::engine::Engine;
-use meshguard::identity::Peer;
-use meshguard::request::{Headers, StaticConnection};
+use meshguard_core::plugin::plugin_config::{load, NodeInfo};
+use meshguard_core::plugin::engine::Engine;
+use meshguard_core::matchers::identity_match::Peer;
+use meshguard_core::request::request_view::{Headers, StaticConnection};
 use serde_json::{json, Map, Value};
 
 fuzz_target!(|data: &[u8]| {

@@ -22,11 +22,11 @@ use std::sync::OnceLock;
 use arbitrary::{Result, Unstructured};
 use common::*;
 use libfuzzer_sys::fuzz_target;
-use meshguard::authn::Claims;
-use meshguard::config::{load, NodeInfo};
-use meshguard::engine::Engine;
-use meshguard::identity::Peer;
-use meshguard::request::{Headers, MetadataValue, StaticConnection};
+use meshguard_core::authn::authenticator::Claims;
+use meshguard_core::plugin::plugin_config::{load, NodeInfo};
+use meshguard_core::plugin::engine::Engine;
+use meshguard_core::matchers::identity_match::Peer;
+use meshguard_core::request::request_view::{Headers, MetadataValue, StaticConnection};
 use serde_json::{json, Map, Value};
 
 fn ap(name: &str, action: &str, dry_run: bool, rules: Value) -> Value {

@@ -25,11 +25,11 @@ use arbitrary::{Result, Unstructured};
 use common::*;
 use jwt_simple::reexports::ct_codecs::{Base64UrlSafeNoPadding, Encoder};
 use libfuzzer_sys::fuzz_target;
-use meshguard::authn::{AuthnState, Outcome};
-use meshguard::config::{load, NodeInfo};
-use meshguard::engine::Engine;
-use meshguard::jwt::{self, JwksSource, KeySet};
-use meshguard::request::{Headers, StaticConnection};
+use meshguard_core::authn::authenticator::{AuthnState, Outcome};
+use meshguard_core::plugin::plugin_config::{load, NodeInfo};
+use meshguard_core::plugin::engine::Engine;
+use meshguard_core::authn::jwt::{self, JwksSource, KeySet};
+use meshguard_core::request::request_view::{Headers, StaticConnection};
 use serde_json::{json, Map, Value};
 
 /// The HS256 secret of the fixed providers (32 bytes).

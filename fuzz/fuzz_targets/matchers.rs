@@ -21,12 +21,12 @@ use std::net::IpAddr;
 use arbitrary::{Result, Unstructured};
 use common::*;
 use libfuzzer_sys::fuzz_target;
-use meshguard::identity::{IdentityMatch, Peer, TrustBundle};
-use meshguard::ip::{parse_socket_ip, Cidr};
-use meshguard::matcher::{is_dot_plus, Glob, GlobToken, Star, StringMatch, ValueMatch};
-use meshguard::pairs;
-use meshguard::path::{url_path, PathMatch};
-use meshguard::sidecar::resolve;
+use meshguard_core::matchers::identity_match::{IdentityMatch, Peer, TrustBundle};
+use meshguard_core::matchers::cidr::{parse_socket_ip, Cidr};
+use meshguard_core::matchers::string_match::{is_dot_plus, Glob, GlobToken, Star, StringMatch, ValueMatch};
+use meshguard_core::request::header_pairs;
+use meshguard_core::matchers::path_match::{url_path, PathMatch};
+use meshguard_core::egress::sidecar::resolve;
 
 fuzz_target!(|data: &[u8]| {
     let Some((&selector, rest)) = data.split_first() else {
@@ -219,13 +219,13 @@ fn cidr(u: &mut Unstructured<'_>) -> Result<()> {
 }
 
 fn raw_pairs(bytes: &[u8]) {
-    let loose = pairs::decode(bytes);
-    let exact = pairs::decode_exact(bytes);
+    let loose = header_pairs::decode(bytes);
+    let exact = header_pairs::decode_exact(bytes);
     if let Some(exact) = &exact {
         assert_eq!(loose.as_ref(), Some(exact));
     }
     for depth in [0, 1, 8, u8::MAX] {
-        let _ = pairs::decode_untyped(bytes, depth);
+        let _ = header_pairs::decode_untyped(bytes, depth);
     }
 }
 
@@ -235,18 +235,18 @@ fn pairs_round_trip(u: &mut Unstructured<'_>) -> Result<()> {
         .iter()
         .map(|(k, v)| (k.as_str(), v.as_str()))
         .collect();
-    let encoded = pairs::encode(&refs);
-    let decoded = pairs::decode_exact(&encoded).expect("an encoding decodes");
+    let encoded = header_pairs::encode(&refs);
+    let decoded = header_pairs::decode_exact(&encoded).expect("an encoding decodes");
     let expected: Vec<(&[u8], &[u8])> = refs
         .iter()
         .map(|(k, v)| (k.as_bytes(), v.as_bytes()))
         .collect();
     assert_eq!(decoded, expected);
-    let _ = pairs::decode_untyped(&encoded, 8);
+    let _ = header_pairs::decode_untyped(&encoded, 8);
     // Nested: a map whose values are encodings themselves.
     let inner = String::from_utf8_lossy(&encoded).into_owned();
-    let nested = pairs::encode(&[("k", inner.as_str())]);
-    let _ = pairs::decode_untyped(&nested, u.arbitrary()?);
+    let nested = header_pairs::encode(&[("k", inner.as_str())]);
+    let _ = header_pairs::decode_untyped(&nested, u.arbitrary()?);
     Ok(())
 }
 

@@ -9,9 +9,9 @@
   has a description), which accepts the demo configurations ``envoy-test/demos/*.json`` and the
   positive cases below and rejects the negative ones, each at the expected place.
 
-The schema mirrors the loader (src/config.rs, src/authorization_policy.rs,
-src/request_authentication.rs, src/peer_authentication.rs, src/legacy_rbac.rs, src/security_rule.rs,
-src/sidecar.rs) up to the differences its top-level description lists. Loading each
+The schema mirrors the loader (core/src/plugin/plugin_config.rs, core/src/authorization/,
+core/src/authn/request_authentication.rs, core/src/mtls/peer_authentication.rs,
+core/src/egress/sidecar.rs) up to the differences its top-level description lists. Loading each
 ``pluginConfig`` with the real loader is done by test_wasmplugin_crd.py (``meshguard lint``) and
 test_seed_manifests.py (``envoy`` with the module).
 """

@@ -19,9 +19,9 @@ use std::rc::Rc;
 
 use serde_json::{Map, Value};
 
-use crate::jwt::{self, JwtFailure, KeySet};
-use crate::request::Headers;
-use crate::request_authentication::{Keys, Location, Provider};
+use crate::authn::jwt::{self, JwtFailure, KeySet};
+use crate::authn::request_authentication::{Keys, Location, Provider};
+use crate::request::request_view::Headers;
 
 /// The verified token's claims as authorization rules see them: the payload with the
 /// space-delimited claims (`scope`, `permission`, `spaceDelimitedClaims`) split into lists,

@@ -14,10 +14,10 @@ use std::collections::BTreeMap;
 
 use serde::Deserialize;
 
-use crate::authorization_policy::{check_attachment, TargetRef, WorkloadSelector};
-use crate::config::ConfigError;
-use crate::config::{config_err as err, ConfigResult as Result};
-use crate::jwt::{JwksSource, KeySet};
+use crate::authn::jwt::{JwksSource, KeySet};
+use crate::authorization::authorization_policy::{check_attachment, TargetRef, WorkloadSelector};
+use crate::plugin::plugin_config::ConfigError;
+use crate::plugin::plugin_config::{config_err as err, ConfigResult as Result};
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]

@@ -16,13 +16,13 @@ use std::collections::BTreeMap;
 
 use serde::Deserialize;
 
-use crate::config::ConfigError;
-use crate::config::{config_err as err, ConfigResult as Result};
-use crate::identity::{IdentityMatch, TrustBundle};
-use crate::ip::Cidr;
-use crate::matcher::{Star, StringMatch, ValueMatch};
-use crate::path::PathMatch;
-use crate::predicate::Predicate;
+use crate::matchers::cidr::Cidr;
+use crate::matchers::identity_match::{IdentityMatch, TrustBundle};
+use crate::matchers::path_match::PathMatch;
+use crate::matchers::predicate::Predicate;
+use crate::matchers::string_match::{Star, StringMatch, ValueMatch};
+use crate::plugin::plugin_config::ConfigError;
+use crate::plugin::plugin_config::{config_err as err, ConfigResult as Result};
 
 /// `spec` of an AuthorizationPolicy, field for field as in `authorization_policy.proto`.
 #[derive(Debug, Deserialize)]

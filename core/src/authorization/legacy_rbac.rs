@@ -19,14 +19,14 @@ use std::collections::BTreeMap;
 
 use serde::Deserialize;
 
-use crate::authorization_policy::{Action, CompiledPolicy, CompiledRule};
-use crate::config::ConfigError;
-use crate::config::{config_err as err, ConfigResult as Result};
-use crate::identity::{IdentityMatch, TrustBundle};
-use crate::ip::Cidr;
-use crate::matcher::{Star, StringMatch, ValueMatch};
-use crate::predicate::Predicate;
-use crate::targeting::Workload;
+use crate::authorization::authorization_policy::{Action, CompiledPolicy, CompiledRule};
+use crate::matchers::cidr::Cidr;
+use crate::matchers::identity_match::{IdentityMatch, TrustBundle};
+use crate::matchers::predicate::Predicate;
+use crate::matchers::string_match::{Star, StringMatch, ValueMatch};
+use crate::plugin::plugin_config::ConfigError;
+use crate::plugin::plugin_config::{config_err as err, ConfigResult as Result};
+use crate::targeting::workload::Workload;
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
@@ -493,7 +493,9 @@ fn subject_predicate(subject: &Subject, trust: &TrustBundle, path: &str) -> Resu
                         .map(|v| Predicate::Identity(IdentityMatch::principal(v)))
                         .collect(),
                 ),
-                "request.auth.principal" => crate::authorization_policy::request_principal(value),
+                "request.auth.principal" => {
+                    crate::authorization::authorization_policy::request_principal(value)
+                }
                 "request.auth.audiences" => Predicate::Claim(
                     vec!["aud".into()].into(),
                     StringMatch::parse(value, Star::NonEmpty),

@@ -25,13 +25,13 @@ use std::collections::BTreeMap;
 
 use serde::Deserialize;
 
-use crate::authorization_policy::CompiledRule;
-use crate::config::ConfigError;
-use crate::config::ConfigResult as Result;
-use crate::identity::{IdentityMatch, TrustBundle};
-use crate::matcher::{Star, ValueMatch};
-use crate::predicate::Predicate;
-use crate::targeting::Workload;
+use crate::authorization::authorization_policy::CompiledRule;
+use crate::matchers::identity_match::{IdentityMatch, TrustBundle};
+use crate::matchers::predicate::Predicate;
+use crate::matchers::string_match::{Star, ValueMatch};
+use crate::plugin::plugin_config::ConfigError;
+use crate::plugin::plugin_config::ConfigResult as Result;
+use crate::targeting::workload::Workload;
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]

@@ -18,8 +18,8 @@ use std::collections::BTreeMap;
 use serde::Deserialize;
 use serde_json::Value;
 
-use crate::config::ConfigError;
-use crate::targeting::Workload;
+use crate::plugin::plugin_config::ConfigError;
+use crate::targeting::workload::Workload;
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]

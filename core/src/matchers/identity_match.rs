@@ -27,7 +27,7 @@
 
 use std::cell::OnceCell;
 
-use crate::matcher::{Glob, GlobToken, StringMatch};
+use crate::matchers::string_match::{Glob, GlobToken, StringMatch};
 
 /// What the downstream certificate says about the peer. Built only from the connection.
 ///

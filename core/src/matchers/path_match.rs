@@ -14,7 +14,7 @@
 //!
 //! Any other value uses the ordinary string forms (`matcher.rs`) with `*` meaning non-empty.
 
-use crate::matcher::{Star, StringMatch};
+use crate::matchers::string_match::{Star, StringMatch};
 
 /// `:path` with `?query` and `#fragment` removed, as Envoy's `url_path` matcher sees it.
 pub fn url_path(path: &[u8]) -> &[u8] {

@@ -8,13 +8,13 @@
 
 use serde_json::Value;
 
-use crate::authn::Claims;
-use crate::identity::IdentityMatch;
-use crate::ip::Cidr;
-use crate::matcher::{StringMatch, ValueMatch};
-use crate::pairs;
-use crate::path::{url_path, PathMatch};
-use crate::request::{Connection, Headers, MetadataValue};
+use crate::authn::authenticator::Claims;
+use crate::matchers::cidr::Cidr;
+use crate::matchers::identity_match::IdentityMatch;
+use crate::matchers::path_match::{url_path, PathMatch};
+use crate::matchers::string_match::{StringMatch, ValueMatch};
+use crate::request::header_pairs;
+use crate::request::request_view::{Connection, Headers, MetadataValue};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Predicate {
@@ -158,7 +158,7 @@ impl Predicate {
                     value.matches(&v)
                 }
                 (Some(MetadataValue::List(items)), true) => items.iter().any(|v| value.matches(v)),
-                (Some(MetadataValue::Raw(bytes)), true) => pairs::decode(&bytes)
+                (Some(MetadataValue::Raw(bytes)), true) => header_pairs::decode(&bytes)
                     .is_some_and(|items| items.iter().any(|(v, _)| value.matches(v))),
                 _ => false,
             },

@@ -14,10 +14,10 @@
 use std::borrow::Cow;
 use std::collections::HashMap;
 
-use crate::identity::IdentityMatch;
-use crate::matcher::StringMatch;
-use crate::path::{url_path, PathMatch};
-use crate::predicate::{Predicate, Subject};
+use crate::matchers::identity_match::IdentityMatch;
+use crate::matchers::path_match::{url_path, PathMatch};
+use crate::matchers::predicate::{Predicate, Subject};
+use crate::matchers::string_match::StringMatch;
 
 /// Rule sets smaller than this are scanned; indexing them would cost more than it saves.
 pub const MIN_RULES_TO_INDEX: usize = 16;
@@ -212,9 +212,9 @@ fn anchor(p: &Predicate) -> Option<Anchor<'_>> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::identity::Peer;
-    use crate::matcher::{Star, ValueMatch};
-    use crate::request::{Headers, StaticConnection};
+    use crate::matchers::identity_match::Peer;
+    use crate::matchers::string_match::{Star, ValueMatch};
+    use crate::request::request_view::{Headers, StaticConnection};
 
     fn principal(v: &str) -> Predicate {
         Predicate::Identity(IdentityMatch::principal(v))
@@ -293,7 +293,7 @@ mod tests {
                 let mut cands = Vec::new();
                 index.candidates(&s, &mut cands);
                 for (i, rule) in rules.iter().enumerate() {
-                    if rule.eval(&s) != crate::predicate::Tri::False {
+                    if rule.eval(&s) != crate::matchers::predicate::Tri::False {
                         assert!(
                             cands.contains(&(i as u32)),
                             "rule {i} {rule:?} matches {p} but is not a candidate"

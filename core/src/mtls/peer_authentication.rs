@@ -19,8 +19,8 @@ use std::collections::BTreeMap;
 
 use serde::Deserialize;
 
-use crate::authorization_policy::WorkloadSelector;
-use crate::config::ConfigError;
+use crate::authorization::authorization_policy::WorkloadSelector;
+use crate::plugin::plugin_config::ConfigError;
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]

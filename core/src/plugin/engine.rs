@@ -13,14 +13,14 @@
 //! physical peer address behind a trusted X-Forwarded-For), a DENY or AUDIT rule that might
 //! match is taken as matching and an ALLOW rule that might match is not. Unknowns fail closed.
 
-use crate::authn::{Authenticator, Claims};
-use crate::authorization_policy::{Action, CompiledPolicy, CompiledRule};
-use crate::config::Settings;
-use crate::index::{RuleIndex, MIN_RULES_TO_INDEX};
-use crate::peer_authentication::{Mode, MtlsPolicy};
-use crate::predicate::{Subject, Tri};
-use crate::request::{Connection, Headers};
-use crate::sidecar::{resolve, Egress};
+use crate::authn::authenticator::{Authenticator, Claims};
+use crate::authorization::authorization_policy::{Action, CompiledPolicy, CompiledRule};
+use crate::egress::sidecar::{resolve, Egress};
+use crate::matchers::predicate::{Subject, Tri};
+use crate::matchers::rule_index::{RuleIndex, MIN_RULES_TO_INDEX};
+use crate::mtls::peer_authentication::{Mode, MtlsPolicy};
+use crate::plugin::plugin_config::Settings;
+use crate::request::request_view::{Connection, Headers};
 
 #[derive(Debug, Clone, Default)]
 struct RuleSet {
@@ -142,10 +142,10 @@ pub enum Reason {
 struct NoPeer<'a>(&'a dyn Connection);
 
 impl Connection for NoPeer<'_> {
-    fn peer(&self) -> Option<&crate::identity::Peer> {
+    fn peer(&self) -> Option<&crate::matchers::identity_match::Peer> {
         None
     }
-    fn source_ip(&self) -> Result<Option<std::net::IpAddr>, crate::request::Unknown> {
+    fn source_ip(&self) -> Result<Option<std::net::IpAddr>, crate::request::request_view::Unknown> {
         self.0.source_ip()
     }
     fn remote_ip(&self) -> Option<std::net::IpAddr> {
@@ -160,7 +160,11 @@ impl Connection for NoPeer<'_> {
     fn sni(&self) -> Option<&[u8]> {
         self.0.sni()
     }
-    fn metadata(&self, filter: &str, key: &str) -> Option<crate::request::MetadataValue> {
+    fn metadata(
+        &self,
+        filter: &str,
+        key: &str,
+    ) -> Option<crate::request::request_view::MetadataValue> {
         self.0.metadata(filter, key)
     }
 }

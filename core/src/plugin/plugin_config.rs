@@ -19,17 +19,17 @@ use std::fmt;
 use serde::Deserialize;
 use serde_json::value::RawValue;
 
-use crate::authn::{Authenticator, DEFAULT_CACHE_CAPACITY};
-use crate::authorization_policy;
-use crate::engine::Engine;
-use crate::identity::TrustBundle;
-use crate::json_path;
-use crate::legacy_rbac::LegacyRbac;
-use crate::peer_authentication;
-use crate::request_authentication;
-use crate::security_rule::{self, InventoryEntry};
-use crate::sidecar::{self, OutboundMode};
-use crate::targeting::Workload;
+use crate::authn::authenticator::{Authenticator, DEFAULT_CACHE_CAPACITY};
+use crate::authn::request_authentication;
+use crate::authorization::authorization_policy;
+use crate::authorization::legacy_rbac::LegacyRbac;
+use crate::authorization::security_rule::{self, InventoryEntry};
+use crate::egress::sidecar::{self, OutboundMode};
+use crate::matchers::identity_match::TrustBundle;
+use crate::matchers::json_path;
+use crate::mtls::peer_authentication;
+use crate::plugin::engine::Engine;
+use crate::targeting::workload::Workload;
 
 /// A configuration problem: where it is and what is wrong.
 #[derive(Debug, Clone, PartialEq, Eq)]

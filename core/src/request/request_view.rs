@@ -7,7 +7,7 @@
 
 use std::net::IpAddr;
 
-use crate::identity::Peer;
+use crate::matchers::identity_match::Peer;
 
 /// Request headers as Envoy hands them to a filter: lower-case names, pseudo-headers
 /// (`:method`, `:path`, `:authority`, `:scheme`) included, one entry per value.

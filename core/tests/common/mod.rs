@@ -1,5 +1,5 @@
 //! Shared helpers for the native engine tests: build a plugin configuration as JSON, load it
-//! through the public `meshguard::config::load`, and decide requests built from headers and a
+//! through the public `meshguard_core::plugin::plugin_config::load`, and decide requests built from headers and a
 //! `StaticConnection`.
 //!
 //! Defaults: the workload is namespace `foo` with labels `app=b, version=v1`; the root
@@ -14,10 +14,10 @@
 
 use std::net::IpAddr;
 
-use meshguard::config::{load, ConfigError, LoadReport, NodeInfo};
-use meshguard::engine::{Decision, Engine};
-use meshguard::identity::Peer;
-use meshguard::request::{Headers, StaticConnection};
+use meshguard_core::matchers::identity_match::Peer;
+use meshguard_core::plugin::engine::{Decision, Engine};
+use meshguard_core::plugin::plugin_config::{load, ConfigError, LoadReport, NodeInfo};
+use meshguard_core::request::request_view::{Headers, StaticConnection};
 use serde_json::{json, Value};
 
 /// The workload namespace used by [`cfg`].

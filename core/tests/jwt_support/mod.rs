@@ -15,11 +15,11 @@
 use std::sync::OnceLock;
 
 use jwt_simple::prelude::*;
-use meshguard::authn::{AuthnState, HeaderEdit, Outcome};
-use meshguard::config::{load, ConfigError, NodeInfo};
-use meshguard::engine::{Decision, Engine};
-use meshguard::jwt::JwtFailure;
-use meshguard::request::{Headers, StaticConnection};
+use meshguard_core::authn::authenticator::{AuthnState, HeaderEdit, Outcome};
+use meshguard_core::authn::jwt::JwtFailure;
+use meshguard_core::plugin::engine::{Decision, Engine};
+use meshguard_core::plugin::plugin_config::{load, ConfigError, NodeInfo};
+use meshguard_core::request::request_view::{Headers, StaticConnection};
 use serde_json::{json, Map, Value};
 
 /// The fixed "now" (2027-01-15) every test passes to `authenticate`.

@@ -1,0 +1,5 @@
+//! End-user authentication: Istio `RequestAuthentication` verified as Envoy's `jwt_authn` does.
+
+pub mod authenticator;
+pub mod jwt;
+pub mod request_authentication;

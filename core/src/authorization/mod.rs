@@ -1,0 +1,6 @@
+//! The authorization kinds: Istio `AuthorizationPolicy`, legacy `ServiceRole`/`ServiceRoleBinding`
+//! RBAC and SuperGloo `SecurityRule`, all compiled to the same rules.
+
+pub mod authorization_policy;
+pub mod legacy_rbac;
+pub mod security_rule;

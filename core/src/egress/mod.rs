@@ -1,0 +1,3 @@
+//! Outbound traffic: the Istio `Sidecar` egress allow-list.
+
+pub mod sidecar;

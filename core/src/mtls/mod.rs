@@ -1,0 +1,3 @@
+//! Peer authentication: Istio `PeerAuthentication` modes per workload and port.
+
+pub mod peer_authentication;

@@ -1,0 +1,5 @@
+//! The pipeline layer: the plugin configuration contract, the compiled plugin and the request
+//! pipeline that the wasm filter, the CLI and the tests share.
+
+pub mod engine;
+pub mod plugin_config;

@@ -1,0 +1,3 @@
+//! Which resources apply to this workload: namespaces, labels, selectors.
+
+pub mod workload;
