@@ -20,15 +20,16 @@ use proxy_wasm::traits::{Context, HttpContext, RootContext};
 use proxy_wasm::types::{Action, BufferType, ContextType, LogLevel, MetricType};
 
 use crate::host;
-use meshguard_core::authn::authenticator::{AuthnState, Claims, HeaderEdit, Outcome};
+use meshguard_core::authn::authenticator::{AuthnState, HeaderEdit, Outcome};
 use meshguard_core::authn::jwt::{JwksSource, JwtFailure, KeySet};
 use meshguard_core::authn::request_authentication::{Keys, RemoteJwks};
 use meshguard_core::matchers::cidr::parse_socket_ip;
-use meshguard_core::matchers::identity_match::Peer;
 use meshguard_core::plugin::engine::{policy_of, Decision, DryRun, Engine};
 use meshguard_core::plugin::plugin_config::{self, Direction, JwtSource, NodeInfo, WorkloadSource};
 use meshguard_core::request::header_pairs;
+use meshguard_core::request::peer::Peer;
 use meshguard_core::request::request_view::{Connection, Headers, MetadataValue, Unknown};
+use meshguard_core::request::verified_claims::Claims;
 
 const DENY_BODY: &[u8] = b"RBAC: access denied";
 /// A plaintext request to a port a STRICT PeerAuthentication covers.

@@ -27,15 +27,17 @@ mod native {
     use serde::Deserialize;
     use serde_json::{json, Map, Value};
 
-    use meshguard_core::authn::authenticator::{AuthnState, Claims, Outcome};
+    use meshguard_core::authn::authenticator::{AuthnState, Outcome};
     use meshguard_core::authn::jwt::JwtFailure;
     use meshguard_core::authn::request_authentication::Keys;
-    use meshguard_core::matchers::identity_match::Peer;
+    use meshguard_core::error::ConfigError;
     use meshguard_core::plugin::engine::{Decision, DryRun, Engine, Verdict};
     use meshguard_core::plugin::plugin_config::{
-        load, ConfigError, JwtSource, LoadReport, NodeInfo, WorkloadSource,
+        load, JwtSource, LoadReport, NodeInfo, WorkloadSource,
     };
+    use meshguard_core::request::peer::Peer;
     use meshguard_core::request::request_view::{Headers, StaticConnection};
+    use meshguard_core::request::verified_claims::Claims;
 
     const VERSION: &str = env!("CARGO_PKG_VERSION");
     const IMAGE: &str = "oci://ghcr.io/meshguard/meshguard";

@@ -36,9 +36,9 @@ use std::hint::black_box;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use meshguard_core::matchers::identity_match::Peer;
 use meshguard_core::plugin::engine::Engine;
 use meshguard_core::plugin::plugin_config::{self, NodeInfo};
+use meshguard_core::request::peer::Peer;
 use meshguard_core::request::request_view::{Headers, StaticConnection};
 use serde_json::{json, Map, Value};
 

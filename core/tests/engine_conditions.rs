@@ -377,7 +377,7 @@ fn experimental_filter_metadata_condition() {
 // ---------------------------------------------------------------------------------------
 // rejected keys (§8, §3.4, known-bypasses H)
 
-fn when_err(key: &str) -> meshguard_core::plugin::plugin_config::ConfigError {
+fn when_err(key: &str) -> meshguard_core::error::ConfigError {
     rule_err(when(key, &["x"]))
 }
 

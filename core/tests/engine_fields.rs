@@ -10,7 +10,7 @@
 mod common;
 
 use common::*;
-use meshguard_core::matchers::identity_match::Peer;
+use meshguard_core::request::peer::Peer;
 use serde_json::json;
 
 const BAR: &str = "spiffe://cluster.local/ns/foo/sa/bar";

@@ -6,9 +6,9 @@
     clippy::indexing_slicing
 )]
 
-use meshguard_core::matchers::identity_match::Peer;
 use meshguard_core::plugin::engine::{Engine, Reason, Verdict};
 use meshguard_core::plugin::plugin_config::{load, NodeInfo};
+use meshguard_core::request::peer::Peer;
 use meshguard_core::request::request_view::{Headers, StaticConnection};
 use serde_json::{json, Value};
 

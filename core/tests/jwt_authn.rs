@@ -1585,12 +1585,12 @@ fn v1beta1_request_authentication_is_accepted() {
 // Configuration errors (authz-semantics §14, §18)
 // =========================================================================================
 
-fn rule_error(rule: Value) -> meshguard_core::plugin::plugin_config::ConfigError {
+fn rule_error(rule: Value) -> meshguard_core::error::ConfigError {
     load_err(&cfg(vec![ra_rules(vec![rule])]))
 }
 
 #[track_caller]
-fn assert_error_at(e: &meshguard_core::plugin::plugin_config::ConfigError, path_prefix: &str) {
+fn assert_error_at(e: &meshguard_core::error::ConfigError, path_prefix: &str) {
     assert!(
         e.path.starts_with(path_prefix),
         "error path {:?} should start with {path_prefix:?} (reason {})",

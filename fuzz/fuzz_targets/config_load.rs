@@ -17,7 +17,7 @@ use common::*;
 use libfuzzer_sys::fuzz_target;
 use meshguard_core::plugin::plugin_config::{load, NodeInfo};
 use meshguard_core::plugin::engine::Engine;
-use meshguard_core::matchers::identity_match::Peer;
+use meshguard_core::request::peer::Peer;
 use meshguard_core::request::request_view::{Headers, StaticConnection};
 use serde_json::{json, Map, Value};
 

@@ -22,10 +22,10 @@ use std::sync::OnceLock;
 use arbitrary::{Result, Unstructured};
 use common::*;
 use libfuzzer_sys::fuzz_target;
-use meshguard_core::authn::authenticator::Claims;
+use meshguard_core::request::verified_claims::Claims;
 use meshguard_core::plugin::plugin_config::{load, NodeInfo};
 use meshguard_core::plugin::engine::Engine;
-use meshguard_core::matchers::identity_match::Peer;
+use meshguard_core::request::peer::Peer;
 use meshguard_core::request::request_view::{Headers, MetadataValue, StaticConnection};
 use serde_json::{json, Map, Value};
 

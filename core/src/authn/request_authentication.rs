@@ -15,9 +15,9 @@ use std::collections::BTreeMap;
 use serde::Deserialize;
 
 use crate::authn::jwt::{JwksSource, KeySet};
-use crate::authorization::authorization_policy::{check_attachment, TargetRef, WorkloadSelector};
-use crate::plugin::plugin_config::ConfigError;
-use crate::plugin::plugin_config::{config_err as err, ConfigResult as Result};
+use crate::error::ConfigError;
+use crate::error::{config_err as err, ConfigResult as Result};
+use crate::targeting::attachment::{check_attachment, TargetRef, WorkloadSelector};
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]

@@ -16,13 +16,14 @@ use std::collections::BTreeMap;
 
 use serde::Deserialize;
 
+use crate::error::ConfigError;
+use crate::error::{config_err as err, ConfigResult as Result};
 use crate::matchers::cidr::Cidr;
 use crate::matchers::identity_match::{IdentityMatch, TrustBundle};
 use crate::matchers::path_match::PathMatch;
 use crate::matchers::predicate::Predicate;
 use crate::matchers::string_match::{Star, StringMatch, ValueMatch};
-use crate::plugin::plugin_config::ConfigError;
-use crate::plugin::plugin_config::{config_err as err, ConfigResult as Result};
+use crate::targeting::attachment::{check_attachment, TargetRef, WorkloadSelector};
 
 /// `spec` of an AuthorizationPolicy, field for field as in `authorization_policy.proto`.
 #[derive(Debug, Deserialize)]
@@ -34,22 +35,6 @@ pub struct Spec {
     pub action: Option<Action>,
     pub provider: Option<Provider>,
     pub rules: Option<Vec<Option<Rule>>>,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
-pub struct WorkloadSelector {
-    #[serde(default)]
-    pub match_labels: BTreeMap<String, String>,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct TargetRef {
-    pub group: Option<String>,
-    pub kind: Option<String>,
-    pub name: Option<String>,
-    pub namespace: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -226,45 +211,6 @@ pub fn compile(spec: Spec, ctx: &Context<'_>, path: &str) -> Result<CompiledPoli
         has_target_ref,
         rules,
     })
-}
-
-/// istiod's attachment rules, shared by every policy kind with a workload selector: at most
-/// one of `selector`, `targetRef`, `targetRefs`, and `kind` and `name` on every target
-/// reference. Returns whether the resource is attached by target reference (then it never
-/// applies to a sidecar).
-pub fn check_attachment(
-    selector: bool,
-    single: Option<&TargetRef>,
-    list: Option<&[TargetRef]>,
-    path: &str,
-) -> Result<bool> {
-    let by_reference = single.is_some() || list.is_some_and(|l| !l.is_empty());
-    let kinds = [
-        selector,
-        single.is_some(),
-        list.is_some_and(|l| !l.is_empty()),
-    ];
-    if kinds.iter().filter(|set| **set).count() > 1 {
-        return err(
-            path,
-            "only one of selector, targetRef or targetRefs may be set",
-        );
-    }
-    let missing = |t: &TargetRef| {
-        t.kind.as_deref().is_none_or(str::is_empty) || t.name.as_deref().is_none_or(str::is_empty)
-    };
-    if single.is_some_and(missing) {
-        return err(&format!("{path}.targetRef"), "kind and name are required");
-    }
-    for (i, t) in list.unwrap_or_default().iter().enumerate() {
-        if missing(t) {
-            return err(
-                &format!("{path}.targetRefs[{i}]"),
-                "kind and name are required",
-            );
-        }
-    }
-    Ok(by_reference)
 }
 
 /// Go's `strconv.ParseBool`.

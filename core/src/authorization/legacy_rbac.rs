@@ -20,12 +20,12 @@ use std::collections::BTreeMap;
 use serde::Deserialize;
 
 use crate::authorization::authorization_policy::{Action, CompiledPolicy, CompiledRule};
+use crate::error::ConfigError;
+use crate::error::{config_err as err, ConfigResult as Result};
 use crate::matchers::cidr::Cidr;
 use crate::matchers::identity_match::{IdentityMatch, TrustBundle};
 use crate::matchers::predicate::Predicate;
 use crate::matchers::string_match::{Star, StringMatch, ValueMatch};
-use crate::plugin::plugin_config::ConfigError;
-use crate::plugin::plugin_config::{config_err as err, ConfigResult as Result};
 use crate::targeting::workload::Workload;
 
 #[derive(Debug, Deserialize)]

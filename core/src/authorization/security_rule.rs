@@ -26,11 +26,11 @@ use std::collections::BTreeMap;
 use serde::Deserialize;
 
 use crate::authorization::authorization_policy::CompiledRule;
+use crate::error::ConfigError;
+use crate::error::ConfigResult as Result;
 use crate::matchers::identity_match::{IdentityMatch, TrustBundle};
 use crate::matchers::predicate::Predicate;
 use crate::matchers::string_match::{Star, ValueMatch};
-use crate::plugin::plugin_config::ConfigError;
-use crate::plugin::plugin_config::ConfigResult as Result;
 use crate::targeting::workload::Workload;
 
 #[derive(Debug, Deserialize)]

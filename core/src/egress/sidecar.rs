@@ -18,7 +18,7 @@ use std::collections::BTreeMap;
 use serde::Deserialize;
 use serde_json::Value;
 
-use crate::plugin::plugin_config::ConfigError;
+use crate::error::ConfigError;
 use crate::targeting::workload::Workload;
 
 #[derive(Debug, Deserialize)]

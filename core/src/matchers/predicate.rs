@@ -8,13 +8,13 @@
 
 use serde_json::Value;
 
-use crate::authn::authenticator::Claims;
 use crate::matchers::cidr::Cidr;
 use crate::matchers::identity_match::IdentityMatch;
 use crate::matchers::path_match::{url_path, PathMatch};
 use crate::matchers::string_match::{StringMatch, ValueMatch};
 use crate::request::header_pairs;
 use crate::request::request_view::{Connection, Headers, MetadataValue};
+use crate::request::verified_claims::Claims;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Predicate {

@@ -212,8 +212,8 @@ fn anchor(p: &Predicate) -> Option<Anchor<'_>> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::matchers::identity_match::Peer;
     use crate::matchers::string_match::{Star, ValueMatch};
+    use crate::request::peer::Peer;
     use crate::request::request_view::{Headers, StaticConnection};
 
     fn principal(v: &str) -> Predicate {

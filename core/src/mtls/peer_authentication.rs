@@ -19,8 +19,8 @@ use std::collections::BTreeMap;
 
 use serde::Deserialize;
 
-use crate::authorization::authorization_policy::WorkloadSelector;
-use crate::plugin::plugin_config::ConfigError;
+use crate::error::ConfigError;
+use crate::targeting::attachment::WorkloadSelector;
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]

@@ -13,14 +13,15 @@
 //! physical peer address behind a trusted X-Forwarded-For), a DENY or AUDIT rule that might
 //! match is taken as matching and an ALLOW rule that might match is not. Unknowns fail closed.
 
-use crate::authn::authenticator::{Authenticator, Claims};
+use crate::authn::authenticator::Authenticator;
 use crate::authorization::authorization_policy::{Action, CompiledPolicy, CompiledRule};
 use crate::egress::sidecar::{resolve, Egress};
 use crate::matchers::predicate::{Subject, Tri};
 use crate::matchers::rule_index::{RuleIndex, MIN_RULES_TO_INDEX};
 use crate::mtls::peer_authentication::{Mode, MtlsPolicy};
-use crate::plugin::plugin_config::Settings;
+use crate::plugin::settings::Settings;
 use crate::request::request_view::{Connection, Headers};
+use crate::request::verified_claims::Claims;
 
 #[derive(Debug, Clone, Default)]
 struct RuleSet {
@@ -142,7 +143,7 @@ pub enum Reason {
 struct NoPeer<'a>(&'a dyn Connection);
 
 impl Connection for NoPeer<'_> {
-    fn peer(&self) -> Option<&crate::matchers::identity_match::Peer> {
+    fn peer(&self) -> Option<&crate::request::peer::Peer> {
         None
     }
     fn source_ip(&self) -> Result<Option<std::net::IpAddr>, crate::request::request_view::Unknown> {

@@ -3,3 +3,4 @@
 
 pub mod engine;
 pub mod plugin_config;
+pub mod settings;

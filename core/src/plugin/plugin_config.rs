@@ -14,7 +14,6 @@
 //! so Envoy refuses the configuration with one clear log line.
 
 use std::collections::BTreeMap;
-use std::fmt;
 
 use serde::Deserialize;
 use serde_json::value::RawValue;
@@ -25,58 +24,13 @@ use crate::authorization::authorization_policy;
 use crate::authorization::legacy_rbac::LegacyRbac;
 use crate::authorization::security_rule::{self, InventoryEntry};
 use crate::egress::sidecar::{self, OutboundMode};
+use crate::error::ConfigError;
 use crate::matchers::identity_match::TrustBundle;
 use crate::matchers::json_path;
 use crate::mtls::peer_authentication;
 use crate::plugin::engine::Engine;
+pub use crate::plugin::settings::{Direction, JwtSource, Settings};
 use crate::targeting::workload::Workload;
-
-/// A configuration problem: where it is and what is wrong.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ConfigError {
-    pub path: String,
-    pub reason: String,
-}
-
-impl ConfigError {
-    pub fn new(path: &str, reason: impl Into<String>) -> ConfigError {
-        ConfigError {
-            path: path.to_string(),
-            reason: reason.into(),
-        }
-    }
-
-    pub(crate) fn within(mut self, prefix: &str) -> ConfigError {
-        self.path = if self.path.is_empty() {
-            prefix.to_string()
-        } else if self.path.starts_with('[') {
-            format!("{prefix}{}", self.path)
-        } else {
-            format!("{prefix}.{}", self.path)
-        };
-        self
-    }
-}
-
-impl fmt::Display for ConfigError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if self.path.is_empty() {
-            write!(f, "{}", self.reason)
-        } else {
-            write!(f, "{}: {}", self.path, self.reason)
-        }
-    }
-}
-
-impl std::error::Error for ConfigError {}
-
-/// The result of compiling one piece of configuration.
-pub(crate) type ConfigResult<T> = Result<T, ConfigError>;
-
-/// A configuration error at `path`.
-pub(crate) fn config_err<T>(path: &str, reason: impl Into<String>) -> ConfigResult<T> {
-    Err(ConfigError::new(path, reason))
-}
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
@@ -153,42 +107,6 @@ pub enum WorkloadSource {
 pub struct NodeInfo {
     pub namespace: Option<String>,
     pub labels: Option<BTreeMap<String, String>>,
-}
-
-/// The traffic direction the filter enforces.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub enum Direction {
-    /// From Envoy's `xds.listener_direction` (1 inbound, 2 outbound); inbound if unknown.
-    #[default]
-    Auto,
-    Inbound,
-    Outbound,
-}
-
-/// Where verified JWT claims come from.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub enum JwtSource {
-    /// meshguard verifies tokens itself (RequestAuthentication resources in this config).
-    #[default]
-    Filter,
-    /// Envoy's `jwt_authn` (Istio's RequestAuthentication) already verified the token and left
-    /// the payload in metadata `envoy.filters.http.jwt_authn` / `payload`.
-    EnvoyJwtAuthn,
-}
-
-/// Settings that shape the reply and the per-VM machinery rather than the decision.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Settings {
-    /// Add `x-meshguard-decision` to responses.
-    pub decision_header: bool,
-    /// Seconds between remote JWKS refreshes.
-    pub jwks_refresh_seconds: u64,
-    /// Verified-token cache capacity.
-    pub jwt_cache_size: usize,
-    pub jwt_source: JwtSource,
-    pub direction: Direction,
 }
 
 /// Istio's `PILOT_JWT_PUB_KEY_REFRESH_INTERVAL` default.

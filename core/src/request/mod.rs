@@ -2,4 +2,6 @@
 //! format.
 
 pub mod header_pairs;
+pub mod peer;
 pub mod request_view;
+pub mod verified_claims;

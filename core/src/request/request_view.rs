@@ -7,7 +7,7 @@
 
 use std::net::IpAddr;
 
-use crate::matchers::identity_match::Peer;
+use crate::request::peer::Peer;
 
 /// Request headers as Envoy hands them to a filter: lower-case names, pseudo-headers
 /// (`:method`, `:path`, `:authority`, `:scheme`) included, one entry per value.

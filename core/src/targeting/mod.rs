@@ -1,3 +1,4 @@
 //! Which resources apply to this workload: namespaces, labels, selectors.
 
+pub mod attachment;
 pub mod workload;

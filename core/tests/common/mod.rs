@@ -14,9 +14,10 @@
 
 use std::net::IpAddr;
 
-use meshguard_core::matchers::identity_match::Peer;
+use meshguard_core::error::ConfigError;
 use meshguard_core::plugin::engine::{Decision, Engine};
-use meshguard_core::plugin::plugin_config::{load, ConfigError, LoadReport, NodeInfo};
+use meshguard_core::plugin::plugin_config::{load, LoadReport, NodeInfo};
+use meshguard_core::request::peer::Peer;
 use meshguard_core::request::request_view::{Headers, StaticConnection};
 use serde_json::{json, Value};
 

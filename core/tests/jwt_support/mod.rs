@@ -17,8 +17,9 @@ use std::sync::OnceLock;
 use jwt_simple::prelude::*;
 use meshguard_core::authn::authenticator::{AuthnState, HeaderEdit, Outcome};
 use meshguard_core::authn::jwt::JwtFailure;
+use meshguard_core::error::ConfigError;
 use meshguard_core::plugin::engine::{Decision, Engine};
-use meshguard_core::plugin::plugin_config::{load, ConfigError, NodeInfo};
+use meshguard_core::plugin::plugin_config::{load, NodeInfo};
 use meshguard_core::request::request_view::{Headers, StaticConnection};
 use serde_json::{json, Map, Value};
 

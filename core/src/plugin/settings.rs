@@ -1,0 +1,40 @@
+//! The plugin settings that shape the reply, the side of the workload enforced and the per-VM
+//! machinery (token cache, JWKS refresh) rather than the policy decision.
+
+use serde::Deserialize;
+
+/// The traffic direction the filter enforces.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum Direction {
+    /// From Envoy's `xds.listener_direction` (1 inbound, 2 outbound); inbound if unknown.
+    #[default]
+    Auto,
+    Inbound,
+    Outbound,
+}
+
+/// Where verified JWT claims come from.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum JwtSource {
+    /// meshguard verifies tokens itself (RequestAuthentication resources in this config).
+    #[default]
+    Filter,
+    /// Envoy's `jwt_authn` (Istio's RequestAuthentication) already verified the token and left
+    /// the payload in metadata `envoy.filters.http.jwt_authn` / `payload`.
+    EnvoyJwtAuthn,
+}
+
+/// Settings that shape the reply and the per-VM machinery rather than the decision.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Settings {
+    /// Add `x-meshguard-decision` to responses.
+    pub decision_header: bool,
+    /// Seconds between remote JWKS refreshes.
+    pub jwks_refresh_seconds: u64,
+    /// Verified-token cache capacity.
+    pub jwt_cache_size: usize,
+    pub jwt_source: JwtSource,
+    pub direction: Direction,
+}

@@ -1,0 +1,63 @@
+//! How a resource attaches to workloads: `selector.matchLabels`, `targetRef` or `targetRefs`,
+//! shared by every policy kind (istiod's attachment rules).
+
+use std::collections::BTreeMap;
+
+use serde::Deserialize;
+
+use crate::error::{config_err as err, ConfigResult as Result};
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct WorkloadSelector {
+    #[serde(default)]
+    pub match_labels: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TargetRef {
+    pub group: Option<String>,
+    pub kind: Option<String>,
+    pub name: Option<String>,
+    pub namespace: Option<String>,
+}
+
+/// istiod's attachment rules, shared by every policy kind with a workload selector: at most
+/// one of `selector`, `targetRef`, `targetRefs`, and `kind` and `name` on every target
+/// reference. Returns whether the resource is attached by target reference (then it never
+/// applies to a sidecar).
+pub fn check_attachment(
+    selector: bool,
+    single: Option<&TargetRef>,
+    list: Option<&[TargetRef]>,
+    path: &str,
+) -> Result<bool> {
+    let by_reference = single.is_some() || list.is_some_and(|l| !l.is_empty());
+    let kinds = [
+        selector,
+        single.is_some(),
+        list.is_some_and(|l| !l.is_empty()),
+    ];
+    if kinds.iter().filter(|set| **set).count() > 1 {
+        return err(
+            path,
+            "only one of selector, targetRef or targetRefs may be set",
+        );
+    }
+    let missing = |t: &TargetRef| {
+        t.kind.as_deref().is_none_or(str::is_empty) || t.name.as_deref().is_none_or(str::is_empty)
+    };
+    if single.is_some_and(missing) {
+        return err(&format!("{path}.targetRef"), "kind and name are required");
+    }
+    for (i, t) in list.unwrap_or_default().iter().enumerate() {
+        if missing(t) {
+            return err(
+                &format!("{path}.targetRefs[{i}]"),
+                "kind and name are required",
+            );
+        }
+    }
+    Ok(by_reference)
+}

@@ -1,0 +1,216 @@
+//! The workspace's architecture rules, checked on the source text (`cargo test` runs this):
+//!
+//! * **One-way layers in the core.** Every folder of `core/src/` is a layer; a module may import
+//!   modules of its own folder and of lower layers only, never a higher layer nor a sibling
+//!   family, and the module graph has no cycle:
+//!
+//!   ```text
+//!   plugin (configuration, compiled plugin, request pipeline)
+//!     -> authorization | authn | mtls | egress   (policy families, independent of each other)
+//!       -> targeting -> matchers -> request -> error
+//!   ```
+//!
+//!   The glue (`src/`) and the CLI (`cli/`) sit above `plugin`. Grouped `crate::{...}` imports
+//!   are refused so that every dependency is visible to this check.
+//! * **proxy-wasm only in the glue.** Only the root package depends on proxy-wasm.
+
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fs;
+use std::path::{Path, PathBuf};
+
+const ROOT: &str = env!("CARGO_MANIFEST_DIR");
+
+/// The core's folders, lowest layer first; folders of one rank are siblings that must not
+/// import each other.
+const LAYERS: &[(&str, u8)] = &[
+    ("error", 0),
+    ("request", 1),
+    ("matchers", 2),
+    ("targeting", 3),
+    ("authorization", 4),
+    ("authn", 4),
+    ("mtls", 4),
+    ("egress", 4),
+    ("plugin", 5),
+];
+
+fn rank(folder: &str) -> Option<u8> {
+    LAYERS.iter().find(|(f, _)| *f == folder).map(|(_, r)| *r)
+}
+
+fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
+    for entry in fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            rust_files(&path, out);
+        } else if path.extension().is_some_and(|e| e == "rs") {
+            out.push(path);
+        }
+    }
+}
+
+/// `folder::module` of a core source file (`error` for `error.rs`), `None` for `lib.rs` and the
+/// folders' `mod.rs`, which only declare modules.
+fn module_of(src: &Path, file: &Path) -> Option<String> {
+    let rel = file.strip_prefix(src).unwrap().with_extension("");
+    let parts: Vec<String> = rel
+        .components()
+        .map(|c| c.as_os_str().to_string_lossy().into_owned())
+        .collect();
+    match parts.as_slice() {
+        [m] if m == "lib" => None,
+        [m] => Some(m.clone()),
+        [_, m] if m == "mod" => None,
+        [f, m] => Some(format!("{f}::{m}")),
+        _ => panic!("{}: nest core modules one folder deep", file.display()),
+    }
+}
+
+/// Every `crate::folder::module` (or `crate::error`) the text refers to.
+fn imports(text: &str) -> Result<BTreeSet<String>, String> {
+    let mut out = BTreeSet::new();
+    for (at, _) in text.match_indices("crate::") {
+        let rest = &text[at + "crate::".len()..];
+        if rest.starts_with('{') {
+            return Err("grouped `crate::{...}` import".to_string());
+        }
+        let ident = |s: &str| -> String {
+            s.chars()
+                .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+                .collect()
+        };
+        let folder = ident(rest);
+        if folder == "error" {
+            out.insert(folder);
+            continue;
+        }
+        let after = &rest[folder.len()..];
+        let Some(after) = after.strip_prefix("::") else {
+            return Err(format!("`crate::{folder}` without its module"));
+        };
+        if after.starts_with('{') {
+            return Err(format!("grouped `crate::{folder}::{{...}}` import"));
+        }
+        out.insert(format!("{folder}::{}", ident(after)));
+    }
+    Ok(out)
+}
+
+fn core_graph() -> BTreeMap<String, BTreeSet<String>> {
+    let src = Path::new(ROOT).join("core/src");
+    let mut files = Vec::new();
+    rust_files(&src, &mut files);
+    let mut graph = BTreeMap::new();
+    for file in files {
+        let Some(module) = module_of(&src, &file) else {
+            continue;
+        };
+        let text = fs::read_to_string(&file).unwrap();
+        let deps = imports(&text).unwrap_or_else(|e| panic!("{}: {e}", file.display()));
+        graph.insert(module, deps);
+    }
+    graph
+}
+
+fn folder(module: &str) -> &str {
+    module.split("::").next().unwrap_or(module)
+}
+
+#[test]
+fn core_modules_import_only_their_folder_and_lower_layers() {
+    let graph = core_graph();
+    assert!(graph.len() > 20, "found only {} core modules", graph.len());
+    let mut violations = Vec::new();
+    for (module, deps) in &graph {
+        let from = folder(module);
+        let from_rank =
+            rank(from).unwrap_or_else(|| panic!("core/src/{from}/ is not in LAYERS (add it)"));
+        for dep in deps {
+            assert!(
+                graph.contains_key(dep),
+                "{module} imports {dep}, which is no core module"
+            );
+            let to = folder(dep);
+            let to_rank = rank(to).unwrap();
+            if to != from && to_rank >= from_rank {
+                violations.push(format!("{module} -> {dep}"));
+            }
+        }
+    }
+    assert!(
+        violations.is_empty(),
+        "back-edges or sibling-family imports (see tests/architecture.rs for the layers):\n{}",
+        violations.join("\n")
+    );
+}
+
+#[test]
+fn core_module_graph_has_no_cycle() {
+    let graph = core_graph();
+    // Depth-first search; a module met again while on the stack closes a cycle.
+    fn visit<'g>(
+        module: &'g str,
+        graph: &'g BTreeMap<String, BTreeSet<String>>,
+        stack: &mut Vec<&'g str>,
+        done: &mut BTreeSet<&'g str>,
+    ) {
+        if done.contains(module) {
+            return;
+        }
+        if let Some(at) = stack.iter().position(|m| *m == module) {
+            panic!("import cycle: {} -> {module}", stack[at..].join(" -> "));
+        }
+        stack.push(module);
+        for dep in graph.get(module).into_iter().flatten() {
+            visit(dep, graph, stack, done);
+        }
+        stack.pop();
+        done.insert(module);
+    }
+    let mut done = BTreeSet::new();
+    for module in graph.keys() {
+        visit(module, &graph, &mut Vec::new(), &mut done);
+    }
+}
+
+#[test]
+fn the_check_catches_a_back_edge_and_a_grouped_import() {
+    let deps =
+        imports("use crate::plugin::engine::Engine;\nuse crate::error::ConfigError;").unwrap();
+    assert_eq!(
+        deps.into_iter().collect::<Vec<_>>(),
+        ["error", "plugin::engine"]
+    );
+    assert!(imports("use crate::{plugin, error};").is_err());
+    assert!(imports("use crate::matchers::{predicate, cidr};").is_err());
+    assert!(rank("plugin") > rank("authorization") && rank("authn") == rank("mtls"));
+}
+
+#[test]
+fn only_the_glue_depends_on_proxy_wasm() {
+    for manifest in ["core/Cargo.toml", "cli/Cargo.toml"] {
+        let text = fs::read_to_string(Path::new(ROOT).join(manifest)).unwrap();
+        let depends = text
+            .lines()
+            .any(|l| l.trim_start().starts_with("proxy-wasm"));
+        assert!(!depends, "{manifest} depends on proxy-wasm");
+    }
+    let mut files = Vec::new();
+    rust_files(&Path::new(ROOT).join("core"), &mut files);
+    rust_files(&Path::new(ROOT).join("cli"), &mut files);
+    for file in files {
+        let text = fs::read_to_string(&file).unwrap();
+        assert!(
+            !text.contains("proxy_wasm"),
+            "{} uses proxy_wasm",
+            file.display()
+        );
+    }
+}
