@@ -14,34 +14,35 @@ use std::cell::{Cell, OnceCell, RefCell};
 use std::collections::{BTreeMap, HashMap};
 use std::net::IpAddr;
 use std::rc::Rc;
-use std::time::Duration;
 
 use proxy_wasm::traits::{Context, HttpContext, RootContext};
-use proxy_wasm::types::{Action, BufferType, ContextType, LogLevel, MetricType};
+use proxy_wasm::types::{Action, ContextType};
 
-use crate::host;
-use meshguard_core::authn::authenticator::{AuthnState, HeaderEdit, Outcome};
-use meshguard_core::authn::jwt::{JwksSource, JwtFailure, KeySet};
+use meshguard_core::authn::authenticator::{AuthnState, HeaderEdit};
+use meshguard_core::authn::jwt::{JwksSource, KeySet};
 use meshguard_core::authn::request_authentication::{Keys, RemoteJwks};
 use meshguard_core::matchers::cidr::parse_socket_ip;
-use meshguard_core::plugin::engine::{policy_of, Decision, DryRun, Engine};
-use meshguard_core::plugin::plugin_config::{self, Direction, JwtSource, NodeInfo, WorkloadSource};
+use meshguard_core::plugin::counters::{Counter, CounterSink, PolicyOutcome};
+use meshguard_core::plugin::engine::{policy_of, Engine};
+use meshguard_core::plugin::plugin_config::{self, NodeInfo, WorkloadSource};
+use meshguard_core::plugin::request_pipeline::{
+    decide_request, PipelineRequest, Reply, RequestOutcome, DECISION_HEADER, DENY_BODY,
+    DENY_DETAILS,
+};
 use meshguard_core::request::header_pairs;
 use meshguard_core::request::peer::Peer;
 use meshguard_core::request::request_view::{Connection, Headers, MetadataValue, Unknown};
-use meshguard_core::request::verified_claims::Claims;
+use serde_json::{Map, Value};
 
-const DENY_BODY: &[u8] = b"RBAC: access denied";
-/// A plaintext request to a port a STRICT PeerAuthentication covers.
-const MTLS_REQUIRED_BODY: &[u8] = b"meshguard: mTLS is required (PeerAuthentication STRICT)";
+use crate::host;
+
 const DECISION_PROPERTY: &str = "meshguard.decision";
-const DECISION_HEADER: &str = "x-meshguard-decision";
 /// Filter state a `set_filter_state` filter may set from `%DOWNSTREAM_DIRECT_REMOTE_ADDRESS%`
 /// so `source.ip` stays the physical peer when X-Forwarded-For is trusted.
 const DIRECT_PEER_STATE: &str = "meshguard.direct_peer";
 
 proxy_wasm::main! {{
-    proxy_wasm::set_log_level(LogLevel::Warn);
+    host::install_logger_and_panic_hook();
     proxy_wasm::set_root_context(|_| -> Box<dyn RootContext> {
         Box::new(FilterRoot {
             engine: None,
@@ -54,36 +55,6 @@ proxy_wasm::main! {{
     });
 }}
 
-/// Counter names; Envoy files them under `wasmcustom.` and Prometheus shows them as-is.
-const COUNTERS: [&str; COUNTER_COUNT] = [
-    "meshguard_allowed",
-    "meshguard_denied",
-    "meshguard_dry_run_denied",
-    "meshguard_audited",
-    "meshguard_jwt_accepted",
-    "meshguard_jwt_rejected_malformed",
-    "meshguard_jwt_rejected_unknown_issuer",
-    "meshguard_jwt_rejected_expired",
-    "meshguard_jwt_rejected_not_yet_valid",
-    "meshguard_jwt_rejected_audience",
-    "meshguard_jwt_rejected_signature",
-    "meshguard_jwt_rejected_no_matching_key",
-    "meshguard_jwt_rejected_jwks_unavailable",
-    "meshguard_jwt_cache_hit",
-    "meshguard_jwt_cache_miss",
-    "meshguard_jwks_fetch_ok",
-    "meshguard_jwks_fetch_failed",
-];
-const COUNTER_COUNT: usize = 17;
-const ALLOWED: usize = 0;
-const DENIED: usize = 1;
-const DRY_RUN_DENIED: usize = 2;
-const AUDITED: usize = 3;
-const JWT_ACCEPTED: usize = 4;
-const JWT_CACHE_HIT: usize = 13;
-
-/// Per-policy outcomes, each a counter `meshguard_policy_<outcome>.<policy id>`.
-const POLICY_OUTCOMES: [&str; 4] = ["allowed", "denied", "dry_run_denied", "audited"];
 /// Policies beyond this many share the `other` counters, bounding the metric count.
 const MAX_POLICY_METRICS: usize = 256;
 
@@ -92,7 +63,7 @@ const MAX_POLICY_METRICS: usize = 256;
 #[derive(Default)]
 struct Metrics {
     ids: RefCell<Vec<Option<u32>>>,
-    pending: [Cell<u64>; COUNTER_COUNT],
+    pending: [Cell<u64>; Counter::ALL.len()],
     /// Policy id -> slot in `policy_pending` / `policy_ids`.
     policy_slots: RefCell<HashMap<String, usize>>,
     policy_ids: RefCell<Vec<[Option<u32>; 4]>>,
@@ -101,9 +72,9 @@ struct Metrics {
 
 impl Metrics {
     fn define(&self, policies: &[&str]) {
-        let ids = COUNTERS
+        let ids = Counter::ALL
             .iter()
-            .map(|name| proxy_wasm::hostcalls::define_metric(MetricType::Counter, name).ok())
+            .map(|c| host::define_counter(c.name()).ok())
             .collect();
         *self.ids.borrow_mut() = ids;
         let mut slots = HashMap::new();
@@ -120,52 +91,20 @@ impl Metrics {
             let slot = names.iter().position(|n| *n == name).unwrap_or(0);
             slots.insert((*policy).to_string(), slot);
         }
-        let define = |outcome: &str, policy: &str| {
-            proxy_wasm::hostcalls::define_metric(
-                MetricType::Counter,
-                &format!("meshguard_policy_{outcome}.{policy}"),
-            )
-            .ok()
+        let define = |outcome: PolicyOutcome, policy: &str| {
+            host::define_counter(&format!("meshguard_policy_{}.{policy}", outcome.name())).ok()
         };
         *self.policy_ids.borrow_mut() = names
             .iter()
-            .map(|n| [0, 1, 2, 3].map(|i| POLICY_OUTCOMES.get(i).and_then(|o| define(o, n))))
+            .map(|n| PolicyOutcome::ALL.map(|o| define(o, n)))
             .collect();
         *self.policy_pending.borrow_mut() = vec![[0; 4]; names.len()];
         *self.policy_slots.borrow_mut() = slots;
     }
 
-    fn add_policy(&self, rule_id: &str, outcome: usize) {
-        let Some(slot) = self.policy_slots.borrow().get(policy_of(rule_id)).copied() else {
-            return;
-        };
-        if let Some(count) = self
-            .policy_pending
-            .borrow_mut()
-            .get_mut(slot)
-            .and_then(|c| c.get_mut(outcome))
-        {
-            *count = count.saturating_add(1);
-        }
-    }
-
-    fn add(&self, counter: usize, n: u64) {
-        if let Some(cell) = self.pending.get(counter) {
-            cell.set(cell.get().saturating_add(n));
-        }
-    }
-
-    fn rejected(&self, failure: JwtFailure) {
-        let name = format!("meshguard_jwt_rejected_{}", failure.reason());
-        if let Some(i) = COUNTERS.iter().position(|c| *c == name) {
-            self.add(i, 1);
-        }
-    }
-
     fn flush(&self) {
         let increment = |id: u32, n: u64| {
-            let _ =
-                proxy_wasm::hostcalls::increment_metric(id, i64::try_from(n).unwrap_or(i64::MAX));
+            let _ = host::increment_counter(id, n);
         };
         let ids = self.ids.borrow();
         for (cell, id) in self.pending.iter().zip(ids.iter()) {
@@ -187,6 +126,28 @@ impl Metrics {
                 }
                 *count = 0;
             }
+        }
+    }
+}
+
+impl CounterSink for Metrics {
+    fn add(&self, counter: Counter, n: u64) {
+        if let Some(cell) = self.pending.get(counter.index()) {
+            cell.set(cell.get().saturating_add(n));
+        }
+    }
+
+    fn add_policy(&self, rule_id: &str, outcome: PolicyOutcome) {
+        let Some(slot) = self.policy_slots.borrow().get(policy_of(rule_id)).copied() else {
+            return;
+        };
+        if let Some(count) = self
+            .policy_pending
+            .borrow_mut()
+            .get_mut(slot)
+            .and_then(|c| c.get_mut(outcome.index()))
+        {
+            *count = count.saturating_add(1);
         }
     }
 }
@@ -299,17 +260,15 @@ impl FilterRoot {
                 continue;
             }
             let remote = fetch.remote.clone();
-            let call = self.dispatch_http_call(
+            let call = host::http_call(
                 &remote.cluster,
-                vec![
+                &[
                     (":method", "GET"),
                     (":path", &remote.path),
                     (":authority", &remote.authority),
                     ("accept", "application/json"),
                 ],
-                None,
-                vec![],
-                Duration::from_millis(remote.timeout_ms),
+                u32::try_from(remote.timeout_ms).unwrap_or(u32::MAX),
             );
             let Some(fetch) = self.fetches.get_mut(index) else {
                 continue;
@@ -322,8 +281,8 @@ impl FilterRoot {
                 Err(status) => {
                     self.authn.borrow_mut().jwks_fetch_failed += 1;
                     log::warn!(
-                        "meshguard: cannot start the JWKS fetch from {} through cluster {} ({status:?}); is the cluster defined? retrying in {}s",
-                        remote.uri, remote.cluster, fetch.retry_secs
+                        "meshguard: cannot start the JWKS fetch from {} through cluster {} (host status {}); is the cluster defined? retrying in {}s",
+                        remote.uri, remote.cluster, status.0, fetch.retry_secs
                     );
                     fetch.next_at = now.saturating_add(fetch.retry_secs);
                     fetch.retry_secs = (fetch.retry_secs * 2).min(MAX_RETRY_SECS);
@@ -336,20 +295,17 @@ impl FilterRoot {
 impl RootContext for FilterRoot {
     fn on_configure(&mut self, _size: usize) -> bool {
         // Match the log crate's level to Envoy's, so disabled debug lines cost no host call.
-        if let Ok(level) = proxy_wasm::hostcalls::get_log_level() {
-            proxy_wasm::set_log_level(level);
-        }
-        let bytes =
-            match proxy_wasm::hostcalls::get_buffer(BufferType::PluginConfiguration, 0, usize::MAX)
-            {
-                Ok(bytes) => bytes.unwrap_or_default(),
-                Err(status) => {
-                    log::error!(
-                        "meshguard: cannot read the plugin configuration (host status {status:?})"
-                    );
-                    return false;
-                }
-            };
+        let _ = host::follow_host_log_level();
+        let bytes = match host::plugin_configuration() {
+            Ok(bytes) => bytes,
+            Err(e) => {
+                log::error!(
+                    "meshguard: cannot read the plugin configuration (host status {})",
+                    e.0
+                );
+                return false;
+            }
+        };
         match plugin_config::load(&bytes, &node_info()) {
             Ok((engine, report)) => {
                 let source = match report.workload_source {
@@ -390,7 +346,12 @@ impl RootContext for FilterRoot {
                     .collect();
                 self.metrics.define(&engine.policy_ids());
                 self.flushed_authn = [0; 4];
-                self.set_tick_period(Duration::from_secs(1));
+                if let Err(e) = host::set_tick_period(1000) {
+                    log::error!(
+                        "meshguard: cannot set the tick period (host status {})",
+                        e.0
+                    );
+                }
                 self.engine = Some(Rc::new(engine));
                 true
             }
@@ -410,9 +371,16 @@ impl RootContext for FilterRoot {
                 state.jwks_fetch_ok,
                 state.jwks_fetch_failed,
             ];
-            for (i, (now, before)) in now.iter().zip(self.flushed_authn.iter_mut()).enumerate() {
-                self.metrics
-                    .add(JWT_CACHE_HIT + i, now.saturating_sub(*before));
+            let counters = [
+                Counter::JwtCacheHit,
+                Counter::JwtCacheMiss,
+                Counter::JwksFetchOk,
+                Counter::JwksFetchFailed,
+            ];
+            for ((now, before), counter) in
+                now.iter().zip(self.flushed_authn.iter_mut()).zip(counters)
+            {
+                self.metrics.add(counter, now.saturating_sub(*before));
                 *before = *now;
             }
         }
@@ -478,7 +446,7 @@ impl HttpContext for AuthzFilter {
                 "#{} meshguard: no configuration loaded, denying",
                 self.context_id
             );
-            return deny(&[]);
+            return deny();
         };
         let raw_headers = match host::header_map_bytes(host::MAP_REQUEST_HEADERS) {
             Ok(h) => h,
@@ -488,7 +456,7 @@ impl HttpContext for AuthzFilter {
                     self.context_id,
                     e.0
                 );
-                return deny(&[]);
+                return deny();
             }
         };
         let Some(headers) = header_pairs::decode(&raw_headers) else {
@@ -496,102 +464,22 @@ impl HttpContext for AuthzFilter {
                 "#{} meshguard: malformed request header map from the host, denying",
                 self.context_id
             );
-            return deny(&[]);
+            return deny();
         };
-        let view = Headers::from_wire(&headers);
-        if outbound(engine.settings().direction) {
-            // Outbound side: only the Sidecar egress list applies (Istio enforces peer and
-            // request authentication and authorization policies on the inbound side only).
-            let violation = if engine.has_egress_rules() {
-                engine.egress_violation(view)
-            } else {
-                None
-            };
-            let Some((host, sidecar)) = violation else {
-                let _ = host::set_property(DECISION_PROPERTY, b"allow egress");
-                return Action::Continue;
-            };
-            log::info!(
-                "#{} meshguard decision=deny egress host={host} sidecar={sidecar}",
-                self.context_id
-            );
-            self.metrics.add(DENIED, 1);
-            let _ =
-                host::set_property(DECISION_PROPERTY, format!("deny egress[{host}]").as_bytes());
-            let body = format!(
-                "meshguard: egress to {host} is not allowed by Sidecar {sidecar} (outboundTrafficPolicy REGISTRY_ONLY)"
-            );
-            return deny_with(&[], body.as_bytes());
-        }
         let connection = LazyConnection::default();
-        // Istio refuses plaintext on a STRICT port before any HTTP processing: check it first.
-        if let Some(source) = engine.mtls_violation(&connection) {
-            log::info!(
-                "#{} meshguard decision=deny {source} reason=mtls_required",
-                self.context_id
-            );
-            self.metrics.add(DENIED, 1);
-            let _ = host::set_property(DECISION_PROPERTY, format!("deny {source}").as_bytes());
-            return deny_with(&[], MTLS_REQUIRED_BODY);
-        }
-        let mut edits = Vec::new();
-        let outcome = if engine.settings().jwt_source == JwtSource::EnvoyJwtAuthn {
-            envoy_jwt_payload()
-        } else if engine.authenticator().is_empty() {
-            Outcome::NoToken
-        } else {
-            let now = host::now_seconds().unwrap_or(0);
-            match self.authn.try_borrow_mut() {
-                Ok(mut state) => engine
-                    .authenticator()
-                    .authenticate(view, now, &mut state, &mut edits),
-                Err(_) => Outcome::Rejected(JwtFailure::VerificationFails),
-            }
+        let side = engine
+            .settings()
+            .direction
+            .side(|| read_u64(&["xds", "listener_direction"]));
+        let request = PipelineRequest {
+            headers: Headers::from_wire(&headers),
+            connection: &connection,
+            side,
+            now: host::now_seconds().unwrap_or(0),
+            jwt_authn_payload: &envoy_jwt_payload,
         };
-        let claims = match &outcome {
-            Outcome::Rejected(failure) => {
-                self.metrics.rejected(*failure);
-                return self.reject_token(*failure, view);
-            }
-            Outcome::Verified(claims) => {
-                self.metrics.add(JWT_ACCEPTED, 1);
-                Some(claims.clone())
-            }
-            Outcome::NoToken => None,
-        };
-        // Authorization sees the request as Istio's RBAC would after jwt_authn: client copies of
-        // output headers removed, verified claim headers set, the token header removed.
-        let edited;
-        let received = view;
-        let view = if edits.is_empty() {
-            view
-        } else {
-            edited = meshguard_core::authn::authenticator::edited_headers(view, &edits);
-            Headers::new(&edited)
-        };
-        let decision = engine.decide_with_claims(view, &connection, claims.as_deref());
-        let summary = decision.summary();
-        if let Err(e) = host::set_property(DECISION_PROPERTY, summary.as_bytes()) {
-            log::debug!(
-                "#{} meshguard: cannot set filter state (host status {})",
-                self.context_id,
-                e.0
-            );
-        }
-        self.report(&decision, view, &connection);
-        self.count(&decision);
-        if decision.is_allowed() {
-            apply_edits(&edits, received, self.context_id);
-            if engine.settings().decision_header {
-                self.decision_header = Some(summary);
-            }
-            return Action::Continue;
-        }
-        if engine.settings().decision_header {
-            deny(&[(DECISION_HEADER, &summary)])
-        } else {
-            deny(&[])
-        }
+        let outcome = decide_request(&engine, &request, &self.authn);
+        self.apply(outcome)
     }
 
     fn on_http_response_headers(&mut self, _num_headers: usize, _end_of_stream: bool) -> Action {
@@ -610,177 +498,89 @@ impl HttpContext for AuthzFilter {
 
 /// The payload Envoy's `jwt_authn` verified (Istio sets `payload_in_metadata: payload`); its
 /// space-delimited claims are already lists.
-fn envoy_jwt_payload() -> Outcome {
-    let Some(bytes) = read(&[
+fn envoy_jwt_payload() -> Option<Map<String, Value>> {
+    let bytes = read(&[
         "metadata",
         "filter_metadata",
         "envoy.filters.http.jwt_authn",
         "payload",
-    ]) else {
-        return Outcome::NoToken;
-    };
+    ])?;
     match header_pairs::decode_untyped(&bytes, MAX_CLAIM_DEPTH) {
-        serde_json::Value::Object(payload) => Outcome::Verified(Rc::new(Claims::new(payload, &[]))),
-        _ => Outcome::NoToken,
+        Value::Object(payload) => Some(payload),
+        _ => None,
     }
 }
 
 /// Nesting accepted when decoding claims from metadata.
 const MAX_CLAIM_DEPTH: u8 = 16;
 
-/// Whether this filter runs on an outbound listener (`xds.listener_direction` 2).
-fn outbound(direction: Direction) -> bool {
-    match direction {
-        Direction::Inbound => false,
-        Direction::Outbound => true,
-        Direction::Auto => read_u64(&["xds", "listener_direction"]) == Some(2),
-    }
-}
-
-/// Applies authentication's header changes; removals only touch headers that are present.
-fn apply_edits(edits: &[HeaderEdit], headers: Headers<'_>, context_id: u32) {
-    for edit in edits {
-        let result = match edit {
-            HeaderEdit::Remove(name) if headers.first(name).is_some() => {
-                host::remove_request_header(name)
-            }
-            HeaderEdit::Remove(_) => Ok(()),
-            HeaderEdit::Set(name, value) => host::set_request_header(name, value),
-        };
-        if let Err(e) = result {
-            log::warn!(
-                "#{context_id} meshguard: cannot update request header (host status {})",
-                e.0
-            );
-        }
-    }
-}
-
 impl AuthzFilter {
-    fn count(&self, decision: &Decision<'_>) {
-        let outcome = if decision.is_allowed() {
-            ALLOWED
-        } else {
-            DENIED
-        };
-        self.metrics.add(outcome, 1);
-        if let Some(rule) = decision.policy {
-            self.metrics
-                .add_policy(rule, if decision.is_allowed() { 0 } else { 1 });
-        }
-        match decision.dry_run {
-            DryRun::WouldDeny(rule) => {
-                self.metrics.add(DRY_RUN_DENIED, 1);
-                self.metrics.add_policy(rule, 2);
+    /// Applies the pipeline's outcome: filter state, log line, counters, then the reply or the
+    /// header edits.
+    fn apply(&mut self, outcome: RequestOutcome<'_>) -> Action {
+        let id = self.context_id;
+        if let Some(state) = &outcome.decision_state {
+            if let Err(e) = host::set_property(DECISION_PROPERTY, state.as_bytes()) {
+                log::debug!(
+                    "#{id} meshguard: cannot set filter state (host status {})",
+                    e.0
+                );
             }
-            DryRun::WouldDenyNoAllowMatched => self.metrics.add(DRY_RUN_DENIED, 1),
-            DryRun::None | DryRun::WouldAllow(_) => {}
         }
-        if let Some(rule) = decision.audit {
-            self.metrics.add(AUDITED, 1);
-            self.metrics.add_policy(rule, 3);
+        if let Some((level, line)) = &outcome.log {
+            log::log!(*level, "#{id} {line}");
         }
-    }
-
-    /// Answers a bad token like Envoy's `jwt_authn`: 401 (403 for a disallowed audience),
-    /// the status text as body, and `www-authenticate: Bearer realm="<uri>", error="invalid_token"`.
-    fn reject_token(&self, failure: JwtFailure, headers: Headers<'_>) -> Action {
-        let text = |name: &str| {
-            headers
-                .first(name)
-                .map(|v| String::from_utf8_lossy(v).into_owned())
-                .unwrap_or_default()
-        };
-        let path = headers.first("x-envoy-original-path").map_or_else(
-            || text(":path"),
-            |p| String::from_utf8_lossy(p).into_owned(),
-        );
-        // Envoy `buildOriginalUri(headers, 256)`: only the path is cut to 256 characters.
-        let mut path = path;
-        if let Some((cut, _)) = path.char_indices().nth(256) {
-            path.truncate(cut);
+        outcome.counters.apply(&*self.metrics);
+        if let Some(reply) = &outcome.reply {
+            return send_reply(reply);
         }
-        let uri = format!("{}://{}{}", text(":scheme"), text(":authority"), path);
-        let challenge = format!("Bearer realm=\"{uri}\", error=\"invalid_token\"");
-        log::info!(
-            "#{} meshguard jwt_rejected reason={} status={} method={} path={}",
-            self.context_id,
-            failure.reason(),
-            failure.http_status(),
-            text(":method"),
-            text(":path"),
-        );
-        let details = format!(
-            "jwt_authn_access_denied{{{}}}",
-            failure.message().replace(' ', "_")
-        );
-        if let Err(e) = host::send_local_response(
-            failure.http_status(),
-            &details,
-            &[("www-authenticate", &challenge)],
-            failure.message().as_bytes(),
-        ) {
-            log::error!(
-                "meshguard: cannot send the {} reply (host status {})",
-                failure.http_status(),
-                e.0
-            );
+        for edit in &outcome.header_edits {
+            let result = match edit {
+                HeaderEdit::Remove(name) => host::remove_request_header(name),
+                HeaderEdit::Set(name, value) => host::set_request_header(name, value),
+            };
+            if let Err(e) = result {
+                log::warn!(
+                    "#{id} meshguard: cannot update request header (host status {})",
+                    e.0
+                );
+            }
         }
-        Action::Pause
-    }
-
-    /// Logs the decision: info for denies, dry-run denies and audits; debug for allows.
-    fn report(&self, decision: &Decision<'_>, headers: Headers<'_>, connection: &LazyConnection) {
-        let dry_run_denied = match decision.dry_run {
-            DryRun::WouldDeny(id) => Some(id),
-            DryRun::WouldDenyNoAllowMatched => Some("none"),
-            DryRun::None | DryRun::WouldAllow(_) => None,
-        };
-        let interesting =
-            !decision.is_allowed() || dry_run_denied.is_some() || decision.audit.is_some();
-        let level = if interesting {
-            log::Level::Info
-        } else {
-            log::Level::Debug
-        };
-        if !log::log_enabled!(level) {
-            return;
-        }
-        let text = |name: &str| {
-            headers
-                .first(name)
-                .map(|v| String::from_utf8_lossy(v).into_owned())
-                .unwrap_or_default()
-        };
-        let principal = connection
-            .peer()
-            .and_then(|p| p.uri_san.as_deref())
-            .map(|v| String::from_utf8_lossy(v).into_owned())
-            .unwrap_or_else(|| "none".to_string());
-        log::log!(
-            level,
-            "#{} meshguard decision={} dry_run_deny={} audit={} method={} path={} authority={} principal={}",
-            self.context_id,
-            decision.summary(),
-            dry_run_denied.unwrap_or("-"),
-            decision.audit.unwrap_or("-"),
-            text(":method"),
-            text(":path"),
-            text(":authority"),
-            principal,
-        );
+        self.decision_header = outcome.response_decision_header;
+        Action::Continue
     }
 }
 
-fn deny(headers: &[(&str, &str)]) -> Action {
-    deny_with(headers, DENY_BODY)
-}
-
-fn deny_with(headers: &[(&str, &str)], body: &[u8]) -> Action {
-    if let Err(e) = host::send_local_response(403, "meshguard_access_denied", headers, body) {
-        log::error!("meshguard: cannot send the 403 reply (host status {})", e.0);
+/// Sends meshguard's own reply and stops the request.
+fn send_reply(reply: &Reply) -> Action {
+    let headers: Vec<(&str, &str)> = reply
+        .headers
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+    if let Err(e) = host::send_local_response(
+        reply.status,
+        &reply.details,
+        &headers,
+        reply.body.as_bytes(),
+    ) {
+        log::error!(
+            "meshguard: cannot send the {} reply (host status {})",
+            reply.status,
+            e.0
+        );
     }
     Action::Pause
+}
+
+/// Fails closed when the filter cannot run the pipeline (no configuration, no headers).
+fn deny() -> Action {
+    send_reply(&Reply {
+        status: 403,
+        details: DENY_DETAILS.to_string(),
+        headers: Vec::new(),
+        body: DENY_BODY.to_string(),
+    })
 }
 
 /// `(source.ip, remote.ip)`: the physical peer (possibly unknown) and the derived client.

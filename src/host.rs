@@ -1,7 +1,10 @@
-//! The few proxy-wasm host calls meshguard makes, each returning `Result` instead of
-//! panicking on an unexpected status (the SDK's `get_map_bytes`, `set_property` and
-//! `send_http_response` panic, and a panic in Envoy is a 503 storm or, under FAIL_OPEN, a
-//! bypass). All data is handled as bytes; nothing assumes UTF-8.
+//! Every proxy-wasm host call meshguard makes, each returning `Result` instead of panicking on
+//! an unexpected status (the SDK's `get_map_bytes`, `set_property`, `send_http_response`,
+//! `define_metric`, `increment_metric`, `dispatch_http_call`, `get_buffer`, `get_log_level`,
+//! `set_tick_period` and its logger panic, and a panic in Envoy is a 503 storm or, under
+//! FAIL_OPEN, a bypass). Also the `log` logger and the panic hook, which log through
+//! `proxy_log` at critical before the VM traps. All data is handled as bytes; nothing assumes
+//! UTF-8. `tests/architecture.rs` checks that no other module calls the host.
 
 use std::ptr::{null, null_mut};
 
@@ -17,6 +20,10 @@ pub const MAP_REQUEST_HEADERS: u32 = 0;
 const MAP_RESPONSE_HEADERS: u32 = 2;
 pub const MAP_HTTP_CALL_RESPONSE_HEADERS: u32 = 6;
 pub const BUFFER_HTTP_CALL_RESPONSE_BODY: u32 = 4;
+const BUFFER_PLUGIN_CONFIGURATION: u32 = 7;
+const METRIC_COUNTER: u32 = 0;
+/// proxy-wasm log levels: trace 0 ... critical 5.
+const LOG_CRITICAL: u32 = 5;
 
 #[link(wasm_import_module = "env")]
 extern "C" {
@@ -49,6 +56,16 @@ extern "C" {
         value: *const u8,
         value_size: usize,
     ) -> u32;
+    fn proxy_define_metric(
+        metric_type: u32,
+        name_data: *const u8,
+        name_size: usize,
+        return_id: *mut u32,
+    ) -> u32;
+    fn proxy_increment_metric(metric_id: u32, offset: i64) -> u32;
+    fn proxy_get_log_level(return_level: *mut u32) -> u32;
+    fn proxy_log(level: u32, message_data: *const u8, message_size: usize) -> u32;
+    fn proxy_set_tick_period_milliseconds(period: u32) -> u32;
     fn proxy_send_local_response(
         status_code: u32,
         details_data: *const u8,
@@ -240,4 +257,117 @@ pub fn send_local_response(
     } else {
         Err(HostError(rc))
     }
+}
+
+fn status(rc: u32) -> Result<(), HostError> {
+    if rc == OK {
+        Ok(())
+    } else {
+        Err(HostError(rc))
+    }
+}
+
+/// Defines a counter metric; its id for [`increment_counter`].
+pub fn define_counter(name: &str) -> Result<u32, HostError> {
+    let mut id = 0;
+    // SAFETY: the name outlives the call; the out-pointer is valid.
+    status(unsafe { proxy_define_metric(METRIC_COUNTER, name.as_ptr(), name.len(), &mut id) })?;
+    Ok(id)
+}
+
+/// Adds `n` to a counter.
+pub fn increment_counter(id: u32, n: u64) -> Result<(), HostError> {
+    let n = i64::try_from(n).unwrap_or(i64::MAX);
+    // SAFETY: no pointers.
+    status(unsafe { proxy_increment_metric(id, n) })
+}
+
+/// The plugin configuration bytes (empty when Envoy passes none).
+pub fn plugin_configuration() -> Result<Vec<u8>, HostError> {
+    Ok(buffer(BUFFER_PLUGIN_CONFIGURATION, usize::MAX)?.unwrap_or_default())
+}
+
+/// Asks Envoy to call `on_tick` every `period_ms` milliseconds.
+pub fn set_tick_period(period_ms: u32) -> Result<(), HostError> {
+    // SAFETY: no pointers.
+    status(unsafe { proxy_set_tick_period_milliseconds(period_ms) })
+}
+
+/// Starts an HTTP call through `cluster`; the token `on_http_call_response` reports.
+///
+/// Goes through the SDK, whose dispatcher must record the token to route the response (a
+/// token it does not know makes it panic). Its own panic is for a status other than `Ok`,
+/// `BadArgument` and `InternalFailure`, the only ones Envoy's `proxy_http_call` returns.
+pub fn http_call(
+    cluster: &str,
+    headers: &[(&str, &str)],
+    timeout_ms: u32,
+) -> Result<u32, HostError> {
+    proxy_wasm::hostcalls::dispatch_http_call(
+        cluster,
+        headers.to_vec(),
+        None,
+        Vec::new(),
+        std::time::Duration::from_millis(u64::from(timeout_ms)),
+    )
+    .map_err(|status| HostError(status as u32))
+}
+
+/// Writes one line to Envoy's log at a proxy-wasm level (0 trace ... 5 critical).
+fn log_line(level: u32, message: &str) -> Result<(), HostError> {
+    // SAFETY: the message outlives the call.
+    status(unsafe { proxy_log(level, message.as_ptr(), message.len()) })
+}
+
+/// The `log` crate's logger: lines go to Envoy's log; a failed write is dropped.
+struct HostLogger;
+
+static LOGGER: HostLogger = HostLogger;
+
+impl log::Log for HostLogger {
+    fn enabled(&self, metadata: &log::Metadata<'_>) -> bool {
+        metadata.level() <= log::max_level()
+    }
+
+    fn log(&self, record: &log::Record<'_>) {
+        if !self.enabled(record.metadata()) {
+            return;
+        }
+        let level = match record.level() {
+            log::Level::Trace => 0,
+            log::Level::Debug => 1,
+            log::Level::Info => 2,
+            log::Level::Warn => 3,
+            log::Level::Error => 4,
+        };
+        let _ = log_line(level, &record.args().to_string());
+    }
+
+    fn flush(&self) {}
+}
+
+/// Installs the logger (at `warn` until the configuration is read) and a panic hook that logs
+/// the panic at critical before the VM traps.
+pub fn install_logger_and_panic_hook() {
+    let _ = log::set_logger(&LOGGER);
+    log::set_max_level(log::LevelFilter::Warn);
+    std::panic::set_hook(Box::new(|info| {
+        let _ = log_line(LOG_CRITICAL, &format!("meshguard panicked: {info}"));
+    }));
+}
+
+/// Matches the `log` crate's level to Envoy's (so disabled lines cost no host call).
+pub fn follow_host_log_level() -> Result<(), HostError> {
+    let mut level = 0;
+    // SAFETY: the out-pointer is valid.
+    status(unsafe { proxy_get_log_level(&mut level) })?;
+    log::set_max_level(match level {
+        0 => log::LevelFilter::Trace,
+        1 => log::LevelFilter::Debug,
+        2 => log::LevelFilter::Info,
+        3 => log::LevelFilter::Warn,
+        4 => log::LevelFilter::Error,
+        _ => log::LevelFilter::Off,
+    });
+    Ok(())
 }

@@ -27,17 +27,19 @@ mod native {
     use serde::Deserialize;
     use serde_json::{json, Map, Value};
 
+    use std::cell::RefCell;
+
     use meshguard_core::authn::authenticator::{AuthnState, Outcome};
-    use meshguard_core::authn::jwt::JwtFailure;
     use meshguard_core::authn::request_authentication::Keys;
     use meshguard_core::error::ConfigError;
-    use meshguard_core::plugin::engine::{Decision, DryRun, Engine, Verdict};
+    use meshguard_core::plugin::engine::{DryRun, Engine, Verdict};
     use meshguard_core::plugin::plugin_config::{
         load, JwtSource, LoadReport, NodeInfo, WorkloadSource,
     };
+    use meshguard_core::plugin::request_pipeline::{decide_request, PipelineRequest, Side, Stage};
+    use meshguard_core::request::path_normalization::{PathNormalization, PathRejected};
     use meshguard_core::request::peer::Peer;
     use meshguard_core::request::request_view::{Headers, StaticConnection};
-    use meshguard_core::request::verified_claims::Claims;
 
     const VERSION: &str = env!("CARGO_PKG_VERSION");
     const IMAGE: &str = "oci://ghcr.io/meshguard/meshguard";
@@ -501,6 +503,8 @@ used when the configuration has no `workload`. FILE `-` reads standard input.";
                 "--now",
                 "--namespace",
                 "--label",
+                "--direction",
+                "--normalization",
             ],
             &["--json"],
         )?;
@@ -523,7 +527,30 @@ used when the configuration has no `workload`. FILE `-` reads standard input.";
 
         // The request, as Envoy hands it to the filter.
         let method = args.last("--method").unwrap_or("GET").to_ascii_uppercase();
-        let path = args.last("--path").unwrap_or("/").to_string();
+        let raw_path = args.last("--path").unwrap_or("/").to_string();
+        let normalization = match args.last("--normalization") {
+            None => PathNormalization::ISTIO_DEFAULT,
+            Some(option) => PathNormalization::istio(option).ok_or_else(|| {
+                Fail(format!(
+                    "meshguard check: --normalization must be NONE, BASE, MERGE_SLASHES or DECODE_AND_MERGE_SLASHES, got `{option}`"
+                ))
+            })?,
+        };
+        let side = match args.last("--direction") {
+            None => engine.settings().direction.side(|| None),
+            Some("inbound") => Side::Inbound,
+            Some("outbound") => Side::Outbound,
+            Some(other) => {
+                return Err(Fail(format!(
+                    "meshguard check: --direction must be inbound or outbound, got `{other}`"
+                )))
+            }
+        };
+        // The HCM normalizes the path before any filter; a path it refuses never reaches one.
+        let path = match normalization.apply(&raw_path) {
+            Ok(p) => p,
+            Err(PathRejected) => return Ok(path_rejected(&raw_path, args.flag("--json"))),
+        };
         let host = args.last("--host").unwrap_or("localhost").to_string();
         let principal = args.last("--principal").map(|p| {
             if p.contains("://") {
@@ -595,8 +622,7 @@ used when the configuration has no `workload`. FILE `-` reads standard input.";
                 .unwrap_or(0),
         };
 
-        // Authentication, as the filter runs it.
-        let view = Headers::new(&headers);
+        // The notes on what the CLI cannot see.
         let mut notes = Vec::new();
         let remote = remote_jwks(&engine);
         if !remote.is_empty() {
@@ -605,28 +631,23 @@ used when the configuration has no `workload`. FILE `-` reads standard input.";
                 remote.join(", ")
             ));
         }
-        let mut edits = Vec::new();
-        let outcome = if engine.settings().jwt_source == JwtSource::EnvoyJwtAuthn {
-            match args.last("--claims") {
-                Some(text) => match serde_json::from_str::<Value>(text) {
-                    Ok(Value::Object(payload)) => {
-                        Outcome::Verified(std::rc::Rc::new(Claims::new(payload, &[])))
-                    }
-                    _ => {
-                        return Err(Fail(
-                            "meshguard check: --claims must be a JSON object".into(),
-                        ))
-                    }
-                },
-                None => {
-                    if args.last("--jwt").is_some() {
-                        notes.push("jwtSource is envoyJwtAuthn: Envoy's jwt_authn verifies tokens, not meshguard; pass the verified payload with --claims".to_string());
-                    }
-                    Outcome::NoToken
+        let claims = match args.last("--claims") {
+            Some(text) => match serde_json::from_str::<Value>(text) {
+                Ok(Value::Object(payload)) => Some(payload),
+                _ => {
+                    return Err(Fail(
+                        "meshguard check: --claims must be a JSON object".into(),
+                    ))
                 }
+            },
+            None => None,
+        };
+        if engine.settings().jwt_source == JwtSource::EnvoyJwtAuthn {
+            if claims.is_none() && args.last("--jwt").is_some() {
+                notes.push("jwtSource is envoyJwtAuthn: Envoy's jwt_authn verifies tokens, not meshguard; pass the verified payload with --claims".to_string());
             }
         } else {
-            if args.last("--claims").is_some() {
+            if claims.is_some() {
                 notes.push(
                     "--claims is ignored: jwtSource is filter, meshguard verifies --jwt itself"
                         .to_string(),
@@ -635,49 +656,67 @@ used when the configuration has no `workload`. FILE `-` reads standard input.";
             if engine.authenticator().is_empty() && args.last("--jwt").is_some() {
                 notes.push("no RequestAuthentication applies to the workload: the token is not checked and carries no identity".to_string());
             }
-            let mut state = AuthnState::new(0);
-            engine
-                .authenticator()
-                .authenticate(view, now, &mut state, &mut edits)
-        };
-        // Decide on the headers as authorization sees them after authentication's edits.
-        let edited =
-            meshguard_core::authn::authenticator::edited_headers(Headers::new(&headers), &edits);
-        let view = Headers::new(&edited);
+        }
+        if path != raw_path {
+            notes.push(format!(
+                "path normalized as Envoy's HCM does ({}): {raw_path} -> {path}",
+                args.last("--normalization")
+                    .unwrap_or("Istio's default BASE")
+            ));
+        }
+        if side == Side::Outbound {
+            notes.push(
+                "outbound side: only the Sidecar egress list applies (Istio enforces authentication and authorization inbound)"
+                    .to_string(),
+            );
+        }
 
-        let result = match &outcome {
-            Outcome::Rejected(failure) => CheckResult::Rejected(*failure),
-            Outcome::Verified(claims) => {
-                CheckResult::Decided(engine.decide_with_claims(view, &connection, Some(claims)))
-            }
-            Outcome::NoToken => {
-                CheckResult::Decided(engine.decide_with_claims(view, &connection, None))
+        // The same pipeline the filter runs.
+        let jwt_authn_payload = || claims.clone();
+        let request = PipelineRequest {
+            headers: Headers::new(&headers),
+            connection: &connection,
+            side,
+            now,
+            jwt_authn_payload: &jwt_authn_payload,
+        };
+        let cache = RefCell::new(AuthnState::new(0));
+        let outcome = decide_request(&engine, &request, &cache);
+        let allowed = outcome.verdict == Verdict::Allow;
+        let (status, body) = match &outcome.reply {
+            Some(reply) => (reply.status, reply.body.clone()),
+            None => (200, String::new()),
+        };
+        let (authn, decision) = match &outcome.stage {
+            Stage::Authorized { authn, decision } => (Some(authn.clone()), Some(*decision)),
+            Stage::TokenRejected(f) => (Some(Outcome::Rejected(*f)), None),
+            Stage::EgressAllowed | Stage::EgressDenied { .. } | Stage::MtlsRequired { .. } => {
+                (None, None)
             }
         };
-        let authn = match &outcome {
-            Outcome::NoToken => json!({"result": "noToken"}),
-            Outcome::Verified(c) => json!({
-                "result": "verified",
-                "issuer": c.string("iss"),
-                "subject": c.string("sub"),
-            }),
-            Outcome::Rejected(f) => json!({
-                "result": "rejected",
-                "status": f.http_status(),
-                "reason": f.reason(),
-                "message": f.message(),
-            }),
+        let summary = match &outcome.stage {
+            Stage::Authorized { decision, .. } => decision.summary(),
+            Stage::TokenRejected(f) => format!("deny jwt: {}", f.message()),
+            _ => outcome.decision_state.clone().unwrap_or_default(),
         };
-        let request = json!({
-            "method": method,
-            "path": path,
-            "principal": principal,
-            "sourceIp": connection.source_ip.map(|i| i.to_string()),
-            "remoteIp": connection.remote_ip.map(|i| i.to_string()),
-            "port": connection.destination_port,
-        });
+        let policy = match &outcome.stage {
+            Stage::Authorized { decision, .. } => decision.policy,
+            Stage::EgressDenied { sidecar, .. } => Some(*sidecar),
+            Stage::MtlsRequired { source } => Some(*source),
+            _ => None,
+        };
 
         if args.flag("--json") {
+            let request = json!({
+                "method": method,
+                "path": path,
+                "rawPath": raw_path,
+                "direction": side_name(side),
+                "principal": principal,
+                "sourceIp": connection.source_ip.map(|i| i.to_string()),
+                "remoteIp": connection.remote_ip.map(|i| i.to_string()),
+                "port": connection.destination_port,
+            });
             let mut out = Map::new();
             out.insert("config".into(), json!(file));
             out.insert(
@@ -688,35 +727,34 @@ used when the configuration has no `workload`. FILE `-` reads standard input.";
                 }),
             );
             out.insert("request".into(), request);
-            out.insert("authn".into(), authn);
-            match &result {
-                CheckResult::Rejected(f) => {
-                    out.insert("decision".into(), json!("deny"));
-                    out.insert("status".into(), json!(f.http_status()));
-                    out.insert(
-                        "summary".into(),
-                        json!(format!("deny jwt: {}", f.message())),
-                    );
-                    out.insert("policy".into(), Value::Null);
-                    out.insert("dryRun".into(), Value::Null);
-                    out.insert("audit".into(), Value::Null);
-                }
-                CheckResult::Decided(d) => {
-                    out.insert(
-                        "decision".into(),
-                        json!(if d.is_allowed() { "allow" } else { "deny" }),
-                    );
-                    out.insert(
-                        "status".into(),
-                        json!(if d.is_allowed() { 200 } else { 403 }),
-                    );
-                    out.insert("summary".into(), json!(d.summary()));
-                    out.insert("policy".into(), json!(d.policy));
-                    out.insert("reason".into(), json!(reason(&engine, d)));
-                    out.insert("dryRun".into(), dry_run_json(d.dry_run));
-                    out.insert("audit".into(), json!(d.audit));
-                }
-            }
+            out.insert("authn".into(), authn_json(authn.as_ref()));
+            out.insert(
+                "decision".into(),
+                json!(if allowed { "allow" } else { "deny" }),
+            );
+            out.insert("status".into(), json!(status));
+            out.insert("body".into(), json!(body));
+            out.insert("stage".into(), json!(stage_name(&outcome.stage)));
+            out.insert("summary".into(), json!(summary));
+            out.insert("policy".into(), json!(policy));
+            out.insert("reason".into(), json!(reason(&engine, &outcome.stage)));
+            out.insert(
+                "dryRun".into(),
+                decision.map_or(Value::Null, |d| dry_run_json(d.dry_run)),
+            );
+            out.insert("audit".into(), json!(decision.and_then(|d| d.audit)));
+            out.insert(
+                "reply".into(),
+                match &outcome.reply {
+                    Some(r) => json!({
+                        "status": r.status,
+                        "details": r.details,
+                        "headers": r.headers,
+                        "body": r.body,
+                    }),
+                    None => Value::Null,
+                },
+            );
             out.insert("notes".into(), json!(notes));
             println!(
                 "{}",
@@ -724,54 +762,112 @@ used when the configuration has no `workload`. FILE `-` reads standard input.";
             );
         } else {
             println!("workload: {}", describe_workload(&report));
-            match &outcome {
-                Outcome::NoToken => println!("authn:    no token (no end-user identity)"),
-                Outcome::Verified(c) => println!(
+            println!("request:  {method} {path} ({} side)", side_name(side));
+            match &authn {
+                None => println!("authn:    not reached"),
+                Some(Outcome::NoToken) => println!("authn:    no token (no end-user identity)"),
+                Some(Outcome::Verified(c)) => println!(
                     "authn:    verified iss={} sub={}",
                     c.string("iss").unwrap_or("-"),
                     c.string("sub").unwrap_or("-")
                 ),
-                Outcome::Rejected(f) => {
+                Some(Outcome::Rejected(f)) => {
                     println!("authn:    rejected: {} {}", f.http_status(), f.message())
                 }
             }
-            match &result {
-                CheckResult::Rejected(f) => {
-                    println!("decision: DENY ({} {})", f.http_status(), f.message());
-                    println!("policy:   none (RequestAuthentication rejected the token before authorization)");
-                }
-                CheckResult::Decided(d) => {
-                    println!(
-                        "decision: {}",
-                        if d.is_allowed() {
-                            "ALLOW (200)"
-                        } else {
-                            "DENY (403 RBAC: access denied)"
-                        }
-                    );
-                    println!("policy:   {}", d.policy.unwrap_or("none"));
-                    println!("reason:   {}", reason(&engine, d));
-                    println!("dry-run:  {}", dry_run_text(d.dry_run));
-                    println!("audit:    {}", d.audit.unwrap_or("none"));
-                    println!("summary:  {}", d.summary());
-                }
+            if allowed {
+                println!("decision: ALLOW (200)");
+            } else {
+                println!("decision: DENY ({status} {body})");
             }
+            println!("policy:   {}", policy.unwrap_or("none"));
+            println!("reason:   {}", reason(&engine, &outcome.stage));
+            if let Some(d) = decision {
+                println!("dry-run:  {}", dry_run_text(d.dry_run));
+                println!("audit:    {}", d.audit.unwrap_or("none"));
+            }
+            println!("summary:  {summary}");
             for note in &notes {
                 println!("note:     {note}");
             }
         }
-        Ok(match result {
-            CheckResult::Decided(d) if d.is_allowed() => 0,
-            _ => 2,
-        })
+        Ok(if allowed { 0 } else { 2 })
     }
 
-    enum CheckResult<'e> {
-        Rejected(JwtFailure),
-        Decided(Decision<'e>),
+    /// A path Envoy's HCM refuses (400) before any filter runs.
+    fn path_rejected(raw_path: &str, as_json: bool) -> u8 {
+        if as_json {
+            let out = json!({
+                "request": {"rawPath": raw_path},
+                "decision": "deny",
+                "status": 400,
+                "body": "Bad Request",
+                "stage": "pathRejected",
+                "reason": "Envoy's HCM refuses the path (path normalization failed)",
+            });
+            println!("{}", serde_json::to_string_pretty(&out).unwrap_or_default());
+        } else {
+            println!(
+                "decision: DENY (400): Envoy's HCM refuses the path {raw_path} before any filter"
+            );
+        }
+        2
     }
 
-    fn reason(engine: &Engine, d: &Decision<'_>) -> &'static str {
+    fn side_name(side: Side) -> &'static str {
+        match side {
+            Side::Inbound => "inbound",
+            Side::Outbound => "outbound",
+        }
+    }
+
+    fn stage_name(stage: &Stage<'_>) -> &'static str {
+        match stage {
+            Stage::EgressAllowed => "egressAllowed",
+            Stage::EgressDenied { .. } => "egressDenied",
+            Stage::MtlsRequired { .. } => "mtlsRequired",
+            Stage::TokenRejected(_) => "tokenRejected",
+            Stage::Authorized { .. } => "authorized",
+        }
+    }
+
+    fn authn_json(authn: Option<&Outcome>) -> Value {
+        match authn {
+            None => json!({"result": "notReached"}),
+            Some(Outcome::NoToken) => json!({"result": "noToken"}),
+            Some(Outcome::Verified(c)) => json!({
+                "result": "verified",
+                "issuer": c.string("iss"),
+                "subject": c.string("sub"),
+            }),
+            Some(Outcome::Rejected(f)) => json!({
+                "result": "rejected",
+                "status": f.http_status(),
+                "reason": f.reason(),
+                "message": f.message(),
+            }),
+        }
+    }
+
+    fn reason(engine: &Engine, stage: &Stage<'_>) -> String {
+        let d = match stage {
+            Stage::EgressAllowed => {
+                return "outbound: the Sidecar egress list allows the host (or none applies)".into()
+            }
+            Stage::EgressDenied { host, .. } => {
+                return format!(
+                    "outbound: {host} is not in the Sidecar's egress hosts (REGISTRY_ONLY)"
+                )
+            }
+            Stage::MtlsRequired { .. } => {
+                return "a STRICT PeerAuthentication requires mTLS and the request is plaintext"
+                    .into()
+            }
+            Stage::TokenRejected(_) => {
+                return "RequestAuthentication rejected the token before authorization".into()
+            }
+            Stage::Authorized { decision, .. } => decision,
+        };
         match (d.verdict, d.policy) {
             (Verdict::Deny, Some(_)) => "a DENY rule matched",
             (Verdict::Deny, None) => "ALLOW policies apply and no ALLOW rule matched",
@@ -779,6 +875,7 @@ used when the configuration has no `workload`. FILE `-` reads standard input.";
             (Verdict::Allow, None) if engine.rule_count() == 0 => "no policy applies",
             (Verdict::Allow, None) => "no DENY rule matched and no ALLOW policy applies",
         }
+        .to_string()
     }
 
     fn dry_run_text(d: DryRun<'_>) -> String {
