@@ -13,6 +13,10 @@
 //!   The glue (`src/`) and the CLI (`cli/`) sit above `plugin`. Grouped `crate::{...}` imports
 //!   are refused so that every dependency is visible to this check.
 //! * **proxy-wasm only in the glue.** Only the root package depends on proxy-wasm.
+//! * **Every host call through `src/host.rs`.** No other glue module declares host imports,
+//!   calls `proxy_wasm::hostcalls`, installs the SDK's logger (`proxy_wasm::set_log_level`,
+//!   which unwraps) or calls the SDK's context helpers (`self.set_tick_period(...)`,
+//!   `self.dispatch_http_call(...)`, ...), which panic on an unexpected host status.
 
 #![allow(
     clippy::unwrap_used,
@@ -213,4 +217,141 @@ fn only_the_glue_depends_on_proxy_wasm() {
             file.display()
         );
     }
+}
+
+/// The helper methods of the SDK's `Context`/`RootContext`/`HttpContext`/`StreamContext` traits
+/// (proxy-wasm 0.2.5 `traits.rs`): each is a host call that unwraps or panics on an unexpected
+/// status.
+const SDK_HOST_METHODS: &[&str] = &[
+    "add_http_request_header",
+    "add_http_request_header_bytes",
+    "add_http_request_trailer",
+    "add_http_request_trailer_bytes",
+    "add_http_response_header",
+    "add_http_response_header_bytes",
+    "add_http_response_trailer",
+    "add_http_response_trailer_bytes",
+    "call_foreign_function",
+    "cancel_grpc_call",
+    "cancel_grpc_stream",
+    "close_downstream",
+    "close_grpc_stream",
+    "close_upstream",
+    "dequeue_shared_queue",
+    "dispatch_grpc_call",
+    "dispatch_http_call",
+    "done",
+    "enqueue_shared_queue",
+    "get_current_time",
+    "get_downstream_data",
+    "get_grpc_call_response_body",
+    "get_grpc_status",
+    "get_grpc_stream_initial_metadata",
+    "get_grpc_stream_initial_metadata_value",
+    "get_grpc_stream_message",
+    "get_grpc_stream_trailing_metadata",
+    "get_grpc_stream_trailing_metadata_value",
+    "get_http_call_response_body",
+    "get_http_call_response_header",
+    "get_http_call_response_header_bytes",
+    "get_http_call_response_headers",
+    "get_http_call_response_headers_bytes",
+    "get_http_call_response_trailer",
+    "get_http_call_response_trailer_bytes",
+    "get_http_call_response_trailers",
+    "get_http_call_response_trailers_bytes",
+    "get_http_request_body",
+    "get_http_request_header",
+    "get_http_request_header_bytes",
+    "get_http_request_headers",
+    "get_http_request_headers_bytes",
+    "get_http_request_trailer",
+    "get_http_request_trailer_bytes",
+    "get_http_request_trailers",
+    "get_http_request_trailers_bytes",
+    "get_http_response_body",
+    "get_http_response_header",
+    "get_http_response_header_bytes",
+    "get_http_response_headers",
+    "get_http_response_headers_bytes",
+    "get_http_response_trailer",
+    "get_http_response_trailer_bytes",
+    "get_http_response_trailers",
+    "get_http_response_trailers_bytes",
+    "get_plugin_configuration",
+    "get_property",
+    "get_shared_data",
+    "get_upstream_data",
+    "get_vm_configuration",
+    "open_grpc_stream",
+    "register_shared_queue",
+    "remove_http_request_header",
+    "remove_http_request_trailer",
+    "remove_http_response_header",
+    "remove_http_response_trailer",
+    "remove_shared_data",
+    "reset_http_request",
+    "reset_http_response",
+    "resolve_shared_queue",
+    "resume_downstream",
+    "resume_http_request",
+    "resume_http_response",
+    "resume_upstream",
+    "send_grpc_response",
+    "send_grpc_stream_message",
+    "send_http_response",
+    "set_downstream_data",
+    "set_http_request_body",
+    "set_http_request_header",
+    "set_http_request_header_bytes",
+    "set_http_request_headers",
+    "set_http_request_headers_bytes",
+    "set_http_request_trailer",
+    "set_http_request_trailer_bytes",
+    "set_http_request_trailers",
+    "set_http_request_trailers_bytes",
+    "set_http_response_body",
+    "set_http_response_header",
+    "set_http_response_header_bytes",
+    "set_http_response_headers",
+    "set_http_response_headers_bytes",
+    "set_http_response_trailer",
+    "set_http_response_trailer_bytes",
+    "set_http_response_trailers",
+    "set_http_response_trailers_bytes",
+    "set_property",
+    "set_shared_data",
+    "set_tick_period",
+    "set_upstream_data",
+];
+
+#[test]
+fn host_calls_go_through_the_host_module() {
+    let mut files = Vec::new();
+    rust_files(&Path::new(ROOT).join("src"), &mut files);
+    assert!(files.iter().any(|f| f.ends_with("filter.rs")));
+    let mut violations = Vec::new();
+    for file in files.iter().filter(|f| !f.ends_with("host.rs")) {
+        let text = fs::read_to_string(file).unwrap();
+        for forbidden in [
+            "hostcalls",
+            "extern \"C\"",
+            "wasm_import_module",
+            "proxy_wasm::set_log_level",
+        ] {
+            if text.contains(forbidden) {
+                violations.push(format!("{}: {forbidden}", file.display()));
+            }
+        }
+        for method in SDK_HOST_METHODS {
+            if text.contains(&format!(".{method}(")) {
+                violations.push(format!("{}: .{method}(", file.display()));
+            }
+        }
+    }
+    assert!(
+        violations.is_empty(),
+        "host calls outside src/host.rs:\n{}",
+        violations.join("\n")
+    );
 }
