@@ -503,7 +503,7 @@ fn convert_to_wasmplugin_lints_and_decides() {
     ]);
     assert_eq!(r.code, 0, "{}", r.stderr);
     let text = std::fs::read_to_string(&out).unwrap();
-    let wp: Value = serde_yaml::from_str(&text).unwrap();
+    let wp: Value = serde_saphyr::from_str(&text).unwrap();
     assert_eq!(wp["apiVersion"], "extensions.istio.io/v1alpha1");
     assert_eq!(wp["kind"], "WasmPlugin");
     assert_eq!(
