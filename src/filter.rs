@@ -238,8 +238,11 @@ impl Context for FilterRoot {
             Err(why) => {
                 self.authn.borrow_mut().jwks_fetch_failed += 1;
                 log::warn!(
-                    "meshguard: JWKS fetch from {} (cluster {}) failed: {why}; keeping the last good keys, retrying in {}s",
-                    fetch.remote.uri, fetch.remote.cluster, fetch.retry_secs
+                    "meshguard: JWKS fetch from {} (cluster {}) failed: {why}; keeping the last \
+                    good keys, retrying in {}s",
+                    fetch.remote.uri,
+                    fetch.remote.cluster,
+                    fetch.retry_secs
                 );
                 fetch.next_at = now.saturating_add(fetch.retry_secs);
                 fetch.retry_secs = (fetch.retry_secs * 2).min(MAX_RETRY_SECS);
@@ -281,8 +284,12 @@ impl FilterRoot {
                 Err(status) => {
                     self.authn.borrow_mut().jwks_fetch_failed += 1;
                     log::warn!(
-                        "meshguard: cannot start the JWKS fetch from {} through cluster {} (host status {}); is the cluster defined? retrying in {}s",
-                        remote.uri, remote.cluster, status.0, fetch.retry_secs
+                        "meshguard: cannot start the JWKS fetch from {} through cluster {} (host \
+                        status {}); is the cluster defined? retrying in {}s",
+                        remote.uri,
+                        remote.cluster,
+                        status.0,
+                        fetch.retry_secs
                     );
                     fetch.next_at = now.saturating_add(fetch.retry_secs);
                     fetch.retry_secs = (fetch.retry_secs * 2).min(MAX_RETRY_SECS);
@@ -316,7 +323,8 @@ impl RootContext for FilterRoot {
                     }
                 };
                 log::warn!(
-                    "meshguard {}: configuration loaded: workload namespace={} labels={:?} (from {source}), {} resources, {} apply, {} rules",
+                    "meshguard {}: configuration loaded: workload namespace={} labels={:?} (from \
+                    {source}), {} resources, {} apply, {} rules",
                     env!("CARGO_PKG_VERSION"),
                     report.workload.namespace(),
                     report.workload.labels(),

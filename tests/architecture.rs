@@ -355,3 +355,32 @@ fn host_calls_go_through_the_host_module() {
         violations.join("\n")
     );
 }
+
+/// rustfmt's `max_width` (no rustfmt.toml: the default).
+const MAX_WIDTH: usize = 100;
+
+/// `cargo fmt --check` only checks what rustfmt can format: an expression holding a string
+/// literal too long for the line is left as written, silently. A line over the width is the
+/// sign of that (or of a macro body rustfmt cannot parse), so none may exist; long literals are
+/// continued with `\` line breaks, which rustfmt keeps.
+#[test]
+fn no_line_is_wider_than_rustfmt_formats() {
+    let mut files = Vec::new();
+    for dir in ["src", "core", "cli", "tests"] {
+        rust_files(&Path::new(ROOT).join(dir), &mut files);
+    }
+    let mut wide = Vec::new();
+    for file in &files {
+        let text = fs::read_to_string(file).unwrap();
+        for (n, line) in text.lines().enumerate() {
+            if line.chars().count() > MAX_WIDTH {
+                wide.push(format!("{}:{}", file.display(), n + 1));
+            }
+        }
+    }
+    assert!(
+        wide.is_empty(),
+        "lines wider than {MAX_WIDTH} (rustfmt skips such expressions):\n{}",
+        wide.join("\n")
+    );
+}

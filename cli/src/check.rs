@@ -114,7 +114,8 @@ pub fn check(args: &CheckArgs) -> Result<u8, Fail> {
     let remote = remote_jwks(&engine);
     if !remote.is_empty() {
         notes.push(format!(
-            "remote JWKS are not fetched by the CLI ({}): tokens of those issuers get 401 `Jwks remote fetch is failed`; use an inline `jwks` to check them",
+            "remote JWKS are not fetched by the CLI ({}): tokens of those issuers get 401 `Jwks \
+            remote fetch is failed`; use an inline `jwks` to check them",
             remote.join(", ")
         ));
     }
@@ -131,7 +132,11 @@ pub fn check(args: &CheckArgs) -> Result<u8, Fail> {
     };
     if engine.settings().jwt_source == JwtSource::EnvoyJwtAuthn {
         if claims.is_none() && args.jwt.is_some() {
-            notes.push("jwtSource is envoyJwtAuthn: Envoy's jwt_authn verifies tokens, not meshguard; pass the verified payload with --claims".to_string());
+            notes.push(
+                "jwtSource is envoyJwtAuthn: Envoy's jwt_authn verifies tokens, not \
+                meshguard; pass the verified payload with --claims"
+                    .to_string(),
+            );
         }
     } else {
         if claims.is_some() {
@@ -141,7 +146,11 @@ pub fn check(args: &CheckArgs) -> Result<u8, Fail> {
             );
         }
         if engine.authenticator().is_empty() && args.jwt.is_some() {
-            notes.push("no RequestAuthentication applies to the workload: the token is not checked and carries no identity".to_string());
+            notes.push(
+                "no RequestAuthentication applies to the workload: the token is not \
+                checked and carries no identity"
+                    .to_string(),
+            );
         }
     }
     if path != raw_path {
@@ -152,7 +161,8 @@ pub fn check(args: &CheckArgs) -> Result<u8, Fail> {
     }
     if side == Side::Outbound {
         notes.push(
-            "outbound side: only the Sidecar egress list applies (Istio enforces authentication and authorization inbound)"
+            "outbound side: only the Sidecar egress list applies (Istio enforces authentication \
+            and authorization inbound)"
                 .to_string(),
         );
     }

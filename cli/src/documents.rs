@@ -126,7 +126,8 @@ pub fn units(file: &str) -> Result<Vec<Unit>, String> {
             });
         } else {
             return Err(format!(
-                "document {}: expected a plugin configuration, a WasmPlugin or Kubernetes resources",
+                "document {}: expected a plugin configuration, a WasmPlugin or Kubernetes \
+                resources",
                 i + 1
             ));
         }
@@ -158,7 +159,8 @@ pub fn wasmplugin_unit(label: String, doc: &Value) -> Unit {
     let text = |field: &str| spec.and_then(|s| s.get(field)).and_then(Value::as_str);
     if text("failStrategy") == Some("FAIL_OPEN") {
         warnings.push(format!(
-            "{label}: spec.failStrategy: FAIL_OPEN skips authorization when the VM fails; use FAIL_CLOSE"
+            "{label}: spec.failStrategy: FAIL_OPEN skips authorization when the VM fails; use \
+            FAIL_CLOSE"
         ));
     }
     if !matches!(text("phase"), Some("AUTHN" | "AUTHZ")) {
@@ -169,7 +171,8 @@ pub fn wasmplugin_unit(label: String, doc: &Value) -> Unit {
     let config = match spec.and_then(|s| s.get("pluginConfig")) {
         None | Some(Value::Null) => {
             warnings.push(format!(
-                "{label}: spec.pluginConfig: absent: the filter gets an empty configuration (no policies)"
+                "{label}: spec.pluginConfig: absent: the filter gets an empty configuration (no \
+                policies)"
             ));
             json!({})
         }

@@ -85,7 +85,8 @@ pub enum DirectionArg {
 pub enum NormalizationArg {
     /// No normalization.
     None,
-    /// `normalize_path` (RFC 3986 dot segments, `\` to `/`, unreserved escapes decoded): Istio's default.
+    /// `normalize_path` (RFC 3986 dot segments, `\` to `/`, unreserved escapes decoded): Istio's
+    /// default.
     Base,
     /// BASE plus `merge_slashes`.
     MergeSlashes,

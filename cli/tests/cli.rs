@@ -77,7 +77,8 @@ fn config(resources: Vec<Value>) -> PathBuf {
 fn bookinfo() -> PathBuf {
     let mut dry = ap(
         "dry-deny-beta",
-        json!({"action": "DENY", "rules": [{"to": [{"operation": {"paths": ["/details/beta*"]}}]}]}),
+        json!({"action": "DENY",
+            "rules": [{"to": [{"operation": {"paths": ["/details/beta*"]}}]}]}),
     );
     dry["metadata"]["annotations"] = json!({"istio.io/dry-run": "true"});
     config(vec![
@@ -94,7 +95,8 @@ fn bookinfo() -> PathBuf {
         dry,
         ap(
             "audit-details",
-            json!({"action": "AUDIT", "rules": [{"to": [{"operation": {"paths": ["/details/audited*"]}}]}]}),
+            json!({"action": "AUDIT",
+                "rules": [{"to": [{"operation": {"paths": ["/details/audited*"]}}]}]}),
         ),
     ])
 }
@@ -168,7 +170,8 @@ spec:
     let r = run(&["lint", s(&wp)]);
     assert_eq!(r.code, 1, "{}", r.stdout);
     let want = format!(
-        "{}: spec.pluginConfig.resources[0].spec.rules[0].from[0].source.notPrincipal: unknown field `notPrincipal`",
+        "{}: spec.pluginConfig.resources[0].spec.rules[0].from[0].source.notPrincipal: unknown \
+        field `notPrincipal`",
         s(&wp)
     );
     assert!(r.stderr.contains(&want), "{}", r.stderr);
@@ -369,7 +372,9 @@ fn jwt_config(key: &HS256Key) -> PathBuf {
                "spec": {"jwtRules": [{"issuer": ISS, "jwks": jwks}]}}),
         ap(
             "require-jwt",
-            json!({"action": "ALLOW", "rules": [{"from": [{"source": {"requestPrincipals": [format!("{ISS}/alice")]}}]}]}),
+            json!({"action": "ALLOW",
+                "rules": [{"from": [{"source": {
+                    "requestPrincipals": [format!("{ISS}/alice")]}}]}]}),
         ),
     ])
 }

@@ -337,7 +337,10 @@ fn main() -> Result<(), Box<dyn Error>> {
         "meshguard engine benchmark (native, {} build)",
         std::env::consts::ARCH
     );
-    println!("decision time: median of {batches} batches of ~{batch:?}; load: median wall time of config::load");
+    println!(
+        "decision time: median of {batches} batches of ~{batch:?}; load: median wall time of \
+        config::load"
+    );
     for (namespace_deny, title) in [
         (
             true,
@@ -351,7 +354,10 @@ fn main() -> Result<(), Box<dyn Error>> {
         println!();
         println!("{title}");
         println!();
-        println!("| rules | config bytes | load (compile) | engine heap | load peak heap | allowed | allowed (template) | denied: no match | denied: DENY rule |");
+        println!(
+            "| rules | config bytes | load (compile) | engine heap | load peak heap | \
+            allowed | allowed (template) | denied: no match | denied: DENY rule |"
+        );
         println!("|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
         for &n in sizes {
             let bytes = config_json(n, namespace_deny)?;

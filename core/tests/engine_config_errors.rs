@@ -119,7 +119,8 @@ fn v1_list_items_are_flattened() {
         "metadata": {"resourceVersion": ""},
         "items": [
             ap(NS, "allow-public", json!({"rules": [to(json!({"paths": ["/public"]}))]})),
-            ap(NS, "deny-admin", json!({"action": "DENY", "rules": [to(json!({"paths": ["/public/admin*"]}))]})),
+            ap(NS, "deny-admin", json!({"action": "DENY",
+                "rules": [to(json!({"paths": ["/public/admin*"]}))]})),
         ],
     });
     let e = load_ok(&cfg(vec![list]));
@@ -411,7 +412,8 @@ fn more_rules_than_the_limit_is_a_config_error() {
     let rules: Vec<serde_json::Value> = (0..=meshguard_core::plugin::plugin_config::MAX_RULES)
         .map(|i| serde_json::json!({"to": [{"operation": {"paths": [format!("/p{i}")]}}]}))
         .collect();
-    let cfg = serde_json::json!({"resources": [{"apiVersion": "security.istio.io/v1", "kind": "AuthorizationPolicy",
+    let cfg = serde_json::json!({"resources": [{"apiVersion": "security.istio.io/v1",
+        "kind": "AuthorizationPolicy",
         "metadata": {"name": "huge", "namespace": "default"}, "spec": {"rules": rules}}]});
     let err = meshguard_core::plugin::plugin_config::load(
         cfg.to_string().as_bytes(),

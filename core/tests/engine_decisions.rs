@@ -328,7 +328,8 @@ fn other_annotations_are_ignored() {
 
 #[test]
 fn audit_never_changes_the_decision_and_reports_the_audit_rule() {
-    let audit = json!({"action": "AUDIT", "rules": [to(json!({"paths": ["/x"]})), to(json!({"paths": ["/audited"]}))]});
+    let audit = json!({"action": "AUDIT", "rules": [to(json!({"paths": ["/x"]})),
+        to(json!({"paths": ["/audited"]}))]});
     // AUDIT alone: everything allowed, the matched audit rule reported.
     let e = load_ok(&cfg(vec![ap(NS, "au", audit.clone())]));
     let d = Req::get("/audited").decide(&e);

@@ -904,9 +904,8 @@ fn values_within_one_field_are_or() {
 #[test]
 fn values_and_not_values_of_one_field_are_and() {
     assert_rule_matches(
-        src(
-            json!({"principals": ["cluster.local/ns/foo/*"], "notPrincipals": ["cluster.local/ns/foo/sa/bar"]}),
-        ),
+        src(json!({"principals": ["cluster.local/ns/foo/*"],
+                "notPrincipals": ["cluster.local/ns/foo/sa/bar"]})),
         &[r().uri("spiffe://cluster.local/ns/foo/sa/other")],
         &[
             r().uri(BAR),
@@ -963,7 +962,8 @@ fn multiple_when_conditions_are_and() {
 
 #[test]
 fn condition_values_and_not_values_are_and() {
-    let rule = json!({"when": [{"key": "request.headers[x-role]", "values": ["a*"], "notValues": ["admin"]}]});
+    let rule = json!({"when": [{"key": "request.headers[x-role]", "values": ["a*"],
+        "notValues": ["admin"]}]});
     assert_rule_matches(
         rule,
         &[r().header("x-role", "alice")],
@@ -1100,7 +1100,8 @@ fn cluster_local_principal_means_the_configured_trust_domain() {
     let config = json!({
         "workload": {"namespace": NS},
         "trustDomain": "td1",
-        "resources": [ap(NS, "p", json!({"rules": [src(json!({"principals": ["cluster.local/ns/foo/sa/bar"]}))]}))],
+        "resources": [ap(NS, "p",
+            json!({"rules": [src(json!({"principals": ["cluster.local/ns/foo/sa/bar"]}))]}))],
     });
     let e = load_ok(&config);
     assert!(r().uri("spiffe://td1/ns/foo/sa/bar").allowed(&e));

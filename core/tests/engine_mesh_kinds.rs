@@ -143,7 +143,8 @@ fn port_level_mtls_without_selector_is_a_config_error() {
 fn disable_mode_ignores_the_peer_identity() {
     let policy = json!({"apiVersion": "security.istio.io/v1", "kind": "AuthorizationPolicy",
         "metadata": {"name": "only-pc", "namespace": "default"},
-        "spec": {"rules": [{"from": [{"source": {"principals": ["cluster.local/ns/default/sa/productcatalogservice"]}}]}]}});
+        "spec": {"rules": [{"from": [{"source": {
+            "principals": ["cluster.local/ns/default/sa/productcatalogservice"]}}]}]}});
     let e = engine(frontend(), json!([policy.clone()]));
     assert_eq!(
         decide(&e, "GET", "/", &[], peer("productcatalogservice"), 80).0,
@@ -270,7 +271,8 @@ fn user_star_matches_unauthenticated_peers_and_user_matches_principal() {
             rbac(
                 "ServiceRoleBinding",
                 "b",
-                json!({"subjects": [{"user": user}], "roleRef": {"kind": "ServiceRole", "name": "r"}})
+                json!({"subjects": [{"user": user}], "roleRef": {"kind": "ServiceRole",
+                    "name": "r"}})
             ),
         ])
     };
@@ -302,7 +304,8 @@ fn legacy_paths_match_the_raw_path_header_with_query() {
             rbac(
                 "ServiceRoleBinding",
                 "b",
-                json!({"subjects": [{"user": "*"}], "roleRef": {"kind": "ServiceRole", "name": "r"}})
+                json!({"subjects": [{"user": "*"}], "roleRef": {"kind": "ServiceRole",
+                    "name": "r"}})
             ),
         ]),
     );
@@ -325,12 +328,14 @@ fn unknown_legacy_constraint_and_property_keys_are_config_errors() {
             rbac(
                 "ServiceRole",
                 "r",
-                json!({"rules": [{"services": ["*"], "constraints": [{"key": "destination.user", "values": ["x"]}]}]})
+                json!({"rules": [{"services": ["*"], "constraints": [{"key": "destination.user",
+                    "values": ["x"]}]}]})
             ),
             rbac(
                 "ServiceRoleBinding",
                 "b",
-                json!({"subjects": [{"user": "*"}], "roleRef": {"kind": "ServiceRole", "name": "r"}})
+                json!({"subjects": [{"user": "*"}], "roleRef": {"kind": "ServiceRole",
+                    "name": "r"}})
             ),
         ]),
     );
@@ -505,7 +510,8 @@ fn label_selected_sources_need_the_inventory() {
     let err = load_error(bookinfo("details"), json!([rule.clone()]));
     assert!(err.contains("inventory"), "{err}");
     let cfg = json!({"workload": bookinfo("details"), "resources": [rule],
-        "inventory": [{"namespace": "default", "labels": {"app": "productpage"}, "serviceAccount": "bookinfo-productpage"}]});
+        "inventory": [{"namespace": "default", "labels": {"app": "productpage"},
+            "serviceAccount": "bookinfo-productpage"}]});
     let e = load(cfg.to_string().as_bytes(), &NodeInfo::default())
         .unwrap()
         .0;
@@ -518,7 +524,8 @@ fn label_selected_sources_need_the_inventory() {
 fn sidecar_resource(hosts: &[&str]) -> Value {
     json!({"apiVersion": "networking.istio.io/v1alpha3", "kind": "Sidecar",
            "metadata": {"name": "sidecar-productpage", "namespace": "bookinfo"},
-           "spec": {"workloadSelector": {"labels": {"app": "productpage"}}, "egress": [{"hosts": hosts}]}})
+           "spec": {"workloadSelector": {"labels": {"app": "productpage"}},
+               "egress": [{"hosts": hosts}]}})
 }
 
 fn egress_blocked(e: &Engine, authority: &str) -> Option<String> {
@@ -566,11 +573,13 @@ fn service_roles_are_validated_even_when_they_do_not_apply() {
     };
     for (rule, field) in [
         (
-            json!({"services": ["other.default.svc.cluster.local"], "constraints": [{"key": "bogus", "values": ["x"]}]}),
+            json!({"services": ["other.default.svc.cluster.local"],
+                "constraints": [{"key": "bogus", "values": ["x"]}]}),
             "constraints[0].key",
         ),
         (
-            json!({"services": ["other.default.svc.cluster.local"], "constraints": [{"key": "destination.port", "values": []}]}),
+            json!({"services": ["other.default.svc.cluster.local"],
+                "constraints": [{"key": "destination.port", "values": []}]}),
             "constraints[0].values",
         ),
         (

@@ -1532,7 +1532,8 @@ fn request_authentication_targeting() {
         providers_for(ra(
             NS,
             "r",
-            json!({"targetRef": {"kind": "Gateway", "group": "gateway.networking.k8s.io", "name": "gw"}, "jwtRules": rules})
+            json!({"targetRef": {"kind": "Gateway", "group": "gateway.networking.k8s.io",
+                "name": "gw"}, "jwtRules": rules})
         )),
         0
     );

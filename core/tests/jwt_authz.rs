@@ -676,7 +676,8 @@ fn keycloak_admin_only_policy() {
         ap(
             NS,
             "require-jwt",
-            json!({"action": "DENY", "rules": [{"from": [{"source": {"notRequestPrincipals": ["*"]}}]}]}),
+            json!({"action": "DENY",
+                "rules": [{"from": [{"source": {"notRequestPrincipals": ["*"]}}]}]}),
         ),
         ap(
             NS,
@@ -692,7 +693,8 @@ fn keycloak_admin_only_policy() {
     let e = engine_with(json!({"audiences": ["orders-api"]}), policies);
     let token = rs256(
         &keys().rsa,
-        json!({"iss": KC_ISS, "sub": "alice", "aud": "orders-api", "azp": "web-app", "exp": NOW + 60,
+        json!({"iss": KC_ISS, "sub": "alice", "aud": "orders-api", "azp": "web-app",
+            "exp": NOW + 60,
                "realm_access": {"roles": ["admin"]}}),
     );
     assert!(allowed(&e, &Req::new("POST", "/orders/1").bearer(&token)));

@@ -175,15 +175,18 @@ fn compile_rule(
     let keys = match (&rule.jwks, &rule.jwks_uri) {
         (Some(_), Some(_)) => return err(path, "set only one of jwks and jwksUri"),
         (Some(jwks), None) => Keys::Inline(
-            KeySet::parse(jwks, JwksSource::Inline).map_err(|e| ConfigError::new(&format!("{path}.jwks"), e))?,
+            KeySet::parse(jwks, JwksSource::Inline)
+                .map_err(|e| ConfigError::new(&format!("{path}.jwks"), e))?,
         ),
         (None, Some(uri)) => Keys::Remote(
-            remote_jwks(uri, timeout_ms, clusters).map_err(|e| ConfigError::new(&format!("{path}.jwksUri"), e))?,
+            remote_jwks(uri, timeout_ms, clusters)
+                .map_err(|e| ConfigError::new(&format!("{path}.jwksUri"), e))?,
         ),
         (None, None) => {
             return err(
                 path,
-                "jwks or jwksUri is required (meshguard does not resolve keys through OpenID discovery)",
+                "jwks or jwksUri is required (meshguard does not resolve keys through OpenID \
+                discovery)",
             )
         }
     };

@@ -709,7 +709,15 @@ fn compile_condition(c: Condition, ctx: &Context<'_>) -> Result<Predicate> {
             "request.auth.presenter" => single(|v| Ok(claim(&["azp"], v))),
             _ if key.starts_with("request.auth.claims") => {
                 let names = claim_path(key.strip_prefix("request.auth.claims").unwrap_or_default())
-                    .ok_or_else(|| ConfigError::new(key_path, format!("bad key ({key}): should have format request.auth.claims[<name>]([<name>]...)")))?;
+                    .ok_or_else(|| {
+                        ConfigError::new(
+                            key_path,
+                            format!(
+                                "bad key ({key}): should \
+                        have format request.auth.claims[<name>]([<name>]...)"
+                            ),
+                        )
+                    })?;
                 single(move |v| {
                     let refs: Vec<&str> = names.iter().map(String::as_str).collect();
                     Ok(claim(&refs, v))

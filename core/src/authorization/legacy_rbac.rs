@@ -407,12 +407,18 @@ fn access_rule(
             }
         } else {
             match key {
-                "destination.namespace" if validate_only || static_match(workload.namespace()) => continue,
+                "destination.namespace" if validate_only || static_match(workload.namespace()) => {
+                    continue
+                }
                 "destination.namespace" => return Ok(None),
                 "destination.ip" => Predicate::or(
                     c.values
                         .iter()
-                        .map(|v| Cidr::parse(v).map(Predicate::DestinationIp).map_err(|e| ConfigError::new(&cpath, e)))
+                        .map(|v| {
+                            Cidr::parse(v)
+                                .map(Predicate::DestinationIp)
+                                .map_err(|e| ConfigError::new(&cpath, e))
+                        })
                         .collect::<Result<Vec<_>>>()?,
                 ),
                 "destination.port" => Predicate::or(
@@ -428,7 +434,11 @@ fn access_rule(
                 _ => {
                     return err(
                         &format!("{cpath}.key"),
-                        format!("unsupported constraint {key} (supported: request.headers[..], destination.labels[..], destination.namespace, destination.ip, destination.port)"),
+                        format!(
+                            "unsupported constraint {key} (supported: request.headers[..], \
+                            destination.labels[..], destination.namespace, destination.ip, \
+                            destination.port)"
+                        ),
                     )
                 }
             }

@@ -279,7 +279,8 @@ fn sources(selector: Option<&PodSelector>, ctx: &Context<'_>, path: &str) -> Res
         if ctx.inventory.is_empty() {
             return Err(ConfigError::new(
                 &format!("{path}.labelSelector"),
-                "label-selected sources need the top-level `inventory` (namespace, labels, serviceAccount of each pod)",
+                "label-selected sources need the top-level `inventory` (namespace, labels, \
+                serviceAccount of each pod)",
             ));
         }
         for pod in ctx.inventory {

@@ -40,7 +40,8 @@ impl PathMatch {
             // istiod rejects braces outside `{*}` / `{**}` (named variables like `{id}` are not
             // supported); accepting them as literals would make a DENY silently never match.
             Err(format!(
-                "invalid path {value:?}: braces are only allowed as the template operators {{*}} and {{**}}"
+                "invalid path {value:?}: braces are only allowed as the template operators {{*}} \
+                and {{**}}"
             ))
         } else {
             Ok(PathMatch::String(StringMatch::parse(value, Star::NonEmpty)))
@@ -103,7 +104,10 @@ impl Template {
                 }
                 literal => {
                     if literal.contains(['{', '}', '*']) {
-                        return invalid("operators must be whole segments ({*} or {**}); named variables and bare '*' are not supported");
+                        return invalid(
+                            "operators must be whole segments ({*} or {**}); named \
+                            variables and bare '*' are not supported",
+                        );
                     }
                     if let Some(bad) = literal.bytes().find(|c| !is_pchar(*c)) {
                         return invalid(&format!("character {:?} is not allowed", bad as char));

@@ -43,7 +43,8 @@ pub struct ValueMatch {
 }
 
 impl StringMatch {
-    /// Compiles an Istio policy value (`abc`, `abc*`, `*abc`, `*`) for a field whose `*` means `star`.
+    /// Compiles an Istio policy value (`abc`, `abc*`, `*abc`, `*`) for a field whose `*` means
+    /// `star`.
     pub fn parse(value: &str, star: Star) -> StringMatch {
         if value == "*" {
             return match star {

@@ -240,15 +240,28 @@ pub fn load(bytes: &[u8], node: &NodeInfo) -> Result<(Engine, LoadReport), Confi
                 };
                 let policy = authorization_policy::compile(spec, &ctx, "spec")
                     .map_err(|e| e.within(path))?;
-                if applies(policy.selector.as_ref(), policy.has_target_ref, &namespace, &root_namespace, &workload) {
+                if applies(
+                    policy.selector.as_ref(),
+                    policy.has_target_ref,
+                    &namespace,
+                    &root_namespace,
+                    &workload,
+                ) {
                     applied.push(policy);
                 }
             }
             ("security.istio.io/v1" | "security.istio.io/v1beta1", "RequestAuthentication") => {
                 let spec: request_authentication::Spec =
                     parse(spec).map_err(|e| e.within(&format!("{path}.spec")))?;
-                let ra = request_authentication::compile(spec, "spec", &raw.jwks_clusters).map_err(|e| e.within(path))?;
-                if applies(ra.selector.as_ref(), ra.has_target_ref, &namespace, &root_namespace, &workload) {
+                let ra = request_authentication::compile(spec, "spec", &raw.jwks_clusters)
+                    .map_err(|e| e.within(path))?;
+                if applies(
+                    ra.selector.as_ref(),
+                    ra.has_target_ref,
+                    &namespace,
+                    &root_namespace,
+                    &workload,
+                ) {
                     providers.extend(ra.providers);
                     applied_authn += 1;
                 }
@@ -277,13 +290,24 @@ pub fn load(bytes: &[u8], node: &NodeInfo) -> Result<(Engine, LoadReport), Confi
                 };
                 let id = format!("ns[{namespace}]-securityrule[{}]", resource.metadata.name);
                 any_security_rule = true;
-                if let Some(rule) = security_rule::compile(&spec, &id, &ctx, "spec").map_err(|e| e.within(path))? {
+                if let Some(rule) =
+                    security_rule::compile(&spec, &id, &ctx, "spec").map_err(|e| e.within(path))?
+                {
                     security_rules.push(rule);
                 }
             }
-            ("networking.istio.io/v1alpha3" | "networking.istio.io/v1beta1" | "networking.istio.io/v1", "Sidecar") => {
-                let spec: sidecar::Spec = parse(spec).map_err(|e| e.within(&format!("{path}.spec")))?;
-                sidecars.push(sidecar::compile(spec, &resource.metadata.name, &namespace, "spec").map_err(|e| e.within(path))?);
+            (
+                "networking.istio.io/v1alpha3"
+                | "networking.istio.io/v1beta1"
+                | "networking.istio.io/v1",
+                "Sidecar",
+            ) => {
+                let spec: sidecar::Spec =
+                    parse(spec).map_err(|e| e.within(&format!("{path}.spec")))?;
+                sidecars.push(
+                    sidecar::compile(spec, &resource.metadata.name, &namespace, "spec")
+                        .map_err(|e| e.within(path))?,
+                );
             }
             ("rbac.istio.io/v1alpha1", "ClusterRbacConfig" | "RbacConfig") => {
                 let spec = parse(spec).map_err(|e| e.within(&format!("{path}.spec")))?;
@@ -301,7 +325,11 @@ pub fn load(bytes: &[u8], node: &NodeInfo) -> Result<(Engine, LoadReport), Confi
                 return Err(ConfigError::new(
                     &format!("{path}.kind"),
                     format!(
-                        "unsupported resource {api}/{kind}: meshguard accepts security.istio.io AuthorizationPolicy, RequestAuthentication and PeerAuthentication, rbac.istio.io/v1alpha1 ClusterRbacConfig, ServiceRole and ServiceRoleBinding, networking.istio.io Sidecar and supergloo.solo.io/v1 SecurityRule"
+                        "unsupported resource {api}/{kind}: meshguard accepts security.istio.io \
+                        AuthorizationPolicy, RequestAuthentication and PeerAuthentication, \
+                        rbac.istio.io/v1alpha1 ClusterRbacConfig, ServiceRole and \
+                        ServiceRoleBinding, networking.istio.io Sidecar and supergloo.solo.io/v1 \
+                        SecurityRule"
                     ),
                 ))
             }
@@ -430,7 +458,8 @@ fn flatten<'v>(
     if object.items.is_some() {
         return Err(ConfigError::new(
             &format!("{path}.items"),
-            "unknown field `items`, expected one of `apiVersion`, `kind`, `metadata`, `spec`, `status`",
+            "unknown field `items`, expected one of `apiVersion`, `kind`, `metadata`, `spec`, \
+            `status`",
         ));
     }
     let Some(metadata) = object.metadata else {

@@ -1,6 +1,6 @@
 //! Shared helpers for the native engine tests: build a plugin configuration as JSON, load it
-//! through the public `meshguard_core::plugin::plugin_config::load`, and decide requests built from headers and a
-//! `StaticConnection`.
+//! through the public `meshguard_core::plugin::plugin_config::load`, and decide requests built
+//! from headers and a `StaticConnection`.
 //!
 //! Defaults: the workload is namespace `foo` with labels `app=b, version=v1`; the root
 //! namespace is Istio's default `istio-system`; the trust domain is `cluster.local`.

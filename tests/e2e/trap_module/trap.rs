@@ -1,6 +1,6 @@
-//! A test-only proxy-wasm module (not meshguard): built at test time by tests/e2e/test_failure_policy.py
-//! with `rustc --target wasm32-wasip1 --crate-type cdylib`, to show what Envoy's `failure_policy` does
-//! when a VM traps while handling a request.
+//! A test-only proxy-wasm module (not meshguard): built at test time by
+//! tests/e2e/test_failure_policy.py with `rustc --target wasm32-wasip1 --crate-type cdylib`, to
+//! show what Envoy's `failure_policy` does when a VM traps while handling a request.
 //!
 //! on_request_headers: path `/trap...` -> executes `unreachable` (a Wasm trap, the VM is dead);
 //! `/denied...` -> local reply 403 "denied by trap module"; anything else -> continue.
