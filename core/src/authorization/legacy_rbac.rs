@@ -22,6 +22,7 @@ use serde::Deserialize;
 use crate::authorization::authorization_policy::{Action, CompiledPolicy, CompiledRule};
 use crate::error::ConfigError;
 use crate::error::{config_err as err, ConfigResult as Result};
+use crate::matchers::attribute_vocabulary::{claim, claim_path, port, request_principal};
 use crate::matchers::cidr::Cidr;
 use crate::matchers::identity_match::{IdentityMatch, TrustBundle};
 use crate::matchers::predicate::Predicate;
@@ -425,9 +426,9 @@ fn access_rule(
                     c.values
                         .iter()
                         .map(|v| {
-                            v.parse::<u16>()
+                            port(v)
                                 .map(Predicate::DestinationPort)
-                                .map_err(|_| ConfigError::new(&cpath, format!("bad port ({v})")))
+                                .map_err(|e| e.within(&cpath))
                         })
                         .collect::<Result<Vec<_>>>()?,
                 ),
@@ -482,14 +483,13 @@ fn subject_predicate(subject: &Subject, trust: &TrustBundle, path: &str) -> Resu
                 name.to_ascii_lowercase().into(),
                 ValueMatch::parse(value, Star::Present),
             )
-        } else if let Some(claim) = key
-            .strip_prefix("request.auth.claims[")
-            .and_then(|k| k.strip_suffix(']'))
+        } else if let Some(names) = key
+            .strip_prefix("request.auth.claims")
+            .filter(|k| k.starts_with('['))
+            .and_then(claim_path)
         {
-            Predicate::Claim(
-                vec![claim.into()].into(),
-                StringMatch::parse(value, Star::NonEmpty),
-            )
+            let names: Vec<&str> = names.iter().map(String::as_str).collect();
+            claim(&names, value)
         } else {
             match key.as_str() {
                 "source.ip" => {
@@ -503,17 +503,9 @@ fn subject_predicate(subject: &Subject, trust: &TrustBundle, path: &str) -> Resu
                         .map(|v| Predicate::Identity(IdentityMatch::principal(v)))
                         .collect(),
                 ),
-                "request.auth.principal" => {
-                    crate::authorization::authorization_policy::request_principal(value)
-                }
-                "request.auth.audiences" => Predicate::Claim(
-                    vec!["aud".into()].into(),
-                    StringMatch::parse(value, Star::NonEmpty),
-                ),
-                "request.auth.presenter" => Predicate::Claim(
-                    vec!["azp".into()].into(),
-                    StringMatch::parse(value, Star::NonEmpty),
-                ),
+                "request.auth.principal" => request_principal(value),
+                "request.auth.audiences" => claim(&["aud"], value),
+                "request.auth.presenter" => claim(&["azp"], value),
                 _ => return err(&p, format!("unsupported property {key}")),
             }
         };
