@@ -19,6 +19,7 @@ use proxy_wasm::traits::{Context, HttpContext, RootContext};
 use proxy_wasm::types::{Action, ContextType};
 
 use meshguard_core::authn::authenticator::{AuthnState, HeaderEdit};
+use meshguard_core::authn::jwks_schedule::JwksSchedule;
 use meshguard_core::authn::jwt::{JwksSource, KeySet};
 use meshguard_core::authn::request_authentication::{Keys, RemoteJwks};
 use meshguard_core::matchers::cidr::parse_socket_ip;
@@ -152,9 +153,6 @@ impl CounterSink for Metrics {
     }
 }
 
-/// Seconds to wait before retrying a failed JWKS fetch, doubling up to the cap.
-const FIRST_RETRY_SECS: u64 = 1;
-const MAX_RETRY_SECS: u64 = 60;
 /// The largest JWKS document accepted.
 const MAX_JWKS_BYTES: usize = 256 * 1024;
 
@@ -169,13 +167,11 @@ struct FilterRoot {
     flushed_authn: [u64; 4],
 }
 
-/// Fetch schedule of one provider's remote JWKS.
+/// One provider's remote JWKS and its fetch schedule.
 struct JwksFetch {
     provider: usize,
     remote: RemoteJwks,
-    next_at: u64,
-    retry_secs: u64,
-    in_flight: bool,
+    schedule: JwksSchedule,
 }
 
 impl Context for FilterRoot {
@@ -197,7 +193,7 @@ impl Context for FilterRoot {
         let Some(fetch) = self.fetches.get_mut(index) else {
             return;
         };
-        fetch.in_flight = false;
+        fetch.schedule.answered();
         let status = host::header_map(host::MAP_HTTP_CALL_RESPONSE_HEADERS)
             .ok()
             .and_then(|h| h.into_iter().find(|(k, _)| k == ":status").map(|(_, v)| v));
@@ -232,20 +228,18 @@ impl Context for FilterRoot {
                     .borrow_mut()
                     .set_remote_keys(fetch.provider, keys);
                 self.authn.borrow_mut().jwks_fetch_ok += 1;
-                fetch.retry_secs = FIRST_RETRY_SECS;
-                fetch.next_at = now.saturating_add(refresh);
+                fetch.schedule.succeeded(now, refresh);
             }
             Err(why) => {
                 self.authn.borrow_mut().jwks_fetch_failed += 1;
+                let retry = fetch.schedule.failed(now);
                 log::warn!(
                     "meshguard: JWKS fetch from {} (cluster {}) failed: {why}; keeping the last \
                     good keys, retrying in {}s",
                     fetch.remote.uri,
                     fetch.remote.cluster,
-                    fetch.retry_secs
+                    retry
                 );
-                fetch.next_at = now.saturating_add(fetch.retry_secs);
-                fetch.retry_secs = (fetch.retry_secs * 2).min(MAX_RETRY_SECS);
             }
         }
     }
@@ -259,7 +253,7 @@ impl FilterRoot {
             let Some(fetch) = self.fetches.get_mut(index) else {
                 continue;
             };
-            if fetch.in_flight || fetch.next_at > now {
+            if !fetch.schedule.is_due(now) {
                 continue;
             }
             let remote = fetch.remote.clone();
@@ -278,21 +272,20 @@ impl FilterRoot {
             };
             match call {
                 Ok(token) => {
-                    fetch.in_flight = true;
+                    fetch.schedule.started();
                     self.calls.insert(token, index);
                 }
                 Err(status) => {
                     self.authn.borrow_mut().jwks_fetch_failed += 1;
+                    let retry = fetch.schedule.failed(now);
                     log::warn!(
                         "meshguard: cannot start the JWKS fetch from {} through cluster {} (host \
                         status {}); is the cluster defined? retrying in {}s",
                         remote.uri,
                         remote.cluster,
                         status.0,
-                        fetch.retry_secs
+                        retry
                     );
-                    fetch.next_at = now.saturating_add(fetch.retry_secs);
-                    fetch.retry_secs = (fetch.retry_secs * 2).min(MAX_RETRY_SECS);
                 }
             }
         }
@@ -345,9 +338,7 @@ impl RootContext for FilterRoot {
                         Keys::Remote(remote) => Some(JwksFetch {
                             provider,
                             remote: remote.clone(),
-                            next_at: 0,
-                            retry_secs: FIRST_RETRY_SECS,
-                            in_flight: false,
+                            schedule: JwksSchedule::new(),
                         }),
                         Keys::Inline(_) => None,
                     })

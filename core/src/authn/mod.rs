@@ -1,5 +1,6 @@
 //! End-user authentication: Istio `RequestAuthentication` verified as Envoy's `jwt_authn` does.
 
 pub mod authenticator;
+pub mod jwks_schedule;
 pub mod jwt;
 pub mod request_authentication;
