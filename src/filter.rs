@@ -24,7 +24,7 @@ use meshguard_core::authn::jwt::{JwksSource, KeySet};
 use meshguard_core::authn::request_authentication::{Keys, RemoteJwks};
 use meshguard_core::matchers::cidr::parse_socket_ip;
 use meshguard_core::plugin::counters::{Counter, CounterSink, PolicyOutcome};
-use meshguard_core::plugin::engine::{policy_of, Engine};
+use meshguard_core::plugin::engine::Engine;
 use meshguard_core::plugin::plugin_config::{self, NodeInfo, WorkloadSource};
 use meshguard_core::plugin::request_pipeline::{
     decide_request, PipelineRequest, Reply, RequestOutcome, DECISION_HEADER, DENY_BODY,
@@ -65,32 +65,29 @@ const MAX_POLICY_METRICS: usize = 256;
 struct Metrics {
     ids: RefCell<Vec<Option<u32>>>,
     pending: [Cell<u64>; Counter::ALL.len()],
-    /// Policy id -> slot in `policy_pending` / `policy_ids`.
-    policy_slots: RefCell<HashMap<String, usize>>,
+    /// Engine policy index -> slot in `policy_pending` / `policy_ids`.
+    policy_slots: RefCell<Vec<usize>>,
     policy_ids: RefCell<Vec<[Option<u32>; 4]>>,
     policy_pending: RefCell<Vec<[u64; 4]>>,
 }
 
 impl Metrics {
-    fn define(&self, policies: &[&str]) {
+    fn define(&self, policies: &[Box<str>]) {
         let ids = Counter::ALL
             .iter()
             .map(|c| host::define_counter(c.name()).ok())
             .collect();
         *self.ids.borrow_mut() = ids;
-        let mut slots = HashMap::new();
-        let mut names: Vec<String> = Vec::new();
+        // Policy names are distinct; those beyond the cap share one `other` slot.
+        let mut names: Vec<&str> = Vec::new();
+        let mut slots = Vec::with_capacity(policies.len());
         for policy in policies {
-            let name = if names.len() < MAX_POLICY_METRICS {
-                (*policy).to_string()
-            } else {
-                "other".to_string()
-            };
-            if !names.contains(&name) {
-                names.push(name.clone());
+            if names.len() < MAX_POLICY_METRICS {
+                names.push(policy);
+            } else if names.len() == MAX_POLICY_METRICS {
+                names.push("other");
             }
-            let slot = names.iter().position(|n| *n == name).unwrap_or(0);
-            slots.insert((*policy).to_string(), slot);
+            slots.push(names.len() - 1);
         }
         let define = |outcome: PolicyOutcome, policy: &str| {
             host::define_counter(&format!("meshguard_policy_{}.{policy}", outcome.name())).ok()
@@ -138,8 +135,11 @@ impl CounterSink for Metrics {
         }
     }
 
-    fn add_policy(&self, rule_id: &str, outcome: PolicyOutcome) {
-        let Some(slot) = self.policy_slots.borrow().get(policy_of(rule_id)).copied() else {
+    fn add_policy(&self, policy_index: u32, outcome: PolicyOutcome) {
+        let slot = usize::try_from(policy_index)
+            .ok()
+            .and_then(|i| self.policy_slots.borrow().get(i).copied());
+        let Some(slot) = slot else {
             return;
         };
         if let Some(count) = self
@@ -343,7 +343,7 @@ impl RootContext for FilterRoot {
                         Keys::Inline(_) => None,
                     })
                     .collect();
-                self.metrics.define(&engine.policy_ids());
+                self.metrics.define(engine.policy_names());
                 self.flushed_authn = [0; 4];
                 if let Err(e) = host::set_tick_period(1000) {
                     log::error!(

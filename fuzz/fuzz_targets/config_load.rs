@@ -77,7 +77,7 @@ fn exercise(engine: &Engine) {
         let _ = engine.decide(Headers::new(&headers), c);
     }
     let _ = engine.egress_violation(Headers::new(&headers));
-    let _ = engine.policy_ids();
+    let _ = engine.policy_names();
 }
 
 fn structured_config(u: &mut Unstructured<'_>) -> Result<Value> {

@@ -16,6 +16,7 @@ use std::collections::BTreeMap;
 
 use serde::Deserialize;
 
+use crate::authorization::rule_id::RuleId;
 use crate::error::ConfigError;
 use crate::error::{config_err as err, ConfigResult as Result};
 use crate::matchers::attribute_vocabulary::{claim, claim_path, port, request_principal};
@@ -119,7 +120,7 @@ pub struct Condition {
 /// One translated rule with its Istio policy id `ns[NS]-policy[NAME]-rule[IDX]`.
 #[derive(Debug, Clone)]
 pub struct CompiledRule {
-    pub id: Box<str>,
+    pub id: RuleId,
     pub predicate: Predicate,
 }
 
@@ -201,7 +202,7 @@ pub fn compile(spec: Spec, ctx: &Context<'_>, path: &str) -> Result<CompiledPoli
             return err(&rule_path(), "rule must not be null");
         };
         rules.push(CompiledRule {
-            id: format!("ns[{}]-policy[{}]-rule[{i}]", ctx.namespace, ctx.name).into(),
+            id: RuleId::authorization_policy(ctx.namespace, ctx.name, i),
             predicate: compile_rule(rule, ctx).map_err(|e| e.within(&rule_path()))?,
         });
     }

@@ -20,6 +20,7 @@ use std::collections::BTreeMap;
 use serde::Deserialize;
 
 use crate::authorization::authorization_policy::{Action, CompiledPolicy, CompiledRule};
+use crate::authorization::rule_id::RuleId;
 use crate::error::ConfigError;
 use crate::error::{config_err as err, ConfigResult as Result};
 use crate::matchers::attribute_vocabulary::{claim, claim_path, port, request_principal};
@@ -282,11 +283,7 @@ impl LegacyRbac {
                 )?);
             }
             rules.push(CompiledRule {
-                id: format!(
-                    "ns[{ns}]-servicerolebinding[{name}]-role[{}]",
-                    role_ref.name
-                )
-                .into(),
+                id: RuleId::role_binding(ns, name, &role_ref.name),
                 predicate: Predicate::all(vec![Predicate::or(subjects), Predicate::or(access)]),
             });
         }

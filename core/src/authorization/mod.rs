@@ -3,4 +3,5 @@
 
 pub mod authorization_policy;
 pub mod legacy_rbac;
+pub mod rule_id;
 pub mod security_rule;

@@ -26,6 +26,7 @@ use std::collections::BTreeMap;
 use serde::Deserialize;
 
 use crate::authorization::authorization_policy::CompiledRule;
+use crate::authorization::rule_id::RuleId;
 use crate::error::ConfigError;
 use crate::error::ConfigResult as Result;
 use crate::matchers::identity_match::{IdentityMatch, TrustBundle};
@@ -122,7 +123,7 @@ fn selector_kinds(s: &PodSelector) -> usize {
 /// Translates one SecurityRule; `None` when it does not select this workload.
 pub fn compile(
     spec: &Spec,
-    id: &str,
+    id: RuleId,
     ctx: &Context<'_>,
     path: &str,
 ) -> Result<Option<CompiledRule>> {
@@ -163,7 +164,7 @@ pub fn compile(
         ));
     }
     Ok(Some(CompiledRule {
-        id: id.into(),
+        id,
         predicate: Predicate::all(parts),
     }))
 }

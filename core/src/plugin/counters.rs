@@ -2,7 +2,10 @@
 //! through. Envoy files the names under `wasmcustom.` and Prometheus shows them as-is; the wasm
 //! glue keeps the counts in the VM and flushes them to Envoy once a second.
 
+use std::marker::PhantomData;
+
 use crate::authn::jwt::JwtFailure;
+use crate::authorization::rule_id::RuleId;
 
 /// One exported counter.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -125,15 +128,16 @@ impl PolicyOutcome {
 /// Where counts go: the wasm glue's VM-local counters, or a recorder in tests and the CLI.
 pub trait CounterSink {
     fn add(&self, counter: Counter, n: u64);
-    /// One outcome of the policy that `rule_id` belongs to.
-    fn add_policy(&self, rule_id: &str, outcome: PolicyOutcome);
+    /// One outcome of the policy with this index ([`RuleId::policy_index`]).
+    fn add_policy(&self, policy_index: u32, outcome: PolicyOutcome);
 }
 
 /// The counters one request bumps (at most three of each kind; no allocation).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct CounterBumps<'e> {
     counters: [Option<Counter>; 3],
-    policies: [Option<(&'e str, PolicyOutcome)>; 3],
+    policies: [Option<(u32, PolicyOutcome)>; 3],
+    rules: PhantomData<&'e RuleId>,
 }
 
 impl<'e> CounterBumps<'e> {
@@ -144,9 +148,10 @@ impl<'e> CounterBumps<'e> {
         self
     }
 
-    pub fn policy(mut self, rule_id: &'e str, outcome: PolicyOutcome) -> CounterBumps<'e> {
+    /// One outcome of the policy `rule` belongs to.
+    pub fn policy(mut self, rule: &'e RuleId, outcome: PolicyOutcome) -> CounterBumps<'e> {
         if let Some(slot) = self.policies.iter_mut().find(|c| c.is_none()) {
-            *slot = Some((rule_id, outcome));
+            *slot = Some((rule.policy_index(), outcome));
         }
         self
     }
@@ -155,7 +160,7 @@ impl<'e> CounterBumps<'e> {
         self.counters.iter().flatten().copied()
     }
 
-    pub fn policies(&self) -> impl Iterator<Item = (&'e str, PolicyOutcome)> + '_ {
+    pub fn policies(&self) -> impl Iterator<Item = (u32, PolicyOutcome)> + '_ {
         self.policies.iter().flatten().copied()
     }
 
@@ -164,8 +169,8 @@ impl<'e> CounterBumps<'e> {
         for counter in self.counters() {
             sink.add(counter, 1);
         }
-        for (rule, outcome) in self.policies() {
-            sink.add_policy(rule, outcome);
+        for (policy, outcome) in self.policies() {
+            sink.add_policy(policy, outcome);
         }
     }
 }
@@ -199,16 +204,18 @@ mod tests {
 
     #[test]
     fn bumps_keep_at_most_three_of_each_kind() {
+        let mut rule = RuleId::authorization_policy("ns", "p", 0);
+        rule.set_policy_index(7);
         let b = CounterBumps::default()
             .counter(Counter::Denied)
             .counter(Counter::Audited)
             .counter(Counter::DryRunDenied)
             .counter(Counter::Allowed)
-            .policy("p", PolicyOutcome::Denied);
+            .policy(&rule, PolicyOutcome::Denied);
         assert_eq!(b.counters().count(), 3);
         assert_eq!(
             b.policies().collect::<Vec<_>>(),
-            [("p", PolicyOutcome::Denied)]
+            [(7, PolicyOutcome::Denied)]
         );
     }
 }

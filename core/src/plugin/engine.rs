@@ -13,8 +13,11 @@
 //! physical peer address behind a trusted X-Forwarded-For), a DENY or AUDIT rule that might
 //! match is taken as matching and an ALLOW rule that might match is not. Unknowns fail closed.
 
+use std::collections::HashMap;
+
 use crate::authn::authenticator::Authenticator;
 use crate::authorization::authorization_policy::{Action, CompiledPolicy, CompiledRule};
+use crate::authorization::rule_id::RuleId;
 use crate::egress::sidecar::{resolve, Egress};
 use crate::matchers::predicate::{Subject, Tri};
 use crate::matchers::rule_index::{RuleIndex, MIN_RULES_TO_INDEX};
@@ -34,22 +37,22 @@ struct RuleSet {
 
 impl RuleSet {
     /// The first rule that certainly matches (ALLOW semantics: unknown is not enough).
-    fn first_match(&self, s: &Subject<'_>) -> Option<&str> {
+    fn first_match(&self, s: &Subject<'_>) -> Option<&RuleId> {
         self.first_where(s, |t| t == Tri::True)
     }
 
     /// The first rule that matches or might match (DENY semantics: unknown denies).
-    fn first_possible_match(&self, s: &Subject<'_>) -> Option<&str> {
+    fn first_possible_match(&self, s: &Subject<'_>) -> Option<&RuleId> {
         self.first_where(s, |t| t != Tri::False)
     }
 
-    fn first_where(&self, s: &Subject<'_>, accept: impl Fn(Tri) -> bool) -> Option<&str> {
+    fn first_where(&self, s: &Subject<'_>, accept: impl Fn(Tri) -> bool) -> Option<&RuleId> {
         let Some(index) = &self.index else {
             return self
                 .rules
                 .iter()
                 .find(|r| accept(r.predicate.eval(s)))
-                .map(|r| &*r.id);
+                .map(|r| &r.id);
         };
         let mut candidates = Vec::new();
         index.candidates(s, &mut candidates);
@@ -57,7 +60,7 @@ impl RuleSet {
             .iter()
             .filter_map(|i| self.rules.get(*i as usize))
             .find(|r| accept(r.predicate.eval(s)))
-            .map(|r| &*r.id)
+            .map(|r| &r.id)
     }
 
     fn build_index(&mut self) {
@@ -88,6 +91,9 @@ pub struct Engine {
     dry_run_deny: RuleSet,
     dry_run_allow: RuleSet,
     settings: Settings,
+    /// The distinct policies behind the rules, in rule order; a rule's
+    /// [`RuleId::policy_index`] points here (per-policy counters).
+    policy_names: Vec<Box<str>>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -120,13 +126,18 @@ pub struct Decision<'e> {
     pub audit: Option<&'e str>,
     pub dry_run: DryRun<'e>,
     pub reason: Reason,
+    /// The same rules, typed (for per-policy counters).
+    pub matched: MatchedRules<'e>,
 }
 
-/// The policy part of a rule id: `ns[a]-policy[b]-rule[0]` -> `ns[a]-policy[b]`.
-pub fn policy_of(rule_id: &str) -> &str {
-    rule_id
-        .rsplit_once("-rule[")
-        .map_or(rule_id, |(policy, _)| policy)
+/// The rules behind a [`Decision`], with their policies.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct MatchedRules<'e> {
+    /// The rule that decided.
+    pub decided: Option<&'e RuleId>,
+    pub audit: Option<&'e RuleId>,
+    /// The dry-run DENY rule that matched.
+    pub dry_run_deny: Option<&'e RuleId>,
 }
 
 /// Why the decision was taken.
@@ -208,6 +219,8 @@ impl Engine {
             };
             set.add(policy);
         }
+        let mut names: Vec<Box<str>> = Vec::new();
+        let mut known: HashMap<Box<str>, u32> = HashMap::new();
         for set in [
             &mut engine.deny,
             &mut engine.allow,
@@ -216,7 +229,21 @@ impl Engine {
             &mut engine.dry_run_allow,
         ] {
             set.build_index();
+            for rule in &mut set.rules {
+                let policy = rule.id.policy();
+                let index = match known.get(policy) {
+                    Some(i) => *i,
+                    None => {
+                        let i = u32::try_from(names.len()).unwrap_or(u32::MAX);
+                        known.insert(policy.into(), i);
+                        names.push(policy.into());
+                        i
+                    }
+                };
+                rule.id.set_policy_index(index);
+            }
         }
+        engine.policy_names = names;
         engine
     }
 
@@ -285,28 +312,13 @@ impl Engine {
         &self.authenticator
     }
 
-    /// Number of enforced, dry-run and audit rules, for the start-up log line.
-    /// The distinct policies behind the rules (rule ids without their `-rule[N]` suffix), in
-    /// rule order, for per-policy counters.
-    pub fn policy_ids(&self) -> Vec<&str> {
-        let mut ids: Vec<&str> = Vec::new();
-        for set in [
-            &self.deny,
-            &self.allow,
-            &self.audit,
-            &self.dry_run_deny,
-            &self.dry_run_allow,
-        ] {
-            for rule in &set.rules {
-                let id = policy_of(&rule.id);
-                if !ids.contains(&id) {
-                    ids.push(id);
-                }
-            }
-        }
-        ids
+    /// The distinct policies behind the rules, in rule order, for per-policy counters; a
+    /// rule's [`RuleId::policy_index`] is its position here.
+    pub fn policy_names(&self) -> &[Box<str>] {
+        &self.policy_names
     }
 
+    /// Number of enforced, dry-run and audit rules, for the start-up log line.
     pub fn rule_count(&self) -> usize {
         [
             &self.deny,
@@ -339,6 +351,7 @@ impl Engine {
                 audit: None,
                 dry_run: DryRun::None,
                 reason: Reason::MtlsRequired,
+                matched: MatchedRules::default(),
             };
         }
         let without_peer;
@@ -380,28 +393,35 @@ impl Engine {
         } else {
             None
         };
+        let (dry_run, dry_run_deny) = self.dry_run(&subject);
         Decision {
             verdict,
-            policy,
-            audit,
-            dry_run: self.dry_run(&subject),
+            policy: policy.map(RuleId::as_str),
+            audit: audit.map(RuleId::as_str),
+            dry_run,
             reason: Reason::Policy,
+            matched: MatchedRules {
+                decided: policy,
+                audit,
+                dry_run_deny,
+            },
         }
     }
 
-    fn dry_run<'e>(&'e self, subject: &Subject<'_>) -> DryRun<'e> {
+    fn dry_run<'e>(&'e self, subject: &Subject<'_>) -> (DryRun<'e>, Option<&'e RuleId>) {
         if !self.dry_run_deny.present && !self.dry_run_allow.present {
-            return DryRun::None;
+            return (DryRun::None, None);
         }
         if let Some(id) = self.dry_run_deny.first_possible_match(subject) {
-            return DryRun::WouldDeny(id);
+            return (DryRun::WouldDeny(id.as_str()), Some(id));
         }
         if self.dry_run_allow.present {
-            return match self.dry_run_allow.first_match(subject) {
-                Some(id) => DryRun::WouldAllow(Some(id)),
+            let outcome = match self.dry_run_allow.first_match(subject) {
+                Some(id) => DryRun::WouldAllow(Some(id.as_str())),
                 None => DryRun::WouldDenyNoAllowMatched,
             };
+            return (outcome, None);
         }
-        DryRun::WouldAllow(None)
+        (DryRun::WouldAllow(None), None)
     }
 }

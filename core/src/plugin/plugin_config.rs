@@ -22,6 +22,7 @@ use crate::authn::authenticator::{Authenticator, DEFAULT_CACHE_CAPACITY};
 use crate::authn::request_authentication;
 use crate::authorization::authorization_policy;
 use crate::authorization::legacy_rbac::LegacyRbac;
+use crate::authorization::rule_id::RuleId;
 use crate::authorization::security_rule::{self, InventoryEntry};
 use crate::egress::sidecar::{self, OutboundMode};
 use crate::error::ConfigError;
@@ -288,10 +289,10 @@ pub fn load(bytes: &[u8], node: &NodeInfo) -> Result<(Engine, LoadReport), Confi
                     service_accounts: &raw.service_accounts,
                     inventory: &raw.inventory,
                 };
-                let id = format!("ns[{namespace}]-securityrule[{}]", resource.metadata.name);
+                let id = RuleId::security_rule(&namespace, &resource.metadata.name);
                 any_security_rule = true;
                 if let Some(rule) =
-                    security_rule::compile(&spec, &id, &ctx, "spec").map_err(|e| e.within(path))?
+                    security_rule::compile(&spec, id, &ctx, "spec").map_err(|e| e.within(path))?
                 {
                     security_rules.push(rule);
                 }

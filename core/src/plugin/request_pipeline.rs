@@ -321,7 +321,7 @@ fn authorized<'e>(
     } else {
         Counter::Denied
     });
-    if let Some(rule) = decision.policy {
+    if let Some(rule) = decision.matched.decided {
         let outcome = if allowed {
             PolicyOutcome::Allowed
         } else {
@@ -329,20 +329,24 @@ fn authorized<'e>(
         };
         counters = counters.policy(rule, outcome);
     }
-    let dry_run_denied = match decision.dry_run {
-        DryRun::WouldDeny(rule) => {
+    let dry_run_denied = match (decision.dry_run, decision.matched.dry_run_deny) {
+        (DryRun::WouldDeny(text), Some(rule)) => {
             counters = counters
                 .counter(Counter::DryRunDenied)
                 .policy(rule, PolicyOutcome::DryRunDenied);
-            Some(rule)
+            Some(text)
         }
-        DryRun::WouldDenyNoAllowMatched => {
+        (DryRun::WouldDeny(text), None) => {
+            counters = counters.counter(Counter::DryRunDenied);
+            Some(text)
+        }
+        (DryRun::WouldDenyNoAllowMatched, _) => {
             counters = counters.counter(Counter::DryRunDenied);
             Some("none")
         }
-        DryRun::None | DryRun::WouldAllow(_) => None,
+        (DryRun::None | DryRun::WouldAllow(_), _) => None,
     };
-    if let Some(rule) = decision.audit {
+    if let Some(rule) = decision.matched.audit {
         counters = counters
             .counter(Counter::Audited)
             .policy(rule, PolicyOutcome::Audited);
