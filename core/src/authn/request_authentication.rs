@@ -21,7 +21,7 @@ use crate::targeting::attachment::{check_attachment, TargetRef, WorkloadSelector
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
-pub struct Spec {
+pub struct RequestAuthenticationSpec {
     pub selector: Option<WorkloadSelector>,
     pub target_ref: Option<TargetRef>,
     pub target_refs: Option<Vec<TargetRef>>,
@@ -114,8 +114,8 @@ pub struct CompiledRequestAuthentication {
 const DEFAULT_TIMEOUT_MS: u64 = 5_000;
 
 /// Validates one RequestAuthentication spec. `clusters` overrides the Envoy cluster per URI.
-pub fn compile(
-    spec: Spec,
+pub fn compile_request_authentication(
+    spec: RequestAuthenticationSpec,
     path: &str,
     clusters: &BTreeMap<String, String>,
 ) -> Result<CompiledRequestAuthentication> {

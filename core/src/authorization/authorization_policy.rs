@@ -30,7 +30,7 @@ use crate::targeting::attachment::{check_attachment, TargetRef, WorkloadSelector
 /// `spec` of an AuthorizationPolicy, field for field as in `authorization_policy.proto`.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
-pub struct Spec {
+pub struct AuthorizationPolicySpec {
     pub selector: Option<WorkloadSelector>,
     pub target_ref: Option<TargetRef>,
     pub target_refs: Option<Vec<TargetRef>>,
@@ -159,7 +159,11 @@ fn single<'a>(leaf: impl Fn(&str) -> Result<Predicate> + 'a) -> LeafBuilder<'a> 
 }
 
 /// Validates and translates one AuthorizationPolicy spec. `path` is the spec's location.
-pub fn compile(spec: Spec, ctx: &Context<'_>, path: &str) -> Result<CompiledPolicy> {
+pub fn compile_authorization_policy(
+    spec: AuthorizationPolicySpec,
+    ctx: &Context<'_>,
+    path: &str,
+) -> Result<CompiledPolicy> {
     let dry_run = match ctx.annotations.get(DRY_RUN_ANNOTATION) {
         None => false,
         Some(v) => parse_go_bool(v).ok_or_else(|| {

@@ -36,7 +36,7 @@ use crate::targeting::workload::Workload;
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
-pub struct Spec {
+pub struct SecurityRuleSpec {
     pub target_mesh: Option<ResourceRef>,
     pub source_selector: Option<PodSelector>,
     pub destination_selector: Option<PodSelector>,
@@ -121,8 +121,8 @@ fn selector_kinds(s: &PodSelector) -> usize {
 }
 
 /// Translates one SecurityRule; `None` when it does not select this workload.
-pub fn compile(
-    spec: &Spec,
+pub fn compile_security_rule(
+    spec: &SecurityRuleSpec,
     id: RuleId,
     ctx: &Context<'_>,
     path: &str,

@@ -23,7 +23,7 @@ use crate::targeting::workload::Workload;
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
-pub struct Spec {
+pub struct SidecarSpec {
     pub workload_selector: Option<WorkloadSelector>,
     #[serde(default)]
     pub egress: Vec<EgressListener>,
@@ -96,8 +96,8 @@ pub struct Egress {
     pub registry_only: bool,
 }
 
-pub fn compile(
-    spec: Spec,
+pub fn compile_sidecar(
+    spec: SidecarSpec,
     name: &str,
     namespace: &str,
     path: &str,
@@ -236,7 +236,7 @@ mod tests {
     use super::*;
 
     fn sidecar(hosts: &[&str], mode: Option<OutboundMode>) -> Egress {
-        let spec = Spec {
+        let spec = SidecarSpec {
             workload_selector: None,
             egress: vec![EgressListener {
                 port: None,
@@ -251,7 +251,7 @@ mod tests {
             }),
             inbound_connection_pool: None,
         };
-        let c = compile(spec, "sc", "bookinfo", "spec").unwrap();
+        let c = compile_sidecar(spec, "sc", "bookinfo", "spec").unwrap();
         let w = Workload::new("bookinfo".into(), BTreeMap::new());
         select(&[c], &w, "istio-system", OutboundMode::RegistryOnly).unwrap()
     }

@@ -24,7 +24,7 @@ use crate::targeting::attachment::WorkloadSelector;
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
-pub struct Spec {
+pub struct PeerAuthenticationSpec {
     pub selector: Option<WorkloadSelector>,
     pub mtls: Option<MutualTls>,
     pub port_level_mtls: Option<BTreeMap<String, MutualTls>>,
@@ -88,8 +88,8 @@ impl MtlsPolicy {
     }
 }
 
-pub fn compile(
-    spec: Spec,
+pub fn compile_peer_authentication(
+    spec: PeerAuthenticationSpec,
     name: &str,
     namespace: &str,
     created: Option<String>,

@@ -231,7 +231,7 @@ pub fn load(bytes: &[u8], node: &NodeInfo) -> Result<(Engine, LoadReport), Confi
             .unwrap_or_else(|| workload.namespace().to_string());
         match (resource.api_version.as_str(), resource.kind.as_str()) {
             ("security.istio.io/v1" | "security.istio.io/v1beta1", "AuthorizationPolicy") => {
-                let spec: authorization_policy::Spec =
+                let spec: authorization_policy::AuthorizationPolicySpec =
                     parse(spec).map_err(|e| e.within(&format!("{path}.spec")))?;
                 let ctx = authorization_policy::Context {
                     name: &resource.metadata.name,
@@ -239,7 +239,7 @@ pub fn load(bytes: &[u8], node: &NodeInfo) -> Result<(Engine, LoadReport), Confi
                     annotations: &resource.metadata.annotations,
                     trust: &trust,
                 };
-                let policy = authorization_policy::compile(spec, &ctx, "spec")
+                let policy = authorization_policy::compile_authorization_policy(spec, &ctx, "spec")
                     .map_err(|e| e.within(path))?;
                 if applies(
                     policy.selector.as_ref(),
@@ -252,10 +252,14 @@ pub fn load(bytes: &[u8], node: &NodeInfo) -> Result<(Engine, LoadReport), Confi
                 }
             }
             ("security.istio.io/v1" | "security.istio.io/v1beta1", "RequestAuthentication") => {
-                let spec: request_authentication::Spec =
+                let spec: request_authentication::RequestAuthenticationSpec =
                     parse(spec).map_err(|e| e.within(&format!("{path}.spec")))?;
-                let ra = request_authentication::compile(spec, "spec", &raw.jwks_clusters)
-                    .map_err(|e| e.within(path))?;
+                let ra = request_authentication::compile_request_authentication(
+                    spec,
+                    "spec",
+                    &raw.jwks_clusters,
+                )
+                .map_err(|e| e.within(path))?;
                 if applies(
                     ra.selector.as_ref(),
                     ra.has_target_ref,
@@ -268,9 +272,9 @@ pub fn load(bytes: &[u8], node: &NodeInfo) -> Result<(Engine, LoadReport), Confi
                 }
             }
             ("security.istio.io/v1" | "security.istio.io/v1beta1", "PeerAuthentication") => {
-                let spec: peer_authentication::Spec =
+                let spec: peer_authentication::PeerAuthenticationSpec =
                     parse(spec).map_err(|e| e.within(&format!("{path}.spec")))?;
-                let pa = peer_authentication::compile(
+                let pa = peer_authentication::compile_peer_authentication(
                     spec,
                     &resource.metadata.name,
                     &namespace,
@@ -281,7 +285,7 @@ pub fn load(bytes: &[u8], node: &NodeInfo) -> Result<(Engine, LoadReport), Confi
                 peer_authentications.push(pa);
             }
             ("supergloo.solo.io/v1", "SecurityRule") => {
-                let spec: security_rule::Spec =
+                let spec: security_rule::SecurityRuleSpec =
                     parse(spec).map_err(|e| e.within(&format!("{path}.spec")))?;
                 let ctx = security_rule::Context {
                     workload: &workload,
@@ -291,8 +295,8 @@ pub fn load(bytes: &[u8], node: &NodeInfo) -> Result<(Engine, LoadReport), Confi
                 };
                 let id = RuleId::security_rule(&namespace, &resource.metadata.name);
                 any_security_rule = true;
-                if let Some(rule) =
-                    security_rule::compile(&spec, id, &ctx, "spec").map_err(|e| e.within(path))?
+                if let Some(rule) = security_rule::compile_security_rule(&spec, id, &ctx, "spec")
+                    .map_err(|e| e.within(path))?
                 {
                     security_rules.push(rule);
                 }
@@ -303,10 +307,10 @@ pub fn load(bytes: &[u8], node: &NodeInfo) -> Result<(Engine, LoadReport), Confi
                 | "networking.istio.io/v1",
                 "Sidecar",
             ) => {
-                let spec: sidecar::Spec =
+                let spec: sidecar::SidecarSpec =
                     parse(spec).map_err(|e| e.within(&format!("{path}.spec")))?;
                 sidecars.push(
-                    sidecar::compile(spec, &resource.metadata.name, &namespace, "spec")
+                    sidecar::compile_sidecar(spec, &resource.metadata.name, &namespace, "spec")
                         .map_err(|e| e.within(path))?,
                 );
             }
