@@ -12,6 +12,7 @@
     dead_code
 )]
 
+use std::cell::RefCell;
 use std::sync::OnceLock;
 
 use jwt_simple::prelude::*;
@@ -20,6 +21,7 @@ use meshguard_core::authn::jwt::JwtFailure;
 use meshguard_core::error::ConfigError;
 use meshguard_core::plugin::engine::{Decision, Engine};
 use meshguard_core::plugin::plugin_config::{load, NodeInfo};
+use meshguard_core::plugin::request_pipeline::{decide_request, PipelineRequest, Side, Stage};
 use meshguard_core::request::request_view::{Headers, StaticConnection};
 use serde_json::{json, Map, Value};
 
@@ -410,17 +412,23 @@ pub fn conn() -> StaticConnection {
     StaticConnection::default()
 }
 
-/// Authenticates, then decides authorization with the verified claims (if any), the way the
-/// filter does: a rejected token never reaches authorization and yields `Err(failure)`.
+/// Runs `req` through the filter's request pipeline (inbound, at [`NOW`], a fresh token
+/// cache): a rejected token never reaches authorization and yields `Err(failure)`.
 pub fn decide<'e>(engine: &'e Engine, req: &Req) -> Result<Decision<'e>, JwtFailure> {
-    let run = authenticate(engine, req);
     let c = conn();
-    match run.outcome {
-        Outcome::Rejected(f) => Err(f),
-        Outcome::NoToken => Ok(engine.decide_with_claims(req.headers(), &c, None)),
-        Outcome::Verified(claims) => {
-            Ok(engine.decide_with_claims(req.headers(), &c, Some(&claims)))
-        }
+    let no_payload = || None;
+    let request = PipelineRequest {
+        headers: req.headers(),
+        connection: &c,
+        side: Side::Inbound,
+        now: NOW,
+        jwt_authn_payload: &no_payload,
+    };
+    let cache = RefCell::new(AuthnState::new(engine.settings().jwt_cache_size));
+    match decide_request(engine, &request, &cache).stage {
+        Stage::TokenRejected(f) => Err(f),
+        Stage::Authorized { decision, .. } => Ok(decision),
+        other => panic!("the pipeline stopped before authentication: {other:?}"),
     }
 }
 
