@@ -290,16 +290,18 @@ pub fn check(args: &CheckArgs) -> Result<u8, Fail> {
     Ok(if allowed { 0 } else { 2 })
 }
 
-/// A path Envoy's HCM refuses (400) before any filter runs.
+/// A path Envoy's HCM refuses before any filter runs: 400 with an empty body (a `%00`, a
+/// fragment, or an escaped slash under `REJECT_REQUEST`).
 fn path_rejected(raw_path: &str, as_json: bool) -> u8 {
     if as_json {
         let out = json!({
             "request": {"rawPath": raw_path},
             "decision": "deny",
             "status": 400,
-            "body": "Bad Request",
+            "body": "",
             "stage": "pathRejected",
-            "reason": "Envoy's HCM refuses the path (path normalization failed)",
+            "reason": "Envoy's HCM refuses the path before any filter \
+                (NUL, fragment or escaped slash)",
         });
         println!("{}", serde_json::to_string_pretty(&out).unwrap_or_default());
     } else {

@@ -6,7 +6,9 @@
 //!
 //! Mirrors, in Envoy's order:
 //!
-//! 1. the fragment (`#...`) is dropped (Envoy's default since CVE-2021-39156);
+//! 1. a fragment (`#...`) is refused with 400 (Envoy 1.40's default, runtime guard
+//!    `http_reject_path_with_fragment`; older Envoys dropped it, CVE-2021-39156), as the test
+//!    Envoy answers;
 //! 2. escaped slashes (`%2F`, `%5C`, either case) are kept, rejected (400) or unescaped;
 //! 3. `normalize_path`: `PathUtil::canonicalPath`, Chromium's URL path canonicalizer on the
 //!    part before `?`: `\` becomes `/`, `%XX` of an unreserved character (`A-Z a-z 0-9 - . _ ~`)
@@ -65,7 +67,9 @@ impl PathNormalization {
 
     /// `:path` as the filters see it.
     pub fn apply(&self, path: &str) -> Result<String, PathRejected> {
-        let path = path.split_once('#').map_or(path, |(p, _)| p);
+        if path.contains('#') {
+            return Err(PathRejected);
+        }
         let (mut part, query) = match path.split_once('?') {
             Some((p, q)) => (p.to_string(), Some(q)),
             None => (path.to_string(), None),
@@ -218,11 +222,11 @@ mod tests {
     use super::*;
 
     /// Istio's normalization integration test matrix (tests/integration/security/
-    /// normalization_test.go), input -> path seen by the policy.
+    /// normalization_test.go), input -> path seen by the policy (its `/app#foo` row is Envoy's
+    /// old fragment stripping; Envoy 1.40 refuses it, below).
     #[test]
     fn istio_normalization_matrix() {
         let cases: &[(&str, [&str; 4])] = &[
-            ("/app#foo", ["/app", "/app", "/app", "/app"]),
             (
                 "/app/../admin",
                 ["/app/../admin", "/admin", "/admin", "/admin"],
