@@ -193,7 +193,11 @@ pub fn check(args: &CheckArgs) -> Result<u8, Fail> {
     let summary = match &outcome.stage {
         Stage::Authorized { decision, .. } => decision.summary(),
         Stage::TokenRejected(f) => format!("deny jwt: {}", f.message()),
-        _ => outcome.decision_state.clone().unwrap_or_default(),
+        _ => outcome
+            .decision_state
+            .as_deref()
+            .unwrap_or_default()
+            .to_string(),
     };
     let policy = match &outcome.stage {
         Stage::Authorized { decision, .. } => decision.policy,

@@ -17,6 +17,7 @@
 //!    DENY, ALLOW, with AUDIT and dry-run alongside.
 //! 6. **The reply.** A denial is `403 RBAC: access denied`, as Envoy's RBAC filter answers.
 
+use std::borrow::Cow;
 use std::cell::RefCell;
 use std::rc::Rc;
 
@@ -111,7 +112,7 @@ pub struct RequestOutcome<'e> {
     /// Request header changes to apply when the request is allowed.
     pub header_edits: Vec<HeaderEdit>,
     /// Filter state `wasm.meshguard.decision`, when the step sets it.
-    pub decision_state: Option<String>,
+    pub decision_state: Option<Cow<'static, str>>,
     /// The value of the decision response header to add to the upstream response.
     pub response_decision_header: Option<String>,
     /// A log line and its level, rendered only when that level is enabled.
@@ -134,7 +135,7 @@ pub fn decide_request<'e>(
         return denied(
             Stage::MtlsRequired { source },
             reply_403(Vec::new(), MTLS_REQUIRED_BODY),
-            Some(format!("deny {source}")),
+            Some(Cow::Owned(format!("deny {source}"))),
             log_line(log::Level::Info, || {
                 format!("meshguard decision=deny {source} reason=mtls_required")
             }),
@@ -194,7 +195,7 @@ fn egress<'e>(engine: &'e Engine, headers: Headers<'_>) -> RequestOutcome<'e> {
             stage: Stage::EgressAllowed,
             reply: None,
             header_edits: Vec::new(),
-            decision_state: Some("allow egress".to_string()),
+            decision_state: Some(Cow::Borrowed("allow egress")),
             response_decision_header: None,
             log: None,
             counters: CounterBumps::default(),
@@ -211,7 +212,7 @@ fn egress<'e>(engine: &'e Engine, headers: Headers<'_>) -> RequestOutcome<'e> {
     denied(
         Stage::EgressDenied { host, sidecar },
         reply_403(Vec::new(), &body),
-        Some(state),
+        Some(Cow::Owned(state)),
         log,
     )
 }
@@ -219,7 +220,7 @@ fn egress<'e>(engine: &'e Engine, headers: Headers<'_>) -> RequestOutcome<'e> {
 fn denied<'e>(
     stage: Stage<'e>,
     reply: Reply,
-    decision_state: Option<String>,
+    decision_state: Option<Cow<'static, str>>,
     log: Option<(log::Level, String)>,
 ) -> RequestOutcome<'e> {
     RequestOutcome {
@@ -397,7 +398,7 @@ fn authorized<'e>(
         stage: Stage::Authorized { authn, decision },
         reply,
         header_edits,
-        decision_state: Some(summary),
+        decision_state: Some(Cow::Owned(summary)),
         response_decision_header,
         log,
         counters,
