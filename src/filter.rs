@@ -474,7 +474,7 @@ impl HttpContext for AuthzFilter {
             headers: Headers::from_wire(&headers),
             connection: &connection,
             side,
-            now: host::now_seconds().unwrap_or(0),
+            clock: &|| host::now_seconds().unwrap_or(0),
             jwt_authn_payload: &envoy_jwt_payload,
         };
         let outcome = decide_request(&engine, &request, &self.authn);

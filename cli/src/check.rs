@@ -173,7 +173,7 @@ pub fn check(args: &CheckArgs) -> Result<u8, Fail> {
         headers: Headers::new(&headers),
         connection: &connection,
         side,
-        now,
+        clock: &|| now,
         jwt_authn_payload: &jwt_authn_payload,
     };
     let cache = RefCell::new(AuthnState::new(0));

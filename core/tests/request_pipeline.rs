@@ -43,7 +43,7 @@ fn run<'e>(engine: &'e Engine, req: &Req, side: Side) -> RequestOutcome<'e> {
         headers: Headers::new(&headers),
         connection: &req.conn,
         side,
-        now: NOW,
+        clock: &|| NOW,
         jwt_authn_payload: &no_payload,
     };
     let cache = RefCell::new(AuthnState::new(10));

@@ -67,8 +67,8 @@ pub struct PipelineRequest<'r> {
     /// The connection's attributes, read lazily by the glue.
     pub connection: &'r dyn Connection,
     pub side: Side,
-    /// Seconds since the Unix epoch (the host's clock; never read in the core).
-    pub now: u64,
+    /// The host's clock, seconds since the Unix epoch; asked only when a token is verified.
+    pub clock: &'r dyn Fn() -> u64,
     /// The payload Envoy's `jwt_authn` verified (for `jwtSource: envoyJwtAuthn`), asked only
     /// then.
     pub jwt_authn_payload: &'r dyn Fn() -> Option<Map<String, Value>>,
@@ -151,11 +151,12 @@ pub fn decide_request<'e>(
         Outcome::NoToken
     } else {
         match token_cache.try_borrow_mut() {
-            Ok(mut state) => {
-                engine
-                    .authenticator()
-                    .authenticate(headers, request.now, &mut state, &mut edits)
-            }
+            Ok(mut state) => engine.authenticator().authenticate(
+                headers,
+                (request.clock)(),
+                &mut state,
+                &mut edits,
+            ),
             Err(_) => Outcome::Rejected(JwtFailure::VerificationFails),
         }
     };

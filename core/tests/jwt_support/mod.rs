@@ -421,7 +421,7 @@ pub fn decide<'e>(engine: &'e Engine, req: &Req) -> Result<Decision<'e>, JwtFail
         headers: req.headers(),
         connection: &c,
         side: Side::Inbound,
-        now: NOW,
+        clock: &|| NOW,
         jwt_authn_payload: &no_payload,
     };
     let cache = RefCell::new(AuthnState::new(engine.settings().jwt_cache_size));
