@@ -29,6 +29,13 @@ extern "C" {
         value_size: usize,
     ) -> u32;
     fn proxy_remove_header_map_value(map_type: u32, key_data: *const u8, key_size: usize) -> u32;
+    fn proxy_add_header_map_value(
+        map_type: u32,
+        key_data: *const u8,
+        key_size: usize,
+        value_data: *const u8,
+        value_size: usize,
+    ) -> u32;
     fn proxy_get_buffer_bytes(
         buffer_type: u32,
         start: usize,
@@ -136,6 +143,25 @@ pub fn remove_request_header(name: &str) -> Result<(), HostError> {
     // SAFETY: the buffer outlives the call.
     let status =
         unsafe { proxy_remove_header_map_value(MAP_REQUEST_HEADERS, name.as_ptr(), name.len()) };
+    if status == OK {
+        Ok(())
+    } else {
+        Err(HostError(status))
+    }
+}
+
+/// Adds one more value of a request header (Envoy `addCopy`).
+pub fn add_request_header(name: &str, value: &str) -> Result<(), HostError> {
+    // SAFETY: both buffers outlive the call.
+    let status = unsafe {
+        proxy_add_header_map_value(
+            MAP_REQUEST_HEADERS,
+            name.as_ptr(),
+            name.len(),
+            value.as_ptr(),
+            value.len(),
+        )
+    };
     if status == OK {
         Ok(())
     } else {

@@ -38,6 +38,7 @@ pub mod index;
 pub mod ip;
 pub mod json_path;
 pub mod jwt;
+pub mod jwt_json;
 pub mod legacy_rbac;
 pub mod matcher;
 pub mod pairs;
