@@ -129,8 +129,8 @@ class KeyRing:
             other=Key("rsa-1", "RS256", rsa.generate_private_key(public_exponent=65537, key_size=2048)),
         )
 
-    def jwks(self, extra: list | None = None) -> str:
-        keys = [self.rsa.jwk(), self.ps.jwk(), self.ec.jwk(), self.ec384.jwk(), self.ed.jwk(), self.hs.jwk()]
+    def jwks(self, extra: list | None = None, only: list | None = None) -> str:
+        keys = [k.jwk() for k in (only or [self.rsa, self.ps, self.ec, self.ec384, self.ed, self.hs])]
         return json.dumps({"keys": keys + list(extra or [])})
 
 
@@ -178,6 +178,11 @@ def forge(payload=None, key: Key | None = None, *, header=None, alg: str | None 
 
 
 RING: KeyRing  # set by cases()
+
+
+def _int_b64_bytes(key: Key) -> bytes:
+    n = key.private.public_key().public_numbers().n
+    return n.to_bytes((n.bit_length() + 7) // 8, "big")
 
 
 # ---- scenarios ---------------------------------------------------------------------------------------
@@ -242,6 +247,24 @@ def scenarios(ring: KeyRing) -> list[Scenario]:
                             "fromHeaders": [{"name": "x-raw"}, {"name": "authorization", "prefix": "Bearer "}],
                             "fromParams": ["tok", "access_token"], "fromCookies": ["session"],
                             "outputClaimToHeaders": [{"header": "x-sub", "claim": "sub"}]}]),
+        # two rules with the same issuer and different keys (Envoy tries each provider)
+        Scenario("same-issuer", [{"issuer": ISS, "jwks": ring.jwks(only=[ring.rsa]),
+                                  "outputClaimToHeaders": [{"header": "x-sub", "claim": "sub"}]},
+                                 {"issuer": ISS, "jwks": ring.jwks(only=[ring.ec, ring.ed]),
+                                  "outputClaimToHeaders": [{"header": "x-num", "claim": "num"}]}]),
+        # JWKS entries Envoy accepts although they look odd: EC without crv (alg implies P-256), a padded
+        # modulus with a leading zero byte, alg "", use enc with a signing alg, an ES384 key without alg
+        Scenario("odd-jwks", [{"issuer": ISS, "jwks": json.dumps({"keys": [
+            ring.ec.jwk(crv=None),
+            ring.rsa.jwk(n=b64(b"\x00" + _int_b64_bytes(ring.rsa)) + "=" * (-len(b64(b"\x00" + _int_b64_bytes(ring.rsa))) % 4)),
+            ring.ed.jwk(alg=""),
+            ring.ps.jwk(use="enc"),
+            ring.ec384.jwk(alg=None),
+            {"kty": "EC", "crv": "P-256", "alg": "ES384", "x": "AA", "y": "AA"},
+            {"kty": "RSA", "alg": "RS256", "kid": "weak", "n": "AQAB", "e": "AQAB"},
+            {"kty": "oct", "alg": "RS256", "k": "c2VjcmV0"},
+            "not-an-object",
+        ]})}]),
         # two issuers sharing the default locations
         Scenario("issuers", [{"issuer": ISS, "jwks": jwks, "outputClaimToHeaders": [{"header": "x-sub", "claim": "sub"}]},
                              {"issuer": ISS2, "jwks": jwks,

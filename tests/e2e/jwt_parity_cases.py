@@ -169,6 +169,15 @@ def build(ring) -> list[Case]:
         ("issuers-both-spoofed", "issuers", f"/any?access_token={forge(claims(iss=ISS2, sub='p'))}",
          [bearer(forge(claims(sub="h"))), ("x-sub", "spoof"), ("x-num", "spoof")]),
         ("issuers-spoof-other-output", "issuers", "/any", [bearer(alice), ("x-num", "spoof")]),
+        ("same-issuer-first-key", "same-issuer", "/alice", [bearer(forge(claims(), ring.rsa))]),
+        ("same-issuer-second-key", "same-issuer", "/alice", [bearer(forge(claims(), ring.ec))]),
+        ("same-issuer-third-key", "same-issuer", "/alice", [bearer(forge(claims(), ring.ed, kid=None))]),
+        ("same-issuer-no-key", "same-issuer", "/alice", [bearer(forge(claims(), ring.ps))]),
+        ("same-issuer-bad-signature", "same-issuer", "/alice", [bearer(forge(claims(), ring.other))]),
+        ("same-issuer-expired", "same-issuer", "/alice", [bearer(forge(claims(exp=1000), ring.ec))]),
+        ("same-issuer-both-keys", "same-issuer", f"/alice?access_token={forge(claims(sub='bob'), ring.ec)}",
+         [bearer(forge(claims(), ring.rsa))]),
+        ("same-issuer-ed-wrong-length", "same-issuer", "/any", [bearer(forge(claims(), ring.ed, sig=b"1" * 9))]),
         ("two-bad-different", "default", "/any?access_token=zz", [bearer(expired)]),
         ("two-bad-header-cookie", "locations", "/any", [("x-raw", expired), ("cookie", "session=zz")]),
         ("two-bad-cookie-header", "locations", "/any", [("x-raw", "zz"), ("cookie", f"session={expired}")]),
@@ -255,6 +264,10 @@ def build(ring) -> list[Case]:
     add("envoy-accepts", "payload-one-char", "default", "/open", [bearer(f"{h}.A.{s}")])
     add("envoy-accepts", "payload-padding-3", "default", "/open", [bearer(f"{h}.{p}===.{s}")])
     del tok33, jp, r_s
+    for key in (ring.rsa, ring.ps, ring.ec, ring.ec384, ring.ed, ring.hs):
+        add("envoy-accepts", f"odd-jwks-{key.alg}", "odd-jwks", "/alice", [bearer(forge(claims(), key))])
+        add("envoy-accepts", f"odd-jwks-{key.alg}-no-kid", "odd-jwks", "/alice", [bearer(forge(claims(), key, kid=None))])
+    add("envoy-accepts", "odd-jwks-weak-kid", "odd-jwks", "/alice", [bearer(forge(claims(), ring.rsa, kid="weak"))])
 
     # -- (8) texts and claim-to-header formatting
     fmt = dict(big=12345678901234567890, float=1.5, neg=-3, empty="", flag=False, org={"team": "core"},
