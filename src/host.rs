@@ -162,11 +162,7 @@ pub fn add_request_header(name: &str, value: &str) -> Result<(), HostError> {
             value.len(),
         )
     };
-    if status == OK {
-        Ok(())
-    } else {
-        Err(HostError(status))
-    }
+    status_result(status)
 }
 
 /// Sets a request header, replacing any value it had.
@@ -228,6 +224,10 @@ fn replace_header(map_type: u32, name: &str, value: &str) -> Result<(), HostErro
             value.len(),
         )
     };
+    status_result(status)
+}
+
+fn status_result(status: u32) -> Result<(), HostError> {
     if status == OK {
         Ok(())
     } else {

@@ -88,7 +88,7 @@ class Key:
                 d[k] = v
         return d
 
-    def sign(self, data: bytes, alg: str | None = None) -> bytes:
+    def sign(self, data: bytes, alg: str | None = None, salt: int | None = None) -> bytes:
         alg = alg or self.alg
         bits = {"256": hashes.SHA256(), "384": hashes.SHA384(), "512": hashes.SHA512()}
         if self.secret is not None:
@@ -98,7 +98,7 @@ class Key:
             return self.private.sign(data, padding.PKCS1v15(), bits[alg[2:]])
         if alg.startswith("PS"):
             h = bits[alg[2:]]
-            return self.private.sign(data, padding.PSS(padding.MGF1(h), h.digest_size), h)
+            return self.private.sign(data, padding.PSS(padding.MGF1(h), h.digest_size if salt is None else salt), h)
         if alg.startswith("ES"):
             r, s = decode_dss_signature(self.private.sign(data, ec.ECDSA(bits[alg[2:]])))
             size = (self.private.curve.key_size + 7) // 8

@@ -267,6 +267,14 @@ def build(ring) -> list[Case]:
     for key in (ring.rsa, ring.ps, ring.ec, ring.ec384, ring.ed, ring.hs):
         add("envoy-accepts", f"odd-jwks-{key.alg}", "odd-jwks", "/alice", [bearer(forge(claims(), key))])
         add("envoy-accepts", f"odd-jwks-{key.alg}-no-kid", "odd-jwks", "/alice", [bearer(forge(claims(), key, kid=None))])
+    for salt in (0, 1, 20, 32, 48, 64, 190, 222):
+        hh2 = b64(json.dumps({"alg": "PS256", "kid": "ps-1"}).encode())
+        pp2 = b64(json.dumps(claims()).encode())
+        add("envoy-accepts", f"ps256-salt-{salt}", "default", "/alice",
+            [bearer(f"{hh2}.{pp2}.{b64(ring.ps.sign(f'{hh2}.{pp2}'.encode(), 'PS256', salt))}")])
+    hh3 = b64(json.dumps({"alg": "PS384", "kid": "ps-1"}).encode())
+    add("envoy-accepts", "ps384-on-ps256-key", "default", "/alice",
+        [bearer(f"{hh3}.{pp2}.{b64(ring.ps.sign(f'{hh3}.{pp2}'.encode(), 'PS384'))}")])
     add("envoy-accepts", "odd-jwks-weak-kid", "odd-jwks", "/alice", [bearer(forge(claims(), ring.rsa, kid="weak"))])
 
     # -- (8) texts and claim-to-header formatting
