@@ -362,33 +362,34 @@ impl AuthnState {
 
 /// Where a token was found, for its removal.
 #[derive(Debug, Clone, PartialEq, Eq)]
-enum Origin {
-    Header(String),
-    Param(String),
+enum Origin<'e> {
+    Header(&'e str),
+    Param(&'e str),
     Cookie,
 }
 
 struct Found<'e> {
     token: String,
-    origin: Origin,
+    origin: Origin<'e>,
     /// The issuers the location allows.
     issuers: &'e Issuers,
 }
 
 /// The request as `jwt_authn` changes it while it verifies: removed and added headers and a
 /// rewritten `:path` over the headers Envoy handed in.
-struct Work<'h> {
+struct Work<'h, 'a> {
     headers: Headers<'h>,
-    removed: Vec<String>,
-    added: Vec<(String, String)>,
+    /// Names from the configuration (no allocation per request).
+    removed: Vec<&'a str>,
+    added: Vec<(&'a str, String)>,
     path: Option<String>,
     payload: Option<Rc<Claims>>,
 }
 
-impl<'h> Work<'h> {
+impl<'h, 'a> Work<'h, 'a> {
     fn values(&self, name: &str) -> Vec<Vec<u8>> {
         let mut out: Vec<Vec<u8>> = Vec::new();
-        if !self.removed.iter().any(|r| r == name) {
+        if !self.removed.contains(&name) {
             out.extend(
                 self.headers
                     .iter()
@@ -399,17 +400,17 @@ impl<'h> Work<'h> {
         out.extend(
             self.added
                 .iter()
-                .filter(|(n, _)| n == name)
+                .filter(|(n, _)| *n == name)
                 .map(|(_, v)| v.as_bytes().to_vec()),
         );
         out
     }
 
-    fn remove(&mut self, name: &str) {
-        if !self.removed.iter().any(|r| r == name) {
-            self.removed.push(name.to_string());
+    fn remove(&mut self, name: &'a str) {
+        if !self.removed.contains(&name) {
+            self.removed.push(name);
         }
-        self.added.retain(|(n, _)| n != name);
+        self.added.retain(|(n, _)| *n != name);
     }
 
     fn path(&self) -> Option<Vec<u8>> {
@@ -426,7 +427,7 @@ impl<'h> Work<'h> {
                 .iter()
                 .any(|(n, _)| n.eq_ignore_ascii_case(name.as_bytes()));
             if present {
-                edits.push(HeaderEdit::Remove(name));
+                edits.push(HeaderEdit::Remove(name.to_string()));
             }
         }
         if let Some(path) = self.path {
@@ -435,7 +436,7 @@ impl<'h> Work<'h> {
         edits.extend(
             self.added
                 .into_iter()
-                .map(|(n, v)| HeaderEdit::Append(n, v)),
+                .map(|(n, v)| HeaderEdit::Append(n.to_string(), v)),
         );
     }
 }
@@ -482,7 +483,7 @@ impl Authenticator {
         }
         let mut work = Work {
             headers,
-            removed: self.sanitize.clone(),
+            removed: self.sanitize.iter().map(String::as_str).collect(),
             added: Vec::new(),
             path: None,
             payload: None,
@@ -501,10 +502,10 @@ impl Authenticator {
         }
     }
 
-    fn run(
-        &self,
+    fn run<'a>(
+        &'a self,
         verifier: &Verifier,
-        work: &mut Work<'_>,
+        work: &mut Work<'_, 'a>,
         now: u64,
         state: &mut AuthnState,
     ) -> Result<(), JwtFailure> {
@@ -529,10 +530,10 @@ impl Authenticator {
 
     /// One authenticator over the tokens at its locations: provider `Some(i)` (whose verifier
     /// first removes that provider's output headers again), or `allow_missing` (`None`).
-    fn verify_tokens(
-        &self,
+    fn verify_tokens<'a>(
+        &'a self,
         provider: Option<usize>,
-        work: &mut Work<'_>,
+        work: &mut Work<'_, 'a>,
         now: u64,
         state: &mut AuthnState,
     ) -> Result<(), JwtFailure> {
@@ -542,7 +543,7 @@ impl Authenticator {
         };
         if provider.is_some() {
             for name in &extractor.outputs {
-                work.remove(name);
+                work.remove(name.as_str());
             }
         }
         let found = extract(extractor, work);
@@ -561,11 +562,11 @@ impl Authenticator {
 
     /// Envoy `startVerify` + `verifyKey` + `handleGoodJwt` for one token; `provider`: the
     /// verifier names it (else the provider is looked up by the token's issuer).
-    fn verify_one(
-        &self,
+    fn verify_one<'a>(
+        &'a self,
         provider: Option<usize>,
-        found: &Found<'_>,
-        work: &mut Work<'_>,
+        found: &Found<'a>,
+        work: &mut Work<'_, 'a>,
         now: u64,
         state: &mut AuthnState,
     ) -> Result<(), JwtFailure> {
@@ -627,11 +628,11 @@ impl Authenticator {
         };
         if let Some(header) = &provider.payload_header {
             work.added
-                .push((header.clone(), token.payload_segment().to_string()));
+                .push((header.as_str(), token.payload_segment().to_string()));
         }
         for (header, path) in &provider.claim_headers {
             if let Some(value) = claim_text(&token.payload, path).filter(|v| !v.is_empty()) {
-                work.added.push((header.clone(), value));
+                work.added.push((header.as_str(), value));
             }
         }
         if !provider.forward {
@@ -757,7 +758,7 @@ fn text(bytes: &[u8]) -> String {
 }
 
 /// Envoy `ExtractorImpl::extract` over the request as it is now.
-fn extract<'e>(e: &'e Extractor, work: &Work<'_>) -> Vec<Found<'e>> {
+fn extract<'e>(e: &'e Extractor, work: &Work<'_, '_>) -> Vec<Found<'e>> {
     let mut found = Vec::new();
     for (name, prefix, issuers) in &e.headers {
         for value in work.values(name) {
@@ -771,19 +772,18 @@ fn extract<'e>(e: &'e Extractor, work: &Work<'_>) -> Vec<Found<'e>> {
             };
             found.push(Found {
                 token: text(token),
-                origin: Origin::Header(name.clone()),
+                origin: Origin::Header(name),
                 issuers,
             });
         }
     }
     if !e.params.is_empty() {
         if let Some(path) = work.path() {
-            let params = query_params(&path);
             for (name, issuers) in &e.params {
-                if let Some((_, value)) = params.iter().find(|(k, _)| k == name) {
+                if let Some(value) = first_param(&path, name) {
                     found.push(Found {
-                        token: value.clone(),
-                        origin: Origin::Param(name.clone()),
+                        token: value,
+                        origin: Origin::Param(name),
                         issuers,
                     });
                 }
@@ -832,6 +832,25 @@ fn percent_decode(s: &[u8]) -> String {
         i += 1;
     }
     String::from_utf8_lossy(&out).into_owned()
+}
+
+/// The first value of query parameter `name` (decoded), as Envoy's `getFirstValue` after
+/// `parseAndDecodeQueryString`; only a key with a `%` in it is decoded to compare it.
+fn first_param(path: &[u8], name: &str) -> Option<String> {
+    let q = path.iter().position(|c| *c == b'?')?;
+    let query = path.get(q + 1..)?;
+    query.split(|c| *c == b'&').find_map(|piece| {
+        let (k, v) = match piece.iter().position(|c| *c == b'=') {
+            Some(eq) => (piece.get(..eq)?, piece.get(eq + 1..)?),
+            None => (piece, &b""[..]),
+        };
+        let matches = if k.contains(&b'%') {
+            percent_decode(k) == name
+        } else {
+            k == name.as_bytes()
+        };
+        matches.then(|| percent_decode(v))
+    })
 }
 
 /// Envoy `QueryParamsMulti::parseAndDecodeQueryString`: every `&`-separated piece after the
