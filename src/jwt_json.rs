@@ -3,7 +3,7 @@
 //! accepts exactly what that parser accepts and builds the same value.
 //!
 //! Mirrors protobuf's JSON lexer (measured against Envoy 1.40): the top level must be an
-//! object; a repeated key in an object is an error (protobuf refuses a map key twice, after
+//! object (or `null`, read as an empty one); a repeated key in an object is an error (protobuf refuses a map key twice, after
 //! unescaping), nesting deeper than 100 levels (the top-level object counts) is an error, a
 //! trailing comma before `}` or `]` is accepted, strings must be valid UTF-8 with valid
 //! escapes (no lone surrogates; raw control characters are kept), single-quoted strings and
@@ -17,15 +17,21 @@ use serde_json::{Map, Number, Value};
 /// Protobuf's JSON recursion limit, the outermost object included.
 pub const MAX_DEPTH: usize = 100;
 
-/// Parses `text` as protobuf parses a `Struct`: an object, or `None`.
+/// Parses `text` as protobuf parses a `Struct`: an object (top-level `null` is the empty
+/// one, as for any message), or `None`.
 pub fn parse_object(text: &[u8]) -> Option<Map<String, Value>> {
     let mut p = Parser { s: text, i: 0 };
     p.ws();
-    if p.peek() != Some(b'{') {
-        return None;
-    }
-    let Value::Object(map) = p.value(1)? else {
-        return None;
+    let map = match p.peek()? {
+        b'{' => match p.value(1)? {
+            Value::Object(map) => map,
+            _ => return None,
+        },
+        b'n' => {
+            p.literal(b"null", Value::Null)?;
+            Map::new()
+        }
+        _ => return None,
     };
     p.ws();
     (p.i == p.s.len()).then_some(map)
@@ -339,6 +345,9 @@ mod tests {
     #[test]
     fn only_objects_with_nothing_after_them_are_structs() {
         assert!(parse_object(b"[1]").is_none());
+        assert_eq!(parse_object(b" null ").map(|m| m.len()), Some(0));
+        assert!(parse_object(b"nul").is_none());
+        assert!(parse_object(b"\"x\"").is_none());
         assert!(parse_object(b" {} \n").is_some());
         assert!(parse_object(b"{} x").is_none());
         assert!(parse_object(b"{\"a\":NaN}").is_none());

@@ -98,7 +98,7 @@ def build(ring) -> list[Case]:
             text = json.dumps(c, separators=(",", ":"))[:-1] + f',"{field_}":{v}}}'
             raw_payload(text, f"{field_}-{name}")
     raw_payload(json.dumps({**base, "exp": 0}), "exp-0-alice", "/alice")
-    for name, text in [("not-object", "[1]"), ("string", '"x"'), ("trailing-comma", '{"sub":"a",}'),
+    for name, text in [("not-object", "[1]"), ("null", " null "), ("number", "7"), ("string", '"x"'), ("trailing-comma", '{"sub":"a",}'),
                        ("comment", '{"sub":"a"/*c*/}'), ("bom", "\ufeff" + json.dumps(base)),
                        ("nan", json.dumps(base)[:-1] + ',"n":NaN}'), ("big-number", json.dumps(base)[:-1] + ',"n":1e400}'),
                        ("lone-surrogate", json.dumps(base)[:-1] + ',"n":"\\ud800"}'),
@@ -236,7 +236,7 @@ def build(ring) -> list[Case]:
                          ("cty", {"alg": "RS256", "kid": "rsa-1", "cty": 5}),
                          ("kid-number", {"alg": "RS256", "kid": 1}), ("kid-null", {"alg": "RS256", "kid": None}),
                          ("alg-number", {"alg": 256}), ("alg-lower", {"alg": "rs256"}), ("no-alg", {"kid": "rsa-1"}),
-                         ("header-list", [1]), ("b64", {"alg": "RS256", "kid": "rsa-1", "b64": False})]:
+                         ("header-list", [1]), ("header-null", "null"), ("header-string", '"x"'), ("b64", {"alg": "RS256", "kid": "rsa-1", "b64": False})]:
         add("envoy-accepts", f"header-{name}", "default", "/alice", [bearer(forge(claims(), ring.rsa, header=header))])
     r_s = ring.ec.sign(f"{h}.{p}".encode())
     # ES256 with 33-byte halves (a leading zero on r and s): BN_bin2bn takes each half as a number
@@ -276,6 +276,28 @@ def build(ring) -> list[Case]:
     add("envoy-accepts", "ps384-on-ps256-key", "default", "/alice",
         [bearer(f"{hh3}.{pp2}.{b64(ring.ps.sign(f'{hh3}.{pp2}'.encode(), 'PS384'))}")])
     add("envoy-accepts", "odd-jwks-weak-kid", "odd-jwks", "/alice", [bearer(forge(claims(), ring.rsa, kid="weak"))])
+
+    # -- more location and time edges
+    for name, scen, path, headers in [
+        ("latin1-before-token", "default", "/open", [("authorization", "Bearer \xe9" + ok)]),
+        ("space-inside-header-section", "default", "/alice", [("authorization", f"Bearer {h[:5]} {h[5:]}.{p}.{s}")]),
+        ("tab-after-token", "default", "/alice", [("authorization", f"Bearer {ok}\t")]),
+        ("cookie-name-case", "locations", "/alice", [("cookie", "Session=" + ok)]),
+        ("prefix-twice", "locations", "/alice", [("x-tok", "Tok Tok " + ok)]),
+        ("prefix-in-the-middle", "locations", "/alice", [("x-tok", "abc Tok " + ok)]),
+        ("cookie-empty-then-good", "locations", "/alice", [("cookie", "session=; session=" + ok)]),
+        ("cookie-without-equals", "locations", "/alice", [("cookie", "session; session=" + ok)]),
+        ("semicolon-in-query", "default", "/any/x?a=1;access_token=" + ok, []),
+        ("plus-inside-param-token", "default", "/any/x?access_token=" + ok[:10] + "+" + ok[10:], []),
+        ("empty-query", "default", "/any/x?", []),
+        ("double-equals", "default", "/any/x?access_token==" + ok, []),
+        ("upper-case-param", "default", "/any/x?ACCESS_TOKEN=" + ok, []),
+        ("issuer-case", "default", "/alice", [bearer(t(iss=ISS.upper()))]),
+        ("aud-empty-and-slash", "default", "/open", [bearer(t(aud=["", "web-api/"]))]),
+        ("aud-scheme-only", "default", "/open", [bearer(t(aud="http://"))]),
+        ("sub-list", "default", "/alice", [bearer(t(sub=["alice"]))]),
+    ]:
+        add("malformed-location", name, scen, path, headers)
 
     # -- (8) texts and claim-to-header formatting
     fmt = dict(big=12345678901234567890, float=1.5, neg=-3, empty="", flag=False, org={"team": "core"},
