@@ -265,6 +265,11 @@ def scenarios(ring: KeyRing) -> list[Scenario]:
             {"kty": "oct", "alg": "RS256", "k": "c2VjcmV0"},
             "not-an-object",
         ]})}]),
+        # two issuers with their own header and a shared parameter
+        Scenario("split-locations", [{"issuer": ISS, "jwks": jwks, "fromHeaders": [{"name": "x-raw"}],
+                                      "fromParams": ["tok"], "outputClaimToHeaders": [{"header": "x-sub", "claim": "sub"}]},
+                                     {"issuer": ISS2, "jwks": jwks, "fromHeaders": [{"name": "x-tok", "prefix": "Tok "}],
+                                      "fromParams": ["tok"], "outputClaimToHeaders": [{"header": "x-num", "claim": "num"}]}]),
         # two issuers sharing the default locations
         Scenario("issuers", [{"issuer": ISS, "jwks": jwks, "outputClaimToHeaders": [{"header": "x-sub", "claim": "sub"}]},
                              {"issuer": ISS2, "jwks": jwks,
