@@ -17,12 +17,12 @@
 //! * a provider's verifier extracts the tokens at its locations, the `allow_missing` verifier
 //!   those at every provider's locations (a location allows the issuers of the providers that
 //!   configured it; `allow_missing` finds the provider by issuer), from the request as it is
-//!   then: header
-//!   locations in order of `name + prefix`, every value of each (a prefix is found anywhere in
-//!   the value, the token starts at the next base64url-or-dot character, or is the whole value
-//!   when none follows; without a prefix the whole value), then query parameters in name order
-//!   (first value, percent-decoded), then cookies in name order (first occurrence, quotes
-//!   stripped). A malformed or empty value at a location is a token, and a bad one;
+//!   then: header locations in order of `name + prefix`, every value of each (a prefix is
+//!   found anywhere in the value, the token starts at the next base64url-or-dot character, or
+//!   is the whole value when none follows; without a prefix the whole value), then query
+//!   parameters in name order (first value, percent-decoded), then cookies in name order
+//!   (first occurrence, quotes stripped). A malformed or empty value at a location is a token,
+//!   and a bad one;
 //! * tokens are verified last-extracted first; the first failure ends the verifier (an
 //!   allow-missing verifier passes only when there is no token at all). A good token adds its
 //!   payload header and claim headers (`addCopy`: repeated tokens add repeated values), removes
