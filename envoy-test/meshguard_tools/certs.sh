@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Test PKI for the Envoy end-to-end tests and `make run`.
 #
-#   envoy-test/certs.sh OUTDIR [NAME=URI ...]
+#   envoy-test/meshguard_tools/certs.sh OUTDIR [NAME=URI ...]   (or: python -m meshguard_tools.certs)
 #
 # Creates in OUTDIR (idempotent: existing files are kept):
 #   ca.crt/ca.key                       a test CA

@@ -9,11 +9,9 @@ from __future__ import annotations
 import argparse
 import shlex
 import sys
-from pathlib import Path
-
 import yaml
 
-DEMO_DIR = Path(__file__).resolve().parent / "demos"
+from meshguard_tools.paths import DEMO_DIR
 
 
 def load_examples(demo: str) -> list[dict]:

@@ -1,7 +1,7 @@
 """Istio AuthorizationPolicy -> Envoy RBAC HTTP filters, the way istiod builds them for a sidecar.
 
-The one translator of the repository: ``make bench`` (``envoy-test/bench/policies.py``) and the
-differential test (``envoy-test/difftest/``) both use :func:`istio_rbac_filters`. It follows istiod's
+The one translator of the repository: ``make bench`` (``meshguard_tools/bench/policies.py``) and the
+differential test (``meshguard_tools/difftest/``) both use :func:`istio_rbac_filters`. It follows istiod's
 sidecar generator (``pilot/pkg/security/authz/{builder,model,matcher}``, summarized in
 ``/work/shared/reference/authz-semantics.md`` sections 3-9 and 11):
 

@@ -14,9 +14,9 @@ names, the gzip header has mtime 0 and no file name, and every JSON document is 
 sorted keys. The same .wasm always gives the same manifest digest, which is what a WasmPlugin's
 ``sha256`` field pins for ``oci://`` URLs.
 
-    wasmplugin/oci.py build [--wasm target/wasm32-wasip1/release/meshguard.wasm] [--out target/oci]
+    python -m meshguard_tools.oci build [--wasm target/wasm32-wasip1/release/meshguard.wasm] [--out target/oci]
                             [--tag <crate version>]
-    wasmplugin/oci.py push --registry HOST[:PORT]/REPO [--tag <crate version>] [--layout target/oci]
+    python -m meshguard_tools.oci push --registry HOST[:PORT]/REPO [--tag <crate version>] [--layout target/oci]
                            [--plain-http | --tls]
 
 ``build`` writes an OCI image layout (``oci-layout``, ``index.json``, ``blobs/sha256/``) plus
@@ -45,9 +45,9 @@ import urllib.parse
 import urllib.request
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
-DEFAULT_WASM = REPO / "target" / "wasm32-wasip1" / "release" / "meshguard.wasm"
-DEFAULT_OUT = REPO / "target" / "oci"
+from meshguard_tools.paths import DEFAULT_WASM, REPO, TARGET
+
+DEFAULT_OUT = TARGET / "oci"
 
 MANIFEST_TYPE = "application/vnd.oci.image.manifest.v1+json"
 INDEX_TYPE = "application/vnd.oci.image.index.v1+json"

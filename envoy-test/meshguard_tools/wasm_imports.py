@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Check that a WebAssembly module imports only from allowed modules.
 
-    python3 tests/e2e/wasm_imports.py target/wasm32-wasip1/release/meshguard.wasm [--allow env --allow ...]
+    python -m meshguard_tools.wasm_imports target/wasm32-wasip1/release/meshguard.wasm [--allow env --allow ...]
 
 Parses the binary import section itself (no wabt/wasm-tools needed). Envoy provides the proxy-wasm ABI
 under ``env`` and a few WASI functions under ``wasi_snapshot_preview1``; any other import module makes

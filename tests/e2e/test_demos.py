@@ -1,9 +1,9 @@
 """Every curl example `make run` prints (envoy-test/demos/<demo>.examples.yaml) does what it says."""
 import pytest
 
-import envoy_config
-from demo_examples import load_examples
-from e2e_helpers import OK_BODY
+from meshguard_tools import envoy_config
+from meshguard_tools.demo_examples import load_examples
+from meshguard_tools.e2e.policies import OK_BODY
 
 CASES = [
     (demo, i, ex)

@@ -46,13 +46,9 @@ import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
-HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE))
-REPO = HERE.parent.parent
-
-import envoys  # noqa: E402
-import policies  # noqa: E402
-import wrkrun  # noqa: E402
+from meshguard_tools import certs, envoy_config, launcher
+from meshguard_tools.bench import policies, wrkrun
+from meshguard_tools.paths import DEFAULT_WASM, TARGET
 
 
 @dataclass
@@ -87,19 +83,18 @@ def machine_info(envoy_bin: str, wasm: Path) -> dict:
         "cpu_model": model,
         "kernel": platform.release(),
         "loadavg_start": os.getloadavg()[0],
-        "envoy_version": envoys.envoy_version(envoy_bin),
+        "envoy_version": launcher.envoy_version(envoy_bin),
         "envoy_binary": envoy_bin,
         "wasm": str(wasm),
         "wasm_bytes": wasm.stat().st_size if wasm.exists() else None,
     }
 
 
-def make_certs(cert_dir: Path, sizes: list) -> dict:
+def client_certs(cert_dir: Path, sizes: list) -> dict:
     """Client certificates for the caller of each size (identity of rule N-1). Returns size -> name."""
     names = {n: f"sa{n - 1}" for n in sizes}
     specs = [f"{name}={policies.spiffe(n - 1)}" for n, name in names.items()]
-    subprocess.run(["bash", str(REPO / "envoy-test/certs.sh"), str(cert_dir), *specs], check=True,
-                   stdout=subprocess.DEVNULL, timeout=120)
+    certs.make_certs(cert_dir, *specs)
     return names
 
 
@@ -121,7 +116,7 @@ def build_cases(sizes: list, cert_names: dict, with_jwt: bool, templates: bool =
         cases.append(Case("authz", "meshguard", f"meshguard {n}", n, cert_names[n], runs,
                           wasm_config=policies.meshguard_config(resources)))
     if with_jwt:
-        import jwt_bench
+        from meshguard_tools.bench import jwt_bench
 
         tokens = jwt_bench.Tokens(distinct=1000)
         same = {"jwt": jwt_bench.requests(tokens, distinct=False)}
@@ -159,20 +154,20 @@ def run_case(case: Case, a, work: Path, cert_dir: Path, rnd: int) -> dict:
     server = client = None
     out: dict = {"round": rnd, "runs": {}, "problems": []}
     try:
-        s_admin, s_plain, s_mtls = envoys.free_port(), envoys.free_port(), envoys.free_port()
-        server = envoys.Envoy(
-            a.envoy, f"{tag}-server",
-            envoys.server_bootstrap(filters=case.filters, wasm_config=case.wasm_config, wasm_path=str(a.wasm),
-                                    cert_dir=str(cert_dir), plain_port=s_plain, mtls_port=s_mtls,
-                                    admin_port=s_admin),
-            s_admin, work, concurrency=1)
+        s_admin, s_plain, s_mtls = envoy_config.free_port(), envoy_config.free_port(), envoy_config.free_port()
+        server = launcher.launch(
+            a.envoy,
+            envoy_config.server_bootstrap(filters=case.filters, wasm_config=case.wasm_config, wasm_path=str(a.wasm),
+                                          cert_dir=str(cert_dir), plain_port=s_plain, mtls_port=s_mtls,
+                                          admin_port=s_admin),
+            work, f"{tag}-server", s_admin, concurrency=1)
         out["ready_s"] = server.ready_s
-        c_admin, c_listen = envoys.free_port(), envoys.free_port()
-        client = envoys.Envoy(
-            a.envoy, f"{tag}-client",
-            envoys.client_bootstrap(listen_port=c_listen, admin_port=c_admin, server_port=s_mtls,
-                                    cert_dir=str(cert_dir), client_name=case.client_cert),
-            c_admin, work, concurrency=1)
+        c_admin, c_listen = envoy_config.free_port(), envoy_config.free_port()
+        client = launcher.launch(
+            a.envoy,
+            envoy_config.client_bootstrap(listen_port=c_listen, admin_port=c_admin, server_port=s_mtls,
+                                          cert_dir=str(cert_dir), client_name=case.client_cert),
+            work, f"{tag}-client", c_admin, concurrency=1)
         url = f"http://127.0.0.1:{c_listen}"
 
         # correctness: every distinct request once (the first few of a token pool)
@@ -192,16 +187,16 @@ def run_case(case: Case, a, work: Path, cert_dir: Path, rnd: int) -> dict:
         warm = scripts.get("mix") or next(iter(scripts.values()))
         wrkrun.run(url, warm, threads=a.threads, connections=a.connections, duration_s=a.warmup,
                    log=work / f"{tag}-warmup.wrk.log")
-        out["rss_kb"] = envoys.rss_kb(server.pid)
+        out["rss_kb"] = launcher.rss_kb(server.pid)
 
         for run_name, reqs in case.runs.items():
-            t0 = envoys.cpu_ticks(server.pid)
+            t0 = launcher.cpu_ticks(server.pid)
             w = wrkrun.run(url, scripts[run_name], threads=a.threads, connections=a.connections,
                            duration_s=a.duration, log=work / f"{tag}-{run_name}.wrk.log")
-            t1 = envoys.cpu_ticks(server.pid)
+            t1 = launcher.cpu_ticks(server.pid)
             n = max(w["requests"], 1)
             w["rps"] = w["requests"] / (w["duration_us"] / 1e6)
-            w["cpu_us_per_req"] = (t1 - t0) / envoys.CLK_TCK * 1e6 / n
+            w["cpu_us_per_req"] = (t1 - t0) / launcher.CLK_TCK * 1e6 / n
             expected_denied = sum(1 for r in reqs if r["expect"] != 200) / len(reqs)
             w["denied_share"] = w["err_status"] / n
             # requests still in flight at the end (up to one per connection) skew the share of a short run
@@ -223,7 +218,7 @@ def run_case(case: Case, a, work: Path, cert_dir: Path, rnd: int) -> dict:
                 out["jwt_cache"] = cache
             except (OSError, ValueError):
                 pass
-        out["rss_kb_end"] = envoys.rss_kb(server.pid)
+        out["rss_kb_end"] = launcher.rss_kb(server.pid)
     except Exception as e:  # noqa: BLE001 - record and go on with the other cases
         out["error"] = f"{type(e).__name__}: {e}"
         print(f"    !! {case.label}: {out['error'][:2000]}", flush=True)
@@ -383,8 +378,8 @@ def report(cases: list, info: dict, a, elapsed: float) -> tuple:
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--envoy", required=True, help="the real Envoy binary (not the .venv/bin shim)")
-    ap.add_argument("--wasm", type=Path, default=REPO / "target/wasm32-wasip1/release/meshguard.wasm")
-    ap.add_argument("--out", type=Path, default=REPO / "target/bench")
+    ap.add_argument("--wasm", type=Path, default=DEFAULT_WASM)
+    ap.add_argument("--out", type=Path, default=TARGET / "bench")
     ap.add_argument("--quick", action="store_true", help="smoke test: 1 round, 2 s runs, sizes 1 and 1000")
     ap.add_argument("--rounds", type=int, default=None, help="default 3 (quick: 1)")
     ap.add_argument("--duration", type=int, default=None, help="seconds per wrk run (default 5, quick 2)")
@@ -412,7 +407,7 @@ def main(argv=None) -> int:
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGHUP, on_signal)
-    atexit.register(envoys.kill_all)
+    atexit.register(launcher.kill_all)
 
     t_start = time.monotonic()
     a.out.mkdir(parents=True, exist_ok=True)
@@ -433,7 +428,7 @@ def main(argv=None) -> int:
         print(f"bench: {info['nproc']} CPUs ({info['cpu_model']}), Envoy {info['envoy_version']}", flush=True)
         print("bench: wrk (HTTP/1.1) -> client Envoy (mTLS origination, SPIFFE client cert) -> server Envoy "
               "--concurrency 1 (measured)", flush=True)
-        cert_names = make_certs(cert_dir, sizes)
+        cert_names = client_certs(cert_dir, sizes)
         cases = build_cases(sizes, cert_names, with_jwt=not a.no_jwt, templates=not a.no_templates)
         per_case = a.warmup + a.duration * max(len(c.runs) for c in cases)
         print(f"bench: {len(cases)} cases x {a.rounds} round(s), ~{len(cases) * a.rounds * (per_case + 2) / 60:.0f}+ min",
@@ -453,7 +448,7 @@ def main(argv=None) -> int:
                       f"{summary}  ({time.monotonic() - t0:.0f}s)", flush=True)
         md, data = report(cases, info, a, time.monotonic() - t_start)
     finally:
-        envoys.kill_all()
+        launcher.kill_all()
     (a.out / "results.md").write_text(md, encoding="utf-8")
     (a.out / "results.json").write_text(json.dumps(data, indent=1), encoding="utf-8")
     print()

@@ -4,7 +4,7 @@ Both sides of the comparison come from the same AuthorizationPolicy objects:
 
 * meshguard gets them verbatim as its plugin configuration (``resources``);
 * native Envoy gets the ``envoy.filters.http.rbac`` filters istiod would generate, from
-  :func:`istio_rbac_filters` (``envoy-test/istio_rbac.py``, the translator the differential test uses too).
+  :func:`istio_rbac_filters` (``meshguard_tools/istio_rbac.py``, the translator the differential test uses too).
 
 Envoy's RBAC engine keeps its policies in a map ordered by name and stops at the first match; rule
 numbers are zero-padded so that name order is numeric order and "the last rule" is last for both
@@ -12,11 +12,7 @@ engines (meshguard keeps resource order).
 """
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-import istio_rbac  # noqa: E402  (envoy-test/istio_rbac.py)
+from meshguard_tools import istio_rbac
 
 NAMESPACE = "default"
 WORKLOAD_LABELS = {"app": "bench"}

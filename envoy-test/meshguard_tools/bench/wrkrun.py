@@ -5,7 +5,7 @@ import json
 import subprocess
 from pathlib import Path
 
-import envoys
+from meshguard_tools import launcher
 
 LUA = r"""
 local specs = {
@@ -55,13 +55,13 @@ def run(url: str, script: Path, *, threads: int, connections: int, duration_s: f
     argv = ["wrk", f"-t{threads}", f"-c{connections}", f"-d{duration_s:g}s", "--timeout", "10s",
             "-s", str(script), url]
     log.write_bytes(b"")
-    p = envoys.spawn(argv, log)
+    p = launcher.spawn(argv, log)
     try:
         p.wait(timeout=duration_s + timeout_pad)
     except subprocess.TimeoutExpired:
         raise RuntimeError(f"wrk did not finish: {' '.join(argv)}")
     finally:
-        envoys.stop(p)
+        launcher.stop(p)
     text = log.read_text(errors="replace")
     for line in text.splitlines():
         if line.startswith("BENCHJSON "):

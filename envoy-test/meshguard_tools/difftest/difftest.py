@@ -6,7 +6,7 @@ HCM settings (Istio sidecar inbound: path normalization mode of the set, ``set_f
 direct peer as the README asks for behind X-Forwarded-For) and the same ``direct_response`` 200 route:
 
 * ``mg_<i>``: the meshguard Wasm filter with the policies verbatim as its plugin configuration;
-* ``rbac_<i>``: the RBAC filters istiod would generate for the policies (``envoy-test/istio_rbac.py``).
+* ``rbac_<i>``: the RBAC filters istiod would generate for the policies (``meshguard_tools/istio_rbac.py``).
 
 Both listeners take plaintext and TLS on one port (``tls_inspector``; the TLS chain asks for an
 *optional* client certificate from the test CA). Every request goes to both listeners over a new
@@ -20,14 +20,14 @@ The seed decides everything (one RNG, sets generated in order, so set i is the s
 the request and both answers; the first one is then shrunk (fewest policies, rules, fields, values and
 headers that keep the same mismatch) and printed again. ``--only INDEX`` reruns one set.
 
-    difftest.py --policies 300 --requests 100 --seed 7     (make difftest DIFF_POLICIES=... DIFF_SEED=...)
+    python -m meshguard_tools.difftest.difftest --policies 300 --requests 100 --seed 7
+        (make difftest DIFF_POLICIES=... DIFF_SEED=...)
 """
 from __future__ import annotations
 
 import argparse
 import concurrent.futures
 import json
-import os
 import random
 import socket
 import ssl
@@ -37,16 +37,9 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE))
-sys.path.insert(0, str(HERE.parent))
-sys.path.insert(0, str(HERE.parent / "bench"))
-import envoy_config  # noqa: E402  (envoy-test/envoy_config.py)
-import envoys  # noqa: E402  (envoy-test/bench/envoys.py: process start / ready / stop)
-import generate  # noqa: E402
-import istio_rbac  # noqa: E402
+from meshguard_tools import envoy_config, istio_rbac, launcher, paths
+from meshguard_tools.difftest import generate
 
-REPO = HERE.parent.parent
 DECISION = "x-meshguard-decision"
 NORMALIZATIONS = ["BASE", "BASE", "BASE", "NONE", "MERGE_SLASHES", "DECODE_AND_MERGE_SLASHES"]
 
@@ -92,7 +85,7 @@ class Mismatch:
             *[_indent(json.dumps(res)) for res in p.resources],
             "  native RBAC filters (PORT = 10000):",
             *[_indent(json.dumps(f["typed_config"])) for f in p.rbac_filters(10000)],
-            f"  rerun (the whole set): envoy-test/difftest/difftest.py --seed {self.seed} --policies {p.index + 1} "
+            f"  rerun (the whole set): .venv/bin/python -m meshguard_tools.difftest.difftest --seed {self.seed} --policies {p.index + 1} "
             f"--requests {self.requests} --only {p.index}",
         ])
 
@@ -339,8 +332,8 @@ class Runner:
             admin = listener_port()
             cfg = bootstrap(sets, admin, str(self.wasm_path), str(self.cert_dir))
             try:
-                env = envoys.Envoy(self.envoy_binary, f"difftest-{sets[0].index}", cfg, admin, self.workdir,
-                                   concurrency=2, ready_timeout=120)
+                env = launcher.launch(self.envoy_binary, cfg, self.workdir, f"difftest-{sets[0].index}", admin,
+                                      concurrency=2, ready_timeout=120)
                 break
             except RuntimeError as e:
                 if "Address already in use" not in str(e) or attempt == 2:
@@ -467,7 +460,7 @@ def campaign(*, seed: int, policies: int, requests: int, envoy_binary: str, wasm
             result.minimal = shrink(runner, result.mismatches[0])
             log("difftest: minimal reproducer\n" + result.minimal.report())
     finally:
-        envoys.kill_all()
+        launcher.kill_all()
     log(result.summary())
     if verbose:
         for outcome, samples in sorted(result.samples.items()):
@@ -477,13 +470,10 @@ def campaign(*, seed: int, policies: int, requests: int, envoy_binary: str, wasm
 
 
 def find_envoy() -> str:
-    env = os.environ.get("ENVOY")
-    if env:
-        return env
-    found = sorted(REPO.glob(".venv/lib/python3*/site-packages/envoy/_bin/envoy"))
+    found = paths.find_envoy()
     if not found:
         sys.exit("difftest: no Envoy binary (make deps, or ENVOY=...)")
-    return str(found[0])
+    return found
 
 
 def main(argv=None) -> int:
@@ -497,9 +487,9 @@ def main(argv=None) -> int:
     ap.add_argument("--no-shrink", action="store_true", help="do not minimize the first mismatch")
     ap.add_argument("-v", "--verbose", action="store_true", help="print a few requests of every outcome")
     ap.add_argument("--envoy", default=None)
-    ap.add_argument("--wasm", default=str(REPO / "target/wasm32-wasip1/release/meshguard.wasm"))
-    ap.add_argument("--certs", default=str(REPO / "target/certs"))
-    ap.add_argument("--workdir", default=str(REPO / "target/difftest"))
+    ap.add_argument("--wasm", default=str(paths.DEFAULT_WASM))
+    ap.add_argument("--certs", default=str(paths.CERT_DIR))
+    ap.add_argument("--workdir", default=str(paths.TARGET / "difftest"))
     a = ap.parse_args(argv)
     seed = a.seed if a.seed is not None else random.SystemRandom().randrange(1 << 31)
     res = campaign(seed=seed, policies=a.policies, requests=a.requests, envoy_binary=a.envoy or find_envoy(),

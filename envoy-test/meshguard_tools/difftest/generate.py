@@ -46,7 +46,7 @@ NAMESPACE = "default"
 ROOT_NAMESPACE = "istio-system"
 LABELS = {"app": "details", "version": "v1"}
 
-# client certificate name (envoy-test/certs.sh) -> SPIFFE URI SAN (None: DNS SAN and subject only)
+# client certificate name (meshguard_tools/certs.sh) -> SPIFFE URI SAN (None: DNS SAN and subject only)
 IDENTITIES = {
     "productpage": "spiffe://cluster.local/ns/default/sa/productpage",
     "reviews": "spiffe://cluster.local/ns/default/sa/reviews",

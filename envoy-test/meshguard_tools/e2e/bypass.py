@@ -16,12 +16,14 @@ from __future__ import annotations
 import dataclasses
 import shutil
 import socket
-import subprocess
 from pathlib import Path
 
 import pytest
 
-from conftest import IDENTITIES, REPO, Client, Response
+from meshguard_tools import certs
+from meshguard_tools.e2e.client import Client, Response
+from meshguard_tools.e2e.fixtures import IDENTITIES
+from meshguard_tools.paths import TARGET
 
 DECISION = "x-meshguard-decision"
 
@@ -98,7 +100,7 @@ def _parse_responses(buf: bytes) -> list[Response]:
 # --------------------------------------------------------------------------------------------------
 # extra client certificates (same test CA as target/certs, so the mTLS listener accepts them)
 
-BYPASS_CERT_DIR = REPO / "target" / "bypass-certs"
+BYPASS_CERT_DIR = TARGET / "bypass-certs"
 EXTRA_IDENTITIES = {
     # Istio's namespace regex `.*/ns/<ns>/.*` finds `/ns/foo/` anywhere in the URI (known-bypasses E4)
     "nested-ns": "spiffe://cluster.local/ns/evil/sa/x/ns/foo/y",
@@ -131,8 +133,7 @@ def bypass_cert_dir(cert_dir) -> Path:
         for ext in ("crt", "key"):
             shutil.copyfile(cert_dir / f"{name}.{ext}", BYPASS_CERT_DIR / f"{name}.{ext}")
     args = [f"{name}={uri}" for name, uri in EXTRA_IDENTITIES.items()]
-    subprocess.run(["bash", str(REPO / "envoy-test" / "certs.sh"), str(BYPASS_CERT_DIR), *args], check=True,
-                   capture_output=True)
+    certs.make_certs(BYPASS_CERT_DIR, *args)
     for name in EXTRA_IDENTITIES:
         assert (BYPASS_CERT_DIR / f"{name}.crt").exists(), name
     return BYPASS_CERT_DIR

@@ -6,7 +6,7 @@ import copy
 DENY_BODY = b"RBAC: access denied"
 OK_BODY = b"ok\n"
 
-# client certificate name (envoy-test/certs.sh) -> SPIFFE identity
+# client certificate name (meshguard_tools/certs.sh) -> SPIFFE identity
 IDENTITIES = {
     "productpage": "spiffe://cluster.local/ns/default/sa/productpage",
     "reviews": "spiffe://cluster.local/ns/default/sa/reviews",

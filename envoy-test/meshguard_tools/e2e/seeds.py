@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import copy
 import json
-from pathlib import Path
+import dataclasses
 
 import yaml
 
-REPO = Path(__file__).resolve().parents[2]
-WASMPLUGIN_DIR = REPO / "wasmplugin"
+from meshguard_tools import envoy_config, paths
+from meshguard_tools.paths import WASMPLUGIN_DIR
 
 MTLS_REQUIRED = b"meshguard: mTLS is required (PeerAuthentication STRICT)"
 RBAC_DENIED = b"RBAC: access denied"
@@ -79,15 +79,9 @@ def with_workload(config: dict, app: str, namespace: str = "default", **labels: 
 
 
 def _extra_pair(name: str, config: dict, traffic_direction: str) -> tuple[list[dict], int, int]:
-    import os
-
-    import envoy_config
-    from conftest import free_port
-
-    plain, mtls = free_port(), free_port()
-    wasm = os.environ.get("MESHGUARD_WASM", str(REPO / "target" / "wasm32-wasip1" / "release" / "meshguard.wasm"))
+    plain, mtls = envoy_config.free_port(), envoy_config.free_port()
     rendered = envoy_config.render(
-        config, wasm_path=wasm, cert_dir=str(REPO / "target" / "certs"), plain_port=plain, mtls_port=mtls,
+        config, wasm_path=str(paths.wasm_path()), cert_dir=str(paths.CERT_DIR), plain_port=plain, mtls_port=mtls,
         admin_port=0, traffic_direction=traffic_direction,
     )
     listeners = rendered["static_resources"]["listeners"][:2]
@@ -97,12 +91,10 @@ def _extra_pair(name: str, config: dict, traffic_direction: str) -> tuple[list[d
 
 
 def listener_clients(envoy_pool, configs: dict, directions: dict | None = None, **opts) -> dict:
-    """Start ONE Envoy (through conftest's ``envoy_pool``, so a module-scoped fixture can share it) that serves every ``configs`` entry (name -> plugin configuration) on its own
+    """Start ONE Envoy (through the ``envoy_pool`` fixture, so a module-scoped fixture can share it) that serves every ``configs`` entry (name -> plugin configuration) on its own
     plain/mTLS listener pair; returns name -> Client. ``directions``: name -> ``OUTBOUND`` for listeners
     that stand in for a sidecar's outbound side (default ``INBOUND``). ``opts`` go to the first
     (bootstrap) configuration's render (e.g. ``node_metadata``)."""
-    import dataclasses
-
     directions = directions or {}
     names = list(configs)
     first, rest = names[0], names[1:]

@@ -1,4 +1,4 @@
-"""The pieces of the soak (`make soak`, envoy-test/soak/soak.py) that the e2e smoke test reuses.
+"""The pieces of the soak (`make soak`, meshguard_tools/soak/soak.py) that the e2e smoke test reuses.
 
 * :func:`plugin_config` -- policy generation ``g``: the same AuthorizationPolicies and RequestAuthentication
   every time, with ``-g<g>`` in every policy name (so the ``x-meshguard-decision`` header names the
@@ -16,14 +16,11 @@ from __future__ import annotations
 import copy
 import json
 import os
-import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE.parent))
-import envoy_config  # noqa: E402  (envoy-test/envoy_config.py)
+from meshguard_tools import envoy_config
 
 ISSUER = "https://issuer.soak.meshguard.test"
 KID = "soak-rs256"

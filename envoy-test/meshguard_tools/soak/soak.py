@@ -8,7 +8,7 @@ Topology (loopback only):
 
 The server Envoy (real binary, ``--concurrency 2``) runs meshguard and takes its two listeners from a
 file (LDS ``path_config_source`` with a watched directory). Both wrk scripts cycle through the request
-kinds of soak_setup.KINDS (allowed, denied by a DENY policy, denied because no ALLOW rule matches or no
+kinds of scenario.KINDS (allowed, denied by a DENY policy, denied because no ALLOW rule matches or no
 identity, valid JWT, expired / wrongly signed / malformed JWT -> 401, paths whose verdict flips between
 policy generations). A first HTTP filter copies the request's kind into the response, and wrk's Lua
 ``response()`` tallies (kind, status, x-meshguard-decision, second) per thread.
@@ -20,7 +20,7 @@ waits for ``listener_manager.lds.update_success`` or ``update_rejected`` and pro
 listener on a fresh connection.
 
 Checks after the run:
-  * every tallied response equals what soak_setup.expected() gives for its kind under a generation that
+  * every tallied response equals what scenario.expected() gives for its kind under a generation that
     was live at that second: written no earlier than a second before, and not replaced more than the
     drain time (+2 s) before. Anything else is a wrong decision; a missing decision where one is due
     (the filter did not run) is a wrong decision too;
@@ -47,13 +47,9 @@ import sys
 import time
 from pathlib import Path
 
-HERE = Path(__file__).resolve().parent
-REPO = HERE.parent.parent
-sys.path.insert(0, str(HERE))
-sys.path.insert(0, str(HERE.parent / "bench"))
-
-import envoys  # noqa: E402  (envoy-test/bench/envoys.py: processes, ports, /proc readings)
-import soak_setup as S  # noqa: E402
+from meshguard_tools import certs, envoy_config, launcher
+from meshguard_tools.paths import CERT_DIR, DEFAULT_WASM, TARGET
+from meshguard_tools.soak import scenario as S
 
 DEFAULT_EVENTS = "valid,invalid:bad-cidr,valid,valid,invalid:not-json,valid,invalid:unknown-field,valid"
 
@@ -156,12 +152,10 @@ class Soak:
         self.work = self.out / "work"
         self.work.mkdir(parents=True, exist_ok=True)
         self.tokens = S.Tokens()
-        self.cert_dir = str((REPO / "target" / "certs").resolve())
-        subprocess.run(["bash", str(REPO / "envoy-test" / "certs.sh"), self.cert_dir], check=True,
-                       capture_output=True)
+        self.cert_dir = str(certs.make_certs(CERT_DIR.resolve()))
         self.wasm = str(Path(a.wasm).resolve())
-        self.plain, self.mtls, self.admin = envoys.free_port(), envoys.free_port(), envoys.free_port()
-        self.client_port, self.client_admin = envoys.free_port(), envoys.free_port()
+        self.plain, self.mtls, self.admin = envoy_config.free_port(), envoy_config.free_port(), envoy_config.free_port()
+        self.client_port, self.client_admin = envoy_config.free_port(), envoy_config.free_port()
         self.lds = S.LdsDir(self.work / "server")
         self.gen = 0
         # generation -> {"written": t, "applied": t, "retired": t}
@@ -188,26 +182,26 @@ class Soak:
             try:
                 return self._start()
             except (RuntimeError, OSError) as e:
-                envoys.kill_all()
+                launcher.kill_all()
                 if attempt == 2 or "Address already in use" not in str(e) and "refused" not in str(e):
                     raise
                 print(f"soak: start failed ({str(e).strip().splitlines()[-1]}), again with new ports", flush=True)
-                self.plain, self.mtls, self.admin = envoys.free_port(), envoys.free_port(), envoys.free_port()
-                self.client_port, self.client_admin = envoys.free_port(), envoys.free_port()
+                self.plain, self.mtls, self.admin = envoy_config.free_port(), envoy_config.free_port(), envoy_config.free_port()
+                self.client_port, self.client_admin = envoy_config.free_port(), envoy_config.free_port()
 
     def _start(self) -> None:
         self.lds.write(self.listeners(S.plugin_config(0, self.tokens.jwks)))
         t0 = time.time()
         self.gens[0] = {"written": t0}
-        self.server = envoys.Envoy(self.a.envoy, "server", S.server_bootstrap(self.lds, self.admin), self.admin,
-                                   self.work, concurrency=self.a.concurrency, ready_timeout=120,
-                                   # immediate, short drain: an old filter chain stops deciding soon after an update
-                                   extra_args=["--drain-time-s", str(self.a.drain_seconds),
-                                               "--drain-strategy", "immediate"])
+        self.server = launcher.launch(self.a.envoy, S.server_bootstrap(self.lds, self.admin), self.work, "server",
+                                      self.admin, concurrency=self.a.concurrency, ready_timeout=120,
+                                      # immediate, short drain: an old filter chain stops deciding soon after an update
+                                      extra_args=["--drain-time-s", str(self.a.drain_seconds),
+                                                  "--drain-strategy", "immediate"])
         self.gens[0]["applied"] = time.time()
-        client = envoys.client_bootstrap(listen_port=self.client_port, admin_port=self.client_admin,
+        client = envoy_config.client_bootstrap(listen_port=self.client_port, admin_port=self.client_admin,
                                          server_port=self.mtls, cert_dir=self.cert_dir, client_name="productpage")
-        self.client = envoys.Envoy(self.a.envoy, "client", client, self.client_admin, self.work, concurrency=1)
+        self.client = launcher.launch(self.a.envoy, client, self.work, "client", self.client_admin, concurrency=1)
         # The oracle against the real thing once per kind before the load (a wrong oracle fails here).
         for k in S.KINDS:
             port = self.plain if k.listener == "plain" else self.client_port
@@ -278,7 +272,7 @@ class Soak:
         log = self.work / f"{name}.wrk.log"
         log.write_bytes(b"")
         argv = ["wrk", "-t1", f"-c{connections}", f"-d{self.a.max_seconds}s", "--timeout", "10s", "-s", str(script), url]
-        return envoys.spawn(argv, log), log
+        return launcher.spawn(argv, log), log
 
     def run(self) -> dict:
         a = self.a
@@ -298,13 +292,13 @@ class Soak:
         while True:
             done = self.rq_total() - base
             if rss_start is None and done >= warm:
-                rss_start = envoys.rss_kb(self.server.pid)
+                rss_start = launcher.rss_kb(self.server.pid)
                 self.rss.append((f"after warm-up ({done} requests)", rss_start))
             if events and done >= marks[0]:
                 e = events.pop(0)
                 marks.pop(0)
                 ev = self.valid_update() if e == "valid" else self.invalid_update(e.split(":", 1)[1])
-                ev["rss_kb"] = envoys.rss_kb(self.server.pid)
+                ev["rss_kb"] = launcher.rss_kb(self.server.pid)
                 self.events.append(ev)
                 print(f"soak: {done:>9} requests: {e} update -> {'ok' if ev['ok'] else 'FAILED'} "
                       f"({ {k: v for k, v in ev.items() if k in ('generation', 'applied_s', 'rejected_s', 'probe')} }), "
@@ -321,7 +315,7 @@ class Soak:
                 last_print = time.time()
                 el = time.time() - t_start
                 print(f"soak: {done:>9} requests, {el:6.0f} s, {done / max(el, 1e-9):7.0f} req/s, "
-                      f"RSS {envoys.rss_kb(self.server.pid) // 1024} MB", flush=True)
+                      f"RSS {launcher.rss_kb(self.server.pid) // 1024} MB", flush=True)
             time.sleep(0.2)
         for p, _ in wrks:
             if p.poll() is None:
@@ -331,14 +325,14 @@ class Soak:
             try:
                 p.wait(timeout=60)
             except subprocess.TimeoutExpired:
-                envoys.stop(p)
+                launcher.stop(p)
             s, t = parse_wrk(log.read_text(errors="replace"))
             summaries.append(s)
             tallies += t
         duration = time.time() - t_start
         self.gens[self.gen]["retired"] = time.time() + 3600
         time.sleep(a.drain_seconds + 1)  # old listeners drained, their plugin instances gone
-        rss_end = envoys.rss_kb(self.server.pid)
+        rss_end = launcher.rss_kb(self.server.pid)
         self.rss.append(("end", rss_end))
         final = self.lds_counters()
         return self.analyse(summaries, tallies, duration, rss_start, rss_end, final)
@@ -364,7 +358,7 @@ class Soak:
             self.problems.append(f"server RSS grew by {growth / 1024:.1f} MB (limit {self.a.rss_growth_limit_mb} MB)")
         result = {
             "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-            "envoy": envoys.envoy_version(self.a.envoy),
+            "envoy": launcher.envoy_version(self.a.envoy),
             "concurrency": self.a.concurrency,
             "connections": 2 * self.a.connections,
             "requests": total,
@@ -446,8 +440,8 @@ def report_md(r: dict) -> str:
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--envoy", required=True, help="the real Envoy binary (not the .venv/bin shim)")
-    ap.add_argument("--wasm", default=str(REPO / "target/wasm32-wasip1/release/meshguard.wasm"))
-    ap.add_argument("--out", default=str(REPO / "target/soak"))
+    ap.add_argument("--wasm", default=str(DEFAULT_WASM))
+    ap.add_argument("--out", default=str(TARGET / "soak"))
     ap.add_argument("--requests", type=int, default=1_000_000)
     ap.add_argument("--events", default=DEFAULT_EVENTS,
                     help="comma list of updates spread evenly over the run: valid | invalid:bad-cidr | "
@@ -460,7 +454,7 @@ def main(argv=None) -> int:
                          "the first updates add about 4 MB, then it stays flat)")
     ap.add_argument("--max-seconds", type=int, default=3600, help="give up after this long")
     a = ap.parse_args(argv)
-    atexit.register(envoys.kill_all)
+    atexit.register(launcher.kill_all)
     for sig in (signal.SIGTERM, signal.SIGHUP):
         signal.signal(sig, lambda *_: sys.exit(1))
 
@@ -469,7 +463,7 @@ def main(argv=None) -> int:
     try:
         r = soak.run()
     finally:
-        envoys.kill_all()
+        launcher.kill_all()
     out = Path(a.out)
     (out / "summary.json").write_text(json.dumps(r, indent=2) + "\n", encoding="utf-8")
     md = report_md(r)
