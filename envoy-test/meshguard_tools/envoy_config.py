@@ -260,7 +260,7 @@ def http_connection_manager(stat_prefix: str, plugin_config=None, *, wasm: bool 
                             direct_peer_state: bool = False, use_remote_address: bool = False,
                             xff_num_trusted_hops: int = 0) -> dict:
     """The HCM typed_config of one test listener (what :func:`render` puts on both of its listeners),
-    for callers that build their own listeners (the differential test, ``envoy-test/difftest/``)."""
+    for callers that build their own listeners (the differential test, ``meshguard_tools/difftest/``)."""
     return _hcm(stat_prefix, plugin_config, wasm=wasm, wasm_path=wasm_path, pretty=False,
                 use_remote_address=use_remote_address, xff_num_trusted_hops=xff_num_trusted_hops,
                 access_log=None, direct_peer_state=direct_peer_state, **NORMALIZATION[normalization])

@@ -4,7 +4,7 @@ step by step, through a real Envoy.
 Each step is one manifest of wasmplugin/keycloak-quarkus/ (one namespace-wide WasmPlugin, replaced at each
 step) on the web-api sidecar. Plaintext requests stand for the tutorial's `curl $webapi/articles` to the
 NodePort; mTLS requests carry the ingress gateway's identity (the tutorial's HTTPS path through the Istio
-ingress). Tokens are Keycloak-shaped access tokens (tests/e2e/jwt_tokens.py) from the tutorial's realm
+ingress). Tokens are Keycloak-shaped access tokens (meshguard_tools/e2e/jwt_tokens.py) from the tutorial's realm
 issuer https://demo.k8s.local/auth/realms/quarkus, signed with a key made at test time whose JWKS replaces
 the manifest's jwksUri (the in-mesh Keycloak)."""
 import time

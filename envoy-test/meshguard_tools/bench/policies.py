@@ -105,5 +105,5 @@ def caller_requests(n: int, templates: bool = True) -> dict:
 
 
 # ---- istiod-like translation to Envoy RBAC ----------------------------------------------------------
-# The translator is shared with the differential test: envoy-test/istio_rbac.py.
+# The translator is shared with the differential test: meshguard_tools/istio_rbac.py.
 istio_rbac_filters = istio_rbac.istio_rbac_filters
