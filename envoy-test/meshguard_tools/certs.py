@@ -9,6 +9,17 @@ from pathlib import Path
 
 SCRIPT = Path(__file__).resolve().parent / "certs.sh"
 
+# The client certificates the tests use (among those certs.sh makes by default) -> SPIFFE URI SAN
+# (None: no URI SAN, CN=no-uri-client and a DNS SAN only).
+IDENTITIES = {
+    "productpage": "spiffe://cluster.local/ns/default/sa/productpage",
+    "reviews": "spiffe://cluster.local/ns/default/sa/reviews",
+    "foo-bar": "spiffe://cluster.local/ns/foo/sa/bar",
+    "ingress": "spiffe://cluster.local/ns/istio-system/sa/ingress",
+    "other-td": "spiffe://other-td/ns/foo/sa/bar",
+    "no-uri": None,
+}
+
 
 def make_certs(out_dir: Path | str, *specs: str) -> Path:
     """Creates what is missing in ``out_dir`` (existing files are kept); ``specs`` are ``NAME=URI`` client

@@ -7,7 +7,9 @@ from pathlib import Path
 
 from meshguard_tools import launcher
 
-LUA = r"""
+# The request rotation of every wrk script (bench and soak): ``%(specs)s`` is one ``{method, path, headers}``
+# Lua table per request, sent in turn; a %-format template like the scripts that append to it.
+ROTATION = r"""
 local specs = {
 %(specs)s
 }
@@ -22,7 +24,9 @@ request = function()
   n = n + 1
   return reqs[(n - 1) %% #reqs + 1]
 end
-done = function(summary, latency, requests)
+"""
+
+LUA = ROTATION + r"""done = function(summary, latency, requests)
   local e = summary.errors
   io.write(string.format(
     'BENCHJSON {"requests":%%d,"duration_us":%%d,"bytes":%%d,"err_connect":%%d,"err_read":%%d,' ..
@@ -34,7 +38,7 @@ end
 """
 
 
-def _lua_str(s: str) -> str:
+def lua_str(s: str) -> str:
     if any(c in s for c in '\\"\n\r') or not s.isascii():
         raise ValueError(f"unsupported characters for the wrk script: {s!r}")
     return '"' + s + '"'
@@ -44,8 +48,8 @@ def write_script(path: Path, requests: list) -> None:
     """requests: [{"method", "path", "headers": {...}}], sent in rotation."""
     lines = []
     for r in requests:
-        hdrs = ", ".join(f"[{_lua_str(k)}] = {_lua_str(v)}" for k, v in r.get("headers", {}).items())
-        lines.append(f"  {{{_lua_str(r['method'])}, {_lua_str(r['path'])}, {{{hdrs}}}}},")
+        hdrs = ", ".join(f"[{lua_str(k)}] = {lua_str(v)}" for k, v in r.get("headers", {}).items())
+        lines.append(f"  {{{lua_str(r['method'])}, {lua_str(r['path'])}, {{{hdrs}}}}},")
     path.write_text(LUA % {"specs": "\n".join(lines)}, encoding="utf-8")
 
 

@@ -40,21 +40,14 @@ import ipaddress
 import random
 import re
 
+from meshguard_tools.certs import IDENTITIES  # client certificate name -> SPIFFE URI SAN (or None)
+
 PORT = "PORT"  # replaced by the listener's port (bind_port)
 OTHER_PORT = "9080"
 NAMESPACE = "default"
 ROOT_NAMESPACE = "istio-system"
 LABELS = {"app": "details", "version": "v1"}
 
-# client certificate name (meshguard_tools/certs.sh) -> SPIFFE URI SAN (None: DNS SAN and subject only)
-IDENTITIES = {
-    "productpage": "spiffe://cluster.local/ns/default/sa/productpage",
-    "reviews": "spiffe://cluster.local/ns/default/sa/reviews",
-    "foo-bar": "spiffe://cluster.local/ns/foo/sa/bar",
-    "ingress": "spiffe://cluster.local/ns/istio-system/sa/ingress",
-    "other-td": "spiffe://other-td/ns/foo/sa/bar",
-    "no-uri": None,
-}
 # client source addresses (loopback only; 127.0.0.0/8 is all loopback on Linux)
 SOURCES = ["127.0.0.1", "127.0.0.2", "127.0.0.3", "127.0.0.10"]
 H2_SHARE = 0.08

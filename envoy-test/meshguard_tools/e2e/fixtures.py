@@ -33,7 +33,7 @@ from meshguard_tools.paths import CERT_DIR, REPO
 
 E2E_DIR = paths.TARGET / "e2e"
 WASM = paths.wasm_path()
-IDENTITIES = ("productpage", "reviews", "foo-bar", "ingress", "other-td", "no-uri")
+IDENTITIES = tuple(certs.IDENTITIES)
 MAX_RUNNING = 4
 START_TIMEOUT = 20.0
 

@@ -3,18 +3,10 @@ from __future__ import annotations
 
 import copy
 
+from meshguard_tools.certs import IDENTITIES  # noqa: F401  (client certificate name -> SPIFFE identity)
+
 DENY_BODY = b"RBAC: access denied"
 OK_BODY = b"ok\n"
-
-# client certificate name (meshguard_tools/certs.sh) -> SPIFFE identity
-IDENTITIES = {
-    "productpage": "spiffe://cluster.local/ns/default/sa/productpage",
-    "reviews": "spiffe://cluster.local/ns/default/sa/reviews",
-    "foo-bar": "spiffe://cluster.local/ns/foo/sa/bar",
-    "ingress": "spiffe://cluster.local/ns/istio-system/sa/ingress",
-    "other-td": "spiffe://other-td/ns/foo/sa/bar",
-    "no-uri": None,  # CN=no-uri-client, DNS SAN only
-}
 
 
 def policy(name: str, spec: dict, namespace: str = "default", annotations: dict | None = None,
