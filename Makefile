@@ -17,6 +17,9 @@
 #   make clean   remove build and test output (target/); `make distclean` also removes .venv
 #   make oci     reproducible OCI image (Istio "compat" layout) in target/oci/, prints the manifest digest
 #   make publish REGISTRY=host[:port]/repo [TAG=...]   push it with the registry v2 API
+#   make release the release files in target/release-artifacts/: the raw module, the OCI image (layout tar and
+#                manifest digest), a CycloneDX SBOM from Cargo.lock, SHA256SUMS (.github/workflows/release.yml
+#                runs it on a tag v<version> and publishes them)
 #
 # Everything stays inside the repository (.venv/, target/). The Python side (Envoy launcher, e2e fixtures,
 # bench, soak, difftest, OCI, certificates) is one package, envoy-test/meshguard_tools/; its requirements are
@@ -224,9 +227,10 @@ OCI_DIR  := target/oci
 REGISTRY ?=
 TAG      ?=
 
-.PHONY: oci publish
+.PHONY: oci publish release
 # stdlib only: the system python3 with the package on PYTHONPATH (no .venv needed).
 OCI_PY := PYTHONPATH=envoy-test $(PYTHON3) -m meshguard_tools.oci
+RELEASE_DIR := target/release-artifacts
 
 oci: build
 	$(OCI_PY) build --wasm $(WASM) --out $(OCI_DIR) $(if $(TAG),--tag $(TAG))
@@ -234,6 +238,9 @@ oci: build
 publish: oci
 	@[ -n "$(REGISTRY)" ] || { echo "publish: set REGISTRY=host[:port]/repo" >&2; exit 1; }
 	$(OCI_PY) push --layout $(OCI_DIR) --registry $(REGISTRY) $(if $(TAG),--tag $(TAG))
+
+release: oci
+	PYTHONPATH=envoy-test $(PYTHON3) -m meshguard_tools.release --wasm $(WASM) --oci $(OCI_DIR) --out $(RELEASE_DIR)
 
 ## fuzz ---------------------------------------------------------------------------------------------
 # cargo-fuzz (libFuzzer, nightly) harnesses in fuzz/: config_load, decide, matchers, jwt. Each target

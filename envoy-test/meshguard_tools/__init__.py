@@ -8,6 +8,7 @@ by `make deps-run` / `make deps`; stdlib-only modules such as ``oci`` also run w
     istio_rbac      AuthorizationPolicy -> the RBAC filters istiod generates (bench and difftest compare)
     certs           the test PKI (certs.sh)
     oci             the Istio "compat" OCI image of meshguard.wasm, build and push (`make oci`)
+    release         the release files: module, image tar and digest, CycloneDX SBOM, SHA256SUMS (`make release`)
     wasm_imports    the module's import check (`make test`)
     e2e/            pytest fixtures (fixtures), client, loopback servers, policy builders, bypass, seeds, JWT
     bench/          `make bench`

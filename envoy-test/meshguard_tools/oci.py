@@ -61,8 +61,13 @@ WASM_MAGIC = b"\0asm"
 
 
 def crate_version() -> str:
+    """The release version: Cargo.toml's ``package.version`` (or ``workspace.package.version`` it inherits)."""
     with open(REPO / "Cargo.toml", "rb") as f:
-        return tomllib.load(f)["package"]["version"]
+        cargo = tomllib.load(f)
+    version = cargo.get("package", {}).get("version")
+    if isinstance(version, str):
+        return version
+    return cargo["workspace"]["package"]["version"]
 
 
 def canonical_json(doc) -> bytes:
