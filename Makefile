@@ -165,7 +165,8 @@ envoy-yaml envoy-test/envoy.yaml: envoy-test/meshguard_tools/envoy_config.py env
 
 ## bench --------------------------------------------------------------------------------------------
 # wrk -> client-side Envoy (mTLS origination with a SPIFFE client cert) -> server Envoy (--concurrency 1,
-# measured). `.venv/bin/python -m meshguard_tools.bench.bench --help` lists the options (BENCH_ARGS="--rounds 5 --sizes 1,1000").
+# measured). `.venv/bin/python -m meshguard_tools.bench.bench --help` lists the options
+# (BENCH_ARGS="--rounds 5 --sizes 1,1000").
 BENCH_ARGS  ?=
 BENCH_STAMP := $(VENV)/.meshguard-bench-deps
 
@@ -183,7 +184,8 @@ $(BENCH_STAMP): $(RUN_STAMP)
 ## soak ---------------------------------------------------------------------------------------------
 # Two wrk processes (plaintext straight to the server Envoy; through a client-side Envoy that originates
 # mTLS with a SPIFFE certificate) against the server Envoy (--concurrency 2) whose listeners come from a
-# watched file; SOAK_ARGS="--events valid,invalid:bad-cidr,valid --connections 4" (see `.venv/bin/python -m meshguard_tools.soak.soak --help`).
+# watched file; SOAK_ARGS="--events valid,invalid:bad-cidr,valid --connections 4"
+# (see `.venv/bin/python -m meshguard_tools.soak.soak --help`).
 SOAK_REQUESTS ?= 1000000
 SOAK_ARGS     ?=
 

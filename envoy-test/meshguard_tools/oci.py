@@ -15,9 +15,9 @@ sorted keys. The same .wasm always gives the same manifest digest, which is what
 ``sha256`` field pins for ``oci://`` URLs.
 
     python -m meshguard_tools.oci build [--wasm target/wasm32-wasip1/release/meshguard.wasm] [--out target/oci]
-                            [--tag <crate version>]
+                                        [--tag <crate version>]
     python -m meshguard_tools.oci push --registry HOST[:PORT]/REPO [--tag <crate version>] [--layout target/oci]
-                           [--plain-http | --tls]
+                                       [--plain-http | --tls]
 
 ``build`` writes an OCI image layout (``oci-layout``, ``index.json``, ``blobs/sha256/``) plus
 ``meshguard.wasm`` and ``meshguard.wasm.sha256`` (for ``https://``/``file://`` users), checks the
