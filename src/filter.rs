@@ -636,7 +636,7 @@ fn outbound(direction: Direction) -> bool {
     }
 }
 
-/// Applies authentication's header changes; removals only touch headers that are present.
+/// Applies authentication's changes in order; removals only touch headers that are present.
 fn apply_edits(edits: &[HeaderEdit], headers: Headers<'_>, context_id: u32) {
     for edit in edits {
         let result = match edit {
@@ -644,7 +644,8 @@ fn apply_edits(edits: &[HeaderEdit], headers: Headers<'_>, context_id: u32) {
                 host::remove_request_header(name)
             }
             HeaderEdit::Remove(_) => Ok(()),
-            HeaderEdit::Set(name, value) => host::set_request_header(name, value),
+            HeaderEdit::Append(name, value) => host::add_request_header(name, value),
+            HeaderEdit::SetPath(path) => host::set_request_header(":path", path),
         };
         if let Err(e) = result {
             log::warn!(
@@ -707,7 +708,8 @@ impl AuthzFilter {
             failure.reason(),
             failure.http_status(),
             text(":method"),
-            text(":path"),
+            // the query string may carry the token: never logged
+            text(":path").split('?').next().unwrap_or_default(),
         );
         let details = format!(
             "jwt_authn_access_denied{{{}}}",
@@ -764,7 +766,7 @@ impl AuthzFilter {
             dry_run_denied.unwrap_or("-"),
             decision.audit.unwrap_or("-"),
             text(":method"),
-            text(":path"),
+            text(":path").split('?').next().unwrap_or_default(),
             text(":authority"),
             principal,
         );

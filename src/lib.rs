@@ -4,8 +4,9 @@
 //!
 //! * [`config`] loads the plugin configuration (Kubernetes resources as JSON) and compiles it;
 //! * [`authorization_policy`] validates and translates Istio `AuthorizationPolicy` rules;
-//! * [`request_authentication`], [`jwt`] and [`authn`] verify end-user JWTs as Envoy's
-//!   `jwt_authn` does for Istio `RequestAuthentication`;
+//! * [`request_authentication`], [`jwt`] (with [`jwt_json`], JSON as protobuf reads it) and
+//!   [`authn`] verify end-user JWTs as Envoy's `jwt_authn` does for Istio
+//!   `RequestAuthentication`;
 //! * [`peer_authentication`] composes PeerAuthentication modes; [`legacy_rbac`] translates
 //!   the v1alpha1 ServiceRole/ServiceRoleBinding/ClusterRbacConfig, into which SuperGloo
 //!   [`security_rule`]s also compile; [`sidecar`] holds the outbound egress allow-list;
@@ -38,6 +39,7 @@ pub mod index;
 pub mod ip;
 pub mod json_path;
 pub mod jwt;
+pub mod jwt_json;
 pub mod legacy_rbac;
 pub mod matcher;
 pub mod pairs;
