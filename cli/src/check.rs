@@ -9,6 +9,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use serde_json::{json, Map, Value};
 
 use meshguard_core::authn::authenticator::{AuthnState, Outcome};
+use meshguard_core::authorization::deny_response::grpc_status;
 use meshguard_core::plugin::engine::{DryRun, Engine, Verdict};
 use meshguard_core::plugin::plugin_config::JwtSource;
 use meshguard_core::plugin::request_pipeline::{decide_request, PipelineRequest, Side, Stage};
@@ -179,6 +180,9 @@ pub fn check(args: &CheckArgs) -> Result<u8, Fail> {
     let cache = RefCell::new(AuthnState::new(0));
     let outcome = decide_request(&engine, &request, &cache);
     let allowed = outcome.verdict == Verdict::Allow;
+    // Envoy answers a gRPC request's local reply trailers-only: HTTP 200, `grpc-status` mapped
+    // from the status, `grpc-message` the body.
+    let grpc = Headers::new(&headers).is_grpc();
     let (status, body) = match &outcome.reply {
         Some(reply) => (reply.status, reply.body.clone()),
         None => (200, String::new()),
@@ -251,6 +255,7 @@ pub fn check(args: &CheckArgs) -> Result<u8, Fail> {
                     "details": r.details,
                     "headers": r.headers,
                     "body": r.body,
+                    "grpcStatus": grpc.then(|| grpc_status(r.status)),
                 }),
                 None => Value::Null,
             },
@@ -279,6 +284,19 @@ pub fn check(args: &CheckArgs) -> Result<u8, Fail> {
             println!("decision: ALLOW (200)");
         } else {
             println!("decision: DENY ({status} {body})");
+        }
+        if let Some(r) = &outcome.reply {
+            if grpc {
+                println!(
+                    "reply:    gRPC grpc-status {} grpc-message {:?} (HTTP {} mapped by Envoy)",
+                    grpc_status(r.status),
+                    r.body,
+                    r.status
+                );
+            }
+            for (name, value) in &r.headers {
+                println!("header:   {name}: {value}");
+            }
         }
         println!("policy:   {}", policy.unwrap_or("none"));
         println!("reason:   {}", reason(&engine, &outcome.stage));

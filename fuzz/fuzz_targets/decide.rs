@@ -99,7 +99,7 @@ fn policies() -> Vec<Value> {
                "spec": {"selector": {"matchLabels": {"app": "b"}}, "mtls": {"mode": "PERMISSIVE"},
                         "portLevelMtls": {"9090": {"mode": "STRICT"}, "8081": {"mode": "DISABLE"}}}}),
         ap("allow-a", "ALLOW", false, allow),
-        ap("deny-a", "DENY", false, deny),
+        case_insensitive(ap("deny-a", "DENY", false, deny)),
         ap(
             "audit-a",
             "AUDIT",
@@ -119,6 +119,13 @@ fn policies() -> Vec<Value> {
             json!([{"from": [{"source": {"principals": ["*"]}}]}]),
         ),
     ]
+}
+
+/// The policy with `meshguard.io/case-insensitive-paths: "true"` (its folded paths are not
+/// path-anchored in the index, which must still decide as the scan does).
+fn case_insensitive(mut policy: Value) -> Value {
+    policy["metadata"]["annotations"] = json!({"meshguard.io/case-insensitive-paths": "true"});
+    policy
 }
 
 /// 16 rules that can never match (so the padded set is indexed and decides as the original).

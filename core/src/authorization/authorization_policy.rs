@@ -11,11 +11,19 @@
 //! * an `istio.io/dry-run` annotation that is not a Go boolean is a load error (istiod logs
 //!   and enforces the policy);
 //! * `CUSTOM` is rejected: meshguard never calls out of process.
+//!
+//! meshguard's own annotations (Istio ignores them, so the resource stays valid Istio):
+//! `meshguard.io/deny-status`, `-body`, `-headers` on a DENY policy ([`DenyResponse`]) and
+//! `meshguard.io/case-insensitive-paths: "true"|"false"`. Any other `meshguard.io/` annotation
+//! is refused (a typo would otherwise silently change nothing).
 
 use std::collections::BTreeMap;
 
 use serde::Deserialize;
 
+use crate::authorization::deny_response::{
+    DenyResponse, DENY_BODY_ANNOTATION, DENY_HEADERS_ANNOTATION, DENY_STATUS_ANNOTATION,
+};
 use crate::authorization::rule_id::RuleId;
 use crate::error::ConfigError;
 use crate::error::{config_err as err, ConfigResult as Result};
@@ -133,6 +141,8 @@ pub struct CompiledPolicy {
     /// Policies attached with `targetRef(s)` never apply to a sidecar.
     pub has_target_ref: bool,
     pub rules: Vec<CompiledRule>,
+    /// The reply when a rule of this (DENY) policy decides (`meshguard.io/deny-*`).
+    pub deny_response: Option<DenyResponse>,
 }
 
 /// Everything the translation needs besides the spec.
@@ -144,6 +154,13 @@ pub struct Context<'a> {
 }
 
 const DRY_RUN_ANNOTATION: &str = "istio.io/dry-run";
+const CASE_INSENSITIVE_PATHS_ANNOTATION: &str = "meshguard.io/case-insensitive-paths";
+const MESHGUARD_ANNOTATIONS: [&str; 4] = [
+    DENY_STATUS_ANNOTATION,
+    DENY_BODY_ANNOTATION,
+    DENY_HEADERS_ANNOTATION,
+    CASE_INSENSITIVE_PATHS_ANNOTATION,
+];
 const MAX_SERVICE_ACCOUNTS: usize = 16;
 const MAX_SERVICE_ACCOUNT_LEN: usize = 320;
 
@@ -173,6 +190,39 @@ pub fn compile_authorization_policy(
             )
         })?,
     };
+    if let Some(unknown) = ctx
+        .annotations
+        .keys()
+        .find(|k| k.starts_with("meshguard.io/") && !MESHGUARD_ANNOTATIONS.contains(&k.as_str()))
+    {
+        return err(
+            &format!("metadata.annotations[{unknown}]"),
+            format!(
+                "unknown meshguard annotation on policy {}/{} (known: {})",
+                ctx.namespace,
+                ctx.name,
+                MESHGUARD_ANNOTATIONS.join(", ")
+            ),
+        );
+    }
+    let named = |e: ConfigError| {
+        ConfigError::new(
+            &e.path,
+            format!("policy {}/{}: {}", ctx.namespace, ctx.name, e.reason),
+        )
+    };
+    let case_insensitive_paths = match ctx.annotations.get(CASE_INSENSITIVE_PATHS_ANNOTATION) {
+        None => false,
+        Some(v) if v == "true" => true,
+        Some(v) if v == "false" => false,
+        Some(v) => {
+            return Err(named(ConfigError::new(
+                &format!("metadata.annotations[{CASE_INSENSITIVE_PATHS_ANNOTATION}]"),
+                format!("{v:?} is not \"true\" or \"false\""),
+            )))
+        }
+    };
+    let deny_response = DenyResponse::from_annotations(ctx.annotations).map_err(named)?;
     let has_target_ref = check_attachment(
         spec.selector.is_some(),
         spec.target_ref.as_ref(),
@@ -180,6 +230,12 @@ pub fn compile_authorization_policy(
         path,
     )?;
     let action = spec.action.unwrap_or(Action::Allow);
+    if deny_response.is_some() && action != Action::Deny {
+        return Err(named(ConfigError::new(
+            "metadata.annotations",
+            "meshguard.io/deny-status, -body and -headers apply only to a DENY policy",
+        )));
+    }
     if action == Action::Custom {
         return err(
             &format!("{path}.action"),
@@ -207,7 +263,8 @@ pub fn compile_authorization_policy(
         };
         rules.push(CompiledRule {
             id: RuleId::authorization_policy(ctx.namespace, ctx.name, i),
-            predicate: compile_rule(rule, ctx).map_err(|e| e.within(&rule_path()))?,
+            predicate: compile_rule(rule, ctx, case_insensitive_paths)
+                .map_err(|e| e.within(&rule_path()))?,
         });
     }
     Ok(CompiledPolicy {
@@ -216,6 +273,7 @@ pub fn compile_authorization_policy(
         selector: spec.selector.map(|s| s.match_labels),
         has_target_ref,
         rules,
+        deny_response,
     })
 }
 
@@ -229,7 +287,7 @@ fn parse_go_bool(v: &str) -> Option<bool> {
 }
 
 /// Translates one rule. Errors are relative to the rule (formatted only on failure).
-fn compile_rule(rule: Rule, ctx: &Context<'_>) -> Result<Predicate> {
+fn compile_rule(rule: Rule, ctx: &Context<'_>, case_insensitive_paths: bool) -> Result<Predicate> {
     let when = rule.when.unwrap_or_default();
     let mut parts = Vec::with_capacity(2 + when.len());
     if let Some(from) = rule.from {
@@ -256,7 +314,9 @@ fn compile_rule(rule: Rule, ctx: &Context<'_>) -> Result<Predicate> {
             let Some(operation) = t.operation else {
                 return err(&p(), "must not be null");
             };
-            operations.push(compile_operation(operation).map_err(|e| e.within(&p()))?);
+            operations.push(
+                compile_operation(operation, case_insensitive_paths).map_err(|e| e.within(&p()))?,
+            );
         }
         parts.push(Predicate::or(operations));
     }
@@ -417,7 +477,7 @@ fn compile_source(s: Source, ctx: &Context<'_>) -> Result<Predicate> {
 }
 
 /// Translates one `operation`; errors are relative to it.
-fn compile_operation(o: Operation) -> Result<Predicate> {
+fn compile_operation(o: Operation, case_insensitive_paths: bool) -> Result<Predicate> {
     let fields = [
         field("hosts", "notHosts", o.hosts, o.not_hosts, |v, out| {
             out.push(Predicate::Header(
@@ -445,7 +505,15 @@ fn compile_operation(o: Operation) -> Result<Predicate> {
         )?,
         field("paths", "notPaths", o.paths, o.not_paths, |v, out| {
             out.push(Predicate::Path(
-                PathMatch::parse(v).map_err(|e| ConfigError::new("", e))?,
+                PathMatch::parse(v)
+                    .map(|m| {
+                        if case_insensitive_paths {
+                            m.ignoring_case()
+                        } else {
+                            m
+                        }
+                    })
+                    .map_err(|e| ConfigError::new("", e))?,
             ));
             Ok(())
         })?,

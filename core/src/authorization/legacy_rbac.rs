@@ -293,6 +293,7 @@ impl LegacyRbac {
             selector: None,
             has_target_ref: false,
             rules,
+            deny_response: None,
         }))
     }
 }

@@ -2,6 +2,7 @@
 //! RBAC and SuperGloo `SecurityRule`, all compiled to the same rules.
 
 pub mod authorization_policy;
+pub mod deny_response;
 pub mod legacy_rbac;
 pub mod rule_id;
 pub mod security_rule;

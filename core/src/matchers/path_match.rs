@@ -13,6 +13,10 @@
 //! * every other segment is a literal of valid pchars; the whole path must match.
 //!
 //! Any other value uses the ordinary string forms (`matcher.rs`) with `*` meaning non-empty.
+//!
+//! A policy annotated `meshguard.io/case-insensitive-paths: "true"` compares its literals
+//! ASCII case-insensitively ([`PathMatch::ignoring_case`], Envoy's `ignore_case` folding); the
+//! template operators' character classes are unchanged (they are case-free already).
 
 use crate::matchers::string_match::{Star, StringMatch};
 
@@ -28,6 +32,8 @@ pub fn url_path(path: &[u8]) -> &[u8] {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum PathMatch {
     String(StringMatch),
+    /// A string form compared ASCII case-insensitively.
+    StringIgnoreCase(StringMatch),
     Template(Template),
 }
 
@@ -48,10 +54,22 @@ impl PathMatch {
         }
     }
 
+    /// The same value compared ASCII case-insensitively.
+    pub fn ignoring_case(self) -> PathMatch {
+        match self {
+            PathMatch::String(m) | PathMatch::StringIgnoreCase(m) => PathMatch::StringIgnoreCase(m),
+            PathMatch::Template(t) => PathMatch::Template(Template {
+                ignore_case: true,
+                ..t
+            }),
+        }
+    }
+
     /// Matches a path that already had its query and fragment removed.
     pub fn matches(&self, url_path: &[u8]) -> bool {
         match self {
             PathMatch::String(m) => m.matches(url_path),
+            PathMatch::StringIgnoreCase(m) => m.matches_ignore_case(url_path),
             PathMatch::Template(t) => t.matches(url_path),
         }
     }
@@ -64,6 +82,8 @@ pub struct Template {
     head: Vec<Segment>,
     /// `Some(tail)` when the template has `{**}`: the literal segments after it.
     tail: Option<Vec<Box<[u8]>>>,
+    /// Literal segments compare ASCII case-insensitively.
+    ignore_case: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -123,11 +143,19 @@ impl Template {
             };
             head.push(parsed);
         }
-        Ok(Template { head, tail })
+        Ok(Template {
+            head,
+            tail,
+            ignore_case: false,
+        })
     }
 
-    /// The literal start every matching path has: `/api/{*}/x` -> `/api/`.
+    /// The literal start every matching path has: `/api/{*}/x` -> `/api/` (none when the
+    /// literals compare case-insensitively).
     pub fn literal_head(&self) -> Option<Vec<u8>> {
+        if self.ignore_case {
+            return None;
+        }
         let mut head = b"/".to_vec();
         for segment in &self.head {
             match segment {
@@ -148,12 +176,12 @@ impl Template {
             return false;
         };
         let Some(tail) = &self.tail else {
-            return match_segments_exact(&self.head, after_slash);
+            return match_segments_exact(&self.head, after_slash, self.ignore_case);
         };
         // Before `{**}`: `head` segments, each followed by '/' (the operator is a whole segment).
         let mut rest = after_slash;
         for segment in &self.head {
-            let Some(after) = consume_segment_forward(segment, rest) else {
+            let Some(after) = consume_segment_forward(segment, rest, self.ignore_case) else {
                 return false;
             };
             let Some(after) = after.strip_prefix(b"/") else {
@@ -163,7 +191,7 @@ impl Template {
         }
         // After `{**}`: '/'-prefixed `tail` segments, matched from the end.
         for literal in tail.iter().rev() {
-            let Some(before) = rest.strip_suffix(&literal[..]) else {
+            let Some(before) = strip_literal_suffix(rest, literal, self.ignore_case) else {
                 return false;
             };
             let Some(before) = before.strip_suffix(b"/") else {
@@ -175,14 +203,41 @@ impl Template {
     }
 }
 
-fn match_segments_exact(segments: &[Segment], path: &[u8]) -> bool {
+fn literal_eq(a: &[u8], b: &[u8], ignore_case: bool) -> bool {
+    if ignore_case {
+        a.eq_ignore_ascii_case(b)
+    } else {
+        a == b
+    }
+}
+
+fn strip_literal_prefix<'a>(
+    input: &'a [u8],
+    literal: &[u8],
+    ignore_case: bool,
+) -> Option<&'a [u8]> {
+    let head = input.get(..literal.len())?;
+    literal_eq(head, literal, ignore_case).then(|| input.get(literal.len()..))?
+}
+
+fn strip_literal_suffix<'a>(
+    input: &'a [u8],
+    literal: &[u8],
+    ignore_case: bool,
+) -> Option<&'a [u8]> {
+    let start = input.len().checked_sub(literal.len())?;
+    let tail = input.get(start..)?;
+    literal_eq(tail, literal, ignore_case).then(|| input.get(..start))?
+}
+
+fn match_segments_exact(segments: &[Segment], path: &[u8], ignore_case: bool) -> bool {
     let mut parts = path.split(|c| *c == b'/');
     for segment in segments {
         let Some(part) = parts.next() else {
             return false;
         };
         let ok = match segment {
-            Segment::Literal(lit) => part == &lit[..],
+            Segment::Literal(lit) => literal_eq(part, lit, ignore_case),
             Segment::One => !part.is_empty() && part.iter().all(|c| is_pchar(*c)),
         };
         if !ok {
@@ -192,9 +247,13 @@ fn match_segments_exact(segments: &[Segment], path: &[u8]) -> bool {
     parts.next().is_none()
 }
 
-fn consume_segment_forward<'a>(segment: &Segment, input: &'a [u8]) -> Option<&'a [u8]> {
+fn consume_segment_forward<'a>(
+    segment: &Segment,
+    input: &'a [u8],
+    ignore_case: bool,
+) -> Option<&'a [u8]> {
     match segment {
-        Segment::Literal(lit) => input.strip_prefix(&lit[..]),
+        Segment::Literal(lit) => strip_literal_prefix(input, lit, ignore_case),
         Segment::One => {
             let n = input.iter().take_while(|c| is_pchar(**c)).count();
             if n == 0 {
@@ -312,11 +371,26 @@ mod tests {
     fn template_literal_head_is_a_prefix_of_every_match() {
         let head = |t: &str| match PathMatch::parse(t).unwrap() {
             PathMatch::Template(t) => t.literal_head(),
-            PathMatch::String(_) => None,
+            PathMatch::String(_) | PathMatch::StringIgnoreCase(_) => None,
         };
         assert_eq!(head("/api/{*}/items"), Some(b"/api/".to_vec()));
         assert_eq!(head("/allow/admin/{**}"), Some(b"/allow/admin/".to_vec()));
         assert_eq!(head("/{**}/end"), Some(b"/".to_vec()));
+    }
+
+    #[test]
+    fn case_insensitive_values_fold_ascii_literals_only() {
+        let ci = |v: &str| PathMatch::parse(v).unwrap().ignoring_case();
+        assert!(ci("/admin").matches(b"/ADMIN"));
+        assert!(ci("/admin*").matches(b"/AdMiN/x"));
+        assert!(ci("*.HTML").matches(b"/a/index.html"));
+        assert!(!ci("/admin").matches(b"/admin/"));
+        assert!(ci("/api/{*}/Items").matches(b"/API/v1/iTEMS"));
+        assert!(ci("/store/{**}/cart").matches(b"/STORE/a/b/CART"));
+        assert!(ci("/allow/admin/{**}").matches(b"/Allow/Admin/x"));
+        assert!(!ci("/api/{*}/items").matches(b"/api//items"));
+        assert!(!PathMatch::parse("/admin").unwrap().matches(b"/ADMIN"));
+        assert!(!ci("/a%2fb").matches(b"/a/b"));
     }
 
     #[test]

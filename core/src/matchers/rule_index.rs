@@ -7,6 +7,10 @@
 //! plus the rules no condition could be derived for, in the original rule order (so the rule
 //! reported as matching is the same as with a linear scan).
 //!
+//! A path compared case-insensitively (`meshguard.io/case-insensitive-paths`) gives no anchor:
+//! its rule is anchored by another conjunct (a principal) or scanned with the unanchored ones,
+//! so the index stays one flat, case-sensitive table and never misses a folded match.
+//!
 //! Soundness: an anchor is taken only through `All` (any conjunct) and `Or` (every disjunct
 //! must be anchored), never under `Not`, and anchor leaves are two-valued; so if the request
 //! falls outside a rule's anchor set, that rule is false, also under three-valued evaluation.
@@ -240,10 +244,15 @@ mod tests {
     fn random_leaf(r: &mut Rng) -> Predicate {
         let sa = ["a", "b", "c", "d"];
         let paths = ["/x", "/x/*", "/y*", "/x/{*}/z", "*", "/y/{**}", "*z"];
-        match r.next(4) {
+        match r.next(5) {
             0 => principal(&format!("cluster.local/ns/ns/sa/{}", sa[r.next(sa.len())])),
             1 => path(paths[r.next(paths.len())]),
-            2 => method(["GET", "POST"][r.next(2)]),
+            2 => Predicate::Path(
+                PathMatch::parse(paths[r.next(paths.len())])
+                    .unwrap()
+                    .ignoring_case(),
+            ),
+            3 => method(["GET", "POST"][r.next(2)]),
             _ => principal(["cluster.local/ns/ns/*", "*"][r.next(2)]),
         }
     }
@@ -276,7 +285,11 @@ mod tests {
                         Some(b"CN=x".to_vec()),
                     )
                 });
-                let p = ["/x", "/x/q", "/y", "/yy", "/x/1/z", "/y/a/b", "/z", "/x?a"][r.next(8)];
+                let p = [
+                    "/x", "/x/q", "/y", "/yy", "/x/1/z", "/y/a/b", "/z", "/x?a", "/X", "/X/Q",
+                    "/Y/a/B", "/x/1/Z", "/YY",
+                ];
+                let p = p[r.next(p.len())];
                 let headers = vec![
                     (":path".to_string(), p.as_bytes().to_vec()),
                     (":method".to_string(), b"GET".to_vec()),
@@ -292,6 +305,15 @@ mod tests {
                 };
                 let mut cands = Vec::new();
                 index.candidates(&s, &mut cands);
+                // The first match through the index is the linear scan's first match.
+                let linear = rules
+                    .iter()
+                    .position(|r| r.eval(&s) == crate::matchers::predicate::Tri::True);
+                let indexed = cands
+                    .iter()
+                    .copied()
+                    .find(|i| rules[*i as usize].eval(&s) == crate::matchers::predicate::Tri::True);
+                assert_eq!(linear.map(|i| i as u32), indexed, "{p}");
                 for (i, rule) in rules.iter().enumerate() {
                     if rule.eval(&s) != crate::matchers::predicate::Tri::False {
                         assert!(
@@ -315,5 +337,18 @@ mod tests {
             None
         );
         assert_eq!(anchor(&principal("*")), None);
+    }
+
+    #[test]
+    fn case_insensitive_paths_are_not_anchored() {
+        let ci = |v: &str| Predicate::Path(PathMatch::parse(v).unwrap().ignoring_case());
+        assert_eq!(anchor(&ci("/admin")), None);
+        assert_eq!(anchor(&ci("/admin*")), None);
+        assert_eq!(anchor(&ci("/api/{*}/x")), None);
+        let with_principal = Predicate::All(vec![principal("cluster.local/ns/a/sa/b"), ci("/p")]);
+        assert!(matches!(
+            anchor(&with_principal),
+            Some(Anchor::Principals(_))
+        ));
     }
 }

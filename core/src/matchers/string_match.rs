@@ -72,7 +72,8 @@ impl StringMatch {
         }
     }
 
-    fn matches_ignore_case(&self, value: &[u8]) -> bool {
+    /// ASCII case-insensitive comparison (Envoy `ignore_case`).
+    pub fn matches_ignore_case(&self, value: &[u8]) -> bool {
         match self {
             StringMatch::Exact(e) => value.eq_ignore_ascii_case(e),
             StringMatch::Prefix(p) => value

@@ -17,6 +17,7 @@ use std::collections::HashMap;
 
 use crate::authn::authenticator::Authenticator;
 use crate::authorization::authorization_policy::{Action, CompiledPolicy, CompiledRule};
+use crate::authorization::deny_response::DenyResponse;
 use crate::authorization::rule_id::RuleId;
 use crate::egress::sidecar::{resolve, Egress};
 use crate::matchers::predicate::{Subject, Tri};
@@ -94,6 +95,8 @@ pub struct Engine {
     /// The distinct policies behind the rules, in rule order; a rule's
     /// [`RuleId::policy_index`] points here (per-policy counters).
     policy_names: Vec<Box<str>>,
+    /// The `meshguard.io/deny-*` reply of each policy, by [`RuleId::policy_index`].
+    deny_responses: Vec<Option<DenyResponse>>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -207,7 +210,11 @@ impl Engine {
             settings,
             ..Engine::default()
         };
-        for policy in policies {
+        let mut custom_replies: Vec<(Box<str>, DenyResponse)> = Vec::new();
+        for mut policy in policies {
+            if let (Some(reply), Some(rule)) = (policy.deny_response.take(), policy.rules.first()) {
+                custom_replies.push((rule.id.policy().into(), reply));
+            }
             let set = match (policy.action, policy.dry_run) {
                 (Action::Deny, false) => &mut engine.deny,
                 (Action::Deny, true) => &mut engine.dry_run_deny,
@@ -243,8 +250,31 @@ impl Engine {
                 rule.id.set_policy_index(index);
             }
         }
+        let mut deny_responses = vec![None; names.len()];
+        for (policy, reply) in custom_replies {
+            if let Some(slot) = known
+                .get(&policy)
+                .and_then(|i| deny_responses.get_mut(*i as usize))
+            {
+                *slot = Some(reply);
+            }
+        }
         engine.policy_names = names;
+        engine.deny_responses = deny_responses;
         engine
+    }
+
+    /// The reply to an authorization denial: the deciding DENY rule's policy's
+    /// `meshguard.io/deny-*` reply, else the plugin's `denyResponse` (Envoy RBAC's 403 by
+    /// default). With several matching DENY rules the first in evaluation order decided.
+    pub fn deny_response(&self, decision: &Decision<'_>) -> &DenyResponse {
+        decision
+            .matched
+            .decided
+            .filter(|_| decision.verdict == Verdict::Deny)
+            .and_then(|rule| self.deny_responses.get(rule.policy_index() as usize))
+            .and_then(Option::as_ref)
+            .unwrap_or(&self.settings.deny_response)
     }
 
     /// Sets the composed PeerAuthentication mode.

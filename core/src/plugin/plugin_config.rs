@@ -4,7 +4,8 @@
 //! ```json
 //! {"workload": {"namespace": "ns1", "labels": {"app": "b"}},
 //!  "rootNamespace": "istio-system", "trustDomain": "cluster.local", "trustDomainAliases": [],
-//!  "decisionHeader": false, "jwksClusters": {}, "jwksRefreshSeconds": 1200, "jwtCacheSize": 100,
+//!  "decisionHeader": false, "denyResponse": {"status": 403, "body": "...", "headers": {}},
+//!  "jwksClusters": {}, "jwksRefreshSeconds": 1200, "jwtCacheSize": 100,
 //!  "resources": [{"apiVersion": "security.istio.io/v1", "kind": "AuthorizationPolicy", ...}]}
 //! ```
 //!
@@ -21,6 +22,7 @@ use serde_json::value::RawValue;
 use crate::authn::authenticator::{Authenticator, DEFAULT_CACHE_CAPACITY};
 use crate::authn::request_authentication;
 use crate::authorization::authorization_policy;
+use crate::authorization::deny_response::{DenyResponse, RawDenyResponse};
 use crate::authorization::legacy_rbac::LegacyRbac;
 use crate::authorization::rule_id::RuleId;
 use crate::authorization::security_rule::{self, InventoryEntry};
@@ -68,6 +70,8 @@ struct RawConfig<'a> {
     /// (Envoy's listener direction; the default).
     #[serde(default)]
     direction: Direction,
+    /// The reply to an authorization denial that no annotated DENY policy decided.
+    deny_response: Option<RawDenyResponse>,
     /// Kept as raw JSON text and parsed one object at a time, so no document-wide value
     /// tree is ever built (Wasm memory does not shrink after a peak).
     #[serde(default, borrow)]
@@ -390,6 +394,10 @@ pub fn load(bytes: &[u8], node: &NodeInfo) -> Result<(Engine, LoadReport), Confi
         jwt_cache_size: raw.jwt_cache_size.unwrap_or(DEFAULT_CACHE_CAPACITY),
         jwt_source: raw.jwt_source,
         direction: raw.direction,
+        deny_response: match raw.deny_response {
+            Some(r) => DenyResponse::from_config(r).map_err(|e| e.within("denyResponse"))?,
+            None => DenyResponse::default(),
+        },
     };
     if raw.jwt_source == JwtSource::EnvoyJwtAuthn && !providers.is_empty() {
         // Istio's jwt_authn verifies (and strips) the tokens; verifying again here would fail.

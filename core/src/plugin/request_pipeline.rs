@@ -15,7 +15,10 @@
 //!    removed.
 //! 5. **Authorization** ([`Engine::decide_with_claims`]): CUSTOM is rejected at load, then
 //!    DENY, ALLOW, with AUDIT and dry-run alongside.
-//! 6. **The reply.** A denial is `403 RBAC: access denied`, as Envoy's RBAC filter answers.
+//! 6. **The reply.** An authorization denial is `403 RBAC: access denied`, as Envoy's RBAC
+//!    filter answers, unless the deciding DENY policy's `meshguard.io/deny-*` annotations or
+//!    the plugin's `denyResponse` say otherwise ([`Engine::deny_response`]); Envoy shapes it for
+//!    gRPC. Token, mTLS and egress replies are never customized.
 
 use std::borrow::Cow;
 use std::cell::RefCell;
@@ -31,8 +34,7 @@ use crate::plugin::settings::{Direction, JwtSource};
 use crate::request::request_view::{Connection, Headers};
 use crate::request::verified_claims::Claims;
 
-/// The body of an authorization denial (Envoy's RBAC filter's).
-pub const DENY_BODY: &str = "RBAC: access denied";
+pub use crate::authorization::deny_response::DENY_BODY;
 /// The body of a plaintext request to a port a STRICT PeerAuthentication covers.
 pub const MTLS_REQUIRED_BODY: &str = "meshguard: mTLS is required (PeerAuthentication STRICT)";
 /// The response-code details of meshguard's own 403 replies.
@@ -396,12 +398,18 @@ fn authorized<'e>(
             .collect();
         (None, edits, decision_header.then(|| summary.clone()))
     } else {
-        let headers = if decision_header {
-            vec![(DECISION_HEADER.to_string(), summary.clone())]
-        } else {
-            Vec::new()
+        let custom = engine.deny_response(&decision);
+        let mut headers = custom.headers.clone();
+        if decision_header {
+            headers.push((DECISION_HEADER.to_string(), summary.clone()));
+        }
+        let reply = Reply {
+            status: custom.status,
+            details: DENY_DETAILS.to_string(),
+            headers,
+            body: custom.body.clone(),
         };
-        (Some(reply_403(headers, DENY_BODY)), Vec::new(), None)
+        (Some(reply), Vec::new(), None)
     };
     RequestOutcome {
         verdict: decision.verdict,

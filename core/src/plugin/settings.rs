@@ -3,6 +3,8 @@
 
 use serde::Deserialize;
 
+use crate::authorization::deny_response::DenyResponse;
+
 /// The traffic direction the filter enforces.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -37,4 +39,6 @@ pub struct Settings {
     pub jwt_cache_size: usize,
     pub jwt_source: JwtSource,
     pub direction: Direction,
+    /// The reply to an authorization denial no annotated DENY policy decided (`denyResponse`).
+    pub deny_response: DenyResponse,
 }
