@@ -128,7 +128,7 @@ pub fn decide_request<'e>(
 ) -> RequestOutcome<'e> {
     let headers = request.headers;
     if request.side == Side::Outbound {
-        return egress(engine, headers);
+        return egress(engine, headers, request.connection);
     }
     // Istio refuses plaintext on a STRICT port before any HTTP processing: check it first.
     if let Some(source) = engine.mtls_violation(request.connection) {
@@ -184,9 +184,13 @@ pub fn decide_request<'e>(
     )
 }
 
-fn egress<'e>(engine: &'e Engine, headers: Headers<'_>) -> RequestOutcome<'e> {
+fn egress<'e>(
+    engine: &'e Engine,
+    headers: Headers<'_>,
+    connection: &dyn Connection,
+) -> RequestOutcome<'e> {
     let violation = if engine.has_egress_rules() {
-        engine.egress_violation(headers)
+        engine.egress_violation(headers, connection)
     } else {
         None
     };
