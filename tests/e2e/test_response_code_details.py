@@ -6,11 +6,11 @@ for the same policies in the same Envoy; a plaintext request to a STRICT port an
 call carry meshguard's own documented details."""
 import time
 
-from conftest import free_port
-from e2e_helpers import OK_BODY
+from meshguard_tools.envoy_config import free_port
+from meshguard_tools.e2e.policies import OK_BODY
 
-import envoy_config
-from istio_rbac import istio_rbac_filters
+from meshguard_tools import envoy_config
+from meshguard_tools.istio_rbac import istio_rbac_filters
 
 NS, LABELS = "default", {"app": "details"}
 POLICIES = [

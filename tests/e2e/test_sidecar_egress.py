@@ -7,9 +7,9 @@ service names). The destination port is the listener's port, as Istio's original
 restores the port the application called."""
 import pytest
 
-from conftest import free_port
-from e2e_helpers import OK_BODY
-from seed_helpers import listener_clients
+from meshguard_tools.envoy_config import free_port
+from meshguard_tools.e2e.policies import OK_BODY
+from meshguard_tools.e2e.seeds import listener_clients
 from test_cli_parity import Sent, cli, mismatches  # noqa: F401 (cli is a fixture)
 
 NS = "bookinfo"
