@@ -33,6 +33,8 @@ pub struct ServiceEntrySpec {
     pub subject_alt_names: Option<Vec<String>>,
 }
 
+/// Istio's `ServicePort` (a ServiceEntry's `ports[]`; a Sidecar's `SidecarPort` has the same
+/// fields): only `number` affects the decision.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct ServicePort {
@@ -85,15 +87,7 @@ pub fn compile_service_entry(
     }
     let mut ports = Vec::with_capacity(spec.ports.len());
     for (i, port) in spec.ports.iter().enumerate() {
-        match port.number.map(u16::try_from) {
-            Some(Ok(n)) if n > 0 => ports.push(n),
-            _ => {
-                return Err(ConfigError::new(
-                    &format!("{path}.ports[{i}].number"),
-                    "must be a port number 1..65535",
-                ))
-            }
-        }
+        ports.push(port.number(&format!("{path}.ports[{i}]"))?);
     }
     let export = export_to(&spec.export_to, namespace, &format!("{path}.exportTo"))?;
     Ok(RegisteredService {
@@ -132,6 +126,19 @@ fn export_to(values: &[String], namespace: &str, path: &str) -> Result<Export, C
         });
     }
     Ok(Export::To(to))
+}
+
+impl ServicePort {
+    /// The port number, required and 1..=65535; `path` names the port in errors.
+    pub fn number(&self, path: &str) -> Result<u16, ConfigError> {
+        match self.number.map(u16::try_from) {
+            Some(Ok(n)) if n > 0 => Ok(n),
+            _ => Err(ConfigError::new(
+                &format!("{path}.number"),
+                "must be a port number 1..65535",
+            )),
+        }
+    }
 }
 
 impl RegisteredService {

@@ -19,6 +19,10 @@
 //! (none: nothing is reachable). The port is the connection's destination port (the port the
 //! application called, restored by Istio's original-destination listener).
 //!
+//! Under REGISTRY_ONLY the host must also be registered (`service_entry.rs`: a visible
+//! ServiceEntry on the called port, whose namespace is the one namespaces match, or a
+//! cluster-local service name).
+//!
 //! Istio answers a blocked call with an opaque 502 from its BlackHoleCluster; meshguard answers
 //! 403 with a body naming the blocked host and the Sidecar.
 
@@ -28,7 +32,7 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use crate::egress::host_name::HostMatch;
-use crate::egress::service_entry::RegisteredService;
+use crate::egress::service_entry::{RegisteredService, ServicePort};
 use crate::error::ConfigError;
 use crate::targeting::workload::Workload;
 
@@ -54,21 +58,12 @@ pub struct WorkloadSelector {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct EgressListener {
-    pub port: Option<EgressPort>,
+    /// Istio's `SidecarPort`, the same fields as a ServiceEntry's port.
+    pub port: Option<ServicePort>,
     pub bind: Option<String>,
     pub capture_mode: Option<String>,
     #[serde(default)]
     pub hosts: Vec<String>,
-}
-
-/// Istio's `SidecarPort`: only `number` affects which calls the listener sees.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
-pub struct EgressPort {
-    pub number: Option<u32>,
-    pub protocol: Option<String>,
-    pub name: Option<String>,
-    pub target_port: Option<u32>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -134,7 +129,12 @@ pub fn compile_sidecar(
                 "at least one host is required",
             ));
         }
-        let port = listener_port(listener.port.as_ref(), &format!("{path}.egress[{i}].port"))?;
+        let port_path = format!("{path}.egress[{i}].port");
+        let port = listener
+            .port
+            .as_ref()
+            .map(|p| p.number(&port_path))
+            .transpose()?;
         if listeners.iter().any(|l| l.port == port) {
             let what = match port {
                 Some(p) => format!("port {p} has another egress listener"),
@@ -165,24 +165,6 @@ pub fn compile_sidecar(
         listeners,
         mode: spec.outbound_traffic_policy.and_then(|p| p.mode),
     })
-}
-
-/// The listener port: `number` 1..=65535 when a port is given.
-fn listener_port(port: Option<&EgressPort>, path: &str) -> Result<Option<u16>, ConfigError> {
-    let Some(port) = port else {
-        return Ok(None);
-    };
-    match port.number.map(u16::try_from) {
-        Some(Ok(n)) if n > 0 => Ok(Some(n)),
-        Some(_) => Err(ConfigError::new(
-            &format!("{path}.number"),
-            "must be a port number 1..65535",
-        )),
-        None => Err(ConfigError::new(
-            &format!("{path}.number"),
-            "is required when port is given",
-        )),
-    }
 }
 
 /// One `[~]namespace/dnsName` entry: whether it excludes, and what it matches.
@@ -362,7 +344,7 @@ mod tests {
 
     fn listener(port: Option<u32>, hosts: &[&str]) -> EgressListener {
         EgressListener {
-            port: port.map(|n| EgressPort {
+            port: port.map(|n| ServicePort {
                 number: Some(n),
                 protocol: Some("HTTP".into()),
                 name: None,
