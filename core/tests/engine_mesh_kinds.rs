@@ -530,7 +530,7 @@ fn sidecar_resource(hosts: &[&str]) -> Value {
 
 fn egress_blocked(e: &Engine, authority: &str) -> Option<String> {
     let headers = vec![(":authority".to_string(), authority.as_bytes().to_vec())];
-    e.egress_violation(Headers::new(&headers))
+    e.egress_violation(Headers::new(&headers), &StaticConnection::default())
         .map(|(host, _)| host)
 }
 

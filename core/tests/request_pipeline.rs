@@ -17,7 +17,8 @@ use meshguard_core::authn::authenticator::{AuthnState, HeaderEdit};
 use meshguard_core::plugin::counters::{Counter, PolicyOutcome};
 use meshguard_core::plugin::engine::{Engine, Verdict};
 use meshguard_core::plugin::request_pipeline::{
-    decide_request, PipelineRequest, RequestOutcome, Side, Stage, DENY_BODY, MTLS_REQUIRED_BODY,
+    decide_request, PipelineRequest, RequestOutcome, Side, Stage, DENY_BODY, EGRESS_DENIED_DETAILS,
+    MTLS_REQUIRED_BODY, MTLS_REQUIRED_DETAILS,
 };
 use meshguard_core::request::request_view::Headers;
 use serde_json::{json, Value};
@@ -87,7 +88,10 @@ fn outbound_only_the_sidecar_egress_list_applies() {
     );
     assert_eq!(out.verdict, Verdict::Deny);
     let reply = out.reply.unwrap();
-    assert_eq!(reply.status, 403);
+    assert_eq!(
+        (reply.status, reply.details.as_str()),
+        (403, EGRESS_DENIED_DETAILS)
+    );
     assert!(
         reply
             .body
@@ -128,8 +132,8 @@ fn strict_mtls_is_checked_before_the_token() {
     );
     let reply = out.reply.unwrap();
     assert_eq!(
-        (reply.status, reply.body.as_str()),
-        (403, MTLS_REQUIRED_BODY)
+        (reply.status, reply.body.as_str(), reply.details.as_str()),
+        (403, MTLS_REQUIRED_BODY, MTLS_REQUIRED_DETAILS)
     );
 
     // With a client certificate the token is checked: 401 from jwt_authn's rules.
@@ -164,7 +168,11 @@ fn a_denial_is_the_rbac_reply_and_counts_its_policy() {
     let reply = out.reply.unwrap();
     assert_eq!(
         (reply.status, reply.body.as_str(), reply.details.as_str()),
-        (403, DENY_BODY, "meshguard_access_denied")
+        (
+            403,
+            DENY_BODY,
+            format!("rbac_access_denied_matched_policy[{}]", id(NS, "p", 0)).as_str()
+        )
     );
     assert_eq!(
         out.decision_state.as_deref(),
@@ -182,6 +190,17 @@ fn a_denial_is_the_rbac_reply_and_counts_its_policy() {
     assert_eq!(
         ok.counters.counters().collect::<Vec<_>>(),
         [Counter::Allowed]
+    );
+}
+
+#[test]
+fn a_denial_without_a_matching_allow_rule_names_no_policy() {
+    let e = allow_rule(to(json!({"paths": ["/public"]})));
+    let out = run(&e, &Req::get("/admin"), Side::Inbound);
+    let reply = out.reply.unwrap();
+    assert_eq!(
+        (reply.status, reply.details.as_str()),
+        (403, "rbac_access_denied_matched_policy[none]")
     );
 }
 

@@ -68,7 +68,7 @@ ACCESS_LOG_FORMAT = (
     '[%START_TIME%] %DOWNSTREAM_LOCAL_PORT% "%REQ(:METHOD)% %REQ(:PATH)% %PROTOCOL%" '
     "%RESPONSE_CODE% %FILTER_STATE(wasm.meshguard.decision:PLAIN)% "
     'peer="%DOWNSTREAM_PEER_URI_SAN%" remote=%DOWNSTREAM_REMOTE_ADDRESS_WITHOUT_PORT% '
-    "direct=%DOWNSTREAM_DIRECT_REMOTE_ADDRESS_WITHOUT_PORT%\n"
+    "direct=%DOWNSTREAM_DIRECT_REMOTE_ADDRESS_WITHOUT_PORT% details=%RESPONSE_CODE_DETAILS%\n"
 )
 
 # Istio meshConfig.pathNormalization.normalization -> HCM settings

@@ -18,6 +18,7 @@
 use std::collections::BTreeMap;
 
 use serde::Deserialize;
+use serde_json::Value;
 
 use crate::authorization::authorization_policy::{Action, CompiledPolicy, CompiledRule};
 use crate::authorization::rule_id::RuleId;
@@ -109,7 +110,21 @@ pub struct Subject {
     pub user: Option<String>,
     pub group: Option<String>,
     pub properties: Option<BTreeMap<String, String>>,
+    /// Istio 1.4's subject lists (and `not_` forms): read so they can be refused by name.
+    pub names: Option<Value>,
+    pub not_names: Option<Value>,
+    pub groups: Option<Value>,
+    pub not_groups: Option<Value>,
+    pub namespaces: Option<Value>,
+    pub not_namespaces: Option<Value>,
+    pub ips: Option<Value>,
+    pub not_ips: Option<Value>,
 }
+
+/// Why Istio 1.4's subject lists are refused (README, "Legacy RBAC").
+const SUBJECT_LISTS_REFUSED: &str = "Istio 1.4's subject lists (names, groups, namespaces, ips \
+    and their not_ forms) are not supported: meshguard refuses them rather than skip them; \
+    use user, group and properties (source.principal, source.namespace, source.ip)";
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -430,6 +445,22 @@ fn access_rule(
                         })
                         .collect::<Result<Vec<_>>>()?,
                 ),
+                "destination.user" => {
+                    return err(
+                        &format!("{cpath}.key"),
+                        "destination.user (the workload's service account) is not supported: \
+                        meshguard refuses it rather than skip it",
+                    )
+                }
+                k if k.starts_with("experimental.envoy.filters.") => {
+                    return err(
+                        &format!("{cpath}.key"),
+                        format!(
+                            "{k} (Envoy filter metadata) is not supported: meshguard refuses it \
+                            rather than skip it"
+                        ),
+                    )
+                }
                 _ => {
                     return err(
                         &format!("{cpath}.key"),
@@ -448,6 +479,19 @@ fn access_rule(
 }
 
 fn subject_predicate(subject: &Subject, trust: &TrustBundle, path: &str) -> Result<Predicate> {
+    let lists = [
+        ("names", &subject.names),
+        ("not_names", &subject.not_names),
+        ("groups", &subject.groups),
+        ("not_groups", &subject.not_groups),
+        ("namespaces", &subject.namespaces),
+        ("not_namespaces", &subject.not_namespaces),
+        ("ips", &subject.ips),
+        ("not_ips", &subject.not_ips),
+    ];
+    if let Some((field, _)) = lists.iter().find(|(_, v)| v.is_some()) {
+        return err(&format!("{path}.{field}"), SUBJECT_LISTS_REFUSED);
+    }
     let mut parts = Vec::new();
     if let Some(user) = &subject.user {
         if user.is_empty() {

@@ -311,13 +311,18 @@ impl Engine {
 
     /// On the outbound side: `Some((fqdn, sidecar))` when the called host is not in the
     /// Sidecar's egress list.
-    pub fn egress_violation(&self, headers: Headers<'_>) -> Option<(String, &str)> {
+    pub fn egress_violation(
+        &self,
+        headers: Headers<'_>,
+        connection: &dyn Connection,
+    ) -> Option<(String, &str)> {
         let egress = self.egress.as_ref()?;
         let authority = headers
             .first(":authority")
             .map(String::from_utf8_lossy)
             .unwrap_or_default();
-        if egress.allows(&authority, &self.workload_namespace) {
+        let port = connection.destination_port();
+        if egress.allows(&authority, &self.workload_namespace, port) {
             return None;
         }
         let (fqdn, _) = resolve(&authority, &self.workload_namespace);

@@ -26,6 +26,7 @@ use crate::authorization::deny_response::{DenyResponse, RawDenyResponse};
 use crate::authorization::legacy_rbac::LegacyRbac;
 use crate::authorization::rule_id::RuleId;
 use crate::authorization::security_rule::{self, InventoryEntry};
+use crate::egress::service_entry;
 use crate::egress::sidecar::{self, OutboundMode};
 use crate::error::ConfigError;
 use crate::matchers::identity_match::TrustBundle;
@@ -217,6 +218,7 @@ pub fn load(bytes: &[u8], node: &NodeInfo) -> Result<(Engine, LoadReport), Confi
     let mut security_rules = Vec::new();
     let mut any_security_rule = false;
     let mut sidecars = Vec::new();
+    let mut registry = Vec::new();
     for (path, resource) in &objects {
         if resource.metadata.name.is_empty() {
             return Err(ConfigError::new(
@@ -318,6 +320,19 @@ pub fn load(bytes: &[u8], node: &NodeInfo) -> Result<(Engine, LoadReport), Confi
                         .map_err(|e| e.within(path))?,
                 );
             }
+            (
+                "networking.istio.io/v1alpha3"
+                | "networking.istio.io/v1beta1"
+                | "networking.istio.io/v1",
+                "ServiceEntry",
+            ) => {
+                let spec: service_entry::ServiceEntrySpec =
+                    parse(spec).map_err(|e| e.within(&format!("{path}.spec")))?;
+                registry.push(
+                    service_entry::compile_service_entry(spec, &namespace, "spec")
+                        .map_err(|e| e.within(path))?,
+                );
+            }
             ("rbac.istio.io/v1alpha1", "ClusterRbacConfig" | "RbacConfig") => {
                 let spec = parse(spec).map_err(|e| e.within(&format!("{path}.spec")))?;
                 legacy.add_config(&resource.metadata.name, spec, path)?;
@@ -337,8 +352,8 @@ pub fn load(bytes: &[u8], node: &NodeInfo) -> Result<(Engine, LoadReport), Confi
                         "unsupported resource {api}/{kind}: meshguard accepts security.istio.io \
                         AuthorizationPolicy, RequestAuthentication and PeerAuthentication, \
                         rbac.istio.io/v1alpha1 ClusterRbacConfig, ServiceRole and \
-                        ServiceRoleBinding, networking.istio.io Sidecar and supergloo.solo.io/v1 \
-                        SecurityRule"
+                        ServiceRoleBinding, networking.istio.io Sidecar and ServiceEntry, and \
+                        supergloo.solo.io/v1 SecurityRule"
                     ),
                 ))
             }
@@ -366,6 +381,7 @@ pub fn load(bytes: &[u8], node: &NodeInfo) -> Result<(Engine, LoadReport), Confi
     );
     let egress = sidecar::select(
         &sidecars,
+        &registry,
         &workload,
         &root_namespace,
         raw.outbound_traffic_policy

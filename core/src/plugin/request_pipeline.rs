@@ -28,6 +28,7 @@ use serde_json::{Map, Value};
 
 use crate::authn::authenticator::{edited_headers, AuthnState, HeaderEdit, Outcome};
 use crate::authn::jwt::JwtFailure;
+use crate::authorization::rule_id::RuleId;
 use crate::plugin::counters::{Counter, CounterBumps, PolicyOutcome};
 use crate::plugin::engine::{Decision, DryRun, Engine, Verdict};
 use crate::plugin::settings::{Direction, JwtSource};
@@ -37,8 +38,12 @@ use crate::request::verified_claims::Claims;
 pub use crate::authorization::deny_response::DENY_BODY;
 /// The body of a plaintext request to a port a STRICT PeerAuthentication covers.
 pub const MTLS_REQUIRED_BODY: &str = "meshguard: mTLS is required (PeerAuthentication STRICT)";
-/// The response-code details of meshguard's own 403 replies.
+/// The response-code details when the filter cannot decide (no configuration): fail closed.
 pub const DENY_DETAILS: &str = "meshguard_access_denied";
+/// The response-code details of a plaintext request to a STRICT port.
+pub const MTLS_REQUIRED_DETAILS: &str = "meshguard_mtls_required";
+/// The response-code details of a call the Sidecar egress list (or the registry) refuses.
+pub const EGRESS_DENIED_DETAILS: &str = "meshguard_egress_denied";
 /// The response header carrying the decision when `decisionHeader` is on.
 pub const DECISION_HEADER: &str = "x-meshguard-decision";
 
@@ -130,13 +135,17 @@ pub fn decide_request<'e>(
 ) -> RequestOutcome<'e> {
     let headers = request.headers;
     if request.side == Side::Outbound {
-        return egress(engine, headers);
+        return egress(engine, headers, request.connection);
     }
     // Istio refuses plaintext on a STRICT port before any HTTP processing: check it first.
     if let Some(source) = engine.mtls_violation(request.connection) {
         return denied(
             Stage::MtlsRequired { source },
-            reply_403(Vec::new(), MTLS_REQUIRED_BODY),
+            reply_403(
+                MTLS_REQUIRED_DETAILS.to_string(),
+                Vec::new(),
+                MTLS_REQUIRED_BODY,
+            ),
             Some(Cow::Owned(format!("deny {source}"))),
             log_line(log::Level::Info, || {
                 format!("meshguard decision=deny {source} reason=mtls_required")
@@ -186,9 +195,13 @@ pub fn decide_request<'e>(
     )
 }
 
-fn egress<'e>(engine: &'e Engine, headers: Headers<'_>) -> RequestOutcome<'e> {
+fn egress<'e>(
+    engine: &'e Engine,
+    headers: Headers<'_>,
+    connection: &dyn Connection,
+) -> RequestOutcome<'e> {
     let violation = if engine.has_egress_rules() {
-        engine.egress_violation(headers)
+        engine.egress_violation(headers, connection)
     } else {
         None
     };
@@ -214,7 +227,7 @@ fn egress<'e>(engine: &'e Engine, headers: Headers<'_>) -> RequestOutcome<'e> {
     let state = format!("deny egress[{host}]");
     denied(
         Stage::EgressDenied { host, sidecar },
-        reply_403(Vec::new(), &body),
+        reply_403(EGRESS_DENIED_DETAILS.to_string(), Vec::new(), &body),
         Some(Cow::Owned(state)),
         log,
     )
@@ -238,13 +251,23 @@ fn denied<'e>(
     }
 }
 
-fn reply_403(headers: Vec<(String, String)>, body: &str) -> Reply {
+fn reply_403(details: String, headers: Vec<(String, String)>, body: &str) -> Reply {
     Reply {
         status: 403,
-        details: DENY_DETAILS.to_string(),
+        details,
         headers,
         body: body.to_string(),
     }
+}
+
+/// Envoy's RBAC filter's response-code details for a denial
+/// (`Filters::Common::RBAC::responseDetail`): the matched DENY policy, else `none` (no ALLOW
+/// policy matched).
+fn rbac_denied_details(deny_rule: Option<&RuleId>) -> String {
+    format!(
+        "rbac_access_denied_matched_policy[{}]",
+        deny_rule.map_or("none", RuleId::as_str)
+    )
 }
 
 /// `Some((level, line))` when `level` is enabled; the line is built only then.
@@ -405,7 +428,7 @@ fn authorized<'e>(
         }
         let reply = Reply {
             status: custom.status,
-            details: DENY_DETAILS.to_string(),
+            details: rbac_denied_details(decision.matched.decided),
             headers,
             body: custom.body.clone(),
         };
