@@ -56,7 +56,6 @@ pub fn convert(args: &ConvertArgs) -> Result<u8, Fail> {
             config: Value::Null,
             prefix: "",
             documents: Vec::new(),
-            errors: Vec::new(),
             warnings: Vec::new(),
         };
         return Err(Fail(unit.error_text(&e)));

@@ -11,6 +11,7 @@
 
 mod check;
 mod convert;
+mod crd;
 mod documents;
 mod lint;
 
@@ -65,11 +66,26 @@ impl NodeArgs {
 
 #[derive(Debug, Args)]
 pub struct LintArgs {
-    /// Files to validate (`-` reads standard input).
+    /// Files or directories to validate (`-` reads standard input; a directory: its `*.yaml`,
+    /// `*.yml` and `*.json` files, recursively).
     #[arg(required = true, value_name = "FILE")]
     files: Vec<String>,
+    /// `text` (errors on stderr, `ok:` lines on stdout) or one `json` report on stdout.
+    #[arg(long, short = 'o', value_enum, default_value = "text")]
+    output: LintOutput,
+    /// Skip (and list) Kubernetes resources of kinds meshguard does not handle, e.g. the
+    /// Deployments and Services of an application's manifests, instead of failing on them.
+    #[arg(long)]
+    skip_unknown_kinds: bool,
     #[command(flatten)]
     node: NodeArgs,
+}
+
+/// `lint`'s report format.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum LintOutput {
+    Text,
+    Json,
 }
 
 /// The side of the workload the filter runs on.

@@ -231,6 +231,89 @@ items:
     );
 }
 
+const BROKEN_WASMPLUGIN: &str = "apiVersion: extensions.istio.io/v1alpha1
+kind: WasmPlugin
+metadata: {name: meshguard, namespace: bookinfo}
+spec:
+  selector: {app: details}
+  url: oci://ghcr.io/meshguard/meshguard:0.1.0
+  phase: authz
+  failStratgy: FAIL_CLOSE
+  match: [{mode: SERVER, ports: [9080]}]
+  pluginConfig: {}
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: details}
+spec: {}
+";
+
+#[test]
+fn lint_applies_the_wasmplugin_crd_and_reports_every_error() {
+    let path = write("broken.yaml", BROKEN_WASMPLUGIN);
+    let r = run(&["lint", s(&path)]);
+    assert_eq!(r.code, 1, "{}", r.stdout);
+    for want in [
+        "(document 1): unknown field \"spec.failStratgy\"",
+        "(document 1): spec.phase: Unsupported value: \"authz\"",
+        "(document 1): spec.match[0].ports[0]: Invalid value: \"integer\": must be of type object",
+        "(document 1): unknown field \"spec.selector.app\"",
+        "resources[0].kind: unsupported resource apps/v1/Deployment",
+    ] {
+        assert!(r.stderr.contains(want), "{want}: {}", r.stderr);
+    }
+}
+
+#[test]
+fn lint_skips_unknown_kinds_when_asked_and_reports_json() {
+    let fine = BROKEN_WASMPLUGIN
+        .replace("{app: details}", "{matchLabels: {app: details}}")
+        .replace("phase: authz", "phase: AUTHZ")
+        .replace("failStratgy", "failStrategy")
+        .replace("[9080]", "[{number: 9080}]");
+    let path = write("fine.yaml", &fine);
+    assert_eq!(run(&["lint", s(&path)]).code, 1, "the Deployment fails");
+    let r = run(&["lint", "--skip-unknown-kinds", "--output", "json", s(&path)]);
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    let report: Value = serde_json::from_str(&r.stdout).unwrap();
+    assert_eq!(report["valid"], true);
+    let levels: Vec<&str> = report["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["level"].as_str().unwrap())
+        .collect();
+    assert_eq!(levels, ["ok", "skipped"], "{report}");
+    assert_eq!(report["findings"][1]["document"], 2);
+
+    let broken = write("broken.yaml", BROKEN_WASMPLUGIN);
+    let r = run(&["lint", "-o", "json", s(&broken)]);
+    assert_eq!(r.code, 1);
+    let report: Value = serde_json::from_str(&r.stdout).unwrap();
+    assert_eq!(report["errors"], 5, "{report}");
+}
+
+#[test]
+fn lint_reads_directories_recursively() {
+    let r = run(&["lint", &format!("{REPO}/wasmplugin/hipstershop")]);
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    assert_eq!(r.stdout.lines().filter(|l| l.contains(": ok: ")).count(), 5);
+    let broken = write("broken.yaml", BROKEN_WASMPLUGIN);
+    let dir = broken.parent().unwrap();
+    std::fs::create_dir_all(dir.join("sub")).unwrap();
+    std::fs::write(dir.join("sub/also.yml"), BROKEN_WASMPLUGIN).unwrap();
+    std::fs::write(dir.join("README.txt"), "not read").unwrap();
+    let r = run(&["lint", s(dir)]);
+    assert_eq!(r.code, 1);
+    assert!(
+        r.stderr.contains("broken.yaml (document 1)"),
+        "{}",
+        r.stderr
+    );
+    assert!(r.stderr.contains("also.yml (document 1)"), "{}", r.stderr);
+    assert!(!r.stderr.contains("README"), "{}", r.stderr);
+}
+
 #[test]
 fn lint_reports_syntax_errors_and_usage() {
     let bad = write("bad.json", "{\"resources\": [}");
