@@ -161,6 +161,7 @@ def _hcm(
     jwt_authn: dict | None = None,
     echo_port: int | None = None,
     echo_prefix: str = "/echo",
+    extra_filters: list | tuple = (),
 ) -> dict:
     hcm: dict = {
         "@type": "type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager",
@@ -232,6 +233,7 @@ def _hcm(
                 },
             }
         )
+    filters.extend(extra_filters)
     if wasm:
         filters.append(_wasm_filter(plugin_config, wasm_path, pretty))
     filters.append(
@@ -247,12 +249,17 @@ def _hcm(
 def http_connection_manager(stat_prefix: str, plugin_config=None, *, wasm: bool = True,
                             wasm_path: str = DEFAULT_WASM, normalization: str = "BASE",
                             direct_peer_state: bool = False, use_remote_address: bool = False,
-                            xff_num_trusted_hops: int = 0) -> dict:
+                            xff_num_trusted_hops: int = 0, jwt_authn: dict | None = None,
+                            echo_port: int | None = None, echo_prefix: str = "/echo",
+                            extra_filters: list | tuple = ()) -> dict:
     """The HCM typed_config of one test listener (what :func:`render` puts on both of its listeners),
-    for callers that build their own listeners (the differential test, ``envoy-test/difftest/``)."""
+    for callers that build their own listeners (the differential test, ``envoy-test/difftest/``, and the
+    JWT parity test). ``extra_filters`` (e.g. RBAC) go after ``jwt_authn`` and before the Wasm filter."""
     return _hcm(stat_prefix, plugin_config, wasm=wasm, wasm_path=wasm_path, pretty=False,
                 use_remote_address=use_remote_address, xff_num_trusted_hops=xff_num_trusted_hops,
-                access_log=None, direct_peer_state=direct_peer_state, **NORMALIZATION[normalization])
+                access_log=None, direct_peer_state=direct_peer_state, jwt_authn=jwt_authn,
+                echo_port=echo_port, echo_prefix=echo_prefix, extra_filters=extra_filters,
+                **NORMALIZATION[normalization])
 
 
 def downstream_tls_context(cert_dir: str, require_client_certificate: bool = True) -> dict:

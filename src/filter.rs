@@ -536,7 +536,8 @@ impl AuthzFilter {
         for edit in &outcome.header_edits {
             let result = match edit {
                 HeaderEdit::Remove(name) => host::remove_request_header(name),
-                HeaderEdit::Set(name, value) => host::set_request_header(name, value),
+                HeaderEdit::Append(name, value) => host::add_request_header(name, value),
+                HeaderEdit::SetPath(path) => host::set_request_header(":path", path),
             };
             if let Err(e) = result {
                 log::warn!(

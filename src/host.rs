@@ -36,6 +36,13 @@ extern "C" {
         value_size: usize,
     ) -> u32;
     fn proxy_remove_header_map_value(map_type: u32, key_data: *const u8, key_size: usize) -> u32;
+    fn proxy_add_header_map_value(
+        map_type: u32,
+        key_data: *const u8,
+        key_size: usize,
+        value_data: *const u8,
+        value_size: usize,
+    ) -> u32;
     fn proxy_get_buffer_bytes(
         buffer_type: u32,
         start: usize,
@@ -160,6 +167,21 @@ pub fn remove_request_header(name: &str) -> Result<(), HostError> {
     }
 }
 
+/// Adds one more value of a request header (Envoy `addCopy`).
+pub fn add_request_header(name: &str, value: &str) -> Result<(), HostError> {
+    // SAFETY: both buffers outlive the call.
+    let status = unsafe {
+        proxy_add_header_map_value(
+            MAP_REQUEST_HEADERS,
+            name.as_ptr(),
+            name.len(),
+            value.as_ptr(),
+            value.len(),
+        )
+    };
+    status_result(status)
+}
+
 /// Sets a request header, replacing any value it had.
 pub fn set_request_header(name: &str, value: &str) -> Result<(), HostError> {
     replace_header(MAP_REQUEST_HEADERS, name, value)
@@ -219,6 +241,10 @@ fn replace_header(map_type: u32, name: &str, value: &str) -> Result<(), HostErro
             value.len(),
         )
     };
+    status_result(status)
+}
+
+fn status_result(status: u32) -> Result<(), HostError> {
     if status == OK {
         Ok(())
     } else {

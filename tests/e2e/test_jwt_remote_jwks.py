@@ -137,6 +137,25 @@ def test_key_rotation_and_failing_refresh(served, doc_server):
     assert s and s.get("meshguard_jwks_fetch_ok", 0) >= 2, meshguard_counters(c)  # the old set, the new set
 
 
+def test_a_cached_verification_does_not_outlive_its_key(served, doc_server):
+    # The same token text, verified (and cached by every worker) while its key was published, is refused once
+    # a refresh drops the key, as Envoy answers it: the cache entry belongs to the old key-set generation.
+    path = f"{CERTS_PATH}/revoked"
+    old, new = keys().rsa, keys().rotated
+    doc_server.set(path, jwks(old, new))
+    c, _ = served("revoked", refresh=2)
+    tok = token(old)
+    ok, last, _ = poll_response(lambda: get(c, tok), is_ok, timeout=5)
+    assert ok, f"token never verified: {last!r}"
+    hits = meshguard_counters(c).get("meshguard_jwt_cache_hit", 0)
+    for _ in range(4):  # new connections: both workers verify it, then answer from their caches
+        assert is_ok(get(c, tok))
+    assert poll(lambda: meshguard_counters(c).get("meshguard_jwt_cache_hit", 0) > hits, timeout=3), "never cached"
+    doc_server.set(path, jwks(new))
+    ok, last, waited = poll_response(lambda: get(c, tok), rejected_with(KID_ALG), timeout=8)
+    assert ok, f"the revoked key's cached token still accepted {waited:.1f} s after the JWKS dropped it: {last!r}"
+
+
 def test_jwks_served_by_envoy_direct_response(envoy, free_port):
     port = free_port()
     uri = f"http://jwks.test:{port}{CERTS_PATH}"

@@ -1,34 +1,67 @@
 //! End-user authentication: find the request's JWTs, verify them, and produce the claims the
-//! authorization rules see, the way Istio configures Envoy's `jwt_authn`.
+//! authorization rules see and the header changes the upstream sees, exactly as Envoy 1.40's
+//! `jwt_authn` does with the configuration istiod generates for RequestAuthentication
+//! (`policy_applier.go`: one provider per rule, `requires_any[provider, allow_missing]`, or for
+//! several rules `requires_any[P1..Pn, requires_all[requires_any[Pi, allow_missing]...]]`,
+//! `payload_in_metadata`, no `jwt_cache_config`).
 //!
-//! * Incoming copies of every provider's output headers are removed first, so a client can
-//!   never supply `outputPayloadToHeader` / `outputClaimToHeaders` values (Envoy
-//!   `sanitizeHeaders`).
-//! * A CORS preflight (`OPTIONS` with `Origin` and `Access-Control-Request-Method`) skips
-//!   validation (Istio sets `bypass_cors_preflight`).
-//! * No token at any configured location: the request passes with no identity.
-//! * Each token found is routed to the provider whose location found it and whose `issuer`
-//!   equals the token's `iss` (else a provider without issuer); none: 401 `Jwt issuer is not
-//!   configured`. Every token present must verify (Envoy's "a good token and a bad one" rule).
-//! * Verified tokens are cached by their text; a hit re-checks only the time constraint.
-//! * On success the token header is removed unless `forwardOriginalToken`, and the output
-//!   headers are set.
+//! Mirrors `jwt_authn/{filter,verifier,authenticator,extractor}.cc`:
+//!
+//! * every provider's output headers are removed from the request first, even for a CORS
+//!   preflight (which then skips verification: Istio sets `bypass_cors_preflight`), and a
+//!   provider's own again when its verifier starts;
+//! * the requirement tree runs in order: `requires_any` stops at the first child that succeeds
+//!   and otherwise answers with its last child's status; `requires_all` stops at the first
+//!   failure; a verifier's side effects (headers added or removed, the query rewritten, the
+//!   payload) stay in the request for the verifiers after it;
+//! * a provider's verifier extracts the tokens at its locations, the `allow_missing` verifier
+//!   those at every provider's locations (a location allows the issuers of the providers that
+//!   configured it; `allow_missing` finds the provider by issuer), from the request as it is
+//!   then: header locations in order of `name + prefix`, every value of each (a prefix is
+//!   found anywhere in the value, the token starts at the next base64url-or-dot character, or
+//!   is the whole value when none follows; without a prefix the whole value), then query
+//!   parameters in name order (first value, percent-decoded), then cookies in name order
+//!   (first occurrence, quotes stripped). A malformed or empty value at a location is a token,
+//!   and a bad one;
+//! * tokens are verified last-extracted first; the first failure ends the verifier (an
+//!   allow-missing verifier passes only when there is no token at all). A good token adds its
+//!   payload header and claim headers (`addCopy`: repeated tokens add repeated values), removes
+//!   itself unless `forwardOriginalToken` (its header, or its parameter: the query is rebuilt
+//!   from the decoded parameters in name order; a cookie stays), and becomes the payload the
+//!   authorization rules see (the last good token wins);
+//! * claims copied to headers: strings as they are (an empty one adds nothing), numbers as
+//!   Envoy prints a double (an integer in `[0, 2^64)` without a fraction, otherwise `%f`),
+//!   booleans as `true`/`false`, lists and objects as base64 of their JSON;
+//! * the space-delimited claims (`scope`, `permission`, `spaceDelimitedClaims`) become lists of
+//!   their non-empty space-separated parts in the payload the rules see; a value with no part
+//!   (`" "`) stays the string it was.
+//!
+//! Verified tokens are cached per worker by their text and the provider that verified them,
+//! stamped with the key-set generation: a JWKS change or a configuration load starts a new
+//! generation, so a cached verification never outlives the keys it was checked with. A cache
+//! hit still passes the issuer, time and audience checks again.
 
 use std::collections::HashMap;
 use std::rc::Rc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use serde_json::{Map, Value};
 
-use crate::authn::jwt::{self, JwtFailure, KeySet};
+use crate::authn::jwt::{self, JwtFailure, KeySet, ParsedToken};
+use crate::authn::jwt_json;
 use crate::authn::request_authentication::{Keys, Location, Provider};
 use crate::request::request_view::Headers;
 use crate::request::verified_claims::Claims;
 
-/// A header change the filter applies to an allowed request.
+/// A change the filter applies to an allowed request, in order.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum HeaderEdit {
+    /// Remove every value of a header.
     Remove(String),
-    Set(String, String),
+    /// Add one more value (Envoy `addCopy`).
+    Append(String, String),
+    /// Replace `:path` (a query-parameter token removed).
+    SetPath(String),
 }
 
 /// The result of authentication for one request.
@@ -40,31 +73,170 @@ pub enum Outcome {
     Rejected(JwtFailure),
 }
 
-/// Providers of every applicable RequestAuthentication, sorted by issuer as istiod does.
+/// The issuers a token location was configured for (Envoy `JwtIssuerChecker`): a provider
+/// without an issuer allows every issuer there.
 #[derive(Debug, Clone, Default)]
+struct Issuers {
+    any: bool,
+    names: Vec<String>,
+}
+
+impl Issuers {
+    fn add(&mut self, issuer: Option<&str>) {
+        match issuer {
+            None => self.any = true,
+            Some(i) => {
+                if !self.names.iter().any(|n| n == i) {
+                    self.names.push(i.to_string());
+                }
+            }
+        }
+    }
+
+    fn allows(&self, issuer: &str) -> bool {
+        self.any || self.names.iter().any(|n| n == issuer)
+    }
+}
+
+/// Where a set of providers looks for tokens, in Envoy's extraction order.
+#[derive(Debug, Clone, Default)]
+struct Extractor {
+    /// `(name, prefix)` in order of `name + prefix` (a `std::map` key), one entry per key.
+    headers: Vec<(String, String, Issuers)>,
+    /// Query parameters in name order.
+    params: Vec<(String, Issuers)>,
+    /// Cookies in name order.
+    cookies: Vec<(String, Issuers)>,
+    /// Output headers the providers write.
+    outputs: Vec<String>,
+}
+
+fn add_location<K: Ord + Clone>(list: &mut Vec<(K, Issuers)>, key: &K, issuer: Option<&str>) {
+    match list.binary_search_by(|(k, _)| k.cmp(key)) {
+        Ok(i) => {
+            if let Some((_, issuers)) = list.get_mut(i) {
+                issuers.add(issuer);
+            }
+        }
+        Err(i) => {
+            let mut issuers = Issuers::default();
+            issuers.add(issuer);
+            list.insert(i, (key.clone(), issuers));
+        }
+    }
+}
+
+impl Extractor {
+    fn new<'p>(providers: impl IntoIterator<Item = &'p Provider>) -> Extractor {
+        let mut e = Extractor::default();
+        let mut headers: Vec<(String, Issuers)> = Vec::new();
+        let mut prefixes: Vec<(String, String, String)> = Vec::new();
+        for p in providers {
+            let issuer = p.issuer.as_deref();
+            for location in &p.locations {
+                match location {
+                    Location::Header { name, prefix } => {
+                        let key = format!("{name}{prefix}");
+                        if !prefixes.iter().any(|(k, _, _)| *k == key) {
+                            prefixes.push((key.clone(), name.clone(), prefix.clone()));
+                        }
+                        add_location(&mut headers, &key, issuer);
+                    }
+                    Location::Param(name) => add_location(&mut e.params, name, issuer),
+                    Location::Cookie(name) => add_location(&mut e.cookies, name, issuer),
+                }
+            }
+            e.outputs.extend(
+                p.payload_header
+                    .iter()
+                    .cloned()
+                    .chain(p.claim_headers.iter().map(|(h, _)| h.clone())),
+            );
+        }
+        e.headers = headers
+            .into_iter()
+            .filter_map(|(key, issuers)| {
+                let (_, name, prefix) = prefixes.iter().find(|(k, _, _)| *k == key)?;
+                Some((name.clone(), prefix.clone(), issuers))
+            })
+            .collect();
+        e
+    }
+}
+
+/// The requirement istiod builds (`requires_any` / `requires_all` of provider and
+/// allow-missing verifiers).
+#[derive(Debug, Clone)]
+enum Verifier {
+    Provider(usize),
+    /// `allow_missing`: every provider's locations and issuers (measured with Envoy 1.40: a
+    /// token of another rule's issuer is verified by that rule here, not refused).
+    AllowMissing,
+    Any(Vec<Verifier>),
+    All(Vec<Verifier>),
+}
+
+impl Verifier {
+    fn istio(providers: usize) -> Verifier {
+        if providers == 1 {
+            return Verifier::Any(vec![Verifier::Provider(0), Verifier::AllowMissing]);
+        }
+        let mut any: Vec<Verifier> = (0..providers).map(Verifier::Provider).collect();
+        any.push(Verifier::All(
+            (0..providers)
+                .map(|i| Verifier::Any(vec![Verifier::Provider(i), Verifier::AllowMissing]))
+                .collect(),
+        ));
+        Verifier::Any(any)
+    }
+}
+
+/// Providers of every applicable RequestAuthentication, sorted by issuer as istiod does.
+#[derive(Debug, Clone)]
 pub struct Authenticator {
     providers: Vec<Provider>,
+    /// One per provider.
+    extractors: Vec<Extractor>,
+    /// All providers together, for `allow_missing`.
+    all: Extractor,
+    verifier: Verifier,
+    /// Every provider's output headers.
     sanitize: Vec<String>,
+}
+
+impl Default for Authenticator {
+    fn default() -> Self {
+        Authenticator::new(Vec::new())
+    }
 }
 
 #[derive(Debug, Clone)]
 struct CacheEntry {
     provider: usize,
+    generation: u64,
+    token: Rc<ParsedToken>,
     claims: Rc<Claims>,
-    /// `outputClaimToHeaders` values, taken from the original (unsplit) payload.
-    claim_headers: Rc<Vec<(String, String)>>,
-    expires: Option<u64>,
     /// Recency stamp for LRU eviction.
     last_used: u64,
 }
 
+/// Key-set generations are unique in the process: a new configuration or JWKS never reuses
+/// one, so no cache entry can be mistaken for a verification against the new keys.
+static GENERATION: AtomicU64 = AtomicU64::new(1);
+
+fn next_generation() -> u64 {
+    GENERATION.fetch_add(1, Ordering::Relaxed)
+}
+
 /// Per-VM mutable state: verified tokens and fetched key sets.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct AuthnState {
     cache: HashMap<String, CacheEntry>,
     capacity: usize,
     /// Fetched key set per provider index (remote JWKS only).
     remote_keys: HashMap<usize, Rc<KeySet>>,
+    /// The key-set generation cache entries must carry to be used.
+    generation: u64,
     pub cache_hits: u64,
     pub cache_misses: u64,
     /// Monotonic counter stamping cache use.
@@ -73,34 +245,67 @@ pub struct AuthnState {
     pub jwks_fetch_failed: u64,
 }
 
+impl Default for AuthnState {
+    fn default() -> Self {
+        AuthnState::new(DEFAULT_CACHE_CAPACITY)
+    }
+}
+
 /// Envoy's default `jwt_cache_size`.
 pub const DEFAULT_CACHE_CAPACITY: usize = 100;
 
 impl AuthnState {
+    /// Fresh state for a configuration just loaded (a new key-set generation).
     pub fn new(capacity: usize) -> AuthnState {
         AuthnState {
+            cache: HashMap::new(),
             capacity,
-            ..AuthnState::default()
+            remote_keys: HashMap::new(),
+            generation: next_generation(),
+            cache_hits: 0,
+            cache_misses: 0,
+            clock: 0,
+            jwks_fetch_ok: 0,
+            jwks_fetch_failed: 0,
         }
     }
 
-    /// Installs a freshly fetched and fully parsed key set for a provider.
+    /// Installs a freshly fetched and fully parsed key set for a provider. Verifications
+    /// cached with earlier keys stop counting (a new generation), as a removed key must.
     pub fn set_remote_keys(&mut self, provider: usize, keys: KeySet) {
         self.remote_keys.insert(provider, Rc::new(keys));
-        // Tokens verified with the old keys stay valid (Envoy keeps its cache as well).
+        self.generation = next_generation();
+        self.cache.clear();
     }
 
     pub fn has_remote_keys(&self, provider: usize) -> bool {
         self.remote_keys.contains_key(&provider)
     }
 
-    fn remember(&mut self, token: &str, entry: CacheEntry) {
+    /// The current key-set generation.
+    pub fn generation(&self) -> u64 {
+        self.generation
+    }
+
+    fn lookup(&mut self, token: &str, provider: Option<usize>) -> Option<CacheEntry> {
+        self.clock += 1;
+        let stamp = self.clock;
+        let generation = self.generation;
+        let entry = self.cache.get_mut(token)?;
+        if entry.generation != generation || provider.is_some_and(|p| p != entry.provider) {
+            return None;
+        }
+        entry.last_used = stamp;
+        Some(entry.clone())
+    }
+
+    fn remember(&mut self, token: &str, mut entry: CacheEntry) {
         if self.capacity == 0 {
             return;
         }
-        if self.cache.len() >= self.capacity {
-            // Least recently used, as Envoy's JWT cache (a linear scan over <= capacity entries,
-            // paid only when a new token is verified).
+        if self.cache.len() >= self.capacity && !self.cache.contains_key(token) {
+            // Least recently used (a linear scan over <= capacity entries, paid only when a
+            // new token is verified).
             if let Some(victim) = self
                 .cache
                 .iter()
@@ -111,35 +316,108 @@ impl AuthnState {
             }
         }
         self.clock += 1;
-        let mut entry = entry;
         entry.last_used = self.clock;
         self.cache.insert(token.to_string(), entry);
     }
 }
 
-/// A token found in a request, with the providers whose location found it.
-struct Found<'a> {
+/// Where a token was found, for its removal.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Origin<'e> {
+    Header(&'e str),
+    Param(&'e str),
+    Cookie,
+}
+
+struct Found<'e> {
     token: String,
-    location: &'a Location,
-    providers: Vec<usize>,
+    origin: Origin<'e>,
+    /// The issuers the location allows.
+    issuers: &'e Issuers,
+}
+
+/// The request as `jwt_authn` changes it while it verifies: removed and added headers and a
+/// rewritten `:path` over the headers Envoy handed in.
+struct Work<'h, 'a> {
+    headers: Headers<'h>,
+    /// Names from the configuration (no allocation per request).
+    removed: Vec<&'a str>,
+    added: Vec<(&'a str, String)>,
+    path: Option<String>,
+    payload: Option<Rc<Claims>>,
+}
+
+impl<'h, 'a> Work<'h, 'a> {
+    fn values(&self, name: &str) -> Vec<Vec<u8>> {
+        let mut out: Vec<Vec<u8>> = Vec::new();
+        if !self.removed.contains(&name) {
+            out.extend(
+                self.headers
+                    .iter()
+                    .filter(|(n, _)| n.eq_ignore_ascii_case(name.as_bytes()))
+                    .map(|(_, v)| v.to_vec()),
+            );
+        }
+        out.extend(
+            self.added
+                .iter()
+                .filter(|(n, _)| *n == name)
+                .map(|(_, v)| v.as_bytes().to_vec()),
+        );
+        out
+    }
+
+    fn remove(&mut self, name: &'a str) {
+        if !self.removed.contains(&name) {
+            self.removed.push(name);
+        }
+        self.added.retain(|(n, _)| *n != name);
+    }
+
+    fn path(&self) -> Option<Vec<u8>> {
+        match &self.path {
+            Some(p) => Some(p.as_bytes().to_vec()),
+            None => self.headers.first(":path").map(<[u8]>::to_vec),
+        }
+    }
+
+    fn edits(self, edits: &mut Vec<HeaderEdit>) {
+        for name in self.removed {
+            let present = self
+                .headers
+                .iter()
+                .any(|(n, _)| n.eq_ignore_ascii_case(name.as_bytes()));
+            if present {
+                edits.push(HeaderEdit::Remove(name.to_string()));
+            }
+        }
+        if let Some(path) = self.path {
+            edits.push(HeaderEdit::SetPath(path));
+        }
+        edits.extend(
+            self.added
+                .into_iter()
+                .map(|(n, v)| HeaderEdit::Append(n.to_string(), v)),
+        );
+    }
 }
 
 impl Authenticator {
     pub fn new(mut providers: Vec<Provider>) -> Authenticator {
         providers.sort_by(|a, b| a.issuer.cmp(&b.issuer));
-        let mut sanitize: Vec<String> = providers
+        let extractors: Vec<Extractor> = providers
             .iter()
-            .flat_map(|p| {
-                p.payload_header
-                    .iter()
-                    .cloned()
-                    .chain(p.claim_headers.iter().map(|(h, _)| h.clone()))
-            })
+            .map(|p| Extractor::new(std::iter::once(p)))
             .collect();
+        let all = Extractor::new(&providers);
+        let mut sanitize = all.outputs.clone();
         sanitize.sort();
         sanitize.dedup();
         Authenticator {
+            verifier: Verifier::istio(providers.len()),
+            all,
             providers,
+            extractors,
             sanitize,
         }
     }
@@ -152,8 +430,8 @@ impl Authenticator {
         &self.providers
     }
 
-    /// Authenticates one request. `edits` receives the header changes to apply if the
-    /// request is finally allowed (the sanitizing removals are always included).
+    /// Authenticates one request. `edits` receives the changes to apply if the request is
+    /// finally allowed (the sanitizing removals are always included).
     pub fn authenticate(
         &self,
         headers: Headers<'_>,
@@ -164,136 +442,181 @@ impl Authenticator {
         if self.providers.is_empty() {
             return Outcome::NoToken;
         }
-        edits.extend(self.sanitize.iter().map(|h| HeaderEdit::Remove(h.clone())));
+        let mut work = Work {
+            headers,
+            removed: self.sanitize.iter().map(String::as_str).collect(),
+            added: Vec::new(),
+            path: None,
+            payload: None,
+        };
         if is_cors_preflight(headers) {
+            work.edits(edits);
             return Outcome::NoToken;
         }
-        let found = self.extract(headers);
-        let mut first: Option<Rc<Claims>> = None;
-        for f in &found {
-            match self.verify_one(f, now, state) {
-                Ok(entry) => {
-                    self.outputs(&entry, f, edits);
-                    first.get_or_insert(entry.claims);
-                }
-                Err(failure) => return Outcome::Rejected(failure),
-            }
-        }
-        match first {
-            Some(claims) => Outcome::Verified(claims),
-            None => Outcome::NoToken,
+        let result = self.run(&self.verifier, &mut work, now, state);
+        let payload = work.payload.clone();
+        work.edits(edits);
+        match (result, payload) {
+            (Err(failure), _) => Outcome::Rejected(failure),
+            (Ok(()), Some(claims)) => Outcome::Verified(claims),
+            (Ok(()), None) => Outcome::NoToken,
         }
     }
 
-    fn extract<'h>(&'h self, headers: Headers<'h>) -> Vec<Found<'h>> {
-        let mut found: Vec<Found<'h>> = Vec::new();
-        for (index, provider) in self.providers.iter().enumerate() {
-            for location in &provider.locations {
-                for token in tokens_at(headers, location) {
-                    match found
-                        .iter_mut()
-                        .find(|f| f.token == token && f.location == location)
-                    {
-                        Some(f) => f.providers.push(index),
-                        None => found.push(Found {
-                            token,
-                            location,
-                            providers: vec![index],
-                        }),
-                    }
-                }
-            }
-        }
-        found
-    }
-
-    fn verify_one(
-        &self,
-        found: &Found<'_>,
+    fn run<'a>(
+        &'a self,
+        verifier: &Verifier,
+        work: &mut Work<'_, 'a>,
         now: u64,
         state: &mut AuthnState,
-    ) -> Result<CacheEntry, JwtFailure> {
-        state.clock += 1;
-        let stamp = state.clock;
-        if let Some(entry) = state.cache.get_mut(&found.token) {
-            if found.providers.contains(&entry.provider) {
-                entry.last_used = stamp;
-                let expired = entry
-                    .expires
-                    .is_some_and(|exp| now > exp.saturating_add(jwt::CLOCK_SKEW_SECS));
-                if !expired {
-                    state.cache_hits += 1;
-                    return Ok(entry.clone());
+    ) -> Result<(), JwtFailure> {
+        match verifier {
+            Verifier::Any(children) => {
+                let mut last = Err(JwtFailure::Missing);
+                for child in children {
+                    last = self.run(child, work, now, state);
+                    if last.is_ok() {
+                        break;
+                    }
                 }
+                last
+            }
+            Verifier::All(children) => children
+                .iter()
+                .try_for_each(|child| self.run(child, work, now, state)),
+            Verifier::Provider(i) => self.verify_tokens(Some(*i), work, now, state),
+            Verifier::AllowMissing => self.verify_tokens(None, work, now, state),
+        }
+    }
+
+    /// One authenticator over the tokens at its locations: provider `Some(i)` (whose verifier
+    /// first removes that provider's output headers again), or `allow_missing` (`None`).
+    fn verify_tokens<'a>(
+        &'a self,
+        provider: Option<usize>,
+        work: &mut Work<'_, 'a>,
+        now: u64,
+        state: &mut AuthnState,
+    ) -> Result<(), JwtFailure> {
+        let extractor = match provider {
+            Some(i) => self.extractors.get(i).ok_or(JwtFailure::UnknownIssuer)?,
+            None => &self.all,
+        };
+        if provider.is_some() {
+            for name in &extractor.outputs {
+                work.remove(name.as_str());
             }
         }
-        state.cache_misses += 1;
-        let parsed = jwt::parse(&found.token)?;
-        let provider_index = found
-            .providers
-            .iter()
-            .copied()
-            .find(|i| {
-                self.providers
-                    .get(*i)
-                    .is_some_and(|p| p.issuer.is_some() && p.issuer == parsed.issuer)
-            })
-            .or_else(|| {
-                found
-                    .providers
-                    .iter()
-                    .copied()
-                    .find(|i| self.providers.get(*i).is_some_and(|p| p.issuer.is_none()))
-            })
-            .ok_or(JwtFailure::UnknownIssuer)?;
+        let found = extract(extractor, work);
+        if found.is_empty() {
+            return if provider.is_none() {
+                Ok(())
+            } else {
+                Err(JwtFailure::Missing)
+            };
+        }
+        for f in found.iter().rev() {
+            self.verify_one(provider, f, work, now, state)?;
+        }
+        Ok(())
+    }
+
+    /// Envoy `startVerify` + `verifyKey` + `handleGoodJwt` for one token; `provider`: the
+    /// verifier names it (else the provider is looked up by the token's issuer).
+    fn verify_one<'a>(
+        &'a self,
+        provider: Option<usize>,
+        found: &Found<'a>,
+        work: &mut Work<'_, 'a>,
+        now: u64,
+        state: &mut AuthnState,
+    ) -> Result<(), JwtFailure> {
+        let cached = state.lookup(&found.token, provider);
+        // Counted as Envoy counts `jwt_cache_hit|miss`: by provider verifiers only.
+        if provider.is_some() {
+            if cached.is_some() {
+                state.cache_hits += 1;
+            } else {
+                state.cache_misses += 1;
+            }
+        }
+        let token = match &cached {
+            Some(entry) => entry.token.clone(),
+            None => Rc::new(jwt::parse(&found.token)?),
+        };
+        if !found.issuers.allows(&token.issuer) {
+            return Err(JwtFailure::UnknownIssuer);
+        }
+        let provider_index = match provider {
+            Some(i) => i,
+            None => self
+                .find_by_issuer(&token.issuer)
+                .ok_or(JwtFailure::UnknownIssuer)?,
+        };
         let provider = self
             .providers
             .get(provider_index)
             .ok_or(JwtFailure::UnknownIssuer)?;
-        parsed.check_time(now)?;
-        parsed.check_audience(&provider.audiences)?;
-        let keys: Rc<KeySet> = match &provider.keys {
-            Keys::Inline(k) => Rc::new(k.clone()),
-            Keys::Remote(_) => state
-                .remote_keys
-                .get(&provider_index)
-                .cloned()
-                .ok_or(JwtFailure::JwksFetchFailed)?,
+        token.check_time(now)?;
+        token.check_audience(&provider.audiences)?;
+        let claims = match cached.filter(|e| e.provider == provider_index) {
+            Some(entry) => entry.claims,
+            None => {
+                match &provider.keys {
+                    Keys::Inline(keys) => keys.verify(&token)?,
+                    Keys::Remote(_) => state
+                        .remote_keys
+                        .get(&provider_index)
+                        .ok_or(JwtFailure::JwksFetchFailed)?
+                        .verify(&token)?,
+                }
+                let claims = Rc::new(Claims::new(
+                    token.payload.clone(),
+                    &provider.space_delimited,
+                ));
+                state.remember(
+                    &found.token,
+                    CacheEntry {
+                        provider: provider_index,
+                        generation: state.generation,
+                        token: token.clone(),
+                        claims: claims.clone(),
+                        last_used: 0,
+                    },
+                );
+                claims
+            }
         };
-        keys.verify(&parsed, &found.token, now)?;
-        let claim_headers = provider
-            .claim_headers
-            .iter()
-            .filter_map(|(header, path)| Some((header.clone(), claim_text(&parsed.payload, path)?)))
-            .collect();
-        let entry = CacheEntry {
-            provider: provider_index,
-            expires: parsed.expires,
-            claims: Rc::new(Claims::new(parsed.payload, &provider.space_delimited)),
-            claim_headers: Rc::new(claim_headers),
-            last_used: 0,
-        };
-        state.remember(&found.token, entry.clone());
-        Ok(entry)
+        if let Some(header) = &provider.payload_header {
+            work.added
+                .push((header.as_str(), token.payload_segment().to_string()));
+        }
+        for (header, path) in &provider.claim_headers {
+            if let Some(value) = claim_text(&token.payload, path).filter(|v| !v.is_empty()) {
+                work.added.push((header.as_str(), value));
+            }
+        }
+        if !provider.forward {
+            match &found.origin {
+                Origin::Header(name) => work.remove(name),
+                Origin::Param(name) => {
+                    if let Some(path) = work.path() {
+                        work.path = Some(without_param(&path, name));
+                    }
+                }
+                Origin::Cookie => {}
+            }
+        }
+        work.payload = Some(claims);
+        Ok(())
     }
 
-    fn outputs(&self, entry: &CacheEntry, found: &Found<'_>, edits: &mut Vec<HeaderEdit>) {
-        let Some(p) = self.providers.get(entry.provider) else {
-            return;
-        };
-        if let Some(header) = &p.payload_header {
-            if let Some(segment) = found.token.split('.').nth(1) {
-                edits.push(HeaderEdit::Set(header.clone(), segment.to_string()));
-            }
-        }
-        for (header, value) in entry.claim_headers.iter() {
-            edits.push(HeaderEdit::Set(header.clone(), value.clone()));
-        }
-        if !p.forward {
-            if let Location::Header { name, .. } = found.location {
-                edits.push(HeaderEdit::Remove(name.clone()));
-            }
-        }
+    /// Envoy `findByIssuer`: the first provider with this issuer, else the first without one.
+    fn find_by_issuer(&self, issuer: &str) -> Option<usize> {
+        self.providers
+            .iter()
+            .position(|p| p.issuer.as_deref() == Some(issuer))
+            .or_else(|| self.providers.iter().position(|p| p.issuer.is_none()))
     }
 }
 
@@ -306,17 +629,20 @@ pub fn edited_headers(headers: Headers<'_>, edits: &[HeaderEdit]) -> Vec<(String
     for edit in edits {
         match edit {
             HeaderEdit::Remove(name) => out.retain(|(n, _)| !n.eq_ignore_ascii_case(name)),
-            HeaderEdit::Set(name, value) => {
-                out.retain(|(n, _)| !n.eq_ignore_ascii_case(name));
-                out.push((name.clone(), value.as_bytes().to_vec()));
+            HeaderEdit::Append(name, value) => out.push((name.clone(), value.as_bytes().to_vec())),
+            HeaderEdit::SetPath(path) => {
+                for (n, v) in out.iter_mut() {
+                    if n == ":path" {
+                        *v = path.as_bytes().to_vec();
+                    }
+                }
             }
         }
     }
     out
 }
 
-/// Envoy `addJWTClaimToHeader`: a string, number or bool claim of the original payload
-/// (nested `a.b`); lists and objects are not copied.
+/// Envoy `addJWTClaimToHeader`: the claim at `a.b` of the payload as header text.
 fn claim_text(payload: &Map<String, Value>, path: &[String]) -> Option<String> {
     let (first, rest) = path.split_first()?;
     let mut value = payload.get(first)?;
@@ -325,10 +651,42 @@ fn claim_text(payload: &Map<String, Value>, path: &[String]) -> Option<String> {
     }
     match value {
         Value::String(s) => Some(s.clone()),
-        Value::Number(n) => Some(n.to_string()),
+        Value::Number(n) => Some(claim_number(n.as_f64()?)),
         Value::Bool(b) => Some(b.to_string()),
-        _ => None,
+        Value::Array(_) | Value::Object(_) => {
+            Some(base64_std(jwt_json::to_proto_json(value).as_bytes()))
+        }
+        Value::Null => None,
     }
+}
+
+/// Envoy `convertClaimDoubleToString`: an integral value in `[0, 2^64)` as an integer, any
+/// other as C++ `std::to_string(double)` (`%f`).
+fn claim_number(d: f64) -> String {
+    if (0.0..18_446_744_073_709_551_616.0).contains(&d) && d.fract() == 0.0 {
+        format!("{}", d as u64)
+    } else {
+        format!("{d:.6}")
+    }
+}
+
+/// Standard base64 with padding (Envoy `Base64::encode`).
+fn base64_std(data: &[u8]) -> String {
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::with_capacity(data.len().div_ceil(3) * 4);
+    for chunk in data.chunks(3) {
+        let n =
+            chunk.iter().fold(0u32, |acc, b| (acc << 8) | u32::from(*b)) << (8 * (3 - chunk.len()));
+        for i in 0..4 {
+            if i <= chunk.len() {
+                let index = ((n >> (18 - 6 * i)) & 63) as usize;
+                out.push(char::from(*ALPHABET.get(index).unwrap_or(&b'A')));
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
 }
 
 fn is_cors_preflight(headers: Headers<'_>) -> bool {
@@ -339,48 +697,73 @@ fn is_cors_preflight(headers: Headers<'_>) -> bool {
             .is_some_and(|m| !m.is_empty())
 }
 
-/// Envoy's JWT alphabet: base64url characters and the dots between segments.
+/// Envoy's JWT alphabet: base64url characters and the dots between sections.
 fn is_jwt_char(c: u8) -> bool {
     c.is_ascii_alphanumeric() || c == b'-' || c == b'_' || c == b'.'
 }
 
-/// The token inside a value after `start`: from the first JWT character to the end of the
-/// value (Envoy `extractJWT`); anything after the token stays part of it, so trailing text or
-/// a second token makes the token malformed rather than silently ignored.
-fn jwt_after(value: &[u8], start: usize) -> Option<String> {
-    let tail = value.get(start..)?;
-    let begin = tail.iter().position(|c| is_jwt_char(*c))?;
-    let token = tail.get(begin..)?;
-    Some(String::from_utf8_lossy(token).into_owned())
+/// Envoy `extractJWT`: from the first JWT character at or after `after` to the end of the
+/// value; the whole value when no JWT character follows.
+fn jwt_after(value: &[u8], after: usize) -> &[u8] {
+    match value
+        .get(after..)
+        .and_then(|tail| tail.iter().position(|c| is_jwt_char(*c)))
+    {
+        Some(start) => value.get(after + start..).unwrap_or_default(),
+        None => value,
+    }
 }
 
-fn tokens_at(headers: Headers<'_>, location: &Location) -> Vec<String> {
-    match location {
-        Location::Header { name, prefix } => {
-            // Envoy reads a repeated header as its values joined with ','.
-            let joined = headers.values(name).collect::<Vec<_>>().join(&b","[..]);
-            if headers.values(name).next().is_none() {
-                return Vec::new();
-            }
-            let at = if prefix.is_empty() {
-                Some(0)
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+/// Envoy `ExtractorImpl::extract` over the request as it is now.
+fn extract<'e>(e: &'e Extractor, work: &Work<'_, '_>) -> Vec<Found<'e>> {
+    let mut found = Vec::new();
+    for (name, prefix, issuers) in &e.headers {
+        for value in work.values(name) {
+            let token = if prefix.is_empty() {
+                value.as_slice()
             } else {
-                find(&joined, prefix.as_bytes()).map(|i| i + prefix.len())
+                match find(&value, prefix.as_bytes()) {
+                    Some(at) => jwt_after(&value, at + prefix.len()),
+                    None => continue,
+                }
             };
-            at.and_then(|at| jwt_after(&joined, at))
-                .into_iter()
-                .collect()
+            found.push(Found {
+                token: text(token),
+                origin: Origin::Header(name),
+                issuers,
+            });
         }
-        Location::Param(name) => headers
-            .first(":path")
-            .and_then(|p| query_param(p, name))
-            .into_iter()
-            .collect(),
-        Location::Cookie(name) => headers
-            .values("cookie")
-            .filter_map(|v| cookie(v, name))
-            .collect(),
     }
+    if !e.params.is_empty() {
+        if let Some(path) = work.path() {
+            for (name, issuers) in &e.params {
+                if let Some(value) = first_param(&path, name) {
+                    found.push(Found {
+                        token: value,
+                        origin: Origin::Param(name),
+                        issuers,
+                    });
+                }
+            }
+        }
+    }
+    if !e.cookies.is_empty() {
+        let cookies = work.values("cookie");
+        for (name, issuers) in &e.cookies {
+            if let Some(value) = cookies.iter().find_map(|v| cookie(v, name)) {
+                found.push(Found {
+                    token: text(value),
+                    origin: Origin::Cookie,
+                    issuers,
+                });
+            }
+        }
+    }
+    found
 }
 
 fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
@@ -389,29 +772,116 @@ fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
         .position(|w| w == needle)
 }
 
-/// The first value of query parameter `name` (JWTs need no percent-decoding).
-fn query_param(path: &[u8], name: &str) -> Option<String> {
-    let query = path.splitn(2, |c| *c == b'?').nth(1)?;
-    let query = query.split(|c| *c == b'#').next()?;
-    query.split(|c| *c == b'&').find_map(|pair| {
-        let mut kv = pair.splitn(2, |c| *c == b'=');
-        let key = kv.next()?;
-        if key == name.as_bytes() {
-            jwt_after(kv.next()?, 0)
-        } else {
-            None
+/// Envoy `PercentEncoding::decode`: `%XX` with two hex digits becomes the byte, anything else
+/// (including `+`) stays as it is.
+fn percent_decode(s: &[u8]) -> String {
+    let hex = |c: u8| (c as char).to_digit(16);
+    let mut out = Vec::with_capacity(s.len());
+    let mut i = 0;
+    while let Some(&c) = s.get(i) {
+        if c == b'%' {
+            if let (Some(h), Some(l)) = (
+                s.get(i + 1).copied().and_then(hex),
+                s.get(i + 2).copied().and_then(hex),
+            ) {
+                out.push((h * 16 + l) as u8);
+                i += 3;
+                continue;
+            }
         }
+        out.push(c);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// The first value of query parameter `name` (decoded), as Envoy's `getFirstValue` after
+/// `parseAndDecodeQueryString`; only a key with a `%` in it is decoded to compare it.
+fn first_param(path: &[u8], name: &str) -> Option<String> {
+    let q = path.iter().position(|c| *c == b'?')?;
+    let query = path.get(q + 1..)?;
+    query.split(|c| *c == b'&').find_map(|piece| {
+        let (k, v) = match piece.iter().position(|c| *c == b'=') {
+            Some(eq) => (piece.get(..eq)?, piece.get(eq + 1..)?),
+            None => (piece, &b""[..]),
+        };
+        let matches = if k.contains(&b'%') {
+            percent_decode(k) == name
+        } else {
+            k == name.as_bytes()
+        };
+        matches.then(|| percent_decode(v))
     })
 }
 
-fn cookie(value: &[u8], name: &str) -> Option<String> {
-    value.split(|c| *c == b';').find_map(|pair| {
-        let pair = pair.strip_prefix(b" ").unwrap_or(pair);
-        let mut kv = pair.splitn(2, |c| *c == b'=');
-        if kv.next()? == name.as_bytes() {
-            jwt_after(kv.next()?, 0)
-        } else {
-            None
+/// Envoy `QueryParamsMulti::parseAndDecodeQueryString`: every `&`-separated piece after the
+/// first `?` (the last piece only if non-empty), split at its first `=`, both sides decoded;
+/// in request order.
+fn query_params(path: &[u8]) -> Vec<(String, String)> {
+    let Some(q) = path.iter().position(|c| *c == b'?') else {
+        return Vec::new();
+    };
+    let query = path.get(q + 1..).unwrap_or_default();
+    let mut out = Vec::new();
+    let mut start = 0;
+    while start < query.len() {
+        let end = query
+            .get(start..)
+            .and_then(|rest| rest.iter().position(|c| *c == b'&'))
+            .map_or(query.len(), |i| start + i);
+        let piece = query.get(start..end).unwrap_or_default();
+        let (k, v) = match piece.iter().position(|c| *c == b'=') {
+            Some(eq) => (
+                piece.get(..eq).unwrap_or_default(),
+                piece.get(eq + 1..).unwrap_or_default(),
+            ),
+            None => (piece, &b""[..]),
+        };
+        out.push((percent_decode(k), percent_decode(v)));
+        start = end + 1;
+    }
+    out
+}
+
+/// Envoy `JwtParamLocation::removeJwt`: the path up to `?`, then (if any remain) the decoded
+/// parameters other than `name` as `k=v` joined by `&`, grouped by name in name order.
+fn without_param(path: &[u8], name: &str) -> String {
+    let base = path
+        .iter()
+        .position(|c| *c == b'?')
+        .map_or(path, |q| path.get(..q).unwrap_or(path));
+    let mut params = query_params(path);
+    params.retain(|(k, _)| k != name);
+    // A stable sort keeps each name's values in request order (a btree map of vectors).
+    params.sort_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()));
+    let mut out = text(base);
+    for (i, (k, v)) in params.iter().enumerate() {
+        out.push(if i == 0 { '?' } else { '&' });
+        out.push_str(k);
+        out.push('=');
+        out.push_str(v);
+    }
+    out
+}
+
+/// Envoy `Utility::parseCookies` for one name over one `cookie` value: `;`-separated pieces
+/// (empty ones skipped), the name from the first non-space character to the first `=`, the
+/// value after it with one pair of surrounding double quotes removed.
+fn cookie<'v>(value: &'v [u8], name: &str) -> Option<&'v [u8]> {
+    value.split(|c| *c == b';').find_map(|piece| {
+        if piece.is_empty() {
+            return None;
+        }
+        let eq = piece.iter().position(|c| *c == b'=')?;
+        let start = piece.iter().position(|c| *c != b' ')?;
+        let key = piece.get(start..eq)?;
+        if key != name.as_bytes() {
+            return None;
+        }
+        let v = piece.get(eq + 1..)?;
+        match v {
+            [b'"', inner @ .., b'"'] => Some(inner),
+            _ => Some(v),
         }
     })
 }
@@ -421,37 +891,69 @@ mod tests {
     use super::*;
 
     #[test]
-    fn bearer_prefix_is_found_as_a_substring_and_the_token_is_the_rest_of_the_value() {
+    fn a_prefix_is_found_anywhere_and_the_token_is_the_rest_from_a_jwt_character() {
+        assert_eq!(jwt_after(b"Bearer abc.def.ghi", 7), b"abc.def.ghi");
+        assert_eq!(jwt_after(b"Bearer  !abc extra", 7), b"abc extra");
         assert_eq!(
-            jwt_after(b"Bearer abc.def.ghi", 7).as_deref(),
-            Some("abc.def.ghi")
+            jwt_after(b"Bearer !!!", 7),
+            b"Bearer !!!",
+            "no JWT character: the whole value"
         );
-        assert_eq!(
-            jwt_after(b"Bearer  abc.def.ghi extra", 7).as_deref(),
-            Some("abc.def.ghi extra")
-        );
+        assert_eq!(jwt_after(b"Bearer ", 7), b"Bearer ");
         assert_eq!(find(b"xBearer t", b"Bearer "), Some(1));
         assert_eq!(find(b"bearer t", b"Bearer "), None);
     }
 
     #[test]
-    fn query_and_cookie_locations() {
+    fn query_parameters_are_decoded_and_the_removed_one_rebuilds_the_query_in_name_order() {
+        let p = query_params(b"/p?b=2&access%5Ftoken=x.y.z&a=%2F%20b&flag&&c=d+e");
         assert_eq!(
-            query_param(b"/p?a=1&access_token=x.y.z#f", "access_token").as_deref(),
-            Some("x.y.z")
+            p,
+            vec![
+                ("b".into(), "2".into()),
+                ("access_token".into(), "x.y.z".into()),
+                ("a".into(), "/ b".into()),
+                ("flag".into(), "".into()),
+                ("".into(), "".into()),
+                ("c".into(), "d+e".into()),
+            ]
         );
-        assert_eq!(query_param(b"/p?access_token_x=1", "access_token"), None);
         assert_eq!(
-            cookie(b"a=1; session=t.o.k", "session").as_deref(),
-            Some("t.o.k")
+            without_param(b"/p?b=1&access_token=t&a=1&b=2", "access_token"),
+            "/p?a=1&b=1&b=2"
         );
+        assert_eq!(without_param(b"/p?access_token=t", "access_token"), "/p");
+        assert_eq!(
+            without_param(b"/p?&&access_token=t&&", "access_token"),
+            "/p?=&=&="
+        );
+        assert_eq!(
+            query_params(b"/p?access_token"),
+            vec![("access_token".into(), "".into())]
+        );
+    }
+
+    #[test]
+    fn cookies_are_found_by_exact_name_with_quotes_removed() {
+        assert_eq!(
+            cookie(b"a=1; session=t.o.k", "session"),
+            Some(&b"t.o.k"[..])
+        );
+        assert_eq!(
+            cookie(b"a=1;   session=\"t.o.k\" ", "session"),
+            Some(&b"\"t.o.k\" "[..])
+        );
+        assert_eq!(cookie(b"session=\"t.o.k\"", "session"), Some(&b"t.o.k"[..]));
+        assert_eq!(cookie(b"session=", "session"), Some(&b""[..]));
+        assert_eq!(cookie(b"session =x", "session"), None);
         assert_eq!(cookie(b"a=1", "session"), None);
     }
 
     #[test]
-    fn space_delimited_claims_become_lists() {
+    fn space_delimited_claims_become_lists_unless_no_part_is_left() {
         let mut payload = Map::new();
         payload.insert("scope".into(), Value::String("openid  orders.write".into()));
+        payload.insert("permission".into(), Value::String(" ".into()));
         payload.insert("groups".into(), Value::String("a b".into()));
         let c = Claims::new(payload, &["scope".to_string(), "permission".to_string()]);
         assert_eq!(
@@ -459,17 +961,46 @@ mod tests {
             Some(&serde_json::json!(["openid", "orders.write"]))
         );
         assert_eq!(
+            c.get(&["permission".into()]),
+            Some(&Value::String(" ".into()))
+        );
+        assert_eq!(
             c.get(&["groups".into()]),
             Some(&Value::String("a b".into()))
         );
     }
 
-    fn entry() -> CacheEntry {
+    #[test]
+    fn claims_are_copied_to_headers_as_envoy_prints_them() {
+        assert_eq!(claim_number(42.0), "42");
+        assert_eq!(claim_number(-0.0), "0");
+        assert_eq!(claim_number(1.5), "1.500000");
+        assert_eq!(claim_number(-3.0), "-3.000000");
+        assert_eq!(claim_number(12345678901234567890.0), "12345678901234567168");
+        assert_eq!(
+            claim_number(18446744073709551616.0),
+            "18446744073709551616.000000"
+        );
+        assert_eq!(claim_number(1e-300), "0.000000");
+        let mut payload = Map::new();
+        payload.insert("l".into(), serde_json::json!(["a", "b"]));
+        payload.insert("e".into(), serde_json::json!([]));
+        payload.insert("o".into(), serde_json::json!({"team": "core", "n": null}));
+        assert_eq!(claim_text(&payload, &["l".into()]).unwrap(), "WyJhIiwiYiJd");
+        assert_eq!(claim_text(&payload, &["e".into()]).unwrap(), "W10=");
+        assert_eq!(
+            claim_text(&payload, &["o".into()]).unwrap(),
+            base64_std(br#"{"n":null,"team":"core"}"#)
+        );
+        assert_eq!(claim_text(&payload, &["o".into(), "n".into()]), None);
+    }
+
+    fn entry(generation: u64) -> CacheEntry {
         CacheEntry {
             provider: 0,
+            generation,
+            token: Rc::new(jwt::parse("eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJhIn0.c2ln").unwrap()),
             claims: Rc::new(Claims::new(Map::new(), &[])),
-            claim_headers: Rc::new(Vec::new()),
-            expires: None,
             last_used: 0,
         }
     }
@@ -477,39 +1008,60 @@ mod tests {
     #[test]
     fn token_cache_evicts_the_least_recently_used_entry() {
         let mut state = AuthnState::new(2);
-        state.remember("a", entry());
-        state.remember("b", entry());
-        // Use "a" again, as a cache hit does.
-        state.clock += 1;
-        let stamp = state.clock;
-        if let Some(e) = state.cache.get_mut("a") {
-            e.last_used = stamp;
-        }
-        state.remember("c", entry());
+        let g = state.generation();
+        state.remember("a", entry(g));
+        state.remember("b", entry(g));
+        assert!(state.lookup("a", Some(0)).is_some());
+        state.remember("c", entry(g));
         assert!(state.cache.contains_key("a"));
         assert!(!state.cache.contains_key("b"));
         assert!(state.cache.contains_key("c"));
     }
 
     #[test]
-    fn edited_headers_replace_client_copies_and_drop_the_token() {
+    fn a_cached_verification_does_not_outlive_its_key_set() {
+        let mut state = AuthnState::new(10);
+        let g = state.generation();
+        state.remember("a", entry(g));
+        assert!(state.lookup("a", Some(0)).is_some());
+        assert!(
+            state.lookup("a", Some(1)).is_none(),
+            "another provider's entry"
+        );
+        state.set_remote_keys(0, KeySet::default());
+        assert_ne!(state.generation(), g);
+        assert!(state.lookup("a", Some(0)).is_none());
+        let mut stale = AuthnState::new(10);
+        stale.remember("a", entry(g));
+        assert!(
+            stale.lookup("a", Some(0)).is_none(),
+            "a new configuration is a new generation"
+        );
+    }
+
+    #[test]
+    fn edited_headers_apply_removals_appends_and_the_path() {
         let headers = vec![
+            (":path".to_string(), b"/p?access_token=t".to_vec()),
             ("authorization".to_string(), b"Bearer t".to_vec()),
             ("x-jwt-role".to_string(), b"admin".to_vec()),
-            ("x-jwt-role".to_string(), b"root".to_vec()),
             ("x-other".to_string(), b"1".to_vec()),
         ];
         let edits = vec![
             HeaderEdit::Remove("x-jwt-role".into()),
-            HeaderEdit::Set("x-jwt-role".into(), "user".into()),
             HeaderEdit::Remove("authorization".into()),
+            HeaderEdit::SetPath("/p".into()),
+            HeaderEdit::Append("x-jwt-role".into(), "user".into()),
+            HeaderEdit::Append("x-jwt-role".into(), "user2".into()),
         ];
         let out = edited_headers(Headers::new(&headers), &edits);
         assert_eq!(
             out,
             vec![
+                (":path".to_string(), b"/p".to_vec()),
                 ("x-other".to_string(), b"1".to_vec()),
-                ("x-jwt-role".to_string(), b"user".to_vec())
+                ("x-jwt-role".to_string(), b"user".to_vec()),
+                ("x-jwt-role".to_string(), b"user2".to_vec()),
             ]
         );
     }

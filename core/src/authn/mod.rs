@@ -3,4 +3,5 @@
 pub mod authenticator;
 pub mod jwks_schedule;
 pub mod jwt;
+pub mod jwt_json;
 pub mod request_authentication;

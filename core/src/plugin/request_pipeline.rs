@@ -257,6 +257,15 @@ fn text(headers: Headers<'_>, name: &str) -> String {
         .unwrap_or_default()
 }
 
+/// `:path` for logs: the query string may carry the token, so it is never logged.
+fn path_without_query(headers: Headers<'_>) -> String {
+    let path = text(headers, ":path");
+    match path.split_once('?') {
+        Some((p, _)) => p.to_string(),
+        None => path,
+    }
+}
+
 /// Answers a bad token like Envoy's `jwt_authn`: 401 (403 for a disallowed audience),
 /// the status text as body, and `www-authenticate: Bearer realm="<uri>", error="invalid_token"`.
 fn token_rejected<'e>(failure: JwtFailure, headers: Headers<'_>) -> RequestOutcome<'e> {
@@ -280,7 +289,7 @@ fn token_rejected<'e>(failure: JwtFailure, headers: Headers<'_>) -> RequestOutco
             failure.reason(),
             failure.http_status(),
             text(headers, ":method"),
-            text(headers, ":path"),
+            path_without_query(headers),
         )
     });
     RequestOutcome {
@@ -371,7 +380,7 @@ fn authorized<'e>(
             dry_run_denied.unwrap_or("-"),
             decision.audit.unwrap_or("-"),
             text(view, ":method"),
-            text(view, ":path"),
+            path_without_query(view),
             text(view, ":authority"),
         )
     });
@@ -382,7 +391,7 @@ fn authorized<'e>(
             .into_iter()
             .filter(|e| match e {
                 HeaderEdit::Remove(name) => received.first(name).is_some(),
-                HeaderEdit::Set(..) => true,
+                HeaderEdit::Append(..) | HeaderEdit::SetPath(_) => true,
             })
             .collect();
         (None, edits, decision_header.then(|| summary.clone()))

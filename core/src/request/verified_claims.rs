@@ -5,8 +5,7 @@
 use serde_json::{Map, Value};
 
 /// The verified token's claims as authorization rules see them: the payload with the
-/// space-delimited claims (`scope`, `permission`, `spaceDelimitedClaims`) split into lists,
-/// as Envoy writes them to `payload_in_metadata`.
+/// space-delimited claims split into lists, as Envoy writes them to `payload_in_metadata`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Claims {
     payload: Map<String, Value>,
@@ -16,12 +15,14 @@ impl Claims {
     pub fn new(mut payload: Map<String, Value>, space_delimited: &[String]) -> Claims {
         for name in space_delimited {
             if let Some(Value::String(s)) = payload.get(name) {
-                let items = s
+                let items: Vec<Value> = s
                     .split(' ')
                     .filter(|p| !p.is_empty())
                     .map(|p| Value::String(p.to_string()))
                     .collect();
-                payload.insert(name.clone(), Value::Array(items));
+                if !items.is_empty() {
+                    payload.insert(name.clone(), Value::Array(items));
+                }
             }
         }
         Claims { payload }

@@ -1,0 +1,390 @@
+//! JSON as Envoy's `jwt_authn` reads it: the token header, the payload and JWKS documents go
+//! through protobuf's `JsonStringToMessage` into a `google.protobuf.Struct`, and this module
+//! accepts exactly what that parser accepts and builds the same value.
+//!
+//! Mirrors protobuf's JSON lexer (measured against Envoy 1.40): the top level must be an
+//! object (or `null`, read as an empty one); a repeated key in an object is an error (protobuf
+//! refuses a map key twice, after unescaping), nesting deeper than 100 levels (the top-level
+//! object counts) is an error, a trailing comma before `}` or `]` is accepted, strings must be
+//! valid UTF-8 with valid escapes (no lone surrogates; raw control characters are kept),
+//! single-quoted strings and unquoted keys (protobuf's legacy syntax) are accepted, and every
+//! number becomes an `f64` (a `Struct` holds doubles, so `9007199254740993` is
+//! `9007199254740992` afterwards). [`to_proto_json`] prints a value
+//! back as protobuf's JSON printer does (keys sorted, shortest round-trip doubles), which is
+//! what Envoy base64-encodes for a list or object claim copied to a header.
+
+use serde_json::{Map, Number, Value};
+
+/// Protobuf's JSON recursion limit, the outermost object included.
+pub const MAX_DEPTH: usize = 100;
+
+/// Parses `text` as protobuf parses a `Struct`: an object (top-level `null` is the empty
+/// one, as for any message), or `None`.
+pub fn parse_object(text: &[u8]) -> Option<Map<String, Value>> {
+    let mut p = Parser { s: text, i: 0 };
+    p.ws();
+    let map = match p.peek()? {
+        b'{' => match p.value(1)? {
+            Value::Object(map) => map,
+            _ => return None,
+        },
+        b'n' => {
+            p.literal(b"null", Value::Null)?;
+            Map::new()
+        }
+        _ => return None,
+    };
+    p.ws();
+    (p.i == p.s.len()).then_some(map)
+}
+
+struct Parser<'a> {
+    s: &'a [u8],
+    i: usize,
+}
+
+impl Parser<'_> {
+    fn peek(&self) -> Option<u8> {
+        self.s.get(self.i).copied()
+    }
+
+    fn ws(&mut self) {
+        while matches!(self.peek(), Some(b' ' | b'\t' | b'\n' | b'\r')) {
+            self.i += 1;
+        }
+    }
+
+    fn eat(&mut self, c: u8) -> bool {
+        self.ws();
+        if self.peek() == Some(c) {
+            self.i += 1;
+            true
+        } else {
+            false
+        }
+    }
+
+    fn literal(&mut self, word: &[u8], value: Value) -> Option<Value> {
+        if self.s.get(self.i..self.i + word.len()) == Some(word) {
+            self.i += word.len();
+            Some(value)
+        } else {
+            None
+        }
+    }
+
+    /// A value at nesting `depth` (containers count; a scalar inside the 100th is fine).
+    fn value(&mut self, depth: usize) -> Option<Value> {
+        self.ws();
+        let c = self.peek()?;
+        if matches!(c, b'{' | b'[') && depth > MAX_DEPTH {
+            return None;
+        }
+        match c {
+            b'{' => {
+                self.i += 1;
+                let mut map = Map::new();
+                loop {
+                    if self.eat(b'}') {
+                        return Some(Value::Object(map));
+                    }
+                    self.ws();
+                    let key = if matches!(self.peek(), Some(b'"' | b'\'')) {
+                        self.string()?
+                    } else {
+                        self.bare_word()?
+                    };
+                    if !self.eat(b':') {
+                        return None;
+                    }
+                    let v = self.value(depth + 1)?;
+                    if map.insert(key, v).is_some() {
+                        return None;
+                    }
+                    if !self.eat(b',') {
+                        return self.eat(b'}').then_some(Value::Object(map));
+                    }
+                }
+            }
+            b'[' => {
+                self.i += 1;
+                let mut items = Vec::new();
+                loop {
+                    if self.eat(b']') {
+                        return Some(Value::Array(items));
+                    }
+                    items.push(self.value(depth + 1)?);
+                    if !self.eat(b',') {
+                        return self.eat(b']').then_some(Value::Array(items));
+                    }
+                }
+            }
+            b'"' | b'\'' => self.string().map(Value::String),
+            b't' => self.literal(b"true", Value::Bool(true)),
+            b'f' => self.literal(b"false", Value::Bool(false)),
+            b'n' => self.literal(b"null", Value::Null),
+            _ => self.number(),
+        }
+    }
+
+    fn number(&mut self) -> Option<Value> {
+        let start = self.i;
+        if self.peek() == Some(b'-') {
+            self.i += 1;
+        }
+        match self.peek()? {
+            b'0' => self.i += 1,
+            b'1'..=b'9' => self.digits(),
+            _ => return None,
+        }
+        if self.peek() == Some(b'.') {
+            self.i += 1;
+            if !self.peek()?.is_ascii_digit() {
+                return None;
+            }
+            self.digits();
+        }
+        if matches!(self.peek(), Some(b'e' | b'E')) {
+            self.i += 1;
+            if matches!(self.peek(), Some(b'+' | b'-')) {
+                self.i += 1;
+            }
+            if !self.peek()?.is_ascii_digit() {
+                return None;
+            }
+            self.digits();
+        }
+        let text = std::str::from_utf8(self.s.get(start..self.i)?).ok()?;
+        let n: f64 = text.parse().ok()?;
+        Number::from_f64(n).map(Value::Number)
+    }
+
+    fn digits(&mut self) {
+        while self.peek().is_some_and(|c| c.is_ascii_digit()) {
+            self.i += 1;
+        }
+    }
+
+    fn hex4(&mut self) -> Option<u32> {
+        let h = std::str::from_utf8(self.s.get(self.i..self.i + 4)?).ok()?;
+        self.i += 4;
+        u32::from_str_radix(h, 16).ok()
+    }
+
+    /// An unquoted object key (protobuf's legacy syntax): letters, digits and `_`.
+    fn bare_word(&mut self) -> Option<String> {
+        let start = self.i;
+        while self
+            .peek()
+            .is_some_and(|c| c.is_ascii_alphanumeric() || c == b'_')
+        {
+            self.i += 1;
+        }
+        let word = self.s.get(start..self.i)?;
+        if word.is_empty() {
+            return None;
+        }
+        String::from_utf8(word.to_vec()).ok()
+    }
+
+    /// A string in double or single quotes; raw control characters are kept, as protobuf does.
+    fn string(&mut self) -> Option<String> {
+        let quote = self.peek().filter(|q| matches!(q, b'"' | b'\''))?;
+        self.i += 1;
+        let mut out: Vec<u8> = Vec::new();
+        loop {
+            let c = self.peek()?;
+            self.i += 1;
+            match c {
+                c if c == quote => return String::from_utf8(out).ok(),
+                b'\\' => {
+                    let e = self.peek()?;
+                    self.i += 1;
+                    let ch = match e {
+                        b'"' => '"',
+                        b'\'' => '\'',
+                        b'\\' => '\\',
+                        b'/' => '/',
+                        b'b' => '\u{8}',
+                        b'f' => '\u{c}',
+                        b'n' => '\n',
+                        b'r' => '\r',
+                        b't' => '\t',
+                        b'u' => {
+                            let hi = self.hex4()?;
+                            let code = if (0xD800..0xDC00).contains(&hi) {
+                                if self.s.get(self.i..self.i + 2) != Some(b"\\u") {
+                                    return None;
+                                }
+                                self.i += 2;
+                                let lo = self.hex4()?;
+                                if !(0xDC00..0xE000).contains(&lo) {
+                                    return None;
+                                }
+                                0x10000 + ((hi - 0xD800) << 10) + (lo - 0xDC00)
+                            } else {
+                                hi
+                            };
+                            char::from_u32(code)?
+                        }
+                        _ => return None,
+                    };
+                    let mut buf = [0u8; 4];
+                    out.extend_from_slice(ch.encode_utf8(&mut buf).as_bytes());
+                }
+                c => out.push(c),
+            }
+        }
+    }
+}
+
+/// Protobuf's JSON text of a `Value`: compact, object keys sorted, numbers as [`proto_double`].
+pub fn to_proto_json(value: &Value) -> String {
+    let mut out = String::new();
+    write_value(value, &mut out);
+    out
+}
+
+fn write_value(value: &Value, out: &mut String) {
+    match value {
+        Value::Null => out.push_str("null"),
+        Value::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
+        Value::Number(n) => out.push_str(&proto_double(n.as_f64().unwrap_or(0.0))),
+        Value::String(s) => write_string(s, out),
+        Value::Array(items) => {
+            out.push('[');
+            for (i, v) in items.iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                write_value(v, out);
+            }
+            out.push(']');
+        }
+        Value::Object(map) => {
+            let mut keys: Vec<&String> = map.keys().collect();
+            keys.sort();
+            out.push('{');
+            for (i, k) in keys.into_iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                write_string(k, out);
+                out.push(':');
+                if let Some(v) = map.get(k) {
+                    write_value(v, out);
+                }
+            }
+            out.push('}');
+        }
+    }
+}
+
+fn write_string(s: &str, out: &mut String) {
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            '\u{8}' => out.push_str("\\b"),
+            '\u{c}' => out.push_str("\\f"),
+            c if (c as u32) < 0x20 => out.push_str(&format!("\\u{:04x}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+}
+
+/// A double as protobuf prints it in JSON (`SimpleDtoa`): `%.15g` when that reads back as the
+/// same double, else `%.17g`; Rust's shortest round-trip digits stand in for either.
+pub fn proto_double(d: f64) -> String {
+    let shortest = format!("{d:e}");
+    let (mantissa, exp) = shortest.split_once('e').unwrap_or((&shortest, "0"));
+    let exp: i32 = exp.parse().unwrap_or(0);
+    let digits = mantissa.bytes().filter(u8::is_ascii_digit).count();
+    let precision = if digits <= 15 { 15 } else { 17 };
+    if exp < -4 || exp >= precision {
+        let sign = if exp < 0 { '-' } else { '+' };
+        format!("{mantissa}e{sign}{:02}", exp.abs())
+    } else {
+        format!("{d}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn duplicate_keys_are_invalid_even_when_escaped() {
+        assert!(parse_object(br#"{"role":"admin","role":"user"}"#).is_none());
+        assert!(parse_object(br#"{"sub":"a","s\u0075b":"b"}"#).is_none());
+        assert!(parse_object(br#"{"a":{"x":1},"b":{"x":1}}"#).is_some());
+    }
+
+    #[test]
+    fn nesting_is_limited_to_one_hundred_levels_with_the_outer_object() {
+        let nested = |n: usize| format!("{{\"d\":{}{}}}", "[".repeat(n), "]".repeat(n));
+        assert!(parse_object(nested(99).as_bytes()).is_some());
+        assert!(parse_object(nested(100).as_bytes()).is_none());
+        let objects = |n: usize| format!("{{\"d\":{}1{}}}", "{\"a\":".repeat(n), "}".repeat(n));
+        assert!(parse_object(objects(99).as_bytes()).is_some());
+        assert!(parse_object(objects(100).as_bytes()).is_none());
+    }
+
+    #[test]
+    fn trailing_commas_are_accepted_but_not_empty_members() {
+        assert!(parse_object(br#"{"a":[1,2,],}"#).is_some());
+        assert!(parse_object(br#"{,}"#).is_none());
+        assert!(parse_object(br#"{"a":[,]}"#).is_none());
+        assert!(parse_object(br#"{"a":1,,}"#).is_none());
+    }
+
+    #[test]
+    fn only_objects_with_nothing_after_them_are_structs() {
+        assert!(parse_object(b"[1]").is_none());
+        assert_eq!(parse_object(b" null ").map(|m| m.len()), Some(0));
+        assert!(parse_object(b"nul").is_none());
+        assert!(parse_object(b"\"x\"").is_none());
+        assert!(parse_object(b" {} \n").is_some());
+        assert!(parse_object(b"{} x").is_none());
+        assert!(parse_object(b"{\"a\":NaN}").is_none());
+        assert!(parse_object(b"{\"a\":1e400}").is_none());
+        assert!(parse_object(b"{\"a\":\"\\ud800\"}").is_none());
+        assert!(parse_object(b"{\"a\":\"\xff\"}").is_none());
+        assert!(parse_object(b"{\"a\":01}").is_none());
+        assert!(parse_object(b"{\"a\":\"\x01\"}").is_some());
+        assert!(parse_object(b"{a_1:'x',\"b\":'\\''}").is_some());
+        assert!(parse_object(b"{\x0c\"a\":1}").is_none());
+    }
+
+    #[test]
+    fn numbers_become_doubles() {
+        let m = parse_object(br#"{"n":9007199254740993,"e":4e9}"#).unwrap();
+        assert_eq!(m["n"].as_f64(), Some(9007199254740992.0));
+        assert_eq!(m["e"].as_f64(), Some(4e9));
+    }
+
+    #[test]
+    fn protobuf_json_sorts_keys_and_prints_doubles_shortest() {
+        let v = serde_json::json!({"team": "core", "a": [1.5, 7, null, true]});
+        let v = Value::Object(parse_object(v.to_string().as_bytes()).unwrap());
+        assert_eq!(
+            to_proto_json(&v),
+            r#"{"a":[1.5,7,null,true],"team":"core"}"#
+        );
+        assert_eq!(proto_double(1e21), "1e+21");
+        assert_eq!(
+            proto_double(12345678901234567890.0),
+            "1.2345678901234567e+19"
+        );
+        assert_eq!(proto_double(-0.5), "-0.5");
+        assert_eq!(proto_double(1e-7), "1e-07");
+        assert_eq!(proto_double(7.0), "7");
+        assert_eq!(proto_double(1e15), "1e+15");
+        assert_eq!(proto_double(123456789012.5), "123456789012.5");
+    }
+}
