@@ -56,11 +56,24 @@ pub struct NodeArgs {
 }
 
 impl NodeArgs {
+    /// Istio's node metadata; `--label` without `--namespace` is a workload in the `default`
+    /// namespace (the loader would otherwise ignore the labels).
     pub fn node(&self) -> NodeInfo {
+        let namespace = match &self.namespace {
+            None if !self.labels.is_empty() => Some("default".to_string()),
+            ns => ns.clone(),
+        };
         NodeInfo {
-            namespace: self.namespace.clone(),
+            namespace,
             labels: (!self.labels.is_empty()).then(|| self.labels.iter().cloned().collect()),
         }
+    }
+
+    /// The note to print when [`NodeArgs::node`] chose the namespace.
+    pub fn defaulted_namespace(&self) -> Option<&'static str> {
+        (self.namespace.is_none() && !self.labels.is_empty()).then_some(
+            "--label without --namespace: the workload is taken to be in namespace default",
+        )
     }
 }
 
@@ -141,9 +154,13 @@ pub struct CheckArgs {
     /// The TLS SNI.
     #[arg(long)]
     sni: Option<String>,
-    /// A bearer token, sent as `authorization: Bearer TOKEN`.
+    /// A bearer token, sent as `authorization: Bearer TOKEN` (a leading `Bearer ` is accepted).
     #[arg(long, value_name = "TOKEN")]
     jwt: Option<String>,
+    /// The keys of a remote `jwksUri`, from a local JWKS file: `URI=FILE` for that provider,
+    /// or `FILE` for every provider with a remote `jwksUri` (repeatable).
+    #[arg(long = "jwks", value_name = "[URI=]FILE")]
+    jwks: Vec<String>,
     /// The payload Envoy's jwt_authn verified (for `jwtSource: envoyJwtAuthn`), a JSON object.
     #[arg(long, value_name = "JSON")]
     claims: Option<String>,

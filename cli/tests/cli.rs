@@ -462,12 +462,13 @@ fn jwt_config(key: &HS256Key) -> PathBuf {
     ])
 }
 
-fn token(key: &HS256Key, exp: u64) -> String {
+/// `iss` ISS, `sub` alice, `exp` as given.
+fn alice(exp: u64) -> JWTClaims<serde_json::Map<String, Value>> {
     let mut custom = serde_json::Map::new();
     custom.insert("iss".into(), json!(ISS));
     custom.insert("sub".into(), json!("alice"));
     custom.insert("exp".into(), json!(exp));
-    let claims = JWTClaims {
+    JWTClaims {
         issued_at: None,
         expires_at: None,
         invalid_before: None,
@@ -477,8 +478,11 @@ fn token(key: &HS256Key, exp: u64) -> String {
         jwt_id: None,
         nonce: None,
         custom,
-    };
-    key.authenticate(claims).unwrap()
+    }
+}
+
+fn token(key: &HS256Key, exp: u64) -> String {
+    key.authenticate(alice(exp)).unwrap()
 }
 
 #[test]
@@ -527,6 +531,126 @@ fn check_says_remote_jwks_are_not_fetched() {
     let notes = v["notes"].to_string();
     assert!(notes.contains("remote JWKS are not fetched"), "{notes}");
     assert!(notes.contains("https://issuer.example.com/jwks"), "{notes}");
+}
+
+#[test]
+fn check_takes_remote_keys_from_a_jwks_file_and_a_bearer_prefix() {
+    let uri = "https://issuer.example.com/jwks";
+    let cfg = config(vec![
+        json!({"apiVersion": "security.istio.io/v1", "kind": "RequestAuthentication",
+            "metadata": {"name": "ra", "namespace": "default"},
+            "spec": {"jwtRules": [{"issuer": ISS, "jwksUri": uri}]}}),
+        ap(
+            "require-jwt",
+            json!({"action": "ALLOW",
+                "rules": [{"from": [{"source": {
+                    "requestPrincipals": [format!("{ISS}/alice")]}}]}]}),
+        ),
+    ]);
+    // A remote JWKS holds public keys only (oct keys are refused there, as in Envoy).
+    let key = RS256KeyPair::generate(2048).unwrap().with_key_id("rsa-1");
+    let c = key.public_key().to_components();
+    let b64 = |b: &[u8]| Base64UrlSafeNoPadding::encode_to_string(b).unwrap();
+    let jwks = write(
+        "jwks.json",
+        &json!({"keys": [{"kty": "RSA", "alg": "RS256", "kid": "rsa-1",
+            "n": b64(&c.n), "e": b64(&c.e)}]})
+        .to_string(),
+    );
+    let bearer = format!("Bearer {}", key.sign(alice(NOW + 3600)).unwrap());
+    for supplied in [s(&jwks).to_string(), format!("{uri}={}", s(&jwks))] {
+        let (code, v) = check_json(&cfg, &["--jwt", &bearer, "--jwks", &supplied]);
+        assert_eq!(code, 0, "{v}");
+        assert_eq!(v["authn"]["result"], "verified");
+        assert!(v["notes"].to_string().contains("supplied locally"), "{v}");
+    }
+    let other = format!("https://other.example.com/jwks={}", s(&jwks));
+    assert_eq!(run(&["check", s(&cfg), "--jwks", &other]).code, 1);
+}
+
+#[test]
+fn check_labels_without_namespace_are_in_the_default_namespace() {
+    let cfg = write(
+        "policies.yaml",
+        "apiVersion: security.istio.io/v1
+kind: AuthorizationPolicy
+metadata: {name: only-web, namespace: default}
+spec:
+  selector: {matchLabels: {app: web}}
+  rules: [{to: [{operation: {paths: [/ok]}}]}]
+",
+    );
+    let (code, v) = check_json(&cfg, &["--label", "app=web", "--path", "/no"]);
+    assert_eq!(code, 2, "{v}");
+    assert_eq!(v["workload"]["namespace"], "default");
+    assert_eq!(v["workload"]["labels"]["app"], "web");
+    assert!(v["notes"].to_string().contains("namespace default"), "{v}");
+    // Another namespace given explicitly: the policy does not apply.
+    let (code, _) = check_json(
+        &cfg,
+        &["--label", "app=web", "--namespace", "shop", "--path", "/no"],
+    );
+    assert_eq!(code, 0);
+}
+
+#[test]
+fn check_explains_the_deciding_rule_and_a_default_deny() {
+    let cfg = bookinfo();
+    let (code, v) = check_json(&cfg, &["--path", "/details/1", "--principal", PRODUCTPAGE]);
+    assert_eq!(code, 0, "{v}");
+    let rule = &v["explanation"]["decidingRule"];
+    assert_eq!(rule["rule"], "ns[default]-policy[details-viewer]-rule[0]");
+    let parts: Vec<(&str, &str)> = rule["parts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| (p["part"].as_str().unwrap(), p["result"].as_str().unwrap()))
+        .collect();
+    assert_eq!(parts, [("from", "matched"), ("to", "matched")]);
+
+    // POST by productpage: the source matches, the operation does not.
+    let (code, v) = check_json(
+        &cfg,
+        &[
+            "--method",
+            "POST",
+            "--path",
+            "/details/1",
+            "--principal",
+            PRODUCTPAGE,
+        ],
+    );
+    assert_eq!(code, 2, "{v}");
+    let closest = &v["explanation"]["closestAllow"];
+    assert_eq!(
+        closest["rule"],
+        "ns[default]-policy[details-viewer]-rule[0]"
+    );
+    assert_eq!(closest["failed"], json!(["to"]));
+    assert!(
+        closest["parts"][1]["condition"]
+            .as_str()
+            .unwrap()
+            .contains("\"GET\""),
+        "{closest}"
+    );
+
+    let r = run(&["check", s(&cfg), "--method", "POST", "--path", "/details/1"]);
+    assert!(
+        r.stdout.contains(
+            "why:      default deny; closest ALLOW rule \
+            ns[default]-policy[details-viewer]-rule[0]: from failed: "
+        ),
+        "{}",
+        r.stdout
+    );
+    let r = run(&["check", s(&cfg), "--path", "/admin/x"]);
+    assert!(
+        r.stdout
+            .contains("why:      rule ns[default]-policy[deny-admin]-rule[0]: to matched"),
+        "{}",
+        r.stdout
+    );
 }
 
 #[test]

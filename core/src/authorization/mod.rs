@@ -3,5 +3,6 @@
 
 pub mod authorization_policy;
 pub mod legacy_rbac;
+pub mod rule_explanation;
 pub mod rule_id;
 pub mod security_rule;
