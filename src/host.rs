@@ -160,11 +160,7 @@ pub fn remove_request_header(name: &str) -> Result<(), HostError> {
     // SAFETY: the buffer outlives the call.
     let status =
         unsafe { proxy_remove_header_map_value(MAP_REQUEST_HEADERS, name.as_ptr(), name.len()) };
-    if status == OK {
-        Ok(())
-    } else {
-        Err(HostError(status))
-    }
+    status_result(status)
 }
 
 /// Adds one more value of a request header (Envoy `addCopy`).
@@ -205,12 +201,8 @@ pub fn buffer(buffer_type: u32, size: usize) -> Result<Option<Vec<u8>>, HostErro
 pub fn now_seconds() -> Result<u64, HostError> {
     let mut nanos = 0u64;
     // SAFETY: the out-pointer is valid.
-    let status = unsafe { proxy_get_current_time_nanoseconds(&mut nanos) };
-    if status == OK {
-        Ok(nanos / 1_000_000_000)
-    } else {
-        Err(HostError(status))
-    }
+    status_result(unsafe { proxy_get_current_time_nanoseconds(&mut nanos) })?;
+    Ok(nanos / 1_000_000_000)
 }
 
 /// Sets a one-segment property: filter state `wasm.<name>`, readable by access logs.
@@ -218,11 +210,7 @@ pub fn set_property(name: &str, value: &[u8]) -> Result<(), HostError> {
     // SAFETY: both buffers outlive the call.
     let status =
         unsafe { proxy_set_property(name.as_ptr(), name.len(), value.as_ptr(), value.len()) };
-    if status == OK {
-        Ok(())
-    } else {
-        Err(HostError(status))
-    }
+    status_result(status)
 }
 
 /// Replaces (or adds) one response header.
@@ -244,6 +232,7 @@ fn replace_header(map_type: u32, name: &str, value: &str) -> Result<(), HostErro
     status_result(status)
 }
 
+/// `Ok` for the host's OK status, the status as an error otherwise.
 fn status_result(status: u32) -> Result<(), HostError> {
     if status == OK {
         Ok(())
@@ -278,26 +267,16 @@ pub fn send_local_response(
             -1,
         )
     };
-    if rc == OK {
-        Ok(())
-    } else {
-        Err(HostError(rc))
-    }
-}
-
-fn status(rc: u32) -> Result<(), HostError> {
-    if rc == OK {
-        Ok(())
-    } else {
-        Err(HostError(rc))
-    }
+    status_result(rc)
 }
 
 /// Defines a counter metric; its id for [`increment_counter`].
 pub fn define_counter(name: &str) -> Result<u32, HostError> {
     let mut id = 0;
     // SAFETY: the name outlives the call; the out-pointer is valid.
-    status(unsafe { proxy_define_metric(METRIC_COUNTER, name.as_ptr(), name.len(), &mut id) })?;
+    status_result(unsafe {
+        proxy_define_metric(METRIC_COUNTER, name.as_ptr(), name.len(), &mut id)
+    })?;
     Ok(id)
 }
 
@@ -305,7 +284,7 @@ pub fn define_counter(name: &str) -> Result<u32, HostError> {
 pub fn increment_counter(id: u32, n: u64) -> Result<(), HostError> {
     let n = i64::try_from(n).unwrap_or(i64::MAX);
     // SAFETY: no pointers.
-    status(unsafe { proxy_increment_metric(id, n) })
+    status_result(unsafe { proxy_increment_metric(id, n) })
 }
 
 /// The plugin configuration bytes (empty when Envoy passes none).
@@ -316,7 +295,7 @@ pub fn plugin_configuration() -> Result<Vec<u8>, HostError> {
 /// Asks Envoy to call `on_tick` every `period_ms` milliseconds.
 pub fn set_tick_period(period_ms: u32) -> Result<(), HostError> {
     // SAFETY: no pointers.
-    status(unsafe { proxy_set_tick_period_milliseconds(period_ms) })
+    status_result(unsafe { proxy_set_tick_period_milliseconds(period_ms) })
 }
 
 /// Starts an HTTP call through `cluster`; the token `on_http_call_response` reports.
@@ -342,7 +321,7 @@ pub fn http_call(
 /// Writes one line to Envoy's log at a proxy-wasm level (0 trace ... 5 critical).
 fn log_line(level: u32, message: &str) -> Result<(), HostError> {
     // SAFETY: the message outlives the call.
-    status(unsafe { proxy_log(level, message.as_ptr(), message.len()) })
+    status_result(unsafe { proxy_log(level, message.as_ptr(), message.len()) })
 }
 
 /// The `log` crate's logger: lines go to Envoy's log; a failed write is dropped.
@@ -386,7 +365,7 @@ pub fn install_logger_and_panic_hook() {
 pub fn follow_host_log_level() -> Result<(), HostError> {
     let mut level = 0;
     // SAFETY: the out-pointer is valid.
-    status(unsafe { proxy_get_log_level(&mut level) })?;
+    status_result(unsafe { proxy_get_log_level(&mut level) })?;
     log::set_max_level(match level {
         0 => log::LevelFilter::Trace,
         1 => log::LevelFilter::Debug,
