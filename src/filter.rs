@@ -315,7 +315,14 @@ impl RootContext for FilterRoot {
                         "default (no workload in configuration or node metadata)"
                     }
                 };
-                log::warn!(
+                // One line per configuration, not one per VM: Envoy loads it in the main
+                // thread's VM and in every worker's; the first to record it logs at warn.
+                let level = match host::first_to_store(LOADED_KEY, &fingerprint(&bytes)) {
+                    Ok(false) => log::Level::Debug,
+                    Ok(true) | Err(_) => log::Level::Warn,
+                };
+                log::log!(
+                    level,
                     "meshguard {}: configuration loaded: workload namespace={} labels={:?} (from \
                     {source}), {} resources, {} apply, {} rules",
                     env!("CARGO_PKG_VERSION"),
@@ -508,6 +515,20 @@ fn envoy_jwt_payload() -> Option<Map<String, Value>> {
         Value::Object(payload) => Some(payload),
         _ => None,
     }
+}
+
+/// Shared-data key holding the fingerprint of the last configuration announced in the log.
+const LOADED_KEY: &str = "meshguard.configuration_loaded";
+
+/// FNV-1a 64 of the configuration bytes: which configuration was announced (not a security
+/// boundary; a collision only turns a start-up line into a debug line).
+fn fingerprint(bytes: &[u8]) -> [u8; 8] {
+    bytes
+        .iter()
+        .fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
+            (h ^ u64::from(*b)).wrapping_mul(0x0000_0100_0000_01b3)
+        })
+        .to_le_bytes()
 }
 
 /// Nesting accepted when decoding claims from metadata.
