@@ -4,7 +4,8 @@
 //! every policy a dense index at load ([`RuleId::policy_index`]).
 
 /// A rule's id: the text shown in logs, filter state and the decision header, and its policy.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// Two ids are equal when their text is: the policy index is the numbering of one engine.
+#[derive(Debug, Clone)]
 pub struct RuleId {
     text: Box<str>,
     /// `text[..policy_len]` names the policy the rule belongs to.
@@ -13,6 +14,14 @@ pub struct RuleId {
     /// (`u32::MAX`: not among them).
     policy_index: u32,
 }
+
+impl PartialEq for RuleId {
+    fn eq(&self, other: &RuleId) -> bool {
+        self.text == other.text
+    }
+}
+
+impl Eq for RuleId {}
 
 impl RuleId {
     /// Rule `rule` of AuthorizationPolicy `namespace/name`: `ns[NS]-policy[NAME]-rule[IDX]`.
@@ -83,5 +92,9 @@ mod tests {
             RuleId::security_rule("default", "s").as_str(),
             "ns[default]-securityrule[s]"
         );
+        // Engines number policies differently; the same rule is still the same rule.
+        let mut renumbered = r.clone();
+        renumbered.set_policy_index(4);
+        assert_eq!(renumbered, r);
     }
 }
