@@ -773,6 +773,59 @@ fn convert_to_wasmplugin_lints_and_decides() {
 }
 
 #[test]
+fn convert_declares_the_cluster_each_remote_jwks_needs() {
+    let src = write(
+        "ra.yaml",
+        "apiVersion: security.istio.io/v1
+kind: RequestAuthentication
+metadata: {name: jwt, namespace: shop}
+spec:
+  jwtRules:
+  - issuer: https://kc.example.com/realms/shop
+    jwksUri: https://kc.example.com/realms/shop/certs
+  - issuer: http://keys.iam:8080
+    jwksUri: http://keys.iam:8080/jwks
+",
+    );
+    let r = run(&[
+        "convert",
+        s(&src),
+        "--namespace",
+        "shop",
+        "--selector",
+        "app=web",
+    ]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let docs: Vec<Value> = serde_saphyr::from_multiple(&r.stdout).unwrap();
+    let find = |kind: &str, host: &str| {
+        docs.iter()
+            .find(|d| {
+                d["kind"] == kind
+                    && (d["spec"]["hosts"] == json!([host]) || d["spec"]["host"] == host)
+            })
+            .unwrap_or_else(|| panic!("no {kind} for {host}: {}", r.stdout))
+    };
+    assert_eq!(docs.len(), 4, "{}", r.stdout);
+    assert_eq!(docs[0]["kind"], "WasmPlugin");
+    let kc = find("ServiceEntry", "kc.example.com");
+    assert_eq!(kc["spec"]["ports"][0]["number"], 443);
+    assert_eq!(kc["spec"]["ports"][0]["protocol"], "HTTP");
+    let tls = &find("DestinationRule", "kc.example.com")["spec"]["trafficPolicy"];
+    assert_eq!(
+        tls["portLevelSettings"][0]["tls"],
+        json!({"mode": "SIMPLE", "sni": "kc.example.com"})
+    );
+    let iam = find("ServiceEntry", "keys.iam");
+    assert_eq!(iam["spec"]["ports"][0]["number"], 8080);
+    assert!(r
+        .stdout
+        .contains("through cluster outbound|443||kc.example.com"));
+    let out = write("out.yaml", &r.stdout);
+    let r = run(&["lint", "--skip-unknown-kinds", s(&out)]);
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+}
+
+#[test]
 fn convert_to_config_round_trips() {
     let input = write("policies.yaml", KUBECTL_STREAM);
     let r = run(&["convert", s(&input), "--to", "config"]);
