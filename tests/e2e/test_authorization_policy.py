@@ -2,7 +2,7 @@
 (authz-semantics §2, §3, §4, §9, §11)."""
 import pytest
 
-from e2e_helpers import allow, assert_allowed, assert_denied, config, deny, policy, rule, src, to
+from meshguard_tools.e2e.policies import allow, assert_allowed, assert_denied, config, deny, policy, rule, src, to
 
 # ---- seed 001: pong-server -------------------------------------------------------------------------
 

@@ -6,8 +6,8 @@ under ``/r/`` (``open`` allows everything else), so each case names the policy t
 """
 import pytest
 
-from bypass_helpers import check
-from e2e_helpers import allow, config, deny, rule, src, to
+from meshguard_tools.e2e.bypass import check
+from meshguard_tools.e2e.policies import allow, config, deny, rule, src, to
 
 FOO_BAR = "spiffe://cluster.local/ns/foo/sa/bar"
 R = {  # ALLOW rules of policy `restricted`, by path; rule index = position

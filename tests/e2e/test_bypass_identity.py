@@ -7,8 +7,8 @@ ALLOW rule opens ``/d/*``). Every case sends the same request from every identit
 """
 import pytest
 
-from bypass_helpers import EXTRA_IDENTITIES, bypass_cert_dir, check, with_certs  # noqa: F401 (fixture)
-from e2e_helpers import allow, config, deny, rule, src, to
+from meshguard_tools.e2e.bypass import EXTRA_IDENTITIES, bypass_cert_dir, check, with_certs  # noqa: F401 (fixture)
+from meshguard_tools.e2e.policies import allow, config, deny, rule, src, to
 
 PLAIN = None
 SPIFFE = ["productpage", "reviews", "foo-bar", "ingress", "other-td"]

@@ -20,9 +20,9 @@ import time
 import pytest
 from cryptography.hazmat.primitives import serialization
 
-from bypass_helpers import check
-from e2e_helpers import allow, config, deny, rule, src, to
-from jwt_tokens import (
+from meshguard_tools.e2e.bypass import check
+from meshguard_tools.e2e.policies import allow, config, deny, rule, src, to
+from meshguard_tools.e2e.jwt_tokens import (
     ALICE, KEYCLOAK_ISS, b64url, bearer, jwt_rule, keycloak_claims, keys, request_authentication, sign, token, unsigned,
     with_segments,
 )

@@ -9,8 +9,8 @@ RBAC would decide after Envoy's HCM normalization (and 400 where Envoy's codec r
 """
 import pytest
 
-from bypass_helpers import check
-from e2e_helpers import allow, config, deny, rule, to
+from meshguard_tools.e2e.bypass import check
+from meshguard_tools.e2e.policies import allow, config, deny, rule, to
 
 PATHS = config(
     deny("deny-admin", [rule(to_=[to(paths=["/admin", "/private"])])]),

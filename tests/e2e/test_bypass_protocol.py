@@ -9,8 +9,8 @@ import copy
 
 import pytest
 
-import envoy_config
-from bypass_helpers import check, raw_http
+from meshguard_tools import envoy_config
+from meshguard_tools.e2e.bypass import check, raw_http
 from test_bypass_paths import PATHS
 
 H = b"Host: localhost\r\n"

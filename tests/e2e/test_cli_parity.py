@@ -17,22 +17,20 @@ import json
 import os
 import re
 import subprocess
-import tempfile
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
-import envoy_config
-from demo_examples import load_examples
-
-REPO = Path(__file__).resolve().parents[2]
+from meshguard_tools import certs, envoy_config
+from meshguard_tools.demo_examples import load_examples
+from meshguard_tools.paths import REPO
 SEED_MODULES = sorted(p.stem for p in Path(__file__).parent.glob("test_seed_0*.py"))
 
 
 def spiffe_ids() -> dict[str, str]:
-    """Client certificate name -> URI SAN, from envoy-test/certs.sh (the certificates' source)."""
-    text = (REPO / "envoy-test" / "certs.sh").read_text(encoding="utf-8")
+    """Client certificate name -> URI SAN, from certs.sh (the source of every test certificate)."""
+    text = certs.SCRIPT.read_text(encoding="utf-8")
     return dict(re.findall(r"^\s*([\w-]+)=(spiffe://\S+?)\s*\\?$", text, re.M))
 
 

@@ -5,7 +5,7 @@ import json
 
 import pytest
 
-from e2e_helpers import allow, config, deny, policy, rule, src, to
+from meshguard_tools.e2e.policies import allow, config, deny, policy, rule, src, to
 
 VALID = config(
     allow("allow-productpage", [rule(from_=[src(principals=["cluster.local/ns/default/sa/productpage"])],
@@ -80,7 +80,7 @@ def test_envoy_refuses_to_start_with_a_bad_config(envoy_binary, cert_dir, tmp_pa
     """Not only validate mode: a real start fails too (no silent allow)."""
     import subprocess
 
-    from conftest import E2E_DIR, WASM, free_port, render_to_file
+    from meshguard_tools.e2e.fixtures import E2E_DIR, WASM, free_port, render_to_file
 
     E2E_DIR.mkdir(parents=True, exist_ok=True)
     path = render_to_file(tmp_path, BAD["action CUSTOM"], dict(

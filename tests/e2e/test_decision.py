@@ -1,6 +1,6 @@
 """The decision is exported as `x-meshguard-decision` (when decisionHeader is true) and as filter state
 `wasm.meshguard.decision` (access log): `<allow|deny> <policy-id|none>`, ids `ns[<ns>]-policy[<name>]-rule[<i>]`."""
-from e2e_helpers import allow, config, deny, rule, src, to
+from meshguard_tools.e2e.policies import allow, config, deny, rule, src, to
 
 PC = config(
     allow("details-viewer", [

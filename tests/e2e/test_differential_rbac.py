@@ -1,18 +1,15 @@
 """Differential test, bounded: meshguard and Envoy's native RBAC filter (the filters istiod would generate,
-``envoy-test/istio_rbac.py``) serve the same random AuthorizationPolicies behind two listeners of one real
-Envoy, and every random request must get the same decision from both (``envoy-test/difftest/``).
+``meshguard_tools/istio_rbac.py``) serve the same random AuthorizationPolicies behind two listeners of one real
+Envoy, and every random request must get the same decision from both (``meshguard_tools/difftest/``).
 
 The seed is fixed so CI is reproducible (``DIFF_SEED`` overrides it, ``DIFF_POLICIES`` / ``DIFF_REQUESTS``
 the size); ``make difftest`` runs a longer campaign with a fresh seed. What is compared and what is
 excluded by rule: README, "Reliability".
 """
 import os
-import sys
 
-from conftest import REPO, WASM, E2E_DIR
-
-sys.path.insert(0, str(REPO / "envoy-test" / "difftest"))
-import difftest  # noqa: E402
+from meshguard_tools.difftest import difftest
+from meshguard_tools.e2e.fixtures import E2E_DIR, WASM
 
 SEED = int(os.environ.get("DIFF_SEED", "20261123"))
 POLICIES = int(os.environ.get("DIFF_POLICIES", "40"))

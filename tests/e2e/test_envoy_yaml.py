@@ -4,8 +4,8 @@ import subprocess
 
 import pytest
 
-import envoy_config
-from conftest import REPO
+from meshguard_tools import envoy_config
+from meshguard_tools.paths import REPO
 
 DEMOS = sorted(p.stem for p in envoy_config.DEMO_DIR.glob("*.json"))
 

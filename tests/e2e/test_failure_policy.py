@@ -20,22 +20,18 @@ FAIL_OPEN -> after the trap the filter is skipped: ``/denied`` gets 200, an auth
 from __future__ import annotations
 
 import http.client
-import json
 import os
 import shutil
 import subprocess
-import sys
 import time
-import urllib.request
 from pathlib import Path
 
 import pytest
 
-from conftest import E2E_DIR, REPO, WASM, free_port, wait_ready
-
-sys.path.insert(0, str(REPO / "envoy-test" / "soak"))
-import envoy_config  # noqa: E402
-import soak_setup as S  # noqa: E402
+from meshguard_tools import envoy_config
+from meshguard_tools.e2e.fixtures import E2E_DIR, WASM, free_port
+from meshguard_tools.launcher import Envoy
+from meshguard_tools.soak import scenario as S
 
 POLICIES = ("FAIL_CLOSED", "FAIL_RELOAD", "FAIL_OPEN")
 FAILURES = ("missing-wasm", "corrupt-wasm", "rejected-config")
@@ -92,49 +88,10 @@ def set_failure_policy(cfg: dict, policy: str) -> dict:
     return cfg
 
 
-class Proc:
-    """An Envoy we start (--concurrency 1), its log, its admin port."""
-
-    def __init__(self, binary: str, config: dict, workdir: Path, name: str, admin_port: int):
-        self.workdir, self.admin_port = workdir, admin_port
-        self.config_path = workdir / f"{name}.json"
-        self.config_path.write_text(json.dumps(config), encoding="utf-8")
-        self.log_path = workdir / f"{name}.log"
-        log = open(self.log_path, "wb")
-        self.proc = subprocess.Popen(
-            [binary, "-c", str(self.config_path), "--disable-hot-restart", "--concurrency", "1",
-             "--base-id", str(20000 + admin_port % 40000), "--log-level", "warn", "--component-log-level", "wasm:info",
-             "--drain-time-s", "1", "--drain-strategy", "immediate"],
-            stdout=log, stderr=subprocess.STDOUT, cwd=str(REPO), start_new_session=True)
-        log.close()
-
-    def log(self) -> str:
-        return self.log_path.read_text("utf-8", "replace")
-
-    def wait_exit(self, timeout: float = 30.0) -> int | None:
-        try:
-            return self.proc.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            return None
-
-    def wait_ready(self, timeout: float = 30.0) -> None:
-        problem = wait_ready(self.proc, self.admin_port, timeout)
-        if problem:
-            raise AssertionError(f"{problem}:\n{self.log()[-3000:]}")
-
-    def stats(self, prefix: str) -> dict:
-        url = f"http://127.0.0.1:{self.admin_port}/stats?format=json&filter={prefix}"
-        with urllib.request.urlopen(url, timeout=5) as r:
-            return {s["name"]: s.get("value") for s in json.load(r).get("stats", []) if "name" in s}
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+def start_envoy(binary: str, config: dict, workdir: Path, name: str, admin_port: int) -> Envoy:
+    """An Envoy we start (--concurrency 1, wasm log at info, a 1 s immediate drain), not waited for."""
+    return Envoy(binary, config, workdir, name, admin_port, component_log_level="wasm:info",
+                 extra_args=["--drain-time-s", "1", "--drain-strategy", "immediate"])
 
 
 def get(port: int, path: str, headers: dict | None = None) -> tuple[int, str, str]:
@@ -167,7 +124,7 @@ def test_static_bootstrap_refuses_to_start(envoy_binary, cert_dir, work, corrupt
     plain, admin = free_port(), free_port()
     cfg = set_failure_policy(envoy_config.render(pc, wasm_path=wasm_path, cert_dir=str(cert_dir), plain_port=plain,
                                                  mtls_port=free_port(), admin_port=admin), policy)
-    p = Proc(envoy_binary, cfg, work, f"static-{failure}-{policy}", admin)
+    p = start_envoy(envoy_binary, cfg, work, f"static-{failure}-{policy}", admin)
     try:
         rc = p.wait_exit(30)
         assert rc is not None, f"{failure} / {policy}: Envoy is still running after 30 s (serving without the filter?)"
@@ -197,7 +154,7 @@ def lds_envoy(envoy_binary, cert_dir, work):
                            mtls_port=free_port(), failure_policy=policy)[:1]  # inbound_plain only
 
     lds.write(listeners(S.plugin_config(0, _tokens().jwks)))
-    p = Proc(envoy_binary, S.server_bootstrap(lds, admin), work, "lds", admin)
+    p = start_envoy(envoy_binary, S.server_bootstrap(lds, admin), work, "lds", admin)
     try:
         p.wait_ready()
         yield p, lds, listeners, plain
@@ -205,11 +162,11 @@ def lds_envoy(envoy_binary, cert_dir, work):
         p.stop()
 
 
-def lds_counters(p: Proc) -> dict:
+def lds_counters(p: Envoy) -> dict:
     return S.lds_counters(p.stats("listener_manager.lds"))
 
 
-def wait_lds(p: Proc, name: str, above: int, timeout: float = 20.0) -> dict:
+def wait_lds(p: Envoy, name: str, above: int, timeout: float = 20.0) -> dict:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         c = lds_counters(p)
@@ -275,12 +232,12 @@ def start_trap_envoy(envoy_binary, cert_dir, work, trap_wasm, policy):
     plain, admin = free_port(), free_port()
     cfg = set_failure_policy(envoy_config.render("", wasm_path=str(trap_wasm), cert_dir=str(cert_dir), plain_port=plain,
                                                  mtls_port=free_port(), admin_port=admin), policy)
-    p = Proc(envoy_binary, cfg, work, f"trap-{policy}", admin)
+    p = start_envoy(envoy_binary, cfg, work, f"trap-{policy}", admin)
     p.wait_ready()
     return p, plain
 
 
-def statuses_after_trap(envoy_binary, cert_dir, work, trap_wasm, policy) -> tuple[Proc, int, int]:
+def statuses_after_trap(envoy_binary, cert_dir, work, trap_wasm, policy) -> tuple[Envoy, int, int]:
     p, plain = start_trap_envoy(envoy_binary, cert_dir, work, trap_wasm, policy)
     assert get(plain, "/denied/x")[0] == 403, "the module denies /denied before it traps"
     assert get(plain, "/ok")[0] == 200

@@ -2,7 +2,7 @@
 (authz-semantics §3.2)."""
 import pytest
 
-from e2e_helpers import DENY_BODY, assert_allowed, config, deny, rule, to
+from meshguard_tools.e2e.policies import DENY_BODY, assert_allowed, config, deny, rule, to
 
 DENY_ADMIN = config(deny("deny-admin", [rule(to_=[to(paths=["/admin", "/pkg.Admin/*"])])]))
 

@@ -1,7 +1,7 @@
 """request.headers[...] conditions: repeated headers, presence, case (authz-semantics §5, §8, §10)."""
 import pytest
 
-from e2e_helpers import assert_allowed, assert_denied, config, deny, rule
+from meshguard_tools.e2e.policies import assert_allowed, assert_denied, config, deny, rule
 
 ROLE = config(deny("deny-admin-role", [rule(when=[{"key": "request.headers[x-role]", "values": ["admin"]}])]))
 

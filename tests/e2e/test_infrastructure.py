@@ -5,7 +5,7 @@ import ssl
 
 import pytest
 
-from e2e_helpers import IDENTITIES, OK_BODY
+from meshguard_tools.e2e.policies import IDENTITIES, OK_BODY
 
 
 @pytest.fixture

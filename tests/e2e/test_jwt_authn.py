@@ -11,8 +11,8 @@ import time
 import jwt as pyjwt
 import pytest
 
-from e2e_helpers import DENY_BODY, OK_BODY, allow, assert_allowed, config, rule, src
-from jwt_tokens import (
+from meshguard_tools.e2e.policies import DENY_BODY, OK_BODY, allow, assert_allowed, config, rule, src
+from meshguard_tools.e2e.jwt_tokens import (
     assert_jwt_rejected, bearer, jwt_rule, keycloak_claims, keys, request_authentication, sign,
     token, unsigned, with_segments, b64url,
 )

@@ -6,8 +6,8 @@ request.auth.audiences / presenter), jwt.md §4.2.
 """
 import pytest
 
-from e2e_helpers import DENY_BODY, allow, assert_allowed, config, deny, rule, src, to
-from jwt_tokens import ALICE, BOB, bearer, jwt_rule, principal, request_authentication, token
+from meshguard_tools.e2e.policies import DENY_BODY, allow, assert_allowed, config, deny, rule, src, to
+from meshguard_tools.e2e.jwt_tokens import ALICE, BOB, bearer, jwt_rule, principal, request_authentication, token
 
 WEB_API = {"app": "web-api"}
 

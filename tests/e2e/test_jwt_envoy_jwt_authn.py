@@ -11,9 +11,9 @@ import time
 import jwt as pyjwt
 import pytest
 
-import envoy_config
-from e2e_helpers import DENY_BODY, OK_BODY, allow, config, rule, src, to
-from jwt_tokens import (
+from meshguard_tools import envoy_config
+from meshguard_tools.e2e.policies import DENY_BODY, OK_BODY, allow, config, rule, src, to
+from meshguard_tools.e2e.jwt_tokens import (
     ALICE, BOB, KEYCLOAK_ISS, b64url, bearer, jwt_rule, keycloak_claims, keys, principal, realm_jwks,
     request_authentication, sign, token, unsigned, with_segments,
 )

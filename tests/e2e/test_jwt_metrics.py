@@ -2,8 +2,8 @@
 meshguard_jwt_rejected_<reason>, meshguard_jwt_cache_hit|miss, under ``wasmcustom.``, flushed once a second)."""
 import re
 
-from e2e_helpers import config
-from jwt_tokens import bearer, jwt_rule, keys, meshguard_counters as counters, poll, request_authentication, token
+from meshguard_tools.e2e.policies import config
+from meshguard_tools.e2e.jwt_tokens import bearer, jwt_rule, keys, meshguard_counters as counters, poll, request_authentication, token
 
 # labels of its own, so this Envoy (and its counters) is not shared with other tests
 LABELS = {"app": "web-api", "test": "jwt-metrics"}

@@ -1,11 +1,11 @@
 """meshguard's own JWT verification against Envoy's ``jwt_authn`` + RBAC in the same Envoy, on generated
-hostile tokens of every class (``jwt_parity.py``, ``jwt_parity_cases.py``). Prints the count per class
-and writes them to ``target/e2e/jwt-parity.json``."""
+hostile tokens of every class (``meshguard_tools/e2e/jwt_parity.py``, ``jwt_parity_cases.py``). Prints the
+count per class and writes them to ``target/e2e/jwt-parity.json``."""
 import json
 
-import jwt_parity
-from conftest import E2E_DIR, WASM, free_port
-from e2e_helpers import config
+from meshguard_tools.e2e import jwt_parity
+from meshguard_tools.e2e.fixtures import E2E_DIR, WASM, free_port
+from meshguard_tools.e2e.policies import config
 
 
 def test_meshguard_answers_every_hostile_token_as_jwt_authn_and_rbac(envoy, echo_server):

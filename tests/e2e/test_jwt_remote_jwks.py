@@ -12,9 +12,9 @@ import time
 
 import pytest
 
-import envoy_config
-from e2e_helpers import OK_BODY, config
-from jwt_tokens import (
+from meshguard_tools import envoy_config
+from meshguard_tools.e2e.policies import OK_BODY, config
+from meshguard_tools.e2e.jwt_tokens import (
     assert_jwt_rejected, bearer, jwks, jwt_rule, keys, meshguard_counters, poll, poll_response, realm_jwks,
     request_authentication, token,
 )

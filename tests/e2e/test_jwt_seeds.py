@@ -13,14 +13,14 @@ on STRICT mTLS to refuse plaintext, the policy says so with the Istio idiom DENY
 """
 import http.client
 import ssl
-import subprocess
 import time
 
 import pytest
 
-from conftest import CERT_DIR, REPO
-from e2e_helpers import DENY_BODY, OK_BODY, allow, config, deny, rule, src, to
-from jwt_tokens import (
+from meshguard_tools import certs
+from meshguard_tools.paths import CERT_DIR
+from meshguard_tools.e2e.policies import DENY_BODY, OK_BODY, allow, config, deny, rule, src, to
+from meshguard_tools.e2e.jwt_tokens import (
     ISTIO_TEST_ISS, KEYCLOAK_ISS, assert_jwt_rejected, bearer, jwks, jwt_rule, keys, request_authentication, sign,
     token,
 )
@@ -34,8 +34,7 @@ EXTRA_IDENTITIES = {
 @pytest.fixture(scope="module", autouse=True)
 def seed_certs(cert_dir):
     """Client certificates for the seeds' workloads, signed by the same test CA (certs.sh keeps what exists)."""
-    subprocess.run(["bash", str(REPO / "envoy-test" / "certs.sh"), str(CERT_DIR)]
-                   + [f"{n}={u}" for n, u in EXTRA_IDENTITIES.items()], check=True, capture_output=True)
+    certs.make_certs(CERT_DIR, *[f"{n}={u}" for n, u in EXTRA_IDENTITIES.items()])
     return cert_dir
 
 

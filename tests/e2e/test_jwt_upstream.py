@@ -9,8 +9,8 @@ import json
 
 import pytest
 
-from e2e_helpers import DENY_BODY, allow, config, rule, src
-from jwt_tokens import (
+from meshguard_tools.e2e.policies import DENY_BODY, allow, config, rule, src
+from meshguard_tools.e2e.jwt_tokens import (
     KEYCLOAK_ISS, bearer, decode_segment, jwt_rule, keycloak_claims, payload_segment, request_authentication, sign,
     token,
 )

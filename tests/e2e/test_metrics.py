@@ -7,7 +7,7 @@ from __future__ import annotations
 import re
 import time
 
-from e2e_helpers import allow, config, deny, policy, rule, src, to
+from meshguard_tools.e2e.policies import allow, config, deny, policy, rule, src, to
 
 # Labels of its own, so this Envoy (and its counters) is not shared with other tests.
 LABELS = {"app": "metrics", "test": "decision-metrics"}

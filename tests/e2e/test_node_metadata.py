@@ -1,6 +1,6 @@
 """Without a `workload` in the plugin configuration, the workload comes from the proxy's node metadata
 (`NAMESPACE`, `LABELS`), as on an Istio sidecar."""
-from e2e_helpers import assert_allowed, assert_denied, config, policy
+from meshguard_tools.e2e.policies import assert_allowed, assert_denied, config, policy
 
 
 def deny_all(name, namespace, selector=None):

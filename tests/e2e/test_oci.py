@@ -1,4 +1,4 @@
-"""The OCI image (`make oci` / `make publish`, wasmplugin/oci.py): reproducible, in the compat layout Istio's
+"""The OCI image (`make oci` / `make publish`, meshguard_tools/oci.py): reproducible, in the compat layout Istio's
 fetcher accepts, pushed to a real registry (Debian `docker-registry`, the Distribution v2 registry) on loopback,
 pulled back with plain HTTP, and the pulled plugin.wasm loads in Envoy.
 
@@ -24,9 +24,10 @@ from pathlib import Path
 
 import pytest
 
-from conftest import E2E_DIR, REPO, WASM, free_port
+from meshguard_tools.e2e.fixtures import E2E_DIR, WASM, free_port
+from meshguard_tools.paths import REPO
 
-OCI_PY = REPO / "wasmplugin" / "oci.py"
+OCI = [sys.executable, "-m", "meshguard_tools.oci"]
 MANIFEST_TYPE = "application/vnd.oci.image.manifest.v1+json"
 LAYER_TYPE = "application/vnd.oci.image.layer.v1.tar+gzip"
 CONFIG_TYPE = "application/vnd.oci.image.config.v1+json"
@@ -38,7 +39,7 @@ def sha(data: bytes) -> str:
 
 
 def build(out: Path, *extra: str) -> str:
-    p = subprocess.run([sys.executable, str(OCI_PY), "build", "--wasm", str(WASM), "--out", str(out), *extra],
+    p = subprocess.run([*OCI, "build", "--wasm", str(WASM), "--out", str(out), *extra],
                        capture_output=True, text=True, timeout=120)
     assert p.returncode == 0, p.stderr
     return p.stdout.strip()
@@ -170,7 +171,7 @@ def get(url: str, accept: str | None = None) -> tuple[bytes, dict]:
 
 
 def push(layout_dir: Path, host: str, repo: str, tag: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, str(OCI_PY), "push", "--layout", str(layout_dir),
+    return subprocess.run([*OCI, "push", "--layout", str(layout_dir),
                            "--registry", f"{host}/{repo}", "--tag", tag],
                           capture_output=True, text=True, timeout=120)
 

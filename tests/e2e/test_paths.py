@@ -2,7 +2,7 @@
 after Envoy's path normalization (§7, §10)."""
 import pytest
 
-from e2e_helpers import allow, assert_allowed, assert_denied, config, deny, rule, to
+from meshguard_tools.e2e.policies import allow, assert_allowed, assert_denied, config, deny, rule, to
 
 TEMPLATE_POLICY = config(
     allow("path-templates", [rule(to_=[to(paths=["/allow/admin/{**}", "/foo/{*}/bar/{**}", "/store/{**}/cart"])])])

@@ -2,7 +2,7 @@
 plaintext (authz-semantics §6.1, §6.2, §9)."""
 import pytest
 
-from e2e_helpers import allow, assert_allowed, assert_denied, config, deny, rule, src
+from meshguard_tools.e2e.policies import allow, assert_allowed, assert_denied, config, deny, rule, src
 
 PLAIN = None  # no client certificate, plaintext listener
 ALL = [PLAIN, "productpage", "reviews", "foo-bar", "ingress", "other-td", "no-uri"]

@@ -1,4 +1,4 @@
-"""A small version of `make soak` (envoy-test/soak/soak.py): requests keep flowing on keep-alive
+"""A small version of `make soak` (meshguard_tools/soak/soak.py): requests keep flowing on keep-alive
 connections (plaintext, and mTLS with the productpage certificate) while the listeners are replaced
 through a watched file, once with a valid policy generation and once with a configuration meshguard
 refuses. No request may fail; each is decided by generation 0 or 1 (never by none); once the update is
@@ -8,17 +8,14 @@ from __future__ import annotations
 
 import http.client
 import ssl
-import sys
 import threading
 import time
 
-from conftest import REPO, WASM, free_port
+from meshguard_tools.e2e.fixtures import WASM, free_port
+from meshguard_tools.soak import scenario as S
+from test_failure_policy import lds_counters, start_envoy, wait_lds
 
-sys.path.insert(0, str(REPO / "envoy-test" / "soak"))
-import soak_setup as S  # noqa: E402
-from test_failure_policy import Proc, lds_counters, wait_lds  # noqa: E402
-
-DRAIN_S = 1  # Proc starts Envoy with --drain-time-s 1 --drain-strategy immediate
+DRAIN_S = 1  # start_envoy starts Envoy with --drain-time-s 1 --drain-strategy immediate
 
 
 def connection(listener: str, plain: int, mtls: int, cert_dir) -> http.client.HTTPConnection:
@@ -40,7 +37,7 @@ def test_requests_during_valid_and_invalid_listener_updates(envoy_binary, cert_d
         return S.listeners(pc, wasm_path=str(WASM), cert_dir=str(cert_dir), plain_port=plain, mtls_port=mtls)
 
     lds.write(listeners(S.plugin_config(0, tokens.jwks)))
-    p = Proc(envoy_binary, S.server_bootstrap(lds, admin), tmp_path, "server", admin)
+    p = start_envoy(envoy_binary, S.server_bootstrap(lds, admin), tmp_path, "server", admin)
     results: list = []  # (t_sent, kind, status, decision)
     failures: list = []
     stop = threading.Event()
@@ -109,7 +106,7 @@ def test_requests_during_valid_and_invalid_listener_updates(envoy_binary, cert_d
 
 
 def test_soak_checker_catches_wrong_and_stale_decisions():
-    """The soak's verdict (soak_setup.check_tallies) on made-up tallies: what it must count as wrong."""
+    """The soak's verdict (scenario.check_tallies) on made-up tallies: what it must count as wrong."""
     gens = {0: {"written": 1000.0, "applied": 1000.5, "retired": 1100.2},
             1: {"written": 1100.0, "applied": 1100.2}}
     ok = [("flip-a", *S.expected("flip-a", 0), 1050, 10),  # old generation while it is current

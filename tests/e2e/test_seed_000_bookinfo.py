@@ -8,8 +8,8 @@ first pair takes it from node metadata for real). Callers are identified by SPIF
 account) and `bookinfo-reviews`."""
 import pytest
 
-from e2e_helpers import OK_BODY
-from seed_helpers import RBAC_DENIED, listener_clients, node, plugin_config, with_workload
+from meshguard_tools.e2e.policies import OK_BODY
+from meshguard_tools.e2e.seeds import RBAC_DENIED, listener_clients, node, plugin_config, with_workload
 
 DIR = "bookinfo-securityrule"
 STEPS = {

@@ -6,8 +6,8 @@ Istio. Callers: the ingress gateway (namespace istio-system, as the tutorial's c
 balancer), productpage (namespace default), foo-bar (namespace foo), and plaintext."""
 import pytest
 
-from e2e_helpers import OK_BODY
-from seed_helpers import RBAC_DENIED, listener_clients, node, plugin_config, with_workload
+from meshguard_tools.e2e.policies import OK_BODY
+from meshguard_tools.e2e.seeds import RBAC_DENIED, listener_clients, node, plugin_config, with_workload
 
 
 @pytest.fixture(scope="module")

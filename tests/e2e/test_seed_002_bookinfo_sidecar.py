@@ -8,8 +8,8 @@ import copy
 
 import pytest
 
-from e2e_helpers import OK_BODY
-from seed_helpers import listener_clients, plugin_config
+from meshguard_tools.e2e.policies import OK_BODY
+from meshguard_tools.e2e.seeds import listener_clients, plugin_config
 
 MANIFEST = "bookinfo-sidecar/sidecar-productpage.yaml"
 

@@ -13,9 +13,9 @@ import time
 
 import pytest
 
-import jwt_tokens as jt
-from e2e_helpers import OK_BODY
-from seed_helpers import MTLS_REQUIRED, RBAC_DENIED, inline_jwks, listener_clients, node, plugin_config, with_workload
+from meshguard_tools.e2e import jwt_tokens as jt
+from meshguard_tools.e2e.policies import OK_BODY
+from meshguard_tools.e2e.seeds import MTLS_REQUIRED, RBAC_DENIED, inline_jwks, listener_clients, node, plugin_config, with_workload
 
 DIR = "hipstershop"
 ISS = jt.ISTIO_TEST_ISS

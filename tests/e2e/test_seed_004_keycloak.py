@@ -4,16 +4,16 @@ step by step, through a real Envoy.
 Each step is one manifest of wasmplugin/keycloak-quarkus/ (one namespace-wide WasmPlugin, replaced at each
 step) on the web-api sidecar. Plaintext requests stand for the tutorial's `curl $webapi/articles` to the
 NodePort; mTLS requests carry the ingress gateway's identity (the tutorial's HTTPS path through the Istio
-ingress). Tokens are Keycloak-shaped access tokens (tests/e2e/jwt_tokens.py) from the tutorial's realm
+ingress). Tokens are Keycloak-shaped access tokens (meshguard_tools/e2e/jwt_tokens.py) from the tutorial's realm
 issuer https://demo.k8s.local/auth/realms/quarkus, signed with a key made at test time whose JWKS replaces
 the manifest's jwksUri (the in-mesh Keycloak)."""
 import time
 
 import pytest
 
-import jwt_tokens as jt
-from e2e_helpers import OK_BODY
-from seed_helpers import MTLS_REQUIRED, RBAC_DENIED, inline_jwks, listener_clients, node, plugin_config, with_workload
+from meshguard_tools.e2e import jwt_tokens as jt
+from meshguard_tools.e2e.policies import OK_BODY
+from meshguard_tools.e2e.seeds import MTLS_REQUIRED, RBAC_DENIED, inline_jwks, listener_clients, node, plugin_config, with_workload
 
 DIR = "keycloak-quarkus"
 REALM = "https://demo.k8s.local/auth/realms/quarkus"

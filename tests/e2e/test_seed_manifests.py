@@ -4,7 +4,7 @@ makes on_configure fail and Envoy refuse to start). The schema side is tests/e2e
 wasmplugin/ recursively); the behaviour of each step is tests/e2e/test_seed_00*_*.py."""
 import pytest
 
-from seed_helpers import WASMPLUGIN_DIR, listener_clients, manifest_docs
+from meshguard_tools.e2e.seeds import WASMPLUGIN_DIR, listener_clients, manifest_docs
 
 SEED_DIRS = ("bookinfo-securityrule", "pong-server", "bookinfo-sidecar", "hipstershop", "keycloak-quarkus")
 MANIFESTS = sorted(str(p.relative_to(WASMPLUGIN_DIR)) for d in SEED_DIRS for p in (WASMPLUGIN_DIR / d).glob("*.yaml"))

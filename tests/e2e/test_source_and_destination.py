@@ -2,7 +2,7 @@
 (authz-semantics §6, §7, §8)."""
 import pytest
 
-from e2e_helpers import allow, assert_allowed, assert_denied, config, deny, rule, src, to
+from meshguard_tools.e2e.policies import allow, assert_allowed, assert_denied, config, deny, rule, src, to
 
 
 def test_ports_is_the_listener_port(envoy, free_port):

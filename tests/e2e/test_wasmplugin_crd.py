@@ -158,7 +158,7 @@ BASE = {
     "metadata": {"name": "m", "namespace": "default"},
     "spec": {
         "selector": {"matchLabels": {"app": "x"}},
-        "url": "oci://ghcr.io/meshguard/meshguard:0.1.0",
+        "url": "oci://registry.example.com/meshguard:0.1.0",
         "sha256": "a" * 64,
         "phase": "AUTHZ",
         "priority": 100,
