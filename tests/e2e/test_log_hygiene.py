@@ -5,8 +5,8 @@ names the path without its query. The configuration is announced by one warning 
 VMs (main thread, each worker) load it."""
 import time
 
-from e2e_helpers import allow, config, deny, rule, src
-from jwt_tokens import jwt_rule, request_authentication, token
+from meshguard_tools.e2e.policies import allow, config, deny, rule, src
+from meshguard_tools.e2e.jwt_tokens import jwt_rule, request_authentication, token
 
 LABELS = {"app": "web-api"}
 CONFIG = config(
