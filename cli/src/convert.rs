@@ -9,7 +9,6 @@ use serde_json::{json, Value};
 use meshguard_core::plugin::plugin_config::NodeInfo;
 
 use meshguard_core::authn::request_authentication::{Keys, RemoteJwks};
-use meshguard_core::plugin::engine::Engine;
 
 use crate::documents::{is_resource, is_wasmplugin, kind, load_value, read_documents, Unit};
 use crate::{ConvertArgs, ConvertTo, Fail};
@@ -54,7 +53,7 @@ pub fn convert(args: &ConvertArgs) -> Result<u8, Fail> {
         labels: (!selector.is_empty()).then(|| selector.clone()),
     };
     let remote = match load_value(&config, &node) {
-        Ok((engine, _)) => remote_jwks_clusters(&engine),
+        Ok(_) => remote_jwks_clusters(&resources, &node),
         Err(e) => {
             let unit = Unit {
                 label: "meshguard convert".to_string(),
@@ -228,14 +227,27 @@ fn wasmplugin_yaml(
     ))
 }
 
-/// The remote JWKS fetched through Istio's default `outbound|<port>||<host>` cluster (a
-/// `jwksClusters` entry names a cluster the user provides), one per host and port.
-fn remote_jwks_clusters(engine: &Engine) -> Vec<RemoteJwks> {
+/// The remote JWKS of every RequestAuthentication in the input, whichever workload it selects,
+/// fetched through Istio's default `outbound|<port>||<host>` cluster; one per cluster. Each is
+/// compiled by the core alone, without its selector, so the URI-to-cluster rule is the filter's.
+fn remote_jwks_clusters(resources: &[Value], node: &NodeInfo) -> Vec<RemoteJwks> {
     let mut out: Vec<RemoteJwks> = Vec::new();
-    for p in engine.authenticator().providers() {
-        if let Keys::Remote(r) = &p.keys {
-            if r.cluster.starts_with("outbound|") && !out.iter().any(|o| o.cluster == r.cluster) {
-                out.push(r.clone());
+    for r in resources.iter().filter(|r| kind(r) == Some("RequestAuthentication")) {
+        let mut r = r.clone();
+        if let Some(Value::Object(spec)) = r.get_mut("spec") {
+            for field in ["selector", "targetRef", "targetRefs"] {
+                spec.remove(field);
+            }
+        }
+        let Ok((engine, _)) = load_value(&json!({ "resources": [r] }), node) else {
+            continue;
+        };
+        for p in engine.authenticator().providers() {
+            if let Keys::Remote(remote) = &p.keys {
+                let default_cluster = remote.cluster.starts_with("outbound|");
+                if default_cluster && !out.iter().any(|o| o.cluster == remote.cluster) {
+                    out.push(remote.clone());
+                }
             }
         }
     }
