@@ -232,7 +232,10 @@ fn wasmplugin_yaml(
 /// compiled by the core alone, without its selector, so the URI-to-cluster rule is the filter's.
 fn remote_jwks_clusters(resources: &[Value], node: &NodeInfo) -> Vec<RemoteJwks> {
     let mut out: Vec<RemoteJwks> = Vec::new();
-    for r in resources.iter().filter(|r| kind(r) == Some("RequestAuthentication")) {
+    for r in resources
+        .iter()
+        .filter(|r| kind(r) == Some("RequestAuthentication"))
+    {
         let mut r = r.clone();
         if let Some(Value::Object(spec)) = r.get_mut("spec") {
             for field in ["selector", "targetRef", "targetRefs"] {
