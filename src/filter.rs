@@ -59,6 +59,18 @@ proxy_wasm::main! {{
 /// Policies beyond this many share the `other` counters, bounding the metric count.
 const MAX_POLICY_METRICS: usize = 256;
 
+/// The tag carrying the policy in per-policy counter names, in Istio's `extraStatTags`
+/// convention `<tag>=.=<value>;.;` (Istio's bootstrap extracts it with the regex
+/// `(<tag>=\.=(.*?);\.;)`; the rest of the name, `meshguard_policy_<outcome>`, is the metric).
+const POLICY_TAG: &str = "meshguard_policy";
+
+/// Counts a configuration load or rejection (counters of their own, defined when first used).
+fn count_config(name: &str) {
+    if let Ok(id) = host::define_counter(name) {
+        let _ = host::increment_counter(id, 1);
+    }
+}
+
 /// Counts kept in the VM and flushed to Envoy once a second, so counting costs no host call
 /// on the request path.
 #[derive(Default)]
@@ -90,7 +102,11 @@ impl Metrics {
             slots.push(names.len() - 1);
         }
         let define = |outcome: PolicyOutcome, policy: &str| {
-            host::define_counter(&format!("meshguard_policy_{}.{policy}", outcome.name())).ok()
+            host::define_counter(&format!(
+                "{POLICY_TAG}=.={policy};.;meshguard_policy_{}",
+                outcome.name()
+            ))
+            .ok()
         };
         *self.policy_ids.borrow_mut() = names
             .iter()
@@ -359,10 +375,12 @@ impl RootContext for FilterRoot {
                     );
                 }
                 self.engine = Some(Rc::new(engine));
+                count_config("meshguard_config_loaded");
                 true
             }
             Err(e) => {
                 log::error!("meshguard: invalid configuration, rejected: {e}");
+                count_config("meshguard_config_rejected");
                 false
             }
         }
