@@ -59,6 +59,18 @@ proxy_wasm::main! {{
 /// Policies beyond this many share the `other` counters, bounding the metric count.
 const MAX_POLICY_METRICS: usize = 256;
 
+/// The tag carrying the policy in per-policy counter names, in Istio's `extraStatTags`
+/// convention `<tag>=.=<value>;.;` (Istio's bootstrap extracts it with the regex
+/// `(<tag>=\.=(.*?);\.;)`; the rest of the name, `meshguard_policy_<outcome>`, is the metric).
+const POLICY_TAG: &str = "meshguard_policy";
+
+/// Counts a configuration load or rejection (counters of their own, defined when first used).
+fn count_config(name: &str) {
+    if let Ok(id) = host::define_counter(name) {
+        let _ = host::increment_counter(id, 1);
+    }
+}
+
 /// Counts kept in the VM and flushed to Envoy once a second, so counting costs no host call
 /// on the request path.
 #[derive(Default)]
@@ -90,7 +102,11 @@ impl Metrics {
             slots.push(names.len() - 1);
         }
         let define = |outcome: PolicyOutcome, policy: &str| {
-            host::define_counter(&format!("meshguard_policy_{}.{policy}", outcome.name())).ok()
+            host::define_counter(&format!(
+                "{POLICY_TAG}=.={policy};.;meshguard_policy_{}",
+                outcome.name()
+            ))
+            .ok()
         };
         *self.policy_ids.borrow_mut() = names
             .iter()
@@ -315,7 +331,14 @@ impl RootContext for FilterRoot {
                         "default (no workload in configuration or node metadata)"
                     }
                 };
-                log::warn!(
+                // One line per configuration, not one per VM: Envoy loads it in the main
+                // thread's VM and in every worker's; the first to record it logs at warn.
+                let level = match host::first_to_store(LOADED_KEY, &fingerprint(&bytes)) {
+                    Ok(false) => log::Level::Debug,
+                    Ok(true) | Err(_) => log::Level::Warn,
+                };
+                log::log!(
+                    level,
                     "meshguard {}: configuration loaded: workload namespace={} labels={:?} (from \
                     {source}), {} resources, {} apply, {} rules",
                     env!("CARGO_PKG_VERSION"),
@@ -352,10 +375,12 @@ impl RootContext for FilterRoot {
                     );
                 }
                 self.engine = Some(Rc::new(engine));
+                count_config("meshguard_config_loaded");
                 true
             }
             Err(e) => {
                 log::error!("meshguard: invalid configuration, rejected: {e}");
+                count_config("meshguard_config_rejected");
                 false
             }
         }
@@ -508,6 +533,20 @@ fn envoy_jwt_payload() -> Option<Map<String, Value>> {
         Value::Object(payload) => Some(payload),
         _ => None,
     }
+}
+
+/// Shared-data key holding the fingerprint of the last configuration announced in the log.
+const LOADED_KEY: &str = "meshguard.configuration_loaded";
+
+/// FNV-1a 64 of the configuration bytes: which configuration was announced (not a security
+/// boundary; a collision only turns a start-up line into a debug line).
+fn fingerprint(bytes: &[u8]) -> [u8; 8] {
+    bytes
+        .iter()
+        .fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
+            (h ^ u64::from(*b)).wrapping_mul(0x0000_0100_0000_01b3)
+        })
+        .to_le_bytes()
 }
 
 /// Nesting accepted when decoding claims from metadata.

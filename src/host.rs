@@ -16,6 +16,7 @@ pub struct HostError(pub u32);
 
 const OK: u32 = 0;
 const NOT_FOUND: u32 = 1;
+const CAS_MISMATCH: u32 = 8;
 pub const MAP_REQUEST_HEADERS: u32 = 0;
 const MAP_RESPONSE_HEADERS: u32 = 2;
 pub const MAP_HTTP_CALL_RESPONSE_HEADERS: u32 = 6;
@@ -73,6 +74,20 @@ extern "C" {
     fn proxy_get_log_level(return_level: *mut u32) -> u32;
     fn proxy_log(level: u32, message_data: *const u8, message_size: usize) -> u32;
     fn proxy_set_tick_period_milliseconds(period: u32) -> u32;
+    fn proxy_get_shared_data(
+        key_data: *const u8,
+        key_size: usize,
+        return_value_data: *mut *mut u8,
+        return_value_size: *mut usize,
+        return_cas: *mut u32,
+    ) -> u32;
+    fn proxy_set_shared_data(
+        key_data: *const u8,
+        key_size: usize,
+        value_data: *const u8,
+        value_size: usize,
+        cas: u32,
+    ) -> u32;
     fn proxy_send_local_response(
         status_code: u32,
         details_data: *const u8,
@@ -290,6 +305,33 @@ pub fn increment_counter(id: u32, n: u64) -> Result<(), HostError> {
 /// The plugin configuration bytes (empty when Envoy passes none).
 pub fn plugin_configuration() -> Result<Vec<u8>, HostError> {
     Ok(buffer(BUFFER_PLUGIN_CONFIGURATION, usize::MAX)?.unwrap_or_default())
+}
+
+/// Shared data (one store per VM id, seen by every thread's VM): `true` when this VM is the
+/// first to store `value` under `key`, `false` when the value is already there (another VM of
+/// the same plugin stored it, or won the compare-and-swap).
+pub fn first_to_store(key: &str, value: &[u8]) -> Result<bool, HostError> {
+    let mut data = null_mut();
+    let mut size = 0;
+    let mut cas = 0;
+    // SAFETY: the key outlives the call; out-pointers are valid.
+    let status =
+        unsafe { proxy_get_shared_data(key.as_ptr(), key.len(), &mut data, &mut size, &mut cas) };
+    // SAFETY: the host returned this buffer for this call.
+    let current = unsafe { take(data, size) };
+    match status {
+        OK if current.as_deref() == Some(value) => return Ok(false),
+        OK | NOT_FOUND => {}
+        other => return Err(HostError(other)),
+    }
+    // SAFETY: key and value outlive the call.
+    let status =
+        unsafe { proxy_set_shared_data(key.as_ptr(), key.len(), value.as_ptr(), value.len(), cas) };
+    match status {
+        OK => Ok(true),
+        CAS_MISMATCH => Ok(false),
+        other => Err(HostError(other)),
+    }
 }
 
 /// Asks Envoy to call `on_tick` every `period_ms` milliseconds.

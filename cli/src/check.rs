@@ -9,8 +9,12 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use serde_json::{json, Map, Value};
 
 use meshguard_core::authn::authenticator::{AuthnState, Outcome};
+use meshguard_core::authn::jwt::{JwksSource, KeySet};
+use meshguard_core::authn::request_authentication::Keys;
 use meshguard_core::authorization::deny_response::grpc_status;
-use meshguard_core::plugin::engine::{DryRun, Engine, Verdict};
+use meshguard_core::authorization::rule_explanation::{describe, PartOutcome};
+use meshguard_core::matchers::predicate::Tri;
+use meshguard_core::plugin::engine::{DryRun, Engine, Explanation, RuleExplanation, Verdict};
 use meshguard_core::plugin::plugin_config::JwtSource;
 use meshguard_core::plugin::request_pipeline::{decide_request, PipelineRequest, Side, Stage};
 use meshguard_core::request::path_normalization::{PathNormalization, PathRejected};
@@ -86,9 +90,14 @@ pub fn check(args: &CheckArgs) -> Result<u8, Fail> {
         headers.push((k.to_ascii_lowercase(), v.as_bytes().to_vec()));
     }
     if let Some(token) = &args.jwt {
+        let token = token.trim();
+        let token = match token.get(..7) {
+            Some(prefix) if prefix.eq_ignore_ascii_case("bearer ") => token.get(7..).unwrap_or(""),
+            _ => token,
+        };
         headers.push((
             "authorization".into(),
-            format!("Bearer {token}").into_bytes(),
+            format!("Bearer {}", token.trim_start()).into_bytes(),
         ));
     }
     let source_ip = args.source_ip;
@@ -112,11 +121,25 @@ pub fn check(args: &CheckArgs) -> Result<u8, Fail> {
 
     // The notes on what the CLI cannot see.
     let mut notes = Vec::new();
-    let remote = remote_jwks(&engine);
+    if let Some(note) = args.node.defaulted_namespace() {
+        notes.push(note.to_string());
+    }
+    let cache = RefCell::new(AuthnState::new(0));
+    let supplied = supply_jwks(&engine, &args.jwks, &mut cache.borrow_mut())?;
+    let remote: Vec<String> = remote_jwks(&engine)
+        .into_iter()
+        .filter(|uri| !supplied.contains(uri))
+        .collect();
+    if !supplied.is_empty() {
+        notes.push(format!(
+            "remote JWKS supplied locally (--jwks): {}",
+            supplied.join(", ")
+        ));
+    }
     if !remote.is_empty() {
         notes.push(format!(
             "remote JWKS are not fetched by the CLI ({}): tokens of those issuers get 401 `Jwks \
-            remote fetch is failed`; use an inline `jwks` to check them",
+            remote fetch is failed`; pass the keys with --jwks URI=FILE",
             remote.join(", ")
         ));
     }
@@ -177,7 +200,6 @@ pub fn check(args: &CheckArgs) -> Result<u8, Fail> {
         clock: &|| now,
         jwt_authn_payload: &jwt_authn_payload,
     };
-    let cache = RefCell::new(AuthnState::new(0));
     let outcome = decide_request(&engine, &request, &cache);
     let allowed = outcome.verdict == Verdict::Allow;
     // Envoy answers a gRPC request's local reply trailers-only: HTTP 200, `grpc-status` mapped
@@ -202,6 +224,16 @@ pub fn check(args: &CheckArgs) -> Result<u8, Fail> {
             .as_deref()
             .unwrap_or_default()
             .to_string(),
+    };
+    let explanation = match &outcome.stage {
+        Stage::Authorized { authn, decision } => {
+            let claims = match authn {
+                Outcome::Verified(c) => Some(&**c),
+                _ => None,
+            };
+            Some(engine.explain(decision, Headers::new(&headers), &connection, claims))
+        }
+        _ => None,
     };
     let policy = match &outcome.stage {
         Stage::Authorized { decision, .. } => decision.policy,
@@ -242,6 +274,10 @@ pub fn check(args: &CheckArgs) -> Result<u8, Fail> {
         out.insert("summary".into(), json!(summary));
         out.insert("policy".into(), json!(policy));
         out.insert("reason".into(), json!(reason(&engine, &outcome.stage)));
+        out.insert(
+            "explanation".into(),
+            explanation.as_ref().map_or(Value::Null, explanation_json),
+        );
         out.insert(
             "dryRun".into(),
             decision.map_or(Value::Null, |d| dry_run_json(d.dry_run)),
@@ -300,6 +336,11 @@ pub fn check(args: &CheckArgs) -> Result<u8, Fail> {
         }
         println!("policy:   {}", policy.unwrap_or("none"));
         println!("reason:   {}", reason(&engine, &outcome.stage));
+        if let Some(e) = &explanation {
+            for line in explanation_text(e) {
+                println!("why:      {line}");
+            }
+        }
         if let Some(d) = decision {
             println!("dry-run:  {}", dry_run_text(d.dry_run));
             println!("audit:    {}", d.audit.unwrap_or("none"));
@@ -420,4 +461,107 @@ fn split_header(h: &str) -> Option<(&str, &str)> {
     let name = h.get(..at)?.trim();
     let value = h.get(at + 1..)?.trim_start();
     (!name.is_empty()).then_some((name, value))
+}
+
+/// `--jwks [URI=]FILE`: the keys a remote provider would fetch, read from a file; returns the
+/// URIs supplied.
+fn supply_jwks(
+    engine: &Engine,
+    specs: &[String],
+    state: &mut AuthnState,
+) -> Result<Vec<String>, Fail> {
+    let mut supplied = Vec::new();
+    for spec in specs {
+        let (uri, file) = match spec.rsplit_once('=') {
+            Some((uri, file)) if uri.contains("://") => (Some(uri), file),
+            _ => (None, spec.as_str()),
+        };
+        let text = std::fs::read_to_string(file)
+            .map_err(|e| Fail(format!("meshguard check: --jwks {file}: cannot read: {e}")))?;
+        let keys = KeySet::parse(&text, JwksSource::Remote)
+            .map_err(|e| Fail(format!("meshguard check: --jwks {file}: {e}")))?;
+        let mut used = false;
+        for (i, provider) in engine.authenticator().providers().iter().enumerate() {
+            if let Keys::Remote(r) = &provider.keys {
+                if uri.is_none_or(|u| u == r.uri) {
+                    state.set_remote_keys(i, keys.clone());
+                    supplied.push(r.uri.clone());
+                    used = true;
+                }
+            }
+        }
+        if !used {
+            return Err(Fail(format!(
+                "meshguard check: --jwks {spec}: no applicable RequestAuthentication has that \
+                remote jwksUri"
+            )));
+        }
+    }
+    supplied.sort();
+    supplied.dedup();
+    Ok(supplied)
+}
+
+fn tri_name(t: Tri) -> &'static str {
+    match t {
+        Tri::True => "matched",
+        Tri::False => "failed",
+        Tri::Unknown => "unknown",
+    }
+}
+
+fn parts_text(parts: &[PartOutcome<'_>], detail: bool) -> String {
+    parts
+        .iter()
+        .map(|p| {
+            if detail && p.result != Tri::True {
+                format!(
+                    "{} {}: {}",
+                    p.part,
+                    tri_name(p.result),
+                    describe(p.predicate)
+                )
+            } else {
+                format!("{} {}", p.part, tri_name(p.result))
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+fn explanation_text(e: &Explanation<'_>) -> Vec<String> {
+    let mut lines = Vec::new();
+    if let Some(d) = &e.decided {
+        lines.push(format!("rule {}: {}", d.rule, parts_text(&d.parts, false)));
+    }
+    if let Some(c) = &e.closest_allow {
+        lines.push(format!(
+            "default deny; closest ALLOW rule {}: {}",
+            c.rule,
+            parts_text(&c.parts, true)
+        ));
+    }
+    lines
+}
+
+fn rule_json(r: &RuleExplanation<'_>) -> Value {
+    json!({
+        "rule": r.rule,
+        "parts": r.parts.iter().map(|p| json!({
+            "part": p.part.to_string(),
+            "result": tri_name(p.result),
+            "condition": describe(p.predicate),
+        })).collect::<Vec<_>>(),
+        "failed": r.parts.iter()
+            .filter(|p| p.result != Tri::True)
+            .map(|p| p.part.to_string())
+            .collect::<Vec<_>>(),
+    })
+}
+
+fn explanation_json(e: &Explanation<'_>) -> Value {
+    json!({
+        "decidingRule": e.decided.as_ref().map(rule_json),
+        "closestAllow": e.closest_allow.as_ref().map(rule_json),
+    })
 }

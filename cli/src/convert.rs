@@ -8,6 +8,8 @@ use serde_json::{json, Value};
 
 use meshguard_core::plugin::plugin_config::NodeInfo;
 
+use meshguard_core::authn::request_authentication::{Keys, RemoteJwks};
+
 use crate::documents::{is_resource, is_wasmplugin, kind, load_value, read_documents, Unit};
 use crate::{ConvertArgs, ConvertTo, Fail};
 
@@ -50,17 +52,19 @@ pub fn convert(args: &ConvertArgs) -> Result<u8, Fail> {
         namespace: namespace.map(str::to_string),
         labels: (!selector.is_empty()).then(|| selector.clone()),
     };
-    if let Err(e) = load_value(&config, &node) {
-        let unit = Unit {
-            label: "meshguard convert".to_string(),
-            config: Value::Null,
-            prefix: "",
-            documents: Vec::new(),
-            errors: Vec::new(),
-            warnings: Vec::new(),
-        };
-        return Err(Fail(unit.error_text(&e)));
-    }
+    let remote = match load_value(&config, &node) {
+        Ok(_) => remote_jwks_clusters(&resources, &node),
+        Err(e) => {
+            let unit = Unit {
+                label: "meshguard convert".to_string(),
+                config: Value::Null,
+                prefix: "",
+                documents: Vec::new(),
+                warnings: Vec::new(),
+            };
+            return Err(Fail(unit.error_text(&e)));
+        }
+    };
     let text = if args.to == ConvertTo::Config {
         let mut s = serde_json::to_string_pretty(&config).unwrap_or_default();
         s.push('\n');
@@ -79,7 +83,12 @@ pub fn convert(args: &ConvertArgs) -> Result<u8, Fail> {
             }
             None => None,
         };
-        wasmplugin_yaml(&args.name, namespace, &selector, sha256.as_deref(), &config)?
+        let mut text =
+            wasmplugin_yaml(&args.name, namespace, &selector, sha256.as_deref(), &config)?;
+        for r in &remote {
+            text.push_str(&jwks_egress_yaml(r, namespace)?);
+        }
+        text
     };
     match args.output.as_deref() {
         None | Some("-") => print!("{text}"),
@@ -216,4 +225,167 @@ fn wasmplugin_yaml(
         "{}{body}",
         GENERATED_HEADER.replace("{VERSION}", VERSION)
     ))
+}
+
+/// The remote JWKS of every RequestAuthentication in the input, whichever workload it selects,
+/// fetched through Istio's default `outbound|<port>||<host>` cluster; one per cluster. Each is
+/// compiled by the core alone, without its selector, so the URI-to-cluster rule is the filter's.
+fn remote_jwks_clusters(resources: &[Value], node: &NodeInfo) -> Vec<RemoteJwks> {
+    let mut out: Vec<RemoteJwks> = Vec::new();
+    for r in resources
+        .iter()
+        .filter(|r| kind(r) == Some("RequestAuthentication"))
+    {
+        let mut r = r.clone();
+        if let Some(Value::Object(spec)) = r.get_mut("spec") {
+            for field in ["selector", "targetRef", "targetRefs"] {
+                spec.remove(field);
+            }
+        }
+        let Ok((engine, _)) = load_value(&json!({ "resources": [r] }), node) else {
+            continue;
+        };
+        for p in engine.authenticator().providers() {
+            if let Keys::Remote(remote) = &p.keys {
+                let default_cluster = remote.cluster.starts_with("outbound|");
+                if default_cluster && !out.iter().any(|o| o.cluster == remote.cluster) {
+                    out.push(remote.clone());
+                }
+            }
+        }
+    }
+    out
+}
+
+/// The cluster a `jwksUri` needs in the sidecar: the filter fetches the keys itself with a
+/// plain-HTTP `dispatch_http_call` to `outbound|<port>||<host>`, which exists only for a
+/// service Istio knows; a ServiceEntry declares the host (port protocol HTTP, so the call is
+/// routed as HTTP) and, for `https`, a DestinationRule makes the sidecar originate TLS to it
+/// (mode SIMPLE, SNI the host). Istio's own RequestAuthentication needs none of this because
+/// istiod fetches the keys.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Resource<'a, S> {
+    api_version: &'static str,
+    kind: &'static str,
+    metadata: ObjectMeta<'a>,
+    spec: S,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct ServiceEntrySpec<'a> {
+    hosts: [&'a str; 1],
+    location: &'static str,
+    resolution: &'static str,
+    ports: [ServicePort; 1],
+    export_to: [&'static str; 1],
+}
+
+#[derive(Serialize)]
+struct ServicePort {
+    number: u16,
+    name: String,
+    protocol: &'static str,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct DestinationRuleSpec<'a> {
+    host: &'a str,
+    traffic_policy: TrafficPolicy<'a>,
+    export_to: [&'static str; 1],
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct TrafficPolicy<'a> {
+    port_level_settings: [PortSettings<'a>; 1],
+}
+
+#[derive(Serialize)]
+struct PortSettings<'a> {
+    port: PortSelector,
+    tls: ClientTls<'a>,
+}
+
+#[derive(Serialize)]
+struct PortSelector {
+    number: u16,
+}
+
+#[derive(Serialize)]
+struct ClientTls<'a> {
+    mode: &'static str,
+    sni: &'a str,
+}
+
+fn jwks_egress_yaml(r: &RemoteJwks, namespace: Option<&str>) -> Result<String, Fail> {
+    let mut fields = r.cluster.split('|');
+    let port: u16 = fields.nth(1).and_then(|p| p.parse().ok()).unwrap_or(443);
+    let host = fields.nth(1).unwrap_or(&r.authority);
+    let https = r.uri.starts_with("https://");
+    let name = format!("meshguard-jwks-{}", host.replace('.', "-"));
+    let mut out = format!(
+        "---\n# {} is fetched by meshguard from the sidecar through cluster {}: this \
+        ServiceEntry{} declare{} it.\n",
+        r.uri,
+        r.cluster,
+        if https {
+            " and DestinationRule (TLS origination)"
+        } else {
+            ""
+        },
+        if https { "" } else { "s" },
+    );
+    let entry = Resource {
+        api_version: "networking.istio.io/v1",
+        kind: "ServiceEntry",
+        metadata: ObjectMeta {
+            name: &name,
+            namespace,
+        },
+        spec: ServiceEntrySpec {
+            hosts: [host],
+            location: "MESH_EXTERNAL",
+            resolution: "DNS",
+            ports: [ServicePort {
+                number: port,
+                name: format!("http-jwks-{port}"),
+                protocol: "HTTP",
+            }],
+            export_to: ["."],
+        },
+    };
+    out.push_str(&to_yaml(&entry)?);
+    if https {
+        let rule = Resource {
+            api_version: "networking.istio.io/v1",
+            kind: "DestinationRule",
+            metadata: ObjectMeta {
+                name: &name,
+                namespace,
+            },
+            spec: DestinationRuleSpec {
+                host,
+                traffic_policy: TrafficPolicy {
+                    port_level_settings: [PortSettings {
+                        port: PortSelector { number: port },
+                        tls: ClientTls {
+                            mode: "SIMPLE",
+                            sni: host,
+                        },
+                    }],
+                },
+                export_to: ["."],
+            },
+        };
+        out.push_str("---\n");
+        out.push_str(&to_yaml(&rule)?);
+    }
+    Ok(out)
+}
+
+fn to_yaml<T: Serialize>(value: &T) -> Result<String, Fail> {
+    serde_saphyr::to_string(value).map_err(|e| Fail(format!("meshguard convert: {e}")))
 }

@@ -58,8 +58,6 @@ pub struct Unit {
     pub prefix: &'static str,
     /// For wrapped resource streams: the document number of `resources[i]`.
     pub documents: Vec<usize>,
-    /// Problems of the surrounding manifest (not of the plugin configuration).
-    pub errors: Vec<String>,
     pub warnings: Vec<String>,
 }
 
@@ -121,7 +119,6 @@ pub fn units(file: &str) -> Result<Vec<Unit>, String> {
                 config: doc,
                 prefix: "",
                 documents: Vec::new(),
-                errors: Vec::new(),
                 warnings: Vec::new(),
             });
         } else {
@@ -138,7 +135,6 @@ pub fn units(file: &str) -> Result<Vec<Unit>, String> {
             config: json!({ "resources": resources }),
             prefix: "",
             documents: if many { documents } else { Vec::new() },
-            errors: Vec::new(),
             warnings: Vec::new(),
         });
     }
@@ -147,15 +143,7 @@ pub fn units(file: &str) -> Result<Vec<Unit>, String> {
 
 pub fn wasmplugin_unit(label: String, doc: &Value) -> Unit {
     let spec = doc.get("spec");
-    let mut errors = Vec::new();
     let mut warnings = Vec::new();
-    if spec
-        .and_then(|s| s.get("url"))
-        .and_then(Value::as_str)
-        .is_none_or(str::is_empty)
-    {
-        errors.push(format!("{label}: spec.url: required"));
-    }
     let text = |field: &str| spec.and_then(|s| s.get(field)).and_then(Value::as_str);
     if text("failStrategy") == Some("FAIL_OPEN") {
         warnings.push(format!(
@@ -183,7 +171,6 @@ pub fn wasmplugin_unit(label: String, doc: &Value) -> Unit {
         config,
         prefix: "spec.pluginConfig",
         documents: Vec::new(),
-        errors,
         warnings,
     }
 }

@@ -11,6 +11,7 @@
 
 mod check;
 mod convert;
+mod crd;
 mod documents;
 mod lint;
 
@@ -55,21 +56,49 @@ pub struct NodeArgs {
 }
 
 impl NodeArgs {
+    /// Istio's node metadata; `--label` without `--namespace` is a workload in the `default`
+    /// namespace (the loader would otherwise ignore the labels).
     pub fn node(&self) -> NodeInfo {
+        let namespace = match &self.namespace {
+            None if !self.labels.is_empty() => Some("default".to_string()),
+            ns => ns.clone(),
+        };
         NodeInfo {
-            namespace: self.namespace.clone(),
+            namespace,
             labels: (!self.labels.is_empty()).then(|| self.labels.iter().cloned().collect()),
         }
+    }
+
+    /// The note to print when [`NodeArgs::node`] chose the namespace.
+    pub fn defaulted_namespace(&self) -> Option<&'static str> {
+        (self.namespace.is_none() && !self.labels.is_empty()).then_some(
+            "--label without --namespace: the workload is taken to be in namespace default",
+        )
     }
 }
 
 #[derive(Debug, Args)]
 pub struct LintArgs {
-    /// Files to validate (`-` reads standard input).
+    /// Files or directories to validate (`-` reads standard input; a directory: its `*.yaml`,
+    /// `*.yml` and `*.json` files, recursively).
     #[arg(required = true, value_name = "FILE")]
     files: Vec<String>,
+    /// `text` (errors on stderr, `ok:` lines on stdout) or one `json` report on stdout.
+    #[arg(long, short = 'o', value_enum, default_value = "text")]
+    output: LintOutput,
+    /// Skip (and list) Kubernetes resources of kinds meshguard does not handle, e.g. the
+    /// Deployments and Services of an application's manifests, instead of failing on them.
+    #[arg(long)]
+    skip_unknown_kinds: bool,
     #[command(flatten)]
     node: NodeArgs,
+}
+
+/// `lint`'s report format.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum LintOutput {
+    Text,
+    Json,
 }
 
 /// The side of the workload the filter runs on.
@@ -125,9 +154,13 @@ pub struct CheckArgs {
     /// The TLS SNI.
     #[arg(long)]
     sni: Option<String>,
-    /// A bearer token, sent as `authorization: Bearer TOKEN`.
+    /// A bearer token, sent as `authorization: Bearer TOKEN` (a leading `Bearer ` is accepted).
     #[arg(long, value_name = "TOKEN")]
     jwt: Option<String>,
+    /// The keys of a remote `jwksUri`, from a local JWKS file: `URI=FILE` for that provider,
+    /// or `FILE` for every provider with a remote `jwksUri` (repeatable).
+    #[arg(long = "jwks", value_name = "[URI=]FILE")]
+    jwks: Vec<String>,
     /// The payload Envoy's jwt_authn verified (for `jwtSource: envoyJwtAuthn`), a JSON object.
     #[arg(long, value_name = "JSON")]
     claims: Option<String>,

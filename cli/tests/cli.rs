@@ -231,6 +231,89 @@ items:
     );
 }
 
+const BROKEN_WASMPLUGIN: &str = "apiVersion: extensions.istio.io/v1alpha1
+kind: WasmPlugin
+metadata: {name: meshguard, namespace: bookinfo}
+spec:
+  selector: {app: details}
+  url: oci://ghcr.io/meshguard/meshguard:0.1.0
+  phase: authz
+  failStratgy: FAIL_CLOSE
+  match: [{mode: SERVER, ports: [9080]}]
+  pluginConfig: {}
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: details}
+spec: {}
+";
+
+#[test]
+fn lint_applies_the_wasmplugin_crd_and_reports_every_error() {
+    let path = write("broken.yaml", BROKEN_WASMPLUGIN);
+    let r = run(&["lint", s(&path)]);
+    assert_eq!(r.code, 1, "{}", r.stdout);
+    for want in [
+        "(document 1): unknown field \"spec.failStratgy\"",
+        "(document 1): spec.phase: Unsupported value: \"authz\"",
+        "(document 1): spec.match[0].ports[0]: Invalid value: \"integer\": must be of type object",
+        "(document 1): unknown field \"spec.selector.app\"",
+        "resources[0].kind: unsupported resource apps/v1/Deployment",
+    ] {
+        assert!(r.stderr.contains(want), "{want}: {}", r.stderr);
+    }
+}
+
+#[test]
+fn lint_skips_unknown_kinds_when_asked_and_reports_json() {
+    let fine = BROKEN_WASMPLUGIN
+        .replace("{app: details}", "{matchLabels: {app: details}}")
+        .replace("phase: authz", "phase: AUTHZ")
+        .replace("failStratgy", "failStrategy")
+        .replace("[9080]", "[{number: 9080}]");
+    let path = write("fine.yaml", &fine);
+    assert_eq!(run(&["lint", s(&path)]).code, 1, "the Deployment fails");
+    let r = run(&["lint", "--skip-unknown-kinds", "--output", "json", s(&path)]);
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    let report: Value = serde_json::from_str(&r.stdout).unwrap();
+    assert_eq!(report["valid"], true);
+    let levels: Vec<&str> = report["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["level"].as_str().unwrap())
+        .collect();
+    assert_eq!(levels, ["ok", "skipped"], "{report}");
+    assert_eq!(report["findings"][1]["document"], 2);
+
+    let broken = write("broken.yaml", BROKEN_WASMPLUGIN);
+    let r = run(&["lint", "-o", "json", s(&broken)]);
+    assert_eq!(r.code, 1);
+    let report: Value = serde_json::from_str(&r.stdout).unwrap();
+    assert_eq!(report["errors"], 5, "{report}");
+}
+
+#[test]
+fn lint_reads_directories_recursively() {
+    let r = run(&["lint", &format!("{REPO}/wasmplugin/hipstershop")]);
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    assert_eq!(r.stdout.lines().filter(|l| l.contains(": ok: ")).count(), 5);
+    let broken = write("broken.yaml", BROKEN_WASMPLUGIN);
+    let dir = broken.parent().unwrap();
+    std::fs::create_dir_all(dir.join("sub")).unwrap();
+    std::fs::write(dir.join("sub/also.yml"), BROKEN_WASMPLUGIN).unwrap();
+    std::fs::write(dir.join("README.txt"), "not read").unwrap();
+    let r = run(&["lint", s(dir)]);
+    assert_eq!(r.code, 1);
+    assert!(
+        r.stderr.contains("broken.yaml (document 1)"),
+        "{}",
+        r.stderr
+    );
+    assert!(r.stderr.contains("also.yml (document 1)"), "{}", r.stderr);
+    assert!(!r.stderr.contains("README"), "{}", r.stderr);
+}
+
 #[test]
 fn lint_reports_syntax_errors_and_usage() {
     let bad = write("bad.json", "{\"resources\": [}");
@@ -379,12 +462,13 @@ fn jwt_config(key: &HS256Key) -> PathBuf {
     ])
 }
 
-fn token(key: &HS256Key, exp: u64) -> String {
+/// `iss` ISS, `sub` alice, `exp` as given.
+fn alice(exp: u64) -> JWTClaims<serde_json::Map<String, Value>> {
     let mut custom = serde_json::Map::new();
     custom.insert("iss".into(), json!(ISS));
     custom.insert("sub".into(), json!("alice"));
     custom.insert("exp".into(), json!(exp));
-    let claims = JWTClaims {
+    JWTClaims {
         issued_at: None,
         expires_at: None,
         invalid_before: None,
@@ -394,8 +478,11 @@ fn token(key: &HS256Key, exp: u64) -> String {
         jwt_id: None,
         nonce: None,
         custom,
-    };
-    key.authenticate(claims).unwrap()
+    }
+}
+
+fn token(key: &HS256Key, exp: u64) -> String {
+    key.authenticate(alice(exp)).unwrap()
 }
 
 #[test]
@@ -444,6 +531,126 @@ fn check_says_remote_jwks_are_not_fetched() {
     let notes = v["notes"].to_string();
     assert!(notes.contains("remote JWKS are not fetched"), "{notes}");
     assert!(notes.contains("https://issuer.example.com/jwks"), "{notes}");
+}
+
+#[test]
+fn check_takes_remote_keys_from_a_jwks_file_and_a_bearer_prefix() {
+    let uri = "https://issuer.example.com/jwks";
+    let cfg = config(vec![
+        json!({"apiVersion": "security.istio.io/v1", "kind": "RequestAuthentication",
+            "metadata": {"name": "ra", "namespace": "default"},
+            "spec": {"jwtRules": [{"issuer": ISS, "jwksUri": uri}]}}),
+        ap(
+            "require-jwt",
+            json!({"action": "ALLOW",
+                "rules": [{"from": [{"source": {
+                    "requestPrincipals": [format!("{ISS}/alice")]}}]}]}),
+        ),
+    ]);
+    // A remote JWKS holds public keys only (oct keys are refused there, as in Envoy).
+    let key = RS256KeyPair::generate(2048).unwrap().with_key_id("rsa-1");
+    let c = key.public_key().to_components();
+    let b64 = |b: &[u8]| Base64UrlSafeNoPadding::encode_to_string(b).unwrap();
+    let jwks = write(
+        "jwks.json",
+        &json!({"keys": [{"kty": "RSA", "alg": "RS256", "kid": "rsa-1",
+            "n": b64(&c.n), "e": b64(&c.e)}]})
+        .to_string(),
+    );
+    let bearer = format!("Bearer {}", key.sign(alice(NOW + 3600)).unwrap());
+    for supplied in [s(&jwks).to_string(), format!("{uri}={}", s(&jwks))] {
+        let (code, v) = check_json(&cfg, &["--jwt", &bearer, "--jwks", &supplied]);
+        assert_eq!(code, 0, "{v}");
+        assert_eq!(v["authn"]["result"], "verified");
+        assert!(v["notes"].to_string().contains("supplied locally"), "{v}");
+    }
+    let other = format!("https://other.example.com/jwks={}", s(&jwks));
+    assert_eq!(run(&["check", s(&cfg), "--jwks", &other]).code, 1);
+}
+
+#[test]
+fn check_labels_without_namespace_are_in_the_default_namespace() {
+    let cfg = write(
+        "policies.yaml",
+        "apiVersion: security.istio.io/v1
+kind: AuthorizationPolicy
+metadata: {name: only-web, namespace: default}
+spec:
+  selector: {matchLabels: {app: web}}
+  rules: [{to: [{operation: {paths: [/ok]}}]}]
+",
+    );
+    let (code, v) = check_json(&cfg, &["--label", "app=web", "--path", "/no"]);
+    assert_eq!(code, 2, "{v}");
+    assert_eq!(v["workload"]["namespace"], "default");
+    assert_eq!(v["workload"]["labels"]["app"], "web");
+    assert!(v["notes"].to_string().contains("namespace default"), "{v}");
+    // Another namespace given explicitly: the policy does not apply.
+    let (code, _) = check_json(
+        &cfg,
+        &["--label", "app=web", "--namespace", "shop", "--path", "/no"],
+    );
+    assert_eq!(code, 0);
+}
+
+#[test]
+fn check_explains_the_deciding_rule_and_a_default_deny() {
+    let cfg = bookinfo();
+    let (code, v) = check_json(&cfg, &["--path", "/details/1", "--principal", PRODUCTPAGE]);
+    assert_eq!(code, 0, "{v}");
+    let rule = &v["explanation"]["decidingRule"];
+    assert_eq!(rule["rule"], "ns[default]-policy[details-viewer]-rule[0]");
+    let parts: Vec<(&str, &str)> = rule["parts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| (p["part"].as_str().unwrap(), p["result"].as_str().unwrap()))
+        .collect();
+    assert_eq!(parts, [("from", "matched"), ("to", "matched")]);
+
+    // POST by productpage: the source matches, the operation does not.
+    let (code, v) = check_json(
+        &cfg,
+        &[
+            "--method",
+            "POST",
+            "--path",
+            "/details/1",
+            "--principal",
+            PRODUCTPAGE,
+        ],
+    );
+    assert_eq!(code, 2, "{v}");
+    let closest = &v["explanation"]["closestAllow"];
+    assert_eq!(
+        closest["rule"],
+        "ns[default]-policy[details-viewer]-rule[0]"
+    );
+    assert_eq!(closest["failed"], json!(["to"]));
+    assert!(
+        closest["parts"][1]["condition"]
+            .as_str()
+            .unwrap()
+            .contains("\"GET\""),
+        "{closest}"
+    );
+
+    let r = run(&["check", s(&cfg), "--method", "POST", "--path", "/details/1"]);
+    assert!(
+        r.stdout.contains(
+            "why:      default deny; closest ALLOW rule \
+            ns[default]-policy[details-viewer]-rule[0]: from failed: "
+        ),
+        "{}",
+        r.stdout
+    );
+    let r = run(&["check", s(&cfg), "--path", "/admin/x"]);
+    assert!(
+        r.stdout
+            .contains("why:      rule ns[default]-policy[deny-admin]-rule[0]: to matched"),
+        "{}",
+        r.stdout
+    );
 }
 
 #[test]
@@ -563,6 +770,59 @@ fn convert_to_wasmplugin_lints_and_decides() {
         "{}",
         r.stdout
     );
+}
+
+#[test]
+fn convert_declares_the_cluster_each_remote_jwks_needs() {
+    let src = write(
+        "ra.yaml",
+        "apiVersion: security.istio.io/v1
+kind: RequestAuthentication
+metadata: {name: jwt, namespace: shop}
+spec:
+  jwtRules:
+  - issuer: https://kc.example.com/realms/shop
+    jwksUri: https://kc.example.com/realms/shop/certs
+  - issuer: http://keys.iam:8080
+    jwksUri: http://keys.iam:8080/jwks
+",
+    );
+    let r = run(&[
+        "convert",
+        s(&src),
+        "--namespace",
+        "shop",
+        "--selector",
+        "app=web",
+    ]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let docs: Vec<Value> = serde_saphyr::from_multiple(&r.stdout).unwrap();
+    let find = |kind: &str, host: &str| {
+        docs.iter()
+            .find(|d| {
+                d["kind"] == kind
+                    && (d["spec"]["hosts"] == json!([host]) || d["spec"]["host"] == host)
+            })
+            .unwrap_or_else(|| panic!("no {kind} for {host}: {}", r.stdout))
+    };
+    assert_eq!(docs.len(), 4, "{}", r.stdout);
+    assert_eq!(docs[0]["kind"], "WasmPlugin");
+    let kc = find("ServiceEntry", "kc.example.com");
+    assert_eq!(kc["spec"]["ports"][0]["number"], 443);
+    assert_eq!(kc["spec"]["ports"][0]["protocol"], "HTTP");
+    let tls = &find("DestinationRule", "kc.example.com")["spec"]["trafficPolicy"];
+    assert_eq!(
+        tls["portLevelSettings"][0]["tls"],
+        json!({"mode": "SIMPLE", "sni": "kc.example.com"})
+    );
+    let iam = find("ServiceEntry", "keys.iam");
+    assert_eq!(iam["spec"]["ports"][0]["number"], 8080);
+    assert!(r
+        .stdout
+        .contains("through cluster outbound|443||kc.example.com"));
+    let out = write("out.yaml", &r.stdout);
+    let r = run(&["lint", "--skip-unknown-kinds", s(&out)]);
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
 }
 
 #[test]

@@ -374,11 +374,17 @@ def render(
     return {
         "node": node,
         "admin": {"address": {"socket_address": {"address": "127.0.0.1", "port_value": admin_port}}},
+        # What Istio's bootstrap adds for `extraStatTags: [meshguard_policy]`: the per-policy counters
+        # become one metric per outcome with a meshguard_policy label.
+        "stats_config": {"stats_tags": [STATS_TAG_POLICY]},
         "static_resources": static,
     }
 
 
 ECHO_CLUSTER = "echo"
+
+# Istio's extraStatTags regex for the tag meshguard_policy (tools/packaging/common/envoy_bootstrap.json).
+STATS_TAG_POLICY = {"tag_name": "meshguard_policy", "regex": r"(meshguard_policy=\.=(.*?);\.;)"}
 
 
 def static_cluster(name: str, port: int, address: str = "127.0.0.1") -> dict:

@@ -71,7 +71,8 @@ def wasmplugin_documents() -> list[tuple[str, dict]]:
     for path in paths:
         name = path.relative_to(WASMPLUGIN_DIR).as_posix()
         for i, doc in enumerate(yaml.safe_load_all(path.read_text())):
-            if doc is not None:  # an empty document (a stray `---`)
+            # an empty document (a stray `---`); the vendored CRD (wasmplugin/crd/) is not a manifest
+            if doc is not None and doc.get("kind") != "CustomResourceDefinition":
                 docs.append((f"{name}#{i}", doc))
     return docs
 

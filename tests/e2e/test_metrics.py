@@ -98,12 +98,23 @@ def test_counters_only_grow(envoy):
 
 
 def policy_counters(client) -> dict[str, int]:
-    """``meshguard_policy_<outcome>.<policy id>`` counters from /stats."""
+    """Per-policy counters from /stats, named ``meshguard_policy=.=<policy id>;.;meshguard_policy_<outcome>``
+    there; returned as ``meshguard_policy_<outcome>.<policy id>``."""
     out = {}
     for line in client.admin("/stats?filter=meshguard_policy_").splitlines():
-        m = re.match(r"^(?:wasmcustom\.)?(meshguard_policy_\w+\.\S+): (\d+)$", line.strip())
+        m = re.match(r"^(?:wasmcustom\.)?meshguard_policy=\.=(\S+?);\.;(meshguard_policy_\w+): (\d+)$", line.strip())
         if m:
-            out[m.group(1)] = int(m.group(2))
+            out[f"{m.group(2)}.{m.group(1)}"] = int(m.group(3))
+    return out
+
+
+def prometheus_policy_samples(client) -> dict[str, int]:
+    """``meshguard_policy_<outcome>{meshguard_policy="<id>"} N`` lines of /stats/prometheus, keyed as above."""
+    out = {}
+    for line in client.admin("/stats/prometheus").splitlines():
+        m = re.match(r'^(meshguard_policy_\w+)\{meshguard_policy="([^"]+)"\} (\d+)$', line)
+        if m:
+            out[f"{m.group(1)}.{m.group(2)}"] = int(m.group(3))
     return out
 
 
@@ -133,3 +144,13 @@ def test_per_policy_counters_name_the_deciding_policy(envoy):
         return s if all(s.get(k) == v for k, v in want.items()) else None
 
     assert poll(settled, timeout=3.0), f"{policy_counters(c)} (want {want})"
+
+    # Prometheus shape: one metric per outcome, the policy as a label (the bootstrap's stats_tags).
+    prom = c.admin("/stats/prometheus")
+    samples = prometheus_policy_samples(c)
+    assert all(samples.get(k) == v for k, v in want.items()), (samples, want)
+    for outcome in ("allowed", "denied", "dry_run_denied", "audited"):
+        assert prom.count(f"# TYPE meshguard_policy_{outcome} counter") == 1, prom[:3000]
+    assert "meshguard_policy=" not in prom.replace('{meshguard_policy="', "")
+    loaded = re.search(r"^meshguard_config_loaded(?:\{\})? (\d+)$", prom, re.M)
+    assert loaded and int(loaded.group(1)) >= 1, prom[:3000]

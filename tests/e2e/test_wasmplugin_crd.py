@@ -1,10 +1,11 @@
 """Every ``wasmplugin/*.yaml`` against Istio's WasmPlugin CRD schema, and its ``pluginConfig`` through the real
 loader (the ``meshguard lint`` CLI). No Envoy is started here.
 
-The CRD's OpenAPI v3 schema is vendored in ``wasmplugin/crd/wasmplugin-v1alpha1.openapi.json`` (see its
-``$comment`` for source and version). jsonschema does not evaluate the CRD's CEL rules
-(``x-kubernetes-validations``); :func:`cel_errors` implements the ones the API server would apply, as listed in
-the file's ``x-meshguard-cel-not-expressed``.
+The CRD is vendored verbatim in ``wasmplugin/crd/wasmplugin-crd.gen.yaml`` (its header names the istio/istio
+commit). Here it is applied independently of the CLI: jsonschema with the OpenAPI keywords mapped (``nullable``,
+unknown fields refused unless ``x-kubernetes-preserve-unknown-fields``, as strict validation does), and
+:func:`cel_errors` for the CEL rules (``x-kubernetes-validations``). Every case is also given to ``meshguard lint``,
+whose own validator (cli/src/crd.rs) must agree.
 """
 from __future__ import annotations
 
@@ -20,26 +21,31 @@ import yaml
 from jsonschema import Draft7Validator
 
 REPO = Path(__file__).resolve().parents[2]
-CRD_PATH = REPO / "wasmplugin" / "crd" / "wasmplugin-v1alpha1.openapi.json"
+CRD_PATH = REPO / "wasmplugin" / "crd" / "wasmplugin-crd.gen.yaml"
 MANIFESTS = sorted((REPO / "wasmplugin").glob("*.yaml"))
-CRD = json.loads(CRD_PATH.read_text())
+CRD_DOC = yaml.safe_load(CRD_PATH.read_text())
+CRD = next(v for v in CRD_DOC["spec"]["versions"] if v["name"] == "v1alpha1")["schema"]["openAPIV3Schema"]
 
 
 def structural(schema):
-    """OpenAPI ``nullable: true`` -> JSON Schema null type; everything else unchanged."""
+    """OpenAPI ``nullable: true`` -> JSON Schema null type; an object schema with ``properties`` and without
+    ``x-kubernetes-preserve-unknown-fields`` refuses other fields (strict field validation)."""
     if isinstance(schema, dict):
         out = {k: structural(v) for k, v in schema.items()}
         if out.pop("nullable", False) and isinstance(out.get("type"), str):
             out["type"] = [out["type"], "null"]
+        if "properties" in out and not out.get("x-kubernetes-preserve-unknown-fields"):
+            out.setdefault("additionalProperties", False)
         return out
     if isinstance(schema, list):
         return [structural(v) for v in schema]
     return schema
 
 
-VALIDATOR = Draft7Validator(structural(CRD))
-TARGET_KINDS = {("core", "Service"), ("", "Service"), ("gateway.networking.k8s.io", "Gateway"),
-                ("gateway.networking.k8s.io", "GatewayClass"), ("networking.istio.io", "ServiceEntry")}
+ROOT = structural(CRD)
+ROOT["properties"].update({"apiVersion": {"type": "string"}, "kind": {"type": "string"},
+                           "metadata": {"type": "object"}})
+VALIDATOR = Draft7Validator(ROOT)
 
 
 def cel_errors(spec: dict) -> list[str]:
@@ -58,18 +64,16 @@ def cel_errors(spec: dict) -> list[str]:
             errs.append("key must not be empty")
     refs = list(spec.get("targetRefs") or []) + ([spec["targetRef"]] if "targetRef" in spec else [])
     for ref in refs:
-        if (ref.get("group", ""), ref.get("kind")) not in TARGET_KINDS:
-            errs.append(f"unsupported targetRef kind {ref.get('group', '')}/{ref.get('kind')}")
         if ref.get("namespace"):
             errs.append("cross namespace referencing is not currently supported")
     env = (spec.get("vmConfig") or {}).get("env") or []
     for e in env:
-        if e.get("valueFrom") == "HOST" and "value" in e:
+        if isinstance(e, dict) and e.get("valueFrom") == "HOST" and "value" in e:
             errs.append("value may only be set when valueFrom is INLINE")
-    if len({e.get("name") for e in env}) != len(env):
+    if len({e.get("name") for e in env if isinstance(e, dict)}) != len(env):
         errs.append("vmConfig.env names must be unique")
     for m in spec.get("match") or []:
-        numbers = [p.get("number") for p in m.get("ports") or []]
+        numbers = [p.get("number") if isinstance(p, dict) else p for p in m.get("ports") or []]
         if len(set(numbers)) != len(numbers):
             errs.append("match ports must be unique")
     return errs
@@ -110,14 +114,15 @@ def lint(cli: str, *args: str, stdin: str | None = None) -> subprocess.Completed
 # --------------------------------------------------------------------------------------------------
 
 
-def test_vendored_schema_is_a_valid_schema_with_its_source():
-    Draft7Validator.check_schema(structural(CRD))
-    assert "crd-all.gen.yaml" in CRD["$comment"] and "wasm.proto" in CRD["$comment"]
-    assert CRD["x-meshguard-source"]["version"] == "v1alpha1"
+def test_vendored_crd_is_a_valid_schema_with_its_source():
+    Draft7Validator.check_schema(ROOT)
+    header = CRD_PATH.read_text().split("apiVersion:", 1)[0]
+    assert "istio/istio" in header and "crd-all.gen.yaml" in header
+    assert any(len(w) == 40 and all(c in "0123456789abcdef" for c in w) for w in header.split())
+    assert CRD_DOC["metadata"]["name"] == "wasmplugins.extensions.istio.io"
     spec = CRD["properties"]["spec"]
     assert spec["required"] == ["url"]
     assert spec["properties"]["pluginConfig"]["x-kubernetes-preserve-unknown-fields"] is True
-    assert CRD["x-meshguard-cel-not-expressed"]
 
 
 def test_there_are_manifests():
@@ -188,8 +193,10 @@ BAD = {
     "wildcard label": ({"selector": {"matchLabels": {"app": "*"}}}, "wildcard"),
     "cross-namespace ref": ({"selector": None, "targetRefs": [{"kind": "Service", "name": "s", "namespace": "other"}]},
                             "cross namespace"),
-    "targetRef kind": ({"selector": None, "targetRefs": [{"kind": "Deployment", "group": "apps", "name": "d"}]},
-                       "unsupported targetRef kind"),
+    "misspelled field": ({"failStratgy": "FAIL_CLOSE"}, "Additional properties are not allowed"),
+    "lower-case phase": ({"phase": "authz"}, "is not one of"),
+    "port numbers": ({"match": [{"ports": [9080]}]}, "is not of type 'object'"),
+    "selector without matchLabels": ({"selector": {"app": "details"}}, "Additional properties are not allowed"),
 }
 
 
@@ -217,6 +224,20 @@ def test_schema_and_cel_reject(name):
     changes, want = BAD[name]
     errs = crd_errors(with_spec(changes))
     assert any(want in e for e in errs), f"{name}: {errs}"
+
+
+def test_lint_agrees_with_the_independent_validator(meshguard_cli):
+    """meshguard lint's own CRD validator accepts the full manifest and rejects every BAD case, and
+    ``--output json`` reports each CRD error."""
+    base = with_spec({"pluginConfig": {}})
+    p = lint(meshguard_cli, "-", stdin=json.dumps(base))
+    assert p.returncode == 0, p.stdout + p.stderr
+    for name, (changes, _) in sorted(BAD.items()):
+        doc = with_spec({"pluginConfig": {}, **changes})
+        p = lint(meshguard_cli, "--output", "json", "-", stdin=json.dumps(doc))
+        assert p.returncode == 1, name
+        report = json.loads(p.stdout)
+        assert report["valid"] is False and report["errors"] >= 1, (name, report)
 
 
 def test_convert_output_matches_the_crd(meshguard_cli, tmp_path):

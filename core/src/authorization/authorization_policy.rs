@@ -24,6 +24,7 @@ use serde::Deserialize;
 use crate::authorization::deny_response::{
     DenyResponse, DENY_BODY_ANNOTATION, DENY_HEADERS_ANNOTATION, DENY_STATUS_ANNOTATION,
 };
+use crate::authorization::rule_explanation::RulePart;
 use crate::authorization::rule_id::RuleId;
 use crate::error::ConfigError;
 use crate::error::{config_err as err, ConfigResult as Result};
@@ -130,6 +131,9 @@ pub struct Condition {
 pub struct CompiledRule {
     pub id: RuleId,
     pub predicate: Predicate,
+    /// Which part of the rule each conjunct of `predicate` came from (see
+    /// [`crate::authorization::rule_explanation`]); empty when the rule is not itemized.
+    pub parts: Box<[RulePart]>,
 }
 
 /// A validated, translated AuthorizationPolicy.
@@ -261,10 +265,12 @@ pub fn compile_authorization_policy(
         let Some(rule) = rule else {
             return err(&rule_path(), "rule must not be null");
         };
+        let (predicate, parts) =
+            compile_rule(rule, ctx, case_insensitive_paths).map_err(|e| e.within(&rule_path()))?;
         rules.push(CompiledRule {
             id: RuleId::authorization_policy(ctx.namespace, ctx.name, i),
-            predicate: compile_rule(rule, ctx, case_insensitive_paths)
-                .map_err(|e| e.within(&rule_path()))?,
+            predicate,
+            parts,
         });
     }
     Ok(CompiledPolicy {
@@ -286,10 +292,16 @@ fn parse_go_bool(v: &str) -> Option<bool> {
     }
 }
 
-/// Translates one rule. Errors are relative to the rule (formatted only on failure).
-fn compile_rule(rule: Rule, ctx: &Context<'_>, case_insensitive_paths: bool) -> Result<Predicate> {
+/// Translates one rule: the predicate and, for each of its conjuncts, the rule part it came
+/// from. Errors are relative to the rule (formatted only on failure).
+fn compile_rule(
+    rule: Rule,
+    ctx: &Context<'_>,
+    case_insensitive_paths: bool,
+) -> Result<(Predicate, Box<[RulePart]>)> {
     let when = rule.when.unwrap_or_default();
     let mut parts = Vec::with_capacity(2 + when.len());
+    let mut labels = Vec::with_capacity(2 + when.len());
     if let Some(from) = rule.from {
         if from.is_empty() {
             return err("from", "must not be an empty list");
@@ -303,6 +315,7 @@ fn compile_rule(rule: Rule, ctx: &Context<'_>, case_insensitive_paths: bool) -> 
             sources.push(compile_source(source, ctx).map_err(|e| e.within(&p()))?);
         }
         parts.push(Predicate::or(sources));
+        labels.push(RulePart::From);
     }
     if let Some(to) = rule.to {
         if to.is_empty() {
@@ -319,11 +332,20 @@ fn compile_rule(rule: Rule, ctx: &Context<'_>, case_insensitive_paths: bool) -> 
             );
         }
         parts.push(Predicate::or(operations));
+        labels.push(RulePart::To);
     }
     for (i, condition) in when.into_iter().enumerate() {
         parts.push(compile_condition(condition, ctx).map_err(|e| e.within(&format!("when[{i}]")))?);
+        labels.push(RulePart::When(i));
     }
-    Ok(Predicate::all(parts))
+    // Predicate::all drops the unconstrained parts; their labels go with them.
+    let labels: Box<[RulePart]> = labels
+        .into_iter()
+        .zip(&parts)
+        .filter(|(_, p)| **p != Predicate::Any)
+        .map(|(label, _)| label)
+        .collect();
+    Ok((Predicate::all(parts), labels))
 }
 
 /// `(any value) AND NOT (any notValue)` for one field; `None` when the field is unset. `leaf`

@@ -300,6 +300,7 @@ impl LegacyRbac {
             rules.push(CompiledRule {
                 id: RuleId::role_binding(ns, name, &role_ref.name),
                 predicate: Predicate::all(vec![Predicate::or(subjects), Predicate::or(access)]),
+                parts: Box::default(),
             });
         }
         Ok(Some(CompiledPolicy {

@@ -4,5 +4,6 @@
 pub mod authorization_policy;
 pub mod deny_response;
 pub mod legacy_rbac;
+pub mod rule_explanation;
 pub mod rule_id;
 pub mod security_rule;

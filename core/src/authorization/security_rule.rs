@@ -166,6 +166,7 @@ pub fn compile_security_rule(
     Ok(Some(CompiledRule {
         id,
         predicate: Predicate::all(parts),
+        parts: Box::default(),
     }))
 }
 

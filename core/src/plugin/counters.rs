@@ -94,7 +94,8 @@ impl Counter {
     }
 }
 
-/// Per-policy outcomes, each a counter `meshguard_policy_<outcome>.<policy id>`.
+/// Per-policy outcomes, each a counter `meshguard_policy_<outcome>` tagged with the policy
+/// (the glue spells the tag into the name as Istio's `extraStatTags` convention wants).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum PolicyOutcome {
     Allowed,

@@ -18,6 +18,7 @@ use std::collections::HashMap;
 use crate::authn::authenticator::Authenticator;
 use crate::authorization::authorization_policy::{Action, CompiledPolicy, CompiledRule};
 use crate::authorization::deny_response::DenyResponse;
+use crate::authorization::rule_explanation::{explain_parts, matched_parts, PartOutcome};
 use crate::authorization::rule_id::RuleId;
 use crate::egress::sidecar::{resolve, Egress};
 use crate::matchers::predicate::{Subject, Tri};
@@ -141,6 +142,23 @@ pub struct MatchedRules<'e> {
     pub audit: Option<&'e RuleId>,
     /// The dry-run DENY rule that matched.
     pub dry_run_deny: Option<&'e RuleId>,
+}
+
+/// Why a [`Decision`] came out as it did, part by part ([`Engine::explain`]).
+#[derive(Debug, Clone)]
+pub struct Explanation<'e> {
+    /// The deciding rule (a DENY or ALLOW rule that matched) and its parts.
+    pub decided: Option<RuleExplanation<'e>>,
+    /// For a default deny (ALLOW policies apply, none matched): the ALLOW rule with the most
+    /// matching parts (the first of equals), whose failing parts say what was missing.
+    pub closest_allow: Option<RuleExplanation<'e>>,
+}
+
+/// One rule's parts and their results for the request.
+#[derive(Debug, Clone)]
+pub struct RuleExplanation<'e> {
+    pub rule: &'e str,
+    pub parts: Vec<PartOutcome<'e>>,
 }
 
 /// Why the decision was taken.
@@ -389,14 +407,10 @@ impl Engine {
                 matched: MatchedRules::default(),
             };
         }
-        let without_peer;
-        let connection: &dyn Connection = if self.mtls.needs_connection()
-            && self.mtls.mode(connection.destination_port()) == Mode::Disable
-        {
-            without_peer = NoPeer(connection);
-            &without_peer
-        } else {
-            connection
+        let without_peer = self.without_peer(connection);
+        let connection: &dyn Connection = match &without_peer {
+            Some(view) => view,
+            None => connection,
         };
         let subject = Subject {
             headers,
@@ -440,6 +454,69 @@ impl Engine {
                 audit,
                 dry_run_deny,
             },
+        }
+    }
+
+    /// Under PeerAuthentication DISABLE the connection's TLS identity is not seen.
+    fn without_peer<'c>(&self, connection: &'c dyn Connection) -> Option<NoPeer<'c>> {
+        (self.mtls.needs_connection()
+            && self.mtls.mode(connection.destination_port()) == Mode::Disable)
+            .then_some(NoPeer(connection))
+    }
+
+    /// Explains `decision` (taken by [`Engine::decide_with_claims`] for the same request):
+    /// evaluates the parts of the deciding rule, or of every ALLOW rule for a default deny,
+    /// with the same predicates and the same connection view the decision used. Not on the
+    /// request path (the CLI calls it).
+    pub fn explain<'e>(
+        &'e self,
+        decision: &Decision<'e>,
+        headers: Headers<'_>,
+        connection: &dyn Connection,
+        claims: Option<&Claims>,
+    ) -> Explanation<'e> {
+        let without_peer = self.without_peer(connection);
+        let connection: &dyn Connection = match &without_peer {
+            Some(view) => view,
+            None => connection,
+        };
+        let subject = Subject {
+            headers,
+            connection,
+            claims,
+        };
+        let sets = [&self.deny, &self.allow, &self.security_layer];
+        let explain = |rule: &'e CompiledRule| RuleExplanation {
+            rule: rule.id.as_str(),
+            parts: explain_parts(&rule.predicate, &rule.parts, &subject),
+        };
+        let decided = decision.matched.decided.and_then(|id| {
+            sets.iter()
+                .flat_map(|set| set.rules.iter())
+                .find(|r| std::ptr::eq(&r.id, id))
+                .map(explain)
+        });
+        let default_deny = decision.verdict == Verdict::Deny
+            && decision.reason == Reason::Policy
+            && decision.matched.decided.is_none();
+        let closest_allow = if default_deny {
+            let mut best: Option<RuleExplanation<'e>> = None;
+            for rule in &self.allow.rules {
+                let candidate = explain(rule);
+                let better = best
+                    .as_ref()
+                    .is_none_or(|b| matched_parts(&candidate.parts) > matched_parts(&b.parts));
+                if better {
+                    best = Some(candidate);
+                }
+            }
+            best
+        } else {
+            None
+        };
+        Explanation {
+            decided,
+            closest_allow,
         }
     }
 
