@@ -138,3 +138,25 @@ def test_service_entry_fields_are_strict(cli, tmp_path):
         assert p.returncode == code, (p.stdout, p.stderr)
         if code:
             assert "resources[1].spec" in p.stdout + p.stderr and "hostz" in p.stdout + p.stderr
+
+
+def test_registry_only_mesh_without_a_sidecar_still_blackholes_unregistered_hosts(envoy_pool, cli, tmp_path):
+    # istiod's default scope imports */*; a REGISTRY_ONLY mesh routes only to registered hosts.
+    port = free_port()
+    cfg = {"workload": {"namespace": NS, "labels": {"app": "productpage"}},
+           "outboundTrafficPolicy": "REGISTRY_ONLY", "direction": "outbound",
+           "resources": [service_entry("apis", "egress", ["api.example.com"], port)]}
+    client = listener_clients(envoy_pool, {"default": cfg}, directions={"default": "OUTBOUND"},
+                              plain_port=port)["default"]
+    want = [("reviews:9080", 200), ("ratings.other.svc.cluster.local", 200), ("api.example.com", 200),
+            ("www.google.com", 403)]
+    sent = []
+    for host, status in want:
+        got = send(client, host)
+        assert got[0] == status, (host, got)
+        sent.append(Sent(cfg, "OUTBOUND", None, "GET", "/", [("host", host)], None, port, got[0], got[1]))
+    assert send(client, "www.google.com")[1] == (
+        b"meshguard: egress to www.google.com is not allowed by Sidecar (none: the mesh default */*) "
+        b"(outboundTrafficPolicy REGISTRY_ONLY)")
+    compared, diff = mismatches(cli, sent, tmp_path)
+    assert (compared, diff) == (len(want), [])

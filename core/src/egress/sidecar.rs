@@ -220,18 +220,38 @@ pub fn select(
     let chosen = own(true).or_else(|| own(false)).or_else(|| {
         all.iter()
             .find(|s| s.namespace == root_namespace && s.selector.is_none())
-    })?;
-    Some(Egress {
-        sidecar: format!("{}/{}", chosen.namespace, chosen.name),
-        listeners: chosen.listeners.clone(),
-        registry: registry
+    });
+    let visible = || {
+        registry
             .iter()
             .filter(|r| r.visible_to(workload.namespace()))
             .cloned()
-            .collect(),
+            .collect()
+    };
+    let Some(chosen) = chosen else {
+        // No Sidecar: istiod's default scope imports `*/*`, and a REGISTRY_ONLY mesh still
+        // blackholes every host outside the registry.
+        return (mesh_mode == OutboundMode::RegistryOnly).then(|| Egress {
+            sidecar: DEFAULT_SCOPE.to_string(),
+            listeners: vec![Listener {
+                port: None,
+                include: vec![(NamespaceMatch::Any, HostMatch::Any)],
+                exclude: Vec::new(),
+            }],
+            registry: visible(),
+            registry_only: true,
+        });
+    };
+    Some(Egress {
+        sidecar: format!("{}/{}", chosen.namespace, chosen.name),
+        listeners: chosen.listeners.clone(),
+        registry: visible(),
         registry_only: chosen.mode.unwrap_or(mesh_mode) == OutboundMode::RegistryOnly,
     })
 }
+
+/// How the reply names the egress scope when no Sidecar applies to the workload.
+pub const DEFAULT_SCOPE: &str = "(none: the mesh default */*)";
 
 impl Egress {
     /// Whether a call to `authority` (`:authority`, port allowed) on destination port `port`
@@ -341,6 +361,17 @@ pub fn resolve(authority: &str, workload_namespace: &str) -> (String, Option<Str
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn registry_only_mesh_without_sidecar_applies_the_default_scope_and_the_registry() {
+        let w = Workload::new("bookinfo".into(), BTreeMap::new());
+        let egress = select(&[], &[], &w, "istio-system", OutboundMode::RegistryOnly).unwrap();
+        assert_eq!(egress.sidecar, DEFAULT_SCOPE);
+        assert!(egress.allows("ratings:9080", "bookinfo", Some(9080)));
+        assert!(egress.allows("details.other.svc.cluster.local", "bookinfo", Some(80)));
+        assert!(!egress.allows("www.google.com", "bookinfo", Some(443)));
+        assert!(select(&[], &[], &w, "istio-system", OutboundMode::AllowAny).is_none());
+    }
 
     fn listener(port: Option<u32>, hosts: &[&str]) -> EgressListener {
         EgressListener {
