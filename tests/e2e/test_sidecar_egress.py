@@ -52,6 +52,17 @@ def send(client, host) -> tuple[int, bytes]:
     return r.status, r.body
 
 
+def hosts_answer(client, cfg, port, want, cli, tmp_path) -> None:
+    """Each (host, status) of `want` gets that status from Envoy, and `meshguard check` agrees."""
+    sent = []
+    for host, status in want:
+        got = send(client, host)
+        assert got[0] == status, (host, got)
+        sent.append(Sent(cfg, "OUTBOUND", None, "GET", "/", [("host", host)], None, port, got[0], got[1]))
+    compared, diff = mismatches(cli, sent, tmp_path)
+    assert (compared, diff) == (len(want), [])
+
+
 @pytest.fixture(scope="module")
 def exclusions(envoy_pool):
     return listener_clients(envoy_pool, EXCLUSIONS, directions={k: "OUTBOUND" for k in EXCLUSIONS})
@@ -111,16 +122,10 @@ def test_registry_only_lets_through_registered_hosts_only(envoy_pool, cli, tmp_p
             ("reviews:9080", 200), ("reviews.other.svc.cluster.local", 200), ("reviews.other.svc", 200),
             ("www.google.com", 403), ("db.partner.com", 403), ("hidden.example.com", 403),
             ("other-port.example.com", 403)]
-    sent = []
-    for host, status in want:
-        got = send(client, host)
-        assert got[0] == status, (host, got)
-        sent.append(Sent(cfg, "OUTBOUND", None, "GET", "/", [("host", host)], None, port, got[0], got[1]))
+    hosts_answer(client, cfg, port, want, cli, tmp_path)
     assert send(client, "www.google.com")[1] == (
         b"meshguard: egress to www.google.com is not allowed by Sidecar bookinfo/egress "
         b"(outboundTrafficPolicy REGISTRY_ONLY)")
-    compared, diff = mismatches(cli, sent, tmp_path)
-    assert (compared, diff) == (len(want), [])
 
 
 def test_service_entry_fields_are_strict(cli, tmp_path):
@@ -150,13 +155,7 @@ def test_registry_only_mesh_without_a_sidecar_still_blackholes_unregistered_host
                               plain_port=port)["default"]
     want = [("reviews:9080", 200), ("ratings.other.svc.cluster.local", 200), ("api.example.com", 200),
             ("www.google.com", 403)]
-    sent = []
-    for host, status in want:
-        got = send(client, host)
-        assert got[0] == status, (host, got)
-        sent.append(Sent(cfg, "OUTBOUND", None, "GET", "/", [("host", host)], None, port, got[0], got[1]))
+    hosts_answer(client, cfg, port, want, cli, tmp_path)
     assert send(client, "www.google.com")[1] == (
         b"meshguard: egress to www.google.com is not allowed by Sidecar (none: the mesh default */*) "
         b"(outboundTrafficPolicy REGISTRY_ONLY)")
-    compared, diff = mismatches(cli, sent, tmp_path)
-    assert (compared, diff) == (len(want), [])
