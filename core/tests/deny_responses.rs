@@ -10,37 +10,11 @@
 
 mod common;
 
-use std::cell::RefCell;
-
 use common::*;
-use meshguard_core::authn::authenticator::AuthnState;
-use meshguard_core::plugin::engine::{Engine, Verdict};
-use meshguard_core::plugin::request_pipeline::{
-    decide_request, PipelineRequest, Reply, Side, DENY_BODY,
-};
+use meshguard_core::plugin::engine::Verdict;
+use meshguard_core::plugin::request_pipeline::{Side, DENY_BODY};
 use meshguard_core::request::request_view::Headers;
 use serde_json::{json, Value};
-
-fn reply(engine: &Engine, req: &Req) -> Option<Reply> {
-    let mut headers: Vec<(String, Vec<u8>)> = vec![
-        (":method".into(), req.method.clone().into_bytes()),
-        (":path".into(), req.path.clone().into_bytes()),
-        (":authority".into(), req.authority.clone().into_bytes()),
-    ];
-    for (n, v) in &req.headers {
-        headers.push((n.clone(), v.clone().into_bytes()));
-    }
-    let no_payload = || None;
-    let request = PipelineRequest {
-        headers: Headers::new(&headers),
-        connection: &req.conn,
-        side: Side::Inbound,
-        clock: &|| 1_800_000_000,
-        jwt_authn_payload: &no_payload,
-    };
-    let cache = RefCell::new(AuthnState::new(0));
-    decide_request(engine, &request, &cache).reply
-}
 
 fn annotated(name: &str, annotations: Value, spec: Value) -> Value {
     json!({
@@ -70,7 +44,9 @@ fn hide_internal() -> Value {
 #[test]
 fn a_deciding_annotated_deny_policy_shapes_the_reply() {
     let e = load_ok(&cfg(vec![hide_internal()]));
-    let r = reply(&e, &Req::get("/internal/x")).unwrap();
+    let r = run_pipeline(&e, &Req::get("/internal/x"), Side::Inbound)
+        .reply
+        .unwrap();
     assert_eq!(r.status, 404);
     assert_eq!(r.body, "not found\n");
     assert_eq!(
@@ -80,7 +56,9 @@ fn a_deciding_annotated_deny_policy_shapes_the_reply() {
             ("x-why".to_string(), "hidden".to_string())
         ]
     );
-    assert!(reply(&e, &Req::get("/public")).is_none());
+    assert!(run_pipeline(&e, &Req::get("/public"), Side::Inbound)
+        .reply
+        .is_none());
 }
 
 #[test]
@@ -92,9 +70,21 @@ fn the_first_deny_rule_in_evaluation_order_picks_the_reply() {
     );
     // Both match; rules are evaluated in configuration order, so the first policy decided.
     let e = load_ok(&cfg(vec![hide_internal(), other.clone()]));
-    assert_eq!(reply(&e, &Req::get("/internal/x")).unwrap().status, 404);
+    assert_eq!(
+        run_pipeline(&e, &Req::get("/internal/x"), Side::Inbound)
+            .reply
+            .unwrap()
+            .status,
+        404
+    );
     let e = load_ok(&cfg(vec![other, hide_internal()]));
-    assert_eq!(reply(&e, &Req::get("/internal/x")).unwrap().status, 418);
+    assert_eq!(
+        run_pipeline(&e, &Req::get("/internal/x"), Side::Inbound)
+            .reply
+            .unwrap()
+            .status,
+        418
+    );
 }
 
 #[test]
@@ -107,7 +97,9 @@ fn other_denials_use_the_plugin_deny_response_or_rbacs_403() {
     let plain_deny = ap(NS, "plain", deny_path("/plain"));
     let resources = vec![hide_internal(), allow, plain_deny];
     let e = load_ok(&cfg(resources.clone()));
-    let no_allow = reply(&e, &Req::get("/x").method("POST")).unwrap();
+    let no_allow = run_pipeline(&e, &Req::get("/x").method("POST"), Side::Inbound)
+        .reply
+        .unwrap();
     assert_eq!((no_allow.status, no_allow.body.as_str()), (403, DENY_BODY));
 
     let mut config = cfg(resources);
@@ -115,7 +107,7 @@ fn other_denials_use_the_plugin_deny_response_or_rbacs_403() {
         "headers": {"Content-Type": "application/json"}});
     let e = load_ok(&config);
     for req in [Req::get("/x").method("POST"), Req::get("/plain")] {
-        let r = reply(&e, &req).unwrap();
+        let r = run_pipeline(&e, &req, Side::Inbound).reply.unwrap();
         assert_eq!(r.status, 401);
         assert_eq!(r.body, "{\"error\": \"denied\"}");
         assert_eq!(
@@ -124,7 +116,13 @@ fn other_denials_use_the_plugin_deny_response_or_rbacs_403() {
         );
     }
     // The annotated policy still answers with its own reply.
-    assert_eq!(reply(&e, &Req::get("/internal/a")).unwrap().status, 404);
+    assert_eq!(
+        run_pipeline(&e, &Req::get("/internal/a"), Side::Inbound)
+            .reply
+            .unwrap()
+            .status,
+        404
+    );
 }
 
 #[test]
@@ -132,7 +130,9 @@ fn the_decision_header_comes_after_the_configured_headers() {
     let mut config = cfg(vec![hide_internal()]);
     config["decisionHeader"] = json!(true);
     let e = load_ok(&config);
-    let r = reply(&e, &Req::get("/internal")).unwrap();
+    let r = run_pipeline(&e, &Req::get("/internal"), Side::Inbound)
+        .reply
+        .unwrap();
     assert_eq!(
         r.headers.last().unwrap(),
         &(
@@ -236,14 +236,28 @@ fn case_insensitive_paths_deny_every_spelling() {
         "/FILES/a",
         "/admin?x=1",
     ] {
-        assert!(reply(&e, &Req::get(p)).is_some(), "{p} should be denied");
+        assert!(
+            run_pipeline(&e, &Req::get(p), Side::Inbound)
+                .reply
+                .is_some(),
+            "{p} should be denied"
+        );
     }
     for p in ["/admin/", "/api/v1/secrets", "/file"] {
-        assert!(reply(&e, &Req::get(p)).is_none(), "{p} should pass");
+        assert!(
+            run_pipeline(&e, &Req::get(p), Side::Inbound)
+                .reply
+                .is_none(),
+            "{p} should pass"
+        );
     }
     let sensitive = load_ok(&cfg(vec![ci_deny(&["/admin"], "false")]));
-    assert!(reply(&sensitive, &Req::get("/ADMIN")).is_none());
-    assert!(reply(&sensitive, &Req::get("/admin")).is_some());
+    assert!(run_pipeline(&sensitive, &Req::get("/ADMIN"), Side::Inbound)
+        .reply
+        .is_none());
+    assert!(run_pipeline(&sensitive, &Req::get("/admin"), Side::Inbound)
+        .reply
+        .is_some());
 }
 
 #[test]
@@ -254,8 +268,12 @@ fn case_insensitive_not_paths_fold_too() {
         json!({"action": "DENY", "rules": [{"to": [{"operation": {"notPaths": ["/public*"]}}]}]}),
     );
     let e = load_ok(&cfg(vec![policy]));
-    assert!(reply(&e, &Req::get("/PUBLIC/x")).is_none());
-    assert!(reply(&e, &Req::get("/private")).is_some());
+    assert!(run_pipeline(&e, &Req::get("/PUBLIC/x"), Side::Inbound)
+        .reply
+        .is_none());
+    assert!(run_pipeline(&e, &Req::get("/private"), Side::Inbound)
+        .reply
+        .is_some());
 }
 
 /// Enough rules to build the index (indexed sets start at 16 rules), mixing case-sensitive

@@ -10,46 +10,18 @@
 
 mod common;
 
-use std::cell::RefCell;
-
 use common::*;
-use meshguard_core::authn::authenticator::{AuthnState, HeaderEdit};
+use meshguard_core::authn::authenticator::HeaderEdit;
 use meshguard_core::plugin::counters::{Counter, PolicyOutcome};
-use meshguard_core::plugin::engine::{Engine, Verdict};
+use meshguard_core::plugin::engine::Verdict;
 use meshguard_core::plugin::request_pipeline::{
-    decide_request, PipelineRequest, RequestOutcome, Side, Stage, DENY_BODY, EGRESS_DENIED_DETAILS,
-    MTLS_REQUIRED_BODY, MTLS_REQUIRED_DETAILS,
+    Side, Stage, DENY_BODY, EGRESS_DENIED_DETAILS, MTLS_REQUIRED_BODY, MTLS_REQUIRED_DETAILS,
 };
-use meshguard_core::request::request_view::Headers;
 use serde_json::{json, Value};
 
-/// 2027-01-15.
-const NOW: u64 = 1_800_000_000;
 /// An inline JWKS with one HS256 key.
 const JWKS: &str = r#"{"keys": [{"kty": "oct", "alg": "HS256", "kid": "k",
     "k": "c2VjcmV0LWtleS1mb3ItZnV6emluZy0zMi1ieXRlcyEh"}]}"#;
-
-fn run<'e>(engine: &'e Engine, req: &Req, side: Side) -> RequestOutcome<'e> {
-    let mut headers: Vec<(String, Vec<u8>)> = vec![
-        (":method".into(), req.method.clone().into_bytes()),
-        (":path".into(), req.path.clone().into_bytes()),
-        (":authority".into(), req.authority.clone().into_bytes()),
-        (":scheme".into(), b"http".to_vec()),
-    ];
-    for (n, v) in &req.headers {
-        headers.push((n.clone(), v.clone().into_bytes()));
-    }
-    let no_payload = || None;
-    let request = PipelineRequest {
-        headers: Headers::new(&headers),
-        connection: &req.conn,
-        side,
-        clock: &|| NOW,
-        jwt_authn_payload: &no_payload,
-    };
-    let cache = RefCell::new(AuthnState::new(10));
-    decide_request(engine, &request, &cache)
-}
 
 fn sidecar_registry_only(hosts: &[&str]) -> Value {
     json!({
@@ -76,12 +48,12 @@ fn strict_with_jwt() -> Value {
 #[test]
 fn outbound_only_the_sidecar_egress_list_applies() {
     let e = load_ok(&sidecar_registry_only(&["./*"]));
-    let listed = run(&e, &Req::get("/").authority("svc:80"), Side::Outbound);
+    let listed = run_pipeline(&e, &Req::get("/").authority("svc:80"), Side::Outbound);
     assert_eq!(listed.verdict, Verdict::Allow);
     assert_eq!(listed.stage, Stage::EgressAllowed);
     assert_eq!(listed.decision_state.as_deref(), Some("allow egress"));
 
-    let out = run(
+    let out = run_pipeline(
         &e,
         &Req::get("/").authority("www.example.com"),
         Side::Outbound,
@@ -109,7 +81,7 @@ fn outbound_only_the_sidecar_egress_list_applies() {
     );
 
     // The same request on the inbound side: egress does not apply.
-    let inbound = run(
+    let inbound = run_pipeline(
         &e,
         &Req::get("/").authority("www.example.com"),
         Side::Inbound,
@@ -124,7 +96,7 @@ fn strict_mtls_is_checked_before_the_token() {
     let req = Req::get("/")
         .plaintext()
         .header("authorization", "Bearer not-a-jwt");
-    let out = run(&e, &req, Side::Inbound);
+    let out = run_pipeline(&e, &req, Side::Inbound);
     assert!(
         matches!(out.stage, Stage::MtlsRequired { .. }),
         "{:?}",
@@ -140,7 +112,7 @@ fn strict_mtls_is_checked_before_the_token() {
     let req = Req::get("/")
         .uri("spiffe://cluster.local/ns/foo/sa/bar")
         .header("authorization", "Bearer not-a-jwt");
-    let out = run(&e, &req, Side::Inbound);
+    let out = run_pipeline(&e, &req, Side::Inbound);
     assert!(
         matches!(out.stage, Stage::TokenRejected(_)),
         "{:?}",
@@ -163,7 +135,7 @@ fn strict_mtls_is_checked_before_the_token() {
 #[test]
 fn a_denial_is_the_rbac_reply_and_counts_its_policy() {
     let e = deny_rule(to(json!({"paths": ["/admin"]})));
-    let out = run(&e, &Req::get("/admin"), Side::Inbound);
+    let out = run_pipeline(&e, &Req::get("/admin"), Side::Inbound);
     assert_eq!(out.verdict, Verdict::Deny);
     let reply = out.reply.unwrap();
     assert_eq!(
@@ -184,7 +156,7 @@ fn a_denial_is_the_rbac_reply_and_counts_its_policy() {
     );
     assert!(out.header_edits.is_empty());
 
-    let ok = run(&e, &Req::get("/public"), Side::Inbound);
+    let ok = run_pipeline(&e, &Req::get("/public"), Side::Inbound);
     assert_eq!(ok.verdict, Verdict::Allow);
     assert!(ok.reply.is_none());
     assert_eq!(
@@ -196,7 +168,7 @@ fn a_denial_is_the_rbac_reply_and_counts_its_policy() {
 #[test]
 fn a_denial_without_a_matching_allow_rule_names_no_policy() {
     let e = allow_rule(to(json!({"paths": ["/public"]})));
-    let out = run(&e, &Req::get("/admin"), Side::Inbound);
+    let out = run_pipeline(&e, &Req::get("/admin"), Side::Inbound);
     let reply = out.reply.unwrap();
     assert_eq!(
         (reply.status, reply.details.as_str()),
@@ -213,12 +185,12 @@ fn authentication_edits_apply_only_to_allowed_requests_and_only_to_present_heade
             "outputPayloadToHeader": "x-jwt-payload"}]}})]));
     // No token: nothing to verify; the client's copy of the output header is removed.
     let spoofed = Req::get("/").header("x-jwt-payload", "forged");
-    let out = run(&e, &spoofed, Side::Inbound);
+    let out = run_pipeline(&e, &spoofed, Side::Inbound);
     assert_eq!(out.verdict, Verdict::Allow);
     assert_eq!(
         out.header_edits,
         [HeaderEdit::Remove("x-jwt-payload".to_string())]
     );
-    let plain = run(&e, &Req::get("/"), Side::Inbound);
+    let plain = run_pipeline(&e, &Req::get("/"), Side::Inbound);
     assert!(plain.header_edits.is_empty(), "{:?}", plain.header_edits);
 }

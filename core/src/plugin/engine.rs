@@ -407,20 +407,17 @@ impl Engine {
                 matched: MatchedRules::default(),
             };
         }
-        let without_peer = self.without_peer(connection);
-        let connection: &dyn Connection = match &without_peer {
-            Some(view) => view,
-            None => connection,
-        };
-        let subject = Subject {
-            headers,
-            connection,
-            claims,
-        };
-        let (verdict, policy) = if let Some(id) = self.deny.first_possible_match(&subject) {
+        self.with_subject(headers, connection, claims, |subject| {
+            self.decide_policies(subject)
+        })
+    }
+
+    /// The AuthorizationPolicy, SecurityRule, AUDIT and dry-run layers for one subject.
+    fn decide_policies<'e>(&'e self, subject: &Subject<'_>) -> Decision<'e> {
+        let (verdict, policy) = if let Some(id) = self.deny.first_possible_match(subject) {
             (Verdict::Deny, Some(id))
         } else if self.allow.present {
-            match self.allow.first_match(&subject) {
+            match self.allow.first_match(subject) {
                 Some(id) => (Verdict::Allow, Some(id)),
                 None => (Verdict::Deny, None),
             }
@@ -431,18 +428,18 @@ impl Engine {
         // when the AuthorizationPolicies allow it.
         let (verdict, policy) = if verdict == Verdict::Allow
             && self.security_layer.present
-            && self.security_layer.first_match(&subject).is_none()
+            && self.security_layer.first_match(subject).is_none()
         {
             (Verdict::Deny, None)
         } else {
             (verdict, policy)
         };
         let audit = if self.audit.present {
-            self.audit.first_possible_match(&subject)
+            self.audit.first_possible_match(subject)
         } else {
             None
         };
-        let (dry_run, dry_run_deny) = self.dry_run(&subject);
+        let (dry_run, dry_run_deny) = self.dry_run(subject);
         Decision {
             verdict,
             policy: policy.map(RuleId::as_str),
@@ -457,11 +454,28 @@ impl Engine {
         }
     }
 
-    /// Under PeerAuthentication DISABLE the connection's TLS identity is not seen.
-    fn without_peer<'c>(&self, connection: &'c dyn Connection) -> Option<NoPeer<'c>> {
-        (self.mtls.needs_connection()
+    /// Runs `f` on the request as the policies see it: under PeerAuthentication DISABLE the
+    /// connection's TLS identity is not seen. Shared by [`Engine::decide_with_claims`] and
+    /// [`Engine::explain`], so an explanation evaluates what the decision evaluated.
+    fn with_subject<R>(
+        &self,
+        headers: Headers<'_>,
+        connection: &dyn Connection,
+        claims: Option<&Claims>,
+        f: impl FnOnce(&Subject<'_>) -> R,
+    ) -> R {
+        let without_peer = (self.mtls.needs_connection()
             && self.mtls.mode(connection.destination_port()) == Mode::Disable)
-            .then_some(NoPeer(connection))
+            .then_some(NoPeer(connection));
+        let connection: &dyn Connection = match &without_peer {
+            Some(view) => view,
+            None => connection,
+        };
+        f(&Subject {
+            headers,
+            connection,
+            claims,
+        })
     }
 
     /// Explains `decision` (taken by [`Engine::decide_with_claims`] for the same request):
@@ -475,20 +489,20 @@ impl Engine {
         connection: &dyn Connection,
         claims: Option<&Claims>,
     ) -> Explanation<'e> {
-        let without_peer = self.without_peer(connection);
-        let connection: &dyn Connection = match &without_peer {
-            Some(view) => view,
-            None => connection,
-        };
-        let subject = Subject {
-            headers,
-            connection,
-            claims,
-        };
+        self.with_subject(headers, connection, claims, |subject| {
+            self.explain_subject(decision, subject)
+        })
+    }
+
+    fn explain_subject<'e>(
+        &'e self,
+        decision: &Decision<'e>,
+        subject: &Subject<'_>,
+    ) -> Explanation<'e> {
         let sets = [&self.deny, &self.allow, &self.security_layer];
         let explain = |rule: &'e CompiledRule| RuleExplanation {
             rule: rule.id.as_str(),
-            parts: explain_parts(&rule.predicate, &rule.parts, &subject),
+            parts: explain_parts(&rule.predicate, &rule.parts, subject),
         };
         let decided = decision.matched.decided.and_then(|id| {
             sets.iter()

@@ -12,11 +12,16 @@
     dead_code
 )]
 
+use std::cell::RefCell;
 use std::net::IpAddr;
 
+use meshguard_core::authn::authenticator::AuthnState;
 use meshguard_core::error::ConfigError;
 use meshguard_core::plugin::engine::{Decision, Engine};
 use meshguard_core::plugin::plugin_config::{load, LoadReport, NodeInfo};
+use meshguard_core::plugin::request_pipeline::{
+    decide_request, PipelineRequest, RequestOutcome, Side,
+};
 use meshguard_core::request::peer::Peer;
 use meshguard_core::request::request_view::{Headers, StaticConnection};
 use serde_json::{json, Value};
@@ -292,6 +297,33 @@ impl Req {
     pub fn allowed(&self, engine: &Engine) -> bool {
         self.decide(engine).is_allowed()
     }
+}
+
+/// The pipeline's clock in [`run_pipeline`]: 2027-01-15.
+pub const NOW: u64 = 1_800_000_000;
+
+/// Runs `req` through the whole request pipeline (`decide_request`, as the filter and
+/// `meshguard check` do) on `side`, at [`NOW`], with a fresh token cache.
+pub fn run_pipeline<'e>(engine: &'e Engine, req: &Req, side: Side) -> RequestOutcome<'e> {
+    let mut headers: Vec<(String, Vec<u8>)> = vec![
+        (":method".into(), req.method.clone().into_bytes()),
+        (":path".into(), req.path.clone().into_bytes()),
+        (":authority".into(), req.authority.clone().into_bytes()),
+        (":scheme".into(), b"http".to_vec()),
+    ];
+    for (n, v) in &req.headers {
+        headers.push((n.clone(), v.clone().into_bytes()));
+    }
+    let no_payload = || None;
+    let request = PipelineRequest {
+        headers: Headers::new(&headers),
+        connection: &req.conn,
+        side,
+        clock: &|| NOW,
+        jwt_authn_payload: &no_payload,
+    };
+    let cache = RefCell::new(AuthnState::new(10));
+    decide_request(engine, &request, &cache)
 }
 
 /// Asserts that an ALLOW policy with `rule` allows exactly the requests in `yes` and a DENY
