@@ -12,7 +12,6 @@ use meshguard_core::authn::authenticator::{AuthnState, Outcome};
 use meshguard_core::authn::jwt::{JwksSource, KeySet};
 use meshguard_core::authn::request_authentication::Keys;
 use meshguard_core::authorization::deny_response::grpc_status;
-use meshguard_core::authorization::rule_explanation::{describe, PartOutcome};
 use meshguard_core::matchers::predicate::Tri;
 use meshguard_core::plugin::engine::{DryRun, Engine, Explanation, RuleExplanation, Verdict};
 use meshguard_core::plugin::plugin_config::JwtSource;
@@ -510,36 +509,31 @@ fn tri_name(t: Tri) -> &'static str {
     }
 }
 
-fn parts_text(parts: &[PartOutcome<'_>], detail: bool) -> String {
-    parts
+/// `from matched, to failed`, then one indented line per reason (`to failed: to.operation.paths:
+/// request path "/admin" is not one of ["/api/*"]`).
+fn rule_text(heading: &str, r: &RuleExplanation<'_>) -> Vec<String> {
+    let summary = r
+        .parts
         .iter()
-        .map(|p| {
-            if detail && p.result != Tri::True {
-                format!(
-                    "{} {}: {}",
-                    p.part,
-                    tri_name(p.result),
-                    describe(p.predicate)
-                )
-            } else {
-                format!("{} {}", p.part, tri_name(p.result))
-            }
-        })
+        .map(|p| format!("{} {}", p.part, tri_name(p.result)))
         .collect::<Vec<_>>()
-        .join(", ")
+        .join(", ");
+    let mut lines = vec![format!("{heading} {}: {summary}", r.rule)];
+    for p in &r.parts {
+        for reason in &p.reasons {
+            lines.push(format!("  {} {}: {reason}", p.part, tri_name(p.result)));
+        }
+    }
+    lines
 }
 
 fn explanation_text(e: &Explanation<'_>) -> Vec<String> {
     let mut lines = Vec::new();
     if let Some(d) = &e.decided {
-        lines.push(format!("rule {}: {}", d.rule, parts_text(&d.parts, false)));
+        lines.extend(rule_text("rule", d));
     }
     if let Some(c) = &e.closest_allow {
-        lines.push(format!(
-            "default deny; closest ALLOW rule {}: {}",
-            c.rule,
-            parts_text(&c.parts, true)
-        ));
+        lines.extend(rule_text("default deny; closest ALLOW rule", c));
     }
     lines
 }
@@ -550,7 +544,8 @@ fn rule_json(r: &RuleExplanation<'_>) -> Value {
         "parts": r.parts.iter().map(|p| json!({
             "part": p.part.to_string(),
             "result": tri_name(p.result),
-            "condition": describe(p.predicate),
+            "condition": p.reasons.join("; "),
+            "reasons": p.reasons,
         })).collect::<Vec<_>>(),
         "failed": r.parts.iter()
             .filter(|p| p.result != Tri::True)

@@ -627,11 +627,9 @@ fn check_explains_the_deciding_rule_and_a_default_deny() {
         "ns[default]-policy[details-viewer]-rule[0]"
     );
     assert_eq!(closest["failed"], json!(["to"]));
-    assert!(
-        closest["parts"][1]["condition"]
-            .as_str()
-            .unwrap()
-            .contains("\"GET\""),
+    assert_eq!(
+        closest["parts"][1]["reasons"],
+        json!([r#"to.operation.methods: method "POST" is not one of ["GET"]"#]),
         "{closest}"
     );
 
@@ -639,17 +637,168 @@ fn check_explains_the_deciding_rule_and_a_default_deny() {
     assert!(
         r.stdout.contains(
             "why:      default deny; closest ALLOW rule \
-            ns[default]-policy[details-viewer]-rule[0]: from failed: "
+            ns[default]-policy[details-viewer]-rule[0]: from failed, to failed\n\
+            why:        from failed: from.source.principals: no peer certificate (plaintext), \
+            so none of [\"cluster.local/ns/default/sa/productpage\"] can match\n\
+            why:        to failed: to.operation.methods: method \"POST\" is not one of [\"GET\"]\n"
         ),
         "{}",
         r.stdout
     );
     let r = run(&["check", s(&cfg), "--path", "/admin/x"]);
     assert!(
-        r.stdout
-            .contains("why:      rule ns[default]-policy[deny-admin]-rule[0]: to matched"),
+        r.stdout.contains(
+            "why:      rule ns[default]-policy[deny-admin]-rule[0]: to matched\n\
+            why:        to matched: to.operation.paths: request path \"/admin/x\" is one of \
+            [\"/admin*\"]\n"
+        ),
         "{}",
         r.stdout
+    );
+}
+
+/// The `why:` reasons of one part of the explained rule (`decidingRule` or `closestAllow`).
+fn reasons(v: &Value, rule: &str, part: &str) -> Vec<String> {
+    let parts = v["explanation"][rule]["parts"].as_array().unwrap();
+    let found = parts.iter().find(|p| p["part"] == part);
+    let found = found.unwrap_or_else(|| panic!("no part {part} in {v}"));
+    serde_json::from_value(found["reasons"].clone()).unwrap()
+}
+
+#[test]
+fn check_explains_each_field_in_istio_terms() {
+    let cfg = config(vec![ap(
+        "api",
+        json!({"rules": [
+            {"from": [{"source": {
+                "principals": ["cluster.local/ns/default/sa/web"],
+                "notNamespaces": ["test"]}}],
+             "to": [{"operation": {
+                "methods": ["GET", "HEAD"],
+                "paths": ["/api/*", "/v1/{*}/items"],
+                "notPaths": ["/api/admin"],
+                "ports": ["8080"]}}],
+             "when": [{"key": "request.headers[x-tenant]", "notValues": ["blocked"]}]},
+            {"from": [{"source": {"ipBlocks": ["10.1.0.0/16"], "namespaces": ["ops", "infra*"]}}]}
+        ]}),
+    )]);
+    let web = "cluster.local/ns/default/sa/web";
+    let closest = "closestAllow";
+
+    // A path outside the list, and the header `notValues` names.
+    let base = ["--principal", web, "--port", "8080"];
+    let (code, v) = check_json(&cfg, &[&base[..], &["--path", "/admin"]].concat());
+    assert_eq!(code, 2, "{v}");
+    assert_eq!(
+        reasons(&v, closest, "to"),
+        [r#"to.operation.paths: request path "/admin" is not one of ["/api/*", "/v1/{*}/items"]"#]
+    );
+    assert_eq!(
+        reasons(&v, closest, "from"),
+        [
+            r#"from.source.principals: peer "spiffe://cluster.local/ns/default/sa/web" is one of ["cluster.local/ns/default/sa/web"]"#,
+            r#"from.source.notNamespaces: peer "spiffe://cluster.local/ns/default/sa/web" is not one of ["test"]"#,
+        ]
+    );
+
+    // notPaths and a `when` notValues that the request hits; a template path matches.
+    let (_, v) = check_json(
+        &cfg,
+        &[
+            &base[..],
+            &["--path", "/api/admin", "--header", "x-tenant=blocked"],
+        ]
+        .concat(),
+    );
+    assert_eq!(
+        reasons(&v, closest, "to"),
+        [r#"to.operation.notPaths: request path "/api/admin" is one of ["/api/admin"]"#]
+    );
+    assert_eq!(
+        reasons(&v, closest, "when[0]"),
+        [
+            r#"when request.headers[x-tenant] notValues: header x-tenant "blocked" is one of ["blocked"]"#
+        ]
+    );
+
+    // Methods and ports.
+    let (_, v) = check_json(
+        &cfg,
+        &[
+            "--principal",
+            web,
+            "--port",
+            "9090",
+            "--method",
+            "POST",
+            "--path",
+            "/v1/a/items",
+        ],
+    );
+    assert_eq!(
+        reasons(&v, closest, "to"),
+        [
+            r#"to.operation.ports: port 9090 is not one of ["8080"]"#,
+            r#"to.operation.methods: method "POST" is not one of ["GET", "HEAD"]"#,
+        ]
+    );
+
+    // The deciding rule: namespaces (a set and a wildcard) and ipBlocks, all listed.
+    let (code, v) = check_json(
+        &cfg,
+        &[
+            "--principal",
+            "cluster.local/ns/infra-a/sa/x",
+            "--source-ip",
+            "10.1.2.3",
+        ],
+    );
+    assert_eq!(code, 0, "{v}");
+    assert_eq!(
+        v["explanation"]["decidingRule"]["rule"],
+        "ns[default]-policy[api]-rule[1]"
+    );
+    assert_eq!(
+        reasons(&v, "decidingRule", "from"),
+        [
+            r#"from.source.namespaces: peer "spiffe://cluster.local/ns/infra-a/sa/x" is one of ["infra*", "ops"]"#,
+            r#"from.source.ipBlocks: source ip 10.1.2.3 is one of ["10.1.0.0/16"]"#,
+        ]
+    );
+}
+
+#[test]
+fn check_explains_jwt_claims_and_request_principals() {
+    let key = HS256Key::generate().with_key_id("hs-1");
+    let k = Base64UrlSafeNoPadding::encode_to_string(key.to_bytes()).unwrap();
+    let jwks = json!({"keys": [{"kty": "oct", "alg": "HS256", "kid": "hs-1", "k": k}]}).to_string();
+    let cfg = config(vec![
+        json!({"apiVersion": "security.istio.io/v1", "kind": "RequestAuthentication",
+               "metadata": {"name": "ra", "namespace": "default"},
+               "spec": {"jwtRules": [{"issuer": ISS, "jwks": jwks}]}}),
+        ap(
+            "claims",
+            json!({"rules": [{
+                "from": [{"source": {"requestPrincipals": [format!("{ISS}/*")]}}],
+                "when": [{"key": "request.auth.claims[sub]", "values": ["bob"]}]}]}),
+        ),
+    ]);
+    let (code, v) = check_json(&cfg, &["--jwt", &token(&key, NOW + 3600)]);
+    assert_eq!(code, 2, "{v}");
+    assert_eq!(
+        reasons(&v, "closestAllow", "from"),
+        [format!(
+            r#"from.source.requestPrincipals: token principal "{ISS}/alice" is one of ["{ISS}/*"]"#
+        )]
+    );
+    assert_eq!(
+        reasons(&v, "closestAllow", "when[0]"),
+        [r#"when request.auth.claims[sub]: claim sub "alice" is not one of ["bob"]"#]
+    );
+    let (_, v) = check_json(&cfg, &[]);
+    assert_eq!(
+        reasons(&v, "closestAllow", "when[0]"),
+        [r#"when request.auth.claims[sub]: no verified token, so none of ["bob"] can match"#]
     );
 }
 

@@ -9,6 +9,13 @@
 
 use std::net::IpAddr;
 
+/// `network/len`, as an `ipBlocks` value (the host bits already masked).
+impl std::fmt::Display for Cidr {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}", self.network, self.prefix_len)
+    }
+}
+
 /// A parsed CIDR range.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Cidr {

@@ -198,6 +198,100 @@ impl IdentityMatch {
     }
 }
 
+/// The source field an identity matcher stands for (for explanations).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IdentityField {
+    Principals,
+    Namespaces,
+    ServiceAccounts,
+    TrustDomains,
+}
+
+impl IdentityMatch {
+    /// Which source field this matcher was compiled from, and its values as the policy wrote
+    /// them (`cluster.local/ns/foo/sa/bar`, `foo`, `ns/sa`, `td*`).
+    pub fn describe(&self) -> (IdentityField, Vec<String>) {
+        let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
+        let unspiffe = |b: &[u8]| text(b.strip_prefix(SPIFFE.as_bytes()).unwrap_or(b));
+        match self {
+            IdentityMatch::String(StringMatch::Exact(v)) => {
+                (IdentityField::Principals, vec![unspiffe(v)])
+            }
+            IdentityMatch::String(StringMatch::Prefix(v)) if &v[..] == SPIFFE.as_bytes() => {
+                (IdentityField::TrustDomains, vec!["*".into()])
+            }
+            IdentityMatch::String(StringMatch::Prefix(v)) => {
+                (IdentityField::Principals, vec![format!("{}*", unspiffe(v))])
+            }
+            IdentityMatch::String(m) => (IdentityField::Principals, vec![m.to_string()]),
+            IdentityMatch::Contains(needle) => {
+                let ns = needle
+                    .strip_prefix(b"/ns/")
+                    .and_then(|s| s.strip_suffix(b"/"))
+                    .unwrap_or(needle);
+                (IdentityField::Namespaces, vec![text(ns)])
+            }
+            IdentityMatch::Namespaces(set) => {
+                let mut values: Vec<String> = set.iter().map(|ns| text(ns)).collect();
+                values.sort();
+                (IdentityField::Namespaces, values)
+            }
+            IdentityMatch::TrustDomain(td) => {
+                let value = match td {
+                    TrustDomainMatch::Exact(d) => text(d),
+                    TrustDomainMatch::Prefix(p) => format!("{}*", text(p)),
+                    TrustDomainMatch::Suffix(s) => format!("*{}", text(s)),
+                };
+                (IdentityField::TrustDomains, vec![value])
+            }
+            IdentityMatch::Globs(globs) => {
+                let tokens = globs.first().map(|g| g.tokens()).unwrap_or_default();
+                describe_glob(tokens)
+            }
+        }
+    }
+}
+
+/// The field and value behind one of the globs [`IdentityMatch`] builds.
+fn describe_glob(tokens: &[GlobToken]) -> (IdentityField, Vec<String>) {
+    let mut pattern = String::new();
+    let mut last_star = false;
+    for token in tokens {
+        match token {
+            GlobToken::Literal(l) => {
+                pattern.push_str(&String::from_utf8_lossy(l));
+                last_star = false;
+            }
+            GlobToken::AnyOne | GlobToken::AnyRun => {
+                if !last_star {
+                    pattern.push('*');
+                }
+                last_star = true;
+            }
+        }
+    }
+    let service_account = matches!(tokens.get(1), Some(GlobToken::AnyOne));
+    if service_account {
+        // spiffe://*/ns/NS/sa/SA -> NS/SA
+        let value = pattern
+            .split_once("/ns/")
+            .map(|(_, rest)| rest.replacen("/sa/", "/", 1))
+            .unwrap_or(pattern);
+        return (IdentityField::ServiceAccounts, vec![value]);
+    }
+    if let Some(ns) = pattern
+        .strip_prefix("*/ns/")
+        .and_then(|rest| rest.strip_suffix("/*"))
+    {
+        return (IdentityField::Namespaces, vec![ns.to_string()]);
+    }
+    let value = pattern
+        .strip_prefix(SPIFFE)
+        .map(str::to_string)
+        .unwrap_or(pattern);
+    (IdentityField::Principals, vec![value])
+}
+
 /// Every `<x>` such that `/ns/<x>/` occurs in `id` (occurrences may overlap).
 fn namespace_segments(id: &[u8]) -> impl Iterator<Item = &[u8]> {
     (0..id.len()).filter_map(move |start| {

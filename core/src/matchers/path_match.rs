@@ -75,6 +75,35 @@ impl PathMatch {
     }
 }
 
+/// The `paths` value this matcher was compiled from, for explanations.
+impl std::fmt::Display for PathMatch {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            PathMatch::String(m) => write!(f, "{m}"),
+            PathMatch::StringIgnoreCase(m) => write!(f, "{m} (any case)"),
+            PathMatch::Template(t) => {
+                let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
+                for segment in &t.head {
+                    match segment {
+                        Segment::Literal(lit) => write!(f, "/{}", text(lit))?,
+                        Segment::One => f.write_str("/{*}")?,
+                    }
+                }
+                if let Some(tail) = &t.tail {
+                    f.write_str("/{**}")?;
+                    for lit in tail {
+                        write!(f, "/{}", text(lit))?;
+                    }
+                }
+                if t.ignore_case {
+                    f.write_str(" (any case)")?;
+                }
+                Ok(())
+            }
+        }
+    }
+}
+
 /// An Envoy URI template: a sequence of `/`-separated segments.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Template {

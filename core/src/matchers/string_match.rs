@@ -35,6 +35,20 @@ pub enum StringMatch {
     NonEmpty,
 }
 
+/// The Istio policy value this matcher was compiled from (`abc`, `abc*`, `*abc`, `*`), for
+/// explanations.
+impl std::fmt::Display for StringMatch {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
+        match self {
+            StringMatch::Exact(v) => f.write_str(&text(v)),
+            StringMatch::Prefix(v) => write!(f, "{}*", text(v)),
+            StringMatch::Suffix(v) => write!(f, "*{}", text(v)),
+            StringMatch::Present | StringMatch::NonEmpty => f.write_str("*"),
+        }
+    }
+}
+
 /// A string matcher plus the case rule of its field.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ValueMatch {
@@ -112,6 +126,17 @@ impl ValueMatch {
     }
 }
 
+/// The policy value, with ` (any case)` when compared case-insensitively.
+impl std::fmt::Display for ValueMatch {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}", self.kind)?;
+        if self.ignore_case {
+            f.write_str(" (any case)")?;
+        }
+        Ok(())
+    }
+}
+
 /// RE2 `.+` full match: at least one byte and no `\n` (`.` does not match a newline).
 pub fn is_dot_plus(value: &[u8]) -> bool {
     !value.is_empty() && !value.contains(&b'\n')
@@ -138,6 +163,10 @@ pub enum GlobToken {
 impl Glob {
     pub fn new(tokens: Vec<GlobToken>) -> Glob {
         Glob { tokens }
+    }
+
+    pub fn tokens(&self) -> &[GlobToken] {
+        &self.tokens
     }
 
     /// Whether every match starts with `prefix` (the pattern opens with a literal that does).
