@@ -696,8 +696,14 @@ fn check_explains_each_field_in_istio_terms() {
     assert_eq!(
         reasons(&v, closest, "from"),
         [
-            r#"from.source.principals: peer "spiffe://cluster.local/ns/default/sa/web" is one of ["cluster.local/ns/default/sa/web"]"#,
-            r#"from.source.notNamespaces: peer "spiffe://cluster.local/ns/default/sa/web" is not one of ["test"]"#,
+            concat!(
+                r#"from.source.principals: peer "spiffe://cluster.local/ns/default/sa/web" "#,
+                r#"is one of ["cluster.local/ns/default/sa/web"]"#
+            ),
+            concat!(
+                r#"from.source.notNamespaces: peer "spiffe://cluster.local/ns/default/sa/web" "#,
+                r#"is not one of ["test"]"#
+            ),
         ]
     );
 
@@ -716,9 +722,10 @@ fn check_explains_each_field_in_istio_terms() {
     );
     assert_eq!(
         reasons(&v, closest, "when[0]"),
-        [
-            r#"when request.headers[x-tenant] notValues: header x-tenant "blocked" is one of ["blocked"]"#
-        ]
+        [concat!(
+            r#"when request.headers[x-tenant] notValues: header x-tenant "blocked" "#,
+            r#"is one of ["blocked"]"#
+        )]
     );
 
     // Methods and ports.
@@ -761,7 +768,10 @@ fn check_explains_each_field_in_istio_terms() {
     assert_eq!(
         reasons(&v, "decidingRule", "from"),
         [
-            r#"from.source.namespaces: peer "spiffe://cluster.local/ns/infra-a/sa/x" is one of ["infra*", "ops"]"#,
+            concat!(
+                r#"from.source.namespaces: peer "spiffe://cluster.local/ns/infra-a/sa/x" "#,
+                r#"is one of ["infra*", "ops"]"#
+            ),
             r#"from.source.ipBlocks: source ip 10.1.2.3 is one of ["10.1.0.0/16"]"#,
         ]
     );
