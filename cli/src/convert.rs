@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 use serde_json::{json, Value};
 
+use meshguard_core::error::ConfigPath;
 use meshguard_core::plugin::plugin_config::NodeInfo;
 
 use meshguard_core::authn::request_authentication::{Keys, RemoteJwks};
@@ -58,7 +59,7 @@ pub fn convert(args: &ConvertArgs) -> Result<u8, Fail> {
             let unit = Unit {
                 label: "meshguard convert".to_string(),
                 config: Value::Null,
-                prefix: "",
+                prefix: ConfigPath::root(),
                 documents: Vec::new(),
                 warnings: Vec::new(),
             };

@@ -7,7 +7,7 @@ use std::io::Read;
 use serde_json::{json, Value};
 
 use meshguard_core::authn::request_authentication::Keys;
-use meshguard_core::error::ConfigError;
+use meshguard_core::error::{ConfigError, ConfigPath};
 use meshguard_core::plugin::engine::Engine;
 use meshguard_core::plugin::plugin_config::{load, LoadReport, NodeInfo, WorkloadSource};
 
@@ -54,8 +54,9 @@ pub struct Unit {
     /// Shown before each message: the file, plus the document for multi-document files.
     pub label: String,
     pub config: Value,
-    /// Prefix for the loader's field paths (`spec.pluginConfig` for a WasmPlugin).
-    pub prefix: &'static str,
+    /// Where the plugin configuration sits in the document (`spec.pluginConfig` for a
+    /// WasmPlugin); the loader's field paths are relative to it.
+    pub prefix: ConfigPath,
     /// For wrapped resource streams: the document number of `resources[i]`.
     pub documents: Vec<usize>,
     pub warnings: Vec<String>,
@@ -63,30 +64,17 @@ pub struct Unit {
 
 impl Unit {
     pub fn error_text(&self, e: &ConfigError) -> String {
-        let mut path = e.path.clone();
-        if !self.prefix.is_empty() {
-            path = if path.is_empty() {
-                self.prefix.to_string()
-            } else {
-                format!("{}.{path}", self.prefix)
-            };
-        }
+        let path = self.prefix.clone().join(e.path.clone());
         let mut text = if path.is_empty() {
             format!("{}: {}", self.label, e.reason)
         } else {
             format!("{}: {path}: {}", self.label, e.reason)
         };
-        if let Some(doc) = resource_index(&e.path).and_then(|i| self.documents.get(i)) {
+        if let Some(doc) = e.path.resource_index().and_then(|i| self.documents.get(i)) {
             text.push_str(&format!(" (document {doc})"));
         }
         text
     }
-}
-
-/// `resources[3].spec...` -> 3.
-pub fn resource_index(path: &str) -> Option<usize> {
-    let rest = path.strip_prefix("resources[")?;
-    rest.split(']').next()?.parse().ok()
 }
 
 /// Splits a file into plugin configurations: every WasmPlugin and every plain configuration
@@ -117,7 +105,7 @@ pub fn units(file: &str) -> Result<Vec<Unit>, String> {
             out.push(Unit {
                 label: label(i),
                 config: doc,
-                prefix: "",
+                prefix: ConfigPath::root(),
                 documents: Vec::new(),
                 warnings: Vec::new(),
             });
@@ -133,7 +121,7 @@ pub fn units(file: &str) -> Result<Vec<Unit>, String> {
         out.push(Unit {
             label: file.to_string(),
             config: json!({ "resources": resources }),
-            prefix: "",
+            prefix: ConfigPath::root(),
             documents: if many { documents } else { Vec::new() },
             warnings: Vec::new(),
         });
@@ -169,7 +157,7 @@ pub fn wasmplugin_unit(label: String, doc: &Value) -> Unit {
     Unit {
         label,
         config,
-        prefix: "spec.pluginConfig",
+        prefix: ConfigPath::root().field("spec").field("pluginConfig"),
         documents: Vec::new(),
         warnings,
     }

@@ -8,7 +8,7 @@ use std::path::Path;
 use serde::Serialize;
 use serde_json::{json, Value};
 
-use meshguard_core::error::ConfigError;
+use meshguard_core::error::{ConfigError, ConfigPath, PathSegment};
 use meshguard_core::plugin::engine::Engine;
 use meshguard_core::plugin::plugin_config::{LoadReport, NodeInfo};
 
@@ -186,7 +186,7 @@ fn plain_unit(label: String, config: Value) -> Unit {
     Unit {
         label,
         config,
-        prefix: "",
+        prefix: ConfigPath::root(),
         documents: Vec::new(),
         warnings: Vec::new(),
     }
@@ -227,11 +227,7 @@ fn lint_resources(
             Err(e) => {
                 failed = true;
                 let index = kept.len();
-                let e = ConfigError::new(
-                    &e.path
-                        .replacen("resources[0]", &format!("resources[{index}]"), 1),
-                    e.reason,
-                );
+                let e = ConfigError::new(e.path.with_resource_index(index), e.reason);
                 // error_text names `(document N)` from the unit's document list.
                 let mut documents = Vec::new();
                 if many {
@@ -265,7 +261,10 @@ fn lint_resources(
 
 /// The loader's answer to a kind it has no compiler for (`resources[0].kind: unsupported ...`).
 fn is_unsupported_kind(e: &ConfigError) -> bool {
-    e.path == "resources[0].kind" && e.reason.starts_with("unsupported resource")
+    e.path.resource_index() == Some(0)
+        && e.path.segments().get(2) == Some(&PathSegment::Field("kind".into()))
+        && e.path.segments().len() == 3
+        && e.reason.starts_with("unsupported resource")
 }
 
 fn load_unit(unit: &Unit, node: &NodeInfo, document: Option<usize>, file: &str, r: &mut Report) {

@@ -210,7 +210,7 @@ fn plugin_deny_response_is_validated() {
         let mut config = cfg(vec![]);
         config["denyResponse"] = bad.clone();
         let e = load_err(&config);
-        assert!(e.path.starts_with(path), "{bad}: {e}");
+        assert!(e.path.to_string().starts_with(path), "{bad}: {e}");
     }
 }
 

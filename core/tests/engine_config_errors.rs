@@ -23,7 +23,7 @@ const OPERATION: &str = "resources[0].spec.rules[0].to[0].operation";
 fn unknown_field_inside_a_source_names_its_path() {
     let err = rule_err(from(json!({"notPrincipal": ["x"]})));
     assert_eq!(
-        err.path,
+        err.path.to_string(),
         "resources[0].spec.rules[0].from[0].source.notPrincipal"
     );
 }
@@ -32,7 +32,7 @@ fn unknown_field_inside_a_source_names_its_path() {
 fn unknown_field_inside_an_operation_names_its_path() {
     let err = rule_err(to(json!({"method": ["GET"]})));
     assert_eq!(
-        err.path,
+        err.path.to_string(),
         "resources[0].spec.rules[0].to[0].operation.method"
     );
 }
@@ -40,11 +40,14 @@ fn unknown_field_inside_an_operation_names_its_path() {
 #[test]
 fn unknown_field_in_spec_rule_and_condition_names_its_path() {
     let err = spec_err(json!({"rule": [{}]}));
-    assert_eq!(err.path, "resources[0].spec.rule");
+    assert_eq!(err.path.to_string(), "resources[0].spec.rule");
     let err = rule_err(json!({"form": []}));
-    assert_eq!(err.path, "resources[0].spec.rules[0].form");
+    assert_eq!(err.path.to_string(), "resources[0].spec.rules[0].form");
     let err = rule_err(json!({"when": [{"key": "source.ip", "value": ["1.1.1.1"]}]}));
-    assert_eq!(err.path, "resources[0].spec.rules[0].when[0].value");
+    assert_eq!(
+        err.path.to_string(),
+        "resources[0].spec.rules[0].when[0].value"
+    );
 }
 
 #[test]
@@ -57,7 +60,10 @@ fn error_paths_count_the_resource_and_rule_indexes() {
             json!({"rules": [{}, {"to": [{"operation": {"pathz": ["/"]}}]}]}),
         ),
     ]));
-    assert_eq!(err.path, "resources[1].spec.rules[1].to[0].operation.pathz");
+    assert_eq!(
+        err.path.to_string(),
+        "resources[1].spec.rules[1].to[0].operation.pathz"
+    );
 }
 
 #[test]
@@ -143,7 +149,11 @@ fn errors_inside_a_list_name_the_item() {
     });
     let err = load_err(&cfg(vec![list]));
     assert_err_at(&err, "resources[0].items[1]");
-    assert!(err.path.ends_with("source.notPrincipal"), "{}", err.path);
+    assert!(
+        err.path.to_string().ends_with("source.notPrincipal"),
+        "{}",
+        err.path
+    );
 }
 
 #[test]

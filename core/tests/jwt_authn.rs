@@ -1358,7 +1358,7 @@ fn jwks_refresh_defaults_to_twenty_minutes_and_zero_is_an_error() {
     ])]);
     config["jwksRefreshSeconds"] = json!(0);
     let e = load_err(&config);
-    assert_eq!(e.path, "jwksRefreshSeconds");
+    assert_eq!(e.path.to_string(), "jwksRefreshSeconds");
 }
 
 #[test]
@@ -1617,7 +1617,7 @@ fn rule_error(rule: Value) -> meshguard_core::error::ConfigError {
 #[track_caller]
 fn assert_error_at(e: &meshguard_core::error::ConfigError, path_prefix: &str) {
     assert!(
-        e.path.starts_with(path_prefix),
+        e.path.to_string().starts_with(path_prefix),
         "error path {:?} should start with {path_prefix:?} (reason {})",
         e.path,
         e.reason

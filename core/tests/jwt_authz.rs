@@ -732,7 +732,9 @@ fn claim_key_syntax_errors_are_rejected_at_load() {
         )]);
         let e = load_err(&config);
         assert!(
-            e.path.starts_with("resources[0].spec.rules[0].when[0]"),
+            e.path
+                .to_string()
+                .starts_with("resources[0].spec.rules[0].when[0]"),
             "{key}: {e}"
         );
     }

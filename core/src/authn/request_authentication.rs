@@ -15,8 +15,8 @@ use std::collections::BTreeMap;
 use serde::Deserialize;
 
 use crate::authn::jwt::{JwksSource, KeySet};
-use crate::error::ConfigError;
 use crate::error::{config_err as err, ConfigResult as Result};
+use crate::error::{ConfigError, ConfigPath};
 use crate::targeting::attachment::{check_attachment, TargetRef, WorkloadSelector};
 
 #[derive(Debug, Deserialize)]
@@ -114,24 +114,22 @@ pub struct CompiledRequestAuthentication {
 const DEFAULT_TIMEOUT_MS: u64 = 5_000;
 
 /// Validates one RequestAuthentication spec. `clusters` overrides the Envoy cluster per URI.
+/// Errors are relative to the spec.
 pub fn compile_request_authentication(
     spec: RequestAuthenticationSpec,
-    path: &str,
     clusters: &BTreeMap<String, String>,
 ) -> Result<CompiledRequestAuthentication> {
     let has_target_ref = check_attachment(
         spec.selector.is_some(),
         spec.target_ref.as_ref(),
         spec.target_refs.as_deref(),
-        path,
     )?;
     let mut providers = Vec::new();
     for (i, rule) in spec.jwt_rules.unwrap_or_default().into_iter().enumerate() {
-        providers.push(compile_rule(
-            rule,
-            &format!("{path}.jwtRules[{i}]"),
-            clusters,
-        )?);
+        providers.push(
+            compile_rule(rule, clusters)
+                .map_err(|e| e.within(ConfigPath::root().field("jwtRules").index(i)))?,
+        );
     }
     Ok(CompiledRequestAuthentication {
         selector: spec.selector.map(|s| s.match_labels),
@@ -140,51 +138,50 @@ pub fn compile_request_authentication(
     })
 }
 
-fn non_empty_list(list: &Option<Vec<String>>, path: &str) -> Result<()> {
+/// Errors are relative to the list's field, named `field`.
+fn non_empty_list(list: &Option<Vec<String>>, field: &'static str) -> Result<()> {
     for (i, v) in list.iter().flatten().enumerate() {
         if v.is_empty() {
-            return err(&format!("{path}[{i}]"), "empty value is not allowed");
+            return err(
+                ConfigPath::root().field(field).index(i),
+                "empty value is not allowed",
+            );
         }
     }
     Ok(())
 }
 
-fn compile_rule(
-    rule: JwtRule,
-    path: &str,
-    clusters: &BTreeMap<String, String>,
-) -> Result<Provider> {
+/// Validates one `jwtRules` entry; errors are relative to it.
+fn compile_rule(rule: JwtRule, clusters: &BTreeMap<String, String>) -> Result<Provider> {
     if rule.issuer.as_deref().is_some_and(str::is_empty) {
-        return err(&format!("{path}.issuer"), "must not be empty");
+        return err("issuer", "must not be empty");
     }
     if rule.issuer.is_none() && rule.jwks_uri.is_none() {
-        return err(path, "issuer or jwksUri is required");
+        return err("", "issuer or jwksUri is required");
     }
-    non_empty_list(&rule.audiences, &format!("{path}.audiences"))?;
-    non_empty_list(&rule.from_params, &format!("{path}.fromParams"))?;
-    non_empty_list(&rule.from_cookies, &format!("{path}.fromCookies"))?;
+    non_empty_list(&rule.audiences, "audiences")?;
+    non_empty_list(&rule.from_params, "fromParams")?;
+    non_empty_list(&rule.from_cookies, "fromCookies")?;
     let timeout_ms = match &rule.timeout {
         None => DEFAULT_TIMEOUT_MS,
         Some(t) => parse_duration_ms(t).ok_or_else(|| {
             ConfigError::new(
-                &format!("{path}.timeout"),
+                "timeout",
                 format!("{t:?} is not a duration like \"5s\" or \"1.5s\""),
             )
         })?,
     };
     let keys = match (&rule.jwks, &rule.jwks_uri) {
-        (Some(_), Some(_)) => return err(path, "set only one of jwks and jwksUri"),
+        (Some(_), Some(_)) => return err("", "set only one of jwks and jwksUri"),
         (Some(jwks), None) => Keys::Inline(
-            KeySet::parse(jwks, JwksSource::Inline)
-                .map_err(|e| ConfigError::new(&format!("{path}.jwks"), e))?,
+            KeySet::parse(jwks, JwksSource::Inline).map_err(|e| ConfigError::new("jwks", e))?,
         ),
         (None, Some(uri)) => Keys::Remote(
-            remote_jwks(uri, timeout_ms, clusters)
-                .map_err(|e| ConfigError::new(&format!("{path}.jwksUri"), e))?,
+            remote_jwks(uri, timeout_ms, clusters).map_err(|e| ConfigError::new("jwksUri", e))?,
         ),
         (None, None) => {
             return err(
-                path,
+                "",
                 "jwks or jwksUri is required (meshguard does not resolve keys through OpenID \
                 discovery)",
             )
@@ -194,7 +191,10 @@ fn compile_rule(
     for (i, h) in rule.from_headers.iter().flatten().enumerate() {
         if h.name.is_empty() {
             return err(
-                &format!("{path}.fromHeaders[{i}].name"),
+                ConfigPath::root()
+                    .field("fromHeaders")
+                    .index(i)
+                    .field("name"),
                 "must not be empty",
             );
         }
@@ -225,24 +225,21 @@ fn compile_rule(
         locations.push(Location::Param("access_token".to_string()));
     }
     if let Some(h) = &rule.output_payload_to_header {
-        check_header_name(h, &format!("{path}.outputPayloadToHeader"))?;
+        check_header_name(h).map_err(|e| e.within("outputPayloadToHeader"))?;
     }
     let mut claim_headers = Vec::new();
     for (i, c) in rule.output_claim_to_headers.iter().flatten().enumerate() {
-        let p = format!("{path}.outputClaimToHeaders[{i}]");
-        check_header_name(&c.header, &format!("{p}.header"))?;
+        let p = || ConfigPath::root().field("outputClaimToHeaders").index(i);
+        check_header_name(&c.header).map_err(|e| e.within(p().field("header")))?;
         if c.claim.is_empty() {
-            return err(&format!("{p}.claim"), "must not be empty");
+            return err(p().field("claim"), "must not be empty");
         }
         claim_headers.push((
             c.header.to_ascii_lowercase(),
             c.claim.split('.').map(str::to_string).collect(),
         ));
     }
-    non_empty_list(
-        &rule.space_delimited_claims,
-        &format!("{path}.spaceDelimitedClaims"),
-    )?;
+    non_empty_list(&rule.space_delimited_claims, "spaceDelimitedClaims")?;
     let mut space_delimited = vec!["scope".to_string(), "permission".to_string()];
     space_delimited.extend(rule.space_delimited_claims.iter().flatten().cloned());
     Ok(Provider {
@@ -259,8 +256,9 @@ fn compile_rule(
     })
 }
 
-/// Istio's header-name pattern for output headers: `^[-_A-Za-z0-9]+$`.
-fn check_header_name(name: &str, path: &str) -> Result<()> {
+/// Istio's header-name pattern for output headers: `^[-_A-Za-z0-9]+$`. Errors are relative to
+/// the name's field.
+fn check_header_name(name: &str) -> Result<()> {
     if !name.is_empty()
         && name
             .bytes()
@@ -269,7 +267,7 @@ fn check_header_name(name: &str, path: &str) -> Result<()> {
         Ok(())
     } else {
         err(
-            path,
+            "",
             format!("{name:?} is not a valid header name (^[-_A-Za-z0-9]+$)"),
         )
     }

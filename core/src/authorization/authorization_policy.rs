@@ -27,7 +27,7 @@ use crate::authorization::deny_response::{
 use crate::authorization::rule_explanation::RulePart;
 use crate::authorization::rule_id::RuleId;
 use crate::error::ConfigError;
-use crate::error::{config_err as err, ConfigResult as Result};
+use crate::error::{config_err as err, ConfigPath, ConfigResult as Result};
 use crate::matchers::attribute_vocabulary::{claim, claim_path, port, request_principal};
 use crate::matchers::cidr::Cidr;
 use crate::matchers::identity_match::{IdentityMatch, TrustBundle};
@@ -179,17 +179,24 @@ fn single<'a>(leaf: impl Fn(&str) -> Result<Predicate> + 'a) -> LeafBuilder<'a> 
     })
 }
 
-/// Validates and translates one AuthorizationPolicy spec. `path` is the spec's location.
+/// Validates and translates one AuthorizationPolicy spec. Errors are relative to the resource
+/// (`spec.rules[0]...`, `metadata.annotations[...]`).
 pub fn compile_authorization_policy(
     spec: AuthorizationPolicySpec,
     ctx: &Context<'_>,
-    path: &str,
 ) -> Result<CompiledPolicy> {
+    let annotation = |name: &str| {
+        ConfigPath::root()
+            .field("metadata")
+            .field("annotations")
+            .key(name)
+    };
+    let in_spec = || ConfigPath::root().field("spec");
     let dry_run = match ctx.annotations.get(DRY_RUN_ANNOTATION) {
         None => false,
         Some(v) => parse_go_bool(v).ok_or_else(|| {
             ConfigError::new(
-                &format!("metadata.annotations[{DRY_RUN_ANNOTATION}]"),
+                annotation(DRY_RUN_ANNOTATION),
                 format!("{v:?} is not a boolean (use \"true\" or \"false\")"),
             )
         })?,
@@ -200,7 +207,7 @@ pub fn compile_authorization_policy(
         .find(|k| k.starts_with("meshguard.io/") && !MESHGUARD_ANNOTATIONS.contains(&k.as_str()))
     {
         return err(
-            &format!("metadata.annotations[{unknown}]"),
+            annotation(unknown),
             format!(
                 "unknown meshguard annotation on policy {}/{} (known: {})",
                 ctx.namespace,
@@ -211,7 +218,7 @@ pub fn compile_authorization_policy(
     }
     let named = |e: ConfigError| {
         ConfigError::new(
-            &e.path,
+            e.path,
             format!("policy {}/{}: {}", ctx.namespace, ctx.name, e.reason),
         )
     };
@@ -221,7 +228,7 @@ pub fn compile_authorization_policy(
         Some(v) if v == "false" => false,
         Some(v) => {
             return Err(named(ConfigError::new(
-                &format!("metadata.annotations[{CASE_INSENSITIVE_PATHS_ANNOTATION}]"),
+                annotation(CASE_INSENSITIVE_PATHS_ANNOTATION),
                 format!("{v:?} is not \"true\" or \"false\""),
             )))
         }
@@ -231,42 +238,42 @@ pub fn compile_authorization_policy(
         spec.selector.is_some(),
         spec.target_ref.as_ref(),
         spec.target_refs.as_deref(),
-        path,
-    )?;
+    )
+    .map_err(|e| e.within(in_spec()))?;
     let action = spec.action.unwrap_or(Action::Allow);
     if deny_response.is_some() && action != Action::Deny {
         return Err(named(ConfigError::new(
-            "metadata.annotations",
+            ConfigPath::root().field("metadata").field("annotations"),
             "meshguard.io/deny-status, -body and -headers apply only to a DENY policy",
         )));
     }
     if action == Action::Custom {
         return err(
-            &format!("{path}.action"),
+            in_spec().field("action"),
             "CUSTOM is not supported: meshguard decides locally and makes no ext_authz call",
         );
     }
     if spec.provider.is_some() {
         return err(
-            &format!("{path}.provider"),
+            in_spec().field("provider"),
             "provider may only be used with action CUSTOM",
         );
     }
     let raw_rules = spec.rules.unwrap_or_default();
     if action == Action::Deny && raw_rules.is_empty() {
         return err(
-            &format!("{path}.rules"),
+            in_spec().field("rules"),
             "a DENY policy without rules is meaningless",
         );
     }
     let mut rules = Vec::with_capacity(raw_rules.len());
     for (i, rule) in raw_rules.into_iter().enumerate() {
-        let rule_path = || format!("{path}.rules[{i}]");
+        let rule_path = || in_spec().field("rules").index(i);
         let Some(rule) = rule else {
-            return err(&rule_path(), "rule must not be null");
+            return err(rule_path(), "rule must not be null");
         };
         let (predicate, parts) =
-            compile_rule(rule, ctx, case_insensitive_paths).map_err(|e| e.within(&rule_path()))?;
+            compile_rule(rule, ctx, case_insensitive_paths).map_err(|e| e.within(rule_path()))?;
         rules.push(CompiledRule {
             id: RuleId::authorization_policy(ctx.namespace, ctx.name, i),
             predicate,
@@ -308,11 +315,11 @@ fn compile_rule(
         }
         let mut sources = Vec::with_capacity(from.len());
         for (i, f) in from.into_iter().enumerate() {
-            let p = || format!("from[{i}].source");
+            let p = || ConfigPath::root().field("from").index(i).field("source");
             let Some(source) = f.source else {
-                return err(&p(), "must not be null");
+                return err(p(), "must not be null");
             };
-            sources.push(compile_source(source, ctx).map_err(|e| e.within(&p()))?);
+            sources.push(compile_source(source, ctx).map_err(|e| e.within(p()))?);
         }
         parts.push(Predicate::or(sources));
         labels.push(RulePart::From);
@@ -323,19 +330,22 @@ fn compile_rule(
         }
         let mut operations = Vec::with_capacity(to.len());
         for (i, t) in to.into_iter().enumerate() {
-            let p = || format!("to[{i}].operation");
+            let p = || ConfigPath::root().field("to").index(i).field("operation");
             let Some(operation) = t.operation else {
-                return err(&p(), "must not be null");
+                return err(p(), "must not be null");
             };
             operations.push(
-                compile_operation(operation, case_insensitive_paths).map_err(|e| e.within(&p()))?,
+                compile_operation(operation, case_insensitive_paths).map_err(|e| e.within(p()))?,
             );
         }
         parts.push(Predicate::or(operations));
         labels.push(RulePart::To);
     }
     for (i, condition) in when.into_iter().enumerate() {
-        parts.push(compile_condition(condition, ctx).map_err(|e| e.within(&format!("when[{i}]")))?);
+        parts.push(
+            compile_condition(condition, ctx)
+                .map_err(|e| e.within(ConfigPath::root().field("when").index(i)))?,
+        );
         labels.push(RulePart::When(i));
     }
     // Predicate::all drops the unconstrained parts; their labels go with them.
@@ -351,8 +361,8 @@ fn compile_rule(
 /// `(any value) AND NOT (any notValue)` for one field; `None` when the field is unset. `leaf`
 /// appends the predicates for one value; errors are relative to the object holding the field.
 fn field<F>(
-    name: &str,
-    not_name: &str,
+    name: &'static str,
+    not_name: &'static str,
     values: Option<Vec<String>>,
     not_values: Option<Vec<String>>,
     mut leaf: F,
@@ -368,11 +378,11 @@ where
         }
         let mut alternatives = Vec::with_capacity(list.len());
         for (i, value) in list.iter().enumerate() {
-            let p = || format!("{label}[{i}]");
+            let p = || ConfigPath::root().field(label).index(i);
             if value.is_empty() {
-                return err(&p(), "empty value is not allowed");
+                return err(p(), "empty value is not allowed");
             }
-            leaf(value, &mut alternatives).map_err(|e| e.within(&p()))?;
+            leaf(value, &mut alternatives).map_err(|e| e.within(p()))?;
         }
         let any = Predicate::or(alternatives);
         out.push(if negate {
@@ -579,20 +589,20 @@ fn check_service_accounts(list: &[String]) -> Result<()> {
         );
     }
     for (i, v) in list.iter().enumerate() {
-        let p = || format!("[{i}]");
+        let p = || ConfigPath::root().index(i);
         if v.contains('*') {
-            return err(&p(), "wildcards are not allowed in service accounts");
+            return err(p(), "wildcards are not allowed in service accounts");
         }
         if v.len() > MAX_SERVICE_ACCOUNT_LEN {
             return err(
-                &p(),
+                p(),
                 format!("longer than {MAX_SERVICE_ACCOUNT_LEN} characters"),
             );
         }
         let parts: Vec<&str> = v.split('/').collect();
         if parts.len() > 2 || parts.iter().any(|s| s.is_empty()) {
             return err(
-                &p(),
+                p(),
                 "must be \"<serviceaccount>\" or \"<namespace>/<serviceaccount>\"",
             );
         }
@@ -604,16 +614,16 @@ fn check_service_accounts(list: &[String]) -> Result<()> {
 /// relative to the list.
 fn check_trust_domains(list: &[String]) -> Result<()> {
     for (i, v) in list.iter().enumerate() {
-        let p = || format!("[{i}]");
+        let p = || ConfigPath::root().index(i);
         let inner = v
             .strip_prefix('*')
             .or_else(|| v.strip_suffix('*'))
             .unwrap_or(v);
         if v != "*" && inner.contains('*') {
-            return err(&p(), "only one '*', at the start or the end, is allowed");
+            return err(p(), "only one '*', at the start or the end, is allowed");
         }
         if v.contains('/') {
-            return err(&p(), "a trust domain must not contain '/'");
+            return err(p(), "a trust domain must not contain '/'");
         }
     }
     Ok(())

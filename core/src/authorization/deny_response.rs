@@ -19,7 +19,7 @@ use std::collections::BTreeMap;
 
 use serde::Deserialize;
 
-use crate::error::{config_err as err, ConfigResult as Result};
+use crate::error::{config_err as err, ConfigError, ConfigPath, ConfigResult as Result};
 
 /// The body of an authorization denial (Envoy's RBAC filter's).
 pub const DENY_BODY: &str = "RBAC: access denied";
@@ -109,34 +109,38 @@ impl DenyResponse {
         if status.is_none() && body.is_none() && headers.is_none() {
             return Ok(None);
         }
-        let at = |name: &str| format!("metadata.annotations[{name}]");
+        let at = |name: &str| {
+            ConfigPath::root()
+                .field("metadata")
+                .field("annotations")
+                .key(name)
+        };
         let status = match status {
             Some(s) => Some(s)
                 .filter(|s| s.len() == 3 && s.bytes().all(|c| c.is_ascii_digit()))
                 .and_then(|s| s.parse::<u32>().ok())
                 .filter(|s| (400..=599).contains(s))
                 .ok_or_else(|| {
-                    crate::error::ConfigError::new(
-                        &at(DENY_STATUS_ANNOTATION),
+                    ConfigError::new(
+                        at(DENY_STATUS_ANNOTATION),
                         format!("{s:?} is not an HTTP status code 400-599"),
                     )
                 })?,
             None => DENY_STATUS,
         };
         let body = match body {
-            Some(b) => check_body(b.clone()).map_err(|e| e.within(&at(DENY_BODY_ANNOTATION)))?,
+            Some(b) => check_body(b.clone()).map_err(|e| e.within(at(DENY_BODY_ANNOTATION)))?,
             None => DENY_BODY.to_string(),
         };
         let headers = match headers {
             Some(text) => {
                 let map: BTreeMap<String, String> = serde_json::from_str(text).map_err(|e| {
-                    crate::error::ConfigError::new(
-                        &at(DENY_HEADERS_ANNOTATION),
+                    ConfigError::new(
+                        at(DENY_HEADERS_ANNOTATION),
                         format!("must be a JSON object of header names to string values: {e}"),
                     )
                 })?;
-                check_headers(map.into_iter())
-                    .map_err(|e| e.within(&at(DENY_HEADERS_ANNOTATION)))?
+                check_headers(map.into_iter()).map_err(|e| e.within(at(DENY_HEADERS_ANNOTATION)))?
             }
             None => Vec::new(),
         };
@@ -182,25 +186,25 @@ fn check_headers(
     }
     let mut out: Vec<(String, String)> = Vec::with_capacity(headers.len());
     for (name, value) in headers {
-        let at = || format!("[{name}]");
+        let at = || ConfigPath::root().key(name.as_str());
         if name.starts_with(':') {
-            return err(&at(), "pseudo-headers cannot be set");
+            return err(at(), "pseudo-headers cannot be set");
         }
         if name.is_empty() || !name.bytes().all(is_token_char) {
-            return err(&at(), "not a valid HTTP header name");
+            return err(at(), "not a valid HTTP header name");
         }
         let lower = name.to_ascii_lowercase();
         if REFUSED_HEADERS.contains(&lower.as_str()) {
             return err(
-                &at(),
+                at(),
                 "hop-by-hop, framing and gRPC status headers cannot be set",
             );
         }
         if value.bytes().any(|c| matches!(c, 0 | b'\r' | b'\n')) {
-            return err(&at(), "the value may not contain NUL, CR or LF");
+            return err(at(), "the value may not contain NUL, CR or LF");
         }
         if out.iter().any(|(n, _)| *n == lower) {
-            return err(&at(), "set twice (header names are case-insensitive)");
+            return err(at(), "set twice (header names are case-insensitive)");
         }
         out.push((lower, value));
     }
@@ -273,7 +277,8 @@ mod tests {
             let e = DenyResponse::from_annotations(&annotations(&[(DENY_STATUS_ANNOTATION, bad)]))
                 .unwrap_err();
             assert_eq!(
-                e.path, "metadata.annotations[meshguard.io/deny-status]",
+                e.path.to_string(),
+                "metadata.annotations[meshguard.io/deny-status]",
                 "{bad}"
             );
         }
@@ -309,7 +314,8 @@ mod tests {
             body: Some(big),
             ..RawDenyResponse::default()
         };
-        assert_eq!(DenyResponse::from_config(raw).unwrap_err().path, "body");
+        let e = DenyResponse::from_config(raw).unwrap_err();
+        assert_eq!(e.path.to_string(), "body");
     }
 
     #[test]

@@ -22,8 +22,8 @@ use serde_json::Value;
 
 use crate::authorization::authorization_policy::{Action, CompiledPolicy, CompiledRule};
 use crate::authorization::rule_id::RuleId;
-use crate::error::ConfigError;
 use crate::error::{config_err as err, ConfigResult as Result};
+use crate::error::{ConfigError, ConfigPath};
 use crate::matchers::attribute_vocabulary::{claim, claim_path, port, request_principal};
 use crate::matchers::cidr::Cidr;
 use crate::matchers::identity_match::{IdentityMatch, TrustBundle};
@@ -136,23 +136,30 @@ pub struct RoleRef {
 /// The validated v1alpha1 resources of one configuration.
 #[derive(Debug, Default)]
 pub struct LegacyRbac {
-    config: Option<(String, RbacConfigSpec)>,
-    roles: Vec<(String, String, ServiceRoleSpec, String)>,
-    bindings: Vec<(String, String, ServiceRoleBindingSpec, String)>,
+    config: Option<RbacConfigSpec>,
+    /// Namespace, name, spec and where the resource is (for errors).
+    roles: Vec<(String, String, ServiceRoleSpec, ConfigPath)>,
+    bindings: Vec<(String, String, ServiceRoleBindingSpec, ConfigPath)>,
 }
 
 impl LegacyRbac {
-    pub fn add_config(&mut self, name: &str, spec: RbacConfigSpec, path: &str) -> Result<()> {
+    /// `path` is the resource's place in the configuration, for errors.
+    pub fn add_config(
+        &mut self,
+        name: &str,
+        spec: RbacConfigSpec,
+        path: &ConfigPath,
+    ) -> Result<()> {
         if name != "default" {
             return err(
-                &format!("{path}.metadata.name"),
+                path.clone().field("metadata").field("name"),
                 "Istio only honours the ClusterRbacConfig named \"default\"",
             );
         }
         if self.config.is_some() {
-            return err(path, "only one ClusterRbacConfig may be given");
+            return err(path.clone(), "only one ClusterRbacConfig may be given");
         }
-        self.config = Some((path.to_string(), spec));
+        self.config = Some(spec);
         Ok(())
     }
 
@@ -161,26 +168,22 @@ impl LegacyRbac {
         namespace: &str,
         name: &str,
         spec: ServiceRoleSpec,
-        path: &str,
+        path: &ConfigPath,
     ) -> Result<()> {
         let probe = Workload::new(namespace.to_string(), BTreeMap::new());
         for (i, rule) in spec.rules.iter().enumerate() {
-            let rule_path = format!("{path}.spec.rules[{i}]");
+            let rule_path = || path.clone().field("spec").field("rules").index(i);
             if rule.services.is_empty() {
                 return err(
-                    &format!("{rule_path}.services"),
+                    rule_path().field("services"),
                     "at least one service is required",
                 );
             }
             // Every key and value is checked now, whether or not the rule applies here.
-            access_rule(rule, &probe, &rule_path, true)?;
+            access_rule(rule, &probe, true).map_err(|e| e.within(rule_path()))?;
         }
-        self.roles.push((
-            namespace.to_string(),
-            name.to_string(),
-            spec,
-            path.to_string(),
-        ));
+        self.roles
+            .push((namespace.to_string(), name.to_string(), spec, path.clone()));
         Ok(())
     }
 
@@ -189,33 +192,31 @@ impl LegacyRbac {
         namespace: &str,
         name: &str,
         spec: ServiceRoleBindingSpec,
-        path: &str,
+        path: &ConfigPath,
     ) -> Result<()> {
+        let in_spec = || path.clone().field("spec");
         match &spec.role_ref {
             Some(r) if r.kind == "ServiceRole" && !r.name.is_empty() => {}
             _ => {
                 return err(
-                    &format!("{path}.spec.roleRef"),
+                    in_spec().field("roleRef"),
                     "a roleRef of kind ServiceRole with a name is required",
                 )
             }
         }
         if spec.subjects.is_empty() {
             return err(
-                &format!("{path}.spec.subjects"),
+                in_spec().field("subjects"),
                 "at least one subject is required",
             );
         }
         let trust = TrustBundle::new("cluster.local", &[]);
         for (i, subject) in spec.subjects.iter().enumerate() {
-            subject_predicate(subject, &trust, &format!("{path}.spec.subjects[{i}]"))?;
+            subject_predicate(subject, &trust)
+                .map_err(|e| e.within(in_spec().field("subjects").index(i)))?;
         }
-        self.bindings.push((
-            namespace.to_string(),
-            name.to_string(),
-            spec,
-            path.to_string(),
-        ));
+        self.bindings
+            .push((namespace.to_string(), name.to_string(), spec, path.clone()));
         Ok(())
     }
 
@@ -240,7 +241,7 @@ impl LegacyRbac {
             enforcement_mode: None,
         };
         let config = match &self.config {
-            Some((_, config)) => config,
+            Some(config) => config,
             None if forced_on => &default_config,
             None => return Ok(None),
         };
@@ -277,12 +278,10 @@ impl LegacyRbac {
             };
             let mut access = Vec::new();
             for (i, rule) in role.rules.iter().enumerate() {
-                if let Some(p) = access_rule(
-                    rule,
-                    workload,
-                    &format!("{role_path}.spec.rules[{i}]"),
-                    false,
-                )? {
+                let rule_path = || role_path.clone().field("spec").field("rules").index(i);
+                if let Some(p) =
+                    access_rule(rule, workload, false).map_err(|e| e.within(rule_path()))?
+                {
                     access.push(p);
                 }
             }
@@ -291,11 +290,9 @@ impl LegacyRbac {
             }
             let mut subjects = Vec::new();
             for (i, subject) in binding.subjects.iter().enumerate() {
-                subjects.push(subject_predicate(
-                    subject,
-                    trust,
-                    &format!("{path}.spec.subjects[{i}]"),
-                )?);
+                let subject_path = || path.clone().field("spec").field("subjects").index(i);
+                subjects
+                    .push(subject_predicate(subject, trust).map_err(|e| e.within(subject_path()))?);
             }
             rules.push(CompiledRule {
                 id: RuleId::role_binding(ns, name, &role_ref.name),
@@ -324,11 +321,10 @@ fn string_forms(values: &[String], star: Star) -> Vec<StringMatch> {
 }
 
 /// An access rule, or `None` when it cannot apply to this workload (services, static
-/// constraints on destination labels or namespace).
+/// constraints on destination labels or namespace). Errors are relative to the rule.
 fn access_rule(
     rule: &AccessRule,
     workload: &Workload,
-    path: &str,
     validate_only: bool,
 ) -> Result<Option<Predicate>> {
     let services = string_forms(&rule.services, Star::Present);
@@ -384,8 +380,9 @@ fn access_rule(
         };
         let mut ports = Vec::new();
         for (i, v) in values.iter().enumerate() {
-            let port = u16::try_from(*v)
-                .map_err(|_| ConfigError::new(&format!("{path}.{label}[{i}]"), "not a port"))?;
+            let port = u16::try_from(*v).map_err(|_| {
+                ConfigError::new(ConfigPath::root().field(label).index(i), "not a port")
+            })?;
             ports.push(Predicate::DestinationPort(port));
         }
         let p = Predicate::or(ports);
@@ -396,9 +393,9 @@ fn access_rule(
         });
     }
     for (i, c) in rule.constraints.iter().flatten().enumerate() {
-        let cpath = format!("{path}.constraints[{i}]");
+        let cpath = || ConfigPath::root().field("constraints").index(i);
         if c.values.is_empty() {
-            return err(&format!("{cpath}.values"), "at least one value is required");
+            return err(cpath().field("values"), "at least one value is required");
         }
         let key = c.key.as_str();
         let static_match = |have: &str| {
@@ -432,7 +429,7 @@ fn access_rule(
                         .map(|v| {
                             Cidr::parse(v)
                                 .map(Predicate::DestinationIp)
-                                .map_err(|e| ConfigError::new(&cpath, e))
+                                .map_err(|e| ConfigError::new(cpath(), e))
                         })
                         .collect::<Result<Vec<_>>>()?,
                 ),
@@ -442,20 +439,20 @@ fn access_rule(
                         .map(|v| {
                             port(v)
                                 .map(Predicate::DestinationPort)
-                                .map_err(|e| e.within(&cpath))
+                                .map_err(|e| e.within(cpath()))
                         })
                         .collect::<Result<Vec<_>>>()?,
                 ),
                 "destination.user" => {
                     return err(
-                        &format!("{cpath}.key"),
+                        cpath().field("key"),
                         "destination.user (the workload's service account) is not supported: \
                         meshguard refuses it rather than skip it",
                     )
                 }
                 k if k.starts_with("experimental.envoy.filters.") => {
                     return err(
-                        &format!("{cpath}.key"),
+                        cpath().field("key"),
                         format!(
                             "{k} (Envoy filter metadata) is not supported: meshguard refuses it \
                             rather than skip it"
@@ -464,7 +461,7 @@ fn access_rule(
                 }
                 _ => {
                     return err(
-                        &format!("{cpath}.key"),
+                        cpath().field("key"),
                         format!(
                             "unsupported constraint {key} (supported: request.headers[..], \
                             destination.labels[..], destination.namespace, destination.ip, \
@@ -479,7 +476,8 @@ fn access_rule(
     Ok(Some(Predicate::all(parts)))
 }
 
-fn subject_predicate(subject: &Subject, trust: &TrustBundle, path: &str) -> Result<Predicate> {
+/// Errors are relative to the subject.
+fn subject_predicate(subject: &Subject, trust: &TrustBundle) -> Result<Predicate> {
     let lists = [
         ("names", &subject.names),
         ("not_names", &subject.not_names),
@@ -491,12 +489,12 @@ fn subject_predicate(subject: &Subject, trust: &TrustBundle, path: &str) -> Resu
         ("not_ips", &subject.not_ips),
     ];
     if let Some((field, _)) = lists.iter().find(|(_, v)| v.is_some()) {
-        return err(&format!("{path}.{field}"), SUBJECT_LISTS_REFUSED);
+        return err(*field, SUBJECT_LISTS_REFUSED);
     }
     let mut parts = Vec::new();
     if let Some(user) = &subject.user {
         if user.is_empty() {
-            return err(&format!("{path}.user"), "must not be empty");
+            return err("user", "must not be empty");
         }
         if user != "*" {
             let leaves = trust
@@ -514,9 +512,9 @@ fn subject_predicate(subject: &Subject, trust: &TrustBundle, path: &str) -> Resu
         ));
     }
     for (key, value) in subject.properties.iter().flatten() {
-        let p = format!("{path}.properties[{key}]");
+        let p = || ConfigPath::root().field("properties").key(key.as_str());
         if value.is_empty() {
-            return err(&p, "must not be empty");
+            return err(p(), "must not be empty");
         }
         let leaf = if let Some(name) = key
             .strip_prefix("request.headers[")
@@ -536,7 +534,7 @@ fn subject_predicate(subject: &Subject, trust: &TrustBundle, path: &str) -> Resu
         } else {
             match key.as_str() {
                 "source.ip" => {
-                    Predicate::SourceIp(Cidr::parse(value).map_err(|e| ConfigError::new(&p, e))?)
+                    Predicate::SourceIp(Cidr::parse(value).map_err(|e| ConfigError::new(p(), e))?)
                 }
                 "source.namespace" => Predicate::Identity(IdentityMatch::namespace(value)),
                 "source.principal" => Predicate::or(
@@ -549,7 +547,7 @@ fn subject_predicate(subject: &Subject, trust: &TrustBundle, path: &str) -> Resu
                 "request.auth.principal" => request_principal(value),
                 "request.auth.audiences" => claim(&["aud"], value),
                 "request.auth.presenter" => claim(&["azp"], value),
-                _ => return err(&p, format!("unsupported property {key}")),
+                _ => return err(p(), format!("unsupported property {key}")),
             }
         };
         parts.push(leaf);
@@ -558,7 +556,7 @@ fn subject_predicate(subject: &Subject, trust: &TrustBundle, path: &str) -> Resu
         && subject.group.is_none()
         && subject.properties.as_ref().is_none_or(BTreeMap::is_empty)
     {
-        return err(path, "a subject needs a user, a group or properties");
+        return err("", "a subject needs a user, a group or properties");
     }
     Ok(Predicate::all(parts))
 }

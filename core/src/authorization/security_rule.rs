@@ -27,8 +27,8 @@ use serde::Deserialize;
 
 use crate::authorization::authorization_policy::CompiledRule;
 use crate::authorization::rule_id::RuleId;
-use crate::error::ConfigError;
 use crate::error::ConfigResult as Result;
+use crate::error::{ConfigError, ConfigPath};
 use crate::matchers::identity_match::{IdentityMatch, TrustBundle};
 use crate::matchers::predicate::Predicate;
 use crate::matchers::string_match::{Star, ValueMatch};
@@ -120,29 +120,23 @@ fn selector_kinds(s: &PodSelector) -> usize {
     .count()
 }
 
-/// Translates one SecurityRule; `None` when it does not select this workload.
+/// Translates one SecurityRule; `None` when it does not select this workload. Errors are
+/// relative to the spec.
 pub fn compile_security_rule(
     spec: &SecurityRuleSpec,
     id: RuleId,
     ctx: &Context<'_>,
-    path: &str,
 ) -> Result<Option<CompiledRule>> {
     for (name, selector) in [
         ("sourceSelector", &spec.source_selector),
         ("destinationSelector", &spec.destination_selector),
     ] {
         if selector.as_ref().is_some_and(|s| selector_kinds(s) > 1) {
-            return Err(ConfigError::new(
-                &format!("{path}.{name}"),
-                "set only one selector kind",
-            ));
+            return Err(ConfigError::new(name, "set only one selector kind"));
         }
     }
-    let sources = sources(
-        spec.source_selector.as_ref(),
-        ctx,
-        &format!("{path}.sourceSelector"),
-    )?;
+    let sources =
+        sources(spec.source_selector.as_ref(), ctx).map_err(|e| e.within("sourceSelector"))?;
     if !selects_destination(spec.destination_selector.as_ref(), ctx.workload) {
         return Ok(None);
     }
@@ -245,7 +239,8 @@ fn principals_of(ns: &str, svc: &str, ctx: &Context<'_>) -> Vec<Predicate> {
         .collect()
 }
 
-fn sources(selector: Option<&PodSelector>, ctx: &Context<'_>, path: &str) -> Result<Predicate> {
+/// Errors are relative to the selector.
+fn sources(selector: Option<&PodSelector>, ctx: &Context<'_>) -> Result<Predicate> {
     let Some(s) = selector.filter(|s| selector_kinds(s) > 0) else {
         return Ok(Predicate::Any);
     };
@@ -254,7 +249,11 @@ fn sources(selector: Option<&PodSelector>, ctx: &Context<'_>, path: &str) -> Res
         for (i, r) in u.upstreams.iter().enumerate() {
             let (ns, svc) = upstream_service(&r.name).ok_or_else(|| {
                 ConfigError::new(
-                    &format!("{path}.upstreamSelector.upstreams[{i}].name"),
+                    ConfigPath::root()
+                        .field("upstreamSelector")
+                        .field("upstreams")
+                        .index(i)
+                        .field("name"),
                     format!(
                         "{:?} is not a Kubernetes upstream name <namespace>-<service>-<port>",
                         r.name
@@ -280,7 +279,7 @@ fn sources(selector: Option<&PodSelector>, ctx: &Context<'_>, path: &str) -> Res
     if let Some(l) = &s.label_selector {
         if ctx.inventory.is_empty() {
             return Err(ConfigError::new(
-                &format!("{path}.labelSelector"),
+                "labelSelector",
                 "label-selected sources need the top-level `inventory` (namespace, labels, \
                 serviceAccount of each pod)",
             ));

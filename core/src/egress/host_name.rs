@@ -12,17 +12,17 @@ pub enum HostMatch {
 }
 
 impl HostMatch {
-    /// Parses one dnsName; `path` names it in errors.
-    pub fn parse(dns: &str, path: &str) -> Result<HostMatch, ConfigError> {
+    /// Parses one dnsName; errors are relative to it.
+    pub fn parse(dns: &str) -> Result<HostMatch, ConfigError> {
         match dns {
-            "" => Err(ConfigError::new(path, "dnsName must not be empty")),
+            "" => Err(ConfigError::new("", "dnsName must not be empty")),
             "*" => Ok(HostMatch::Any),
             d => match d.strip_prefix('*') {
                 Some(suffix) if suffix.starts_with('.') && !suffix.contains('*') => {
                     Ok(HostMatch::Suffix(suffix.to_ascii_lowercase()))
                 }
                 _ if d.contains('*') => Err(ConfigError::new(
-                    path,
+                    "",
                     "a wildcard is only allowed as a leading '*.'",
                 )),
                 _ => Ok(HostMatch::Exact(d.to_ascii_lowercase())),

@@ -14,7 +14,7 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use crate::egress::host_name::HostMatch;
-use crate::error::ConfigError;
+use crate::error::{ConfigError, ConfigPath};
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
@@ -60,36 +60,36 @@ enum Export {
     To(Vec<String>),
 }
 
+/// Errors are relative to the spec.
 pub fn compile_service_entry(
     spec: ServiceEntrySpec,
     namespace: &str,
-    path: &str,
 ) -> Result<RegisteredService, ConfigError> {
     if spec.hosts.is_empty() {
-        return Err(ConfigError::new(
-            &format!("{path}.hosts"),
-            "at least one host is required",
-        ));
+        return Err(ConfigError::new("hosts", "at least one host is required"));
     }
     let mut hosts = Vec::with_capacity(spec.hosts.len());
     for (i, h) in spec.hosts.iter().enumerate() {
-        let p = format!("{path}.hosts[{i}]");
-        match HostMatch::parse(h.trim_end_matches('.'), &p)? {
-            HostMatch::Any => return Err(ConfigError::new(&p, "'*' is not a valid host")),
+        let p = || ConfigPath::root().field("hosts").index(i);
+        match HostMatch::parse(h.trim_end_matches('.')).map_err(|e| e.within(p()))? {
+            HostMatch::Any => return Err(ConfigError::new(p(), "'*' is not a valid host")),
             host => hosts.push(host),
         }
     }
     if spec.ports.is_empty() {
         return Err(ConfigError::new(
-            &format!("{path}.ports"),
+            "ports",
             "at least one port is required (meshguard registers hosts per port)",
         ));
     }
     let mut ports = Vec::with_capacity(spec.ports.len());
     for (i, port) in spec.ports.iter().enumerate() {
-        ports.push(port.number(&format!("{path}.ports[{i}]"))?);
+        ports.push(
+            port.number()
+                .map_err(|e| e.within(ConfigPath::root().field("ports").index(i)))?,
+        );
     }
-    let export = export_to(&spec.export_to, namespace, &format!("{path}.exportTo"))?;
+    let export = export_to(&spec.export_to, namespace).map_err(|e| e.within("exportTo"))?;
     Ok(RegisteredService {
         namespace: namespace.to_string(),
         hosts,
@@ -98,14 +98,15 @@ pub fn compile_service_entry(
     })
 }
 
-fn export_to(values: &[String], namespace: &str, path: &str) -> Result<Export, ConfigError> {
+/// Errors are relative to `exportTo`.
+fn export_to(values: &[String], namespace: &str) -> Result<Export, ConfigError> {
     if values.is_empty() || values.iter().any(|v| v == "*") {
         return Ok(Export::Everywhere);
     }
     if values.iter().any(|v| v == "~") {
         if values.len() > 1 {
             return Err(ConfigError::new(
-                path,
+                "",
                 "'~' cannot be combined with other values",
             ));
         }
@@ -115,7 +116,7 @@ fn export_to(values: &[String], namespace: &str, path: &str) -> Result<Export, C
     for v in values {
         if v.is_empty() || v.contains(['*', '~', '/']) {
             return Err(ConfigError::new(
-                path,
+                "",
                 format!("{v:?} is not '*', '.', '~' or a namespace"),
             ));
         }
@@ -129,14 +130,11 @@ fn export_to(values: &[String], namespace: &str, path: &str) -> Result<Export, C
 }
 
 impl ServicePort {
-    /// The port number, required and 1..=65535; `path` names the port in errors.
-    pub fn number(&self, path: &str) -> Result<u16, ConfigError> {
+    /// The port number, required and 1..=65535; errors are relative to the port.
+    pub fn number(&self) -> Result<u16, ConfigError> {
         match self.number.map(u16::try_from) {
             Some(Ok(n)) if n > 0 => Ok(n),
-            _ => Err(ConfigError::new(
-                &format!("{path}.number"),
-                "must be a port number 1..65535",
-            )),
+            _ => Err(ConfigError::new("number", "must be a port number 1..65535")),
         }
     }
 }
@@ -185,7 +183,7 @@ mod tests {
             export_to: export_to.iter().map(|s| s.to_string()).collect(),
             subject_alt_names: None,
         };
-        compile_service_entry(spec, "egress", "spec")
+        compile_service_entry(spec, "egress")
     }
 
     #[test]
@@ -216,12 +214,12 @@ mod tests {
     #[test]
     fn malformed_entries_are_load_errors() {
         let cases: [Case; 6] = [
-            (&[], &[80], &[], "spec.hosts"),
-            (&["*"], &[80], &[], "spec.hosts[0]"),
-            (&["a.*.com"], &[80], &[], "spec.hosts[0]"),
-            (&["a.com"], &[], &[], "spec.ports"),
-            (&["a.com"], &[0], &[], "spec.ports[0].number"),
-            (&["a.com"], &[80], &["~", "x"], "spec.exportTo"),
+            (&[], &[80], &[], "hosts"),
+            (&["*"], &[80], &[], "hosts[0]"),
+            (&["a.*.com"], &[80], &[], "hosts[0]"),
+            (&["a.com"], &[], &[], "ports"),
+            (&["a.com"], &[0], &[], "ports[0].number"),
+            (&["a.com"], &[80], &["~", "x"], "exportTo"),
         ];
         for (hosts, ports, export, field) in cases {
             let err = entry(hosts, ports, export).unwrap_err().to_string();

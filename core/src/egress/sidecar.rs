@@ -33,7 +33,7 @@ use serde_json::Value;
 
 use crate::egress::host_name::HostMatch;
 use crate::egress::service_entry::{RegisteredService, ServicePort};
-use crate::error::ConfigError;
+use crate::error::{ConfigError, ConfigPath};
 use crate::targeting::workload::Workload;
 
 #[derive(Debug, Deserialize)]
@@ -115,32 +115,32 @@ pub struct Egress {
     pub registry_only: bool,
 }
 
+/// Errors are relative to the spec.
 pub fn compile_sidecar(
     spec: SidecarSpec,
     name: &str,
     namespace: &str,
-    path: &str,
 ) -> Result<Compiled, ConfigError> {
     let mut listeners: Vec<Listener> = Vec::new();
     for (i, listener) in spec.egress.iter().enumerate() {
+        let at = || ConfigPath::root().field("egress").index(i);
         if listener.hosts.is_empty() {
             return Err(ConfigError::new(
-                &format!("{path}.egress[{i}].hosts"),
+                at().field("hosts"),
                 "at least one host is required",
             ));
         }
-        let port_path = format!("{path}.egress[{i}].port");
         let port = listener
             .port
             .as_ref()
-            .map(|p| p.number(&port_path))
+            .map(|p| p.number().map_err(|e| e.within(at().field("port"))))
             .transpose()?;
         if listeners.iter().any(|l| l.port == port) {
             let what = match port {
                 Some(p) => format!("port {p} has another egress listener"),
                 None => "only one egress listener may omit the port".to_string(),
             };
-            return Err(ConfigError::new(&format!("{path}.egress[{i}].port"), what));
+            return Err(ConfigError::new(at().field("port"), what));
         }
         let mut compiled = Listener {
             port,
@@ -148,8 +148,8 @@ pub fn compile_sidecar(
             exclude: Vec::new(),
         };
         for (j, h) in listener.hosts.iter().enumerate() {
-            let p = format!("{path}.egress[{i}].hosts[{j}]");
-            let (excluded, pair) = egress_host(h, namespace, &p)?;
+            let (excluded, pair) =
+                egress_host(h, namespace).map_err(|e| e.within(at().field("hosts").index(j)))?;
             if excluded {
                 compiled.exclude.push(pair);
             } else {
@@ -167,15 +167,15 @@ pub fn compile_sidecar(
     })
 }
 
-/// One `[~]namespace/dnsName` entry: whether it excludes, and what it matches.
+/// One `[~]namespace/dnsName` entry: whether it excludes, and what it matches. Errors are
+/// relative to the entry.
 fn egress_host(
     entry: &str,
     own_namespace: &str,
-    p: &str,
 ) -> Result<(bool, (NamespaceMatch, HostMatch)), ConfigError> {
     let (ns, dns) = entry
         .split_once('/')
-        .ok_or_else(|| ConfigError::new(p, format!("{entry:?} must be <namespace>/<dnsName>")))?;
+        .ok_or_else(|| ConfigError::new("", format!("{entry:?} must be <namespace>/<dnsName>")))?;
     let (excluded, ns) = match ns.strip_prefix('~') {
         Some(rest) => (true, rest),
         None => (false, ns),
@@ -186,16 +186,19 @@ fn egress_host(
         "." if !excluded => NamespaceMatch::Exactly(own_namespace.to_string()),
         "" | "*" | "." => {
             return Err(ConfigError::new(
-                p,
+                "",
                 "namespace must be a name, '*', '.', '~' or '~<name>'",
             ))
         }
         other if other.contains('*') || other.contains('~') => {
-            return Err(ConfigError::new(p, "a namespace cannot contain '*' or '~'"))
+            return Err(ConfigError::new(
+                "",
+                "a namespace cannot contain '*' or '~'",
+            ))
         }
         other => NamespaceMatch::Exactly(other.to_string()),
     };
-    Ok((excluded, (ns, HostMatch::parse(dns, p)?)))
+    Ok((excluded, (ns, HostMatch::parse(dns)?)))
 }
 
 /// Picks the Sidecar for the workload (istiod's precedence) and the outbound mode in force.
@@ -395,7 +398,7 @@ mod tests {
             outbound_traffic_policy: None,
             inbound_connection_pool: None,
         };
-        compile_sidecar(spec, "sc", "bookinfo", "spec")
+        compile_sidecar(spec, "sc", "bookinfo")
     }
 
     fn registry_only(listeners: Vec<EgressListener>) -> Egress {
@@ -415,7 +418,7 @@ mod tests {
             }),
             inbound_connection_pool: None,
         };
-        let c = compile_sidecar(spec, "sc", "bookinfo", "spec").unwrap();
+        let c = compile_sidecar(spec, "sc", "bookinfo").unwrap();
         let w = Workload::new("bookinfo".into(), BTreeMap::new());
         select(&[c], &[], &w, "istio-system", OutboundMode::RegistryOnly).unwrap()
     }
@@ -426,7 +429,7 @@ mod tests {
             "hosts": hosts, "ports": [{"number": port, "name": "p", "protocol": "HTTP"}],
             "location": "MESH_EXTERNAL", "resolution": "DNS"}))
         .unwrap();
-        crate::egress::service_entry::compile_service_entry(spec, namespace, "spec").unwrap()
+        crate::egress::service_entry::compile_service_entry(spec, namespace).unwrap()
     }
 
     fn with_registry(mut e: Egress, entries: Vec<RegisteredService>) -> Egress {
@@ -502,7 +505,6 @@ mod tests {
                     "hosts": ["api.example.com"], "ports": [{"number": 443}], "exportTo": ["."]}))
                 .unwrap(),
                 "egress",
-                "spec",
             )
             .unwrap()],
             &Workload::new("bookinfo".into(), BTreeMap::new()),
@@ -593,7 +595,7 @@ mod tests {
         for bad in ["~*/x.com", "~./x.com", "~a~b/x.com", "a*/x.com"] {
             let err = compile(vec![listener(None, &[bad])]).unwrap_err();
             assert!(
-                err.to_string().contains("spec.egress[0].hosts[0]"),
+                err.to_string().contains("egress[0].hosts[0]"),
                 "{bad}: {err}"
             );
         }

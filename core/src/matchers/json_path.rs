@@ -9,8 +9,10 @@
 //! missing field it is the object (serde stops on its closing brace), for a wrong value it is
 //! the value's field.
 
+use crate::error::ConfigPath;
+
 /// The path at byte `offset` (0-based) of `text`; empty at the top level.
-pub fn path_at(text: &[u8], offset: usize) -> String {
+pub fn path_at(text: &[u8], offset: usize) -> ConfigPath {
     let mut stack: Vec<Frame> = Vec::new();
     let mut i = 0;
     while i <= offset && i < text.len() {
@@ -38,22 +40,13 @@ pub fn path_at(text: &[u8], offset: usize) -> String {
         }
         i += 1;
     }
-    let mut path = String::new();
-    for frame in &stack {
-        match frame {
-            Frame::Object(Some(key)) => {
-                if !path.is_empty() {
-                    path.push('.');
-                }
-                path.push_str(key);
-            }
-            Frame::Object(None) => {}
-            Frame::Array(index) => {
-                path.push('[');
-                path.push_str(&index.to_string());
-                path.push(']');
-            }
-        }
+    let mut path = ConfigPath::root();
+    for frame in stack {
+        path = match frame {
+            Frame::Object(Some(key)) => path.field(key),
+            Frame::Object(None) => path,
+            Frame::Array(index) => path.index(index),
+        };
     }
     path
 }
@@ -104,7 +97,7 @@ mod tests {
     fn error_path<T: serde::de::DeserializeOwned + std::fmt::Debug>(json: &str) -> String {
         let err = serde_json::from_str::<T>(json).expect_err("must fail");
         let offset = offset_of(json.as_bytes(), err.line(), err.column()).expect("position");
-        path_at(json.as_bytes(), offset)
+        path_at(json.as_bytes(), offset).to_string()
     }
 
     #[derive(Debug, serde::Deserialize)]

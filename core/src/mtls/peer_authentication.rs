@@ -19,7 +19,7 @@ use std::collections::BTreeMap;
 
 use serde::Deserialize;
 
-use crate::error::ConfigError;
+use crate::error::{ConfigError, ConfigPath};
 use crate::targeting::attachment::WorkloadSelector;
 
 #[derive(Debug, Deserialize)]
@@ -88,31 +88,34 @@ impl MtlsPolicy {
     }
 }
 
+/// Errors are relative to the spec.
 pub fn compile_peer_authentication(
     spec: PeerAuthenticationSpec,
     name: &str,
     namespace: &str,
     created: Option<String>,
-    path: &str,
 ) -> Result<Compiled, ConfigError> {
     let mut ports = BTreeMap::new();
     if let Some(levels) = spec.port_level_mtls {
         if spec.selector.is_none() && !levels.is_empty() {
             return Err(ConfigError::new(
-                &format!("{path}.portLevelMtls"),
+                "portLevelMtls",
                 "portLevelMtls requires a workload selector",
             ));
         }
         for (port, mtls) in levels {
             let number: u16 = port.parse().ok().filter(|p| *p > 0).ok_or_else(|| {
                 ConfigError::new(
-                    &format!("{path}.portLevelMtls[{port}]"),
+                    ConfigPath::root().field("portLevelMtls").key(port.as_str()),
                     "must be a port number 1..65535",
                 )
             })?;
             let mode = mtls.mode.ok_or_else(|| {
                 ConfigError::new(
-                    &format!("{path}.portLevelMtls[{port}].mode"),
+                    ConfigPath::root()
+                        .field("portLevelMtls")
+                        .key(port.as_str())
+                        .field("mode"),
                     "mode is required",
                 )
             })?;

@@ -28,7 +28,7 @@ use crate::authorization::rule_id::RuleId;
 use crate::authorization::security_rule::{self, InventoryEntry};
 use crate::egress::service_entry;
 use crate::egress::sidecar::{self, OutboundMode};
-use crate::error::ConfigError;
+use crate::error::{ConfigError, ConfigPath};
 use crate::matchers::identity_match::TrustBundle;
 use crate::matchers::json_path;
 use crate::mtls::peer_authentication;
@@ -145,12 +145,12 @@ fn json_error(text: &[u8], e: &serde_json::Error) -> ConfigError {
         .map(|offset| json_path::path_at(text, offset))
         .unwrap_or_default();
     if e.is_syntax() || e.is_eof() {
-        ConfigError::new(&path, format!("configuration is not valid JSON: {e}"))
+        ConfigError::new(path, format!("configuration is not valid JSON: {e}"))
     } else {
         let message = e.to_string();
         let position = format!(" at line {} column {}", e.line(), e.column());
         let reason = message.strip_suffix(&position).unwrap_or(&message);
-        ConfigError::new(&path, reason)
+        ConfigError::new(path, reason)
     }
 }
 
@@ -171,7 +171,10 @@ pub fn load(bytes: &[u8], node: &NodeInfo) -> Result<(Engine, LoadReport), Confi
 
     let (workload, workload_source) = match raw.workload {
         Some(w) if w.namespace.is_empty() => {
-            return Err(ConfigError::new("workload.namespace", "must not be empty"));
+            return Err(ConfigError::new(
+                ConfigPath::root().field("workload").field("namespace"),
+                "must not be empty",
+            ));
         }
         Some(w) => {
             let services = w.services.clone();
@@ -198,7 +201,7 @@ pub fn load(bytes: &[u8], node: &NodeInfo) -> Result<(Engine, LoadReport), Confi
     for (i, alias) in raw.trust_domain_aliases.iter().enumerate() {
         if alias.is_empty() {
             return Err(ConfigError::new(
-                &format!("trustDomainAliases[{i}]"),
+                ConfigPath::root().field("trustDomainAliases").index(i),
                 "must not be empty",
             ));
         }
@@ -207,7 +210,11 @@ pub fn load(bytes: &[u8], node: &NodeInfo) -> Result<(Engine, LoadReport), Confi
 
     let mut objects = Vec::new();
     for (i, value) in raw.resources.iter().enumerate() {
-        flatten(value, format!("resources[{i}]"), &mut objects)?;
+        flatten(
+            value,
+            ConfigPath::root().field("resources").index(i),
+            &mut objects,
+        )?;
     }
 
     let mut applied = Vec::new();
@@ -220,9 +227,10 @@ pub fn load(bytes: &[u8], node: &NodeInfo) -> Result<(Engine, LoadReport), Confi
     let mut sidecars = Vec::new();
     let mut registry = Vec::new();
     for (path, resource) in &objects {
+        let in_spec = || path.clone().field("spec");
         if resource.metadata.name.is_empty() {
             return Err(ConfigError::new(
-                &format!("{path}.metadata.name"),
+                path.clone().field("metadata").field("name"),
                 "must not be empty",
             ));
         }
@@ -238,15 +246,15 @@ pub fn load(bytes: &[u8], node: &NodeInfo) -> Result<(Engine, LoadReport), Confi
         match (resource.api_version.as_str(), resource.kind.as_str()) {
             ("security.istio.io/v1" | "security.istio.io/v1beta1", "AuthorizationPolicy") => {
                 let spec: authorization_policy::AuthorizationPolicySpec =
-                    parse(spec).map_err(|e| e.within(&format!("{path}.spec")))?;
+                    parse(spec).map_err(|e| e.within(in_spec()))?;
                 let ctx = authorization_policy::Context {
                     name: &resource.metadata.name,
                     namespace: &namespace,
                     annotations: &resource.metadata.annotations,
                     trust: &trust,
                 };
-                let policy = authorization_policy::compile_authorization_policy(spec, &ctx, "spec")
-                    .map_err(|e| e.within(path))?;
+                let policy = authorization_policy::compile_authorization_policy(spec, &ctx)
+                    .map_err(|e| e.within(path.clone()))?;
                 if applies(
                     policy.selector.as_ref(),
                     policy.has_target_ref,
@@ -259,13 +267,12 @@ pub fn load(bytes: &[u8], node: &NodeInfo) -> Result<(Engine, LoadReport), Confi
             }
             ("security.istio.io/v1" | "security.istio.io/v1beta1", "RequestAuthentication") => {
                 let spec: request_authentication::RequestAuthenticationSpec =
-                    parse(spec).map_err(|e| e.within(&format!("{path}.spec")))?;
+                    parse(spec).map_err(|e| e.within(in_spec()))?;
                 let ra = request_authentication::compile_request_authentication(
                     spec,
-                    "spec",
                     &raw.jwks_clusters,
                 )
-                .map_err(|e| e.within(path))?;
+                .map_err(|e| e.within(in_spec()))?;
                 if applies(
                     ra.selector.as_ref(),
                     ra.has_target_ref,
@@ -279,20 +286,19 @@ pub fn load(bytes: &[u8], node: &NodeInfo) -> Result<(Engine, LoadReport), Confi
             }
             ("security.istio.io/v1" | "security.istio.io/v1beta1", "PeerAuthentication") => {
                 let spec: peer_authentication::PeerAuthenticationSpec =
-                    parse(spec).map_err(|e| e.within(&format!("{path}.spec")))?;
+                    parse(spec).map_err(|e| e.within(in_spec()))?;
                 let pa = peer_authentication::compile_peer_authentication(
                     spec,
                     &resource.metadata.name,
                     &namespace,
                     resource.metadata.creation_timestamp.clone(),
-                    "spec",
                 )
-                .map_err(|e| e.within(path))?;
+                .map_err(|e| e.within(in_spec()))?;
                 peer_authentications.push(pa);
             }
             ("supergloo.solo.io/v1", "SecurityRule") => {
                 let spec: security_rule::SecurityRuleSpec =
-                    parse(spec).map_err(|e| e.within(&format!("{path}.spec")))?;
+                    parse(spec).map_err(|e| e.within(in_spec()))?;
                 let ctx = security_rule::Context {
                     workload: &workload,
                     trust: &trust,
@@ -301,8 +307,8 @@ pub fn load(bytes: &[u8], node: &NodeInfo) -> Result<(Engine, LoadReport), Confi
                 };
                 let id = RuleId::security_rule(&namespace, &resource.metadata.name);
                 any_security_rule = true;
-                if let Some(rule) = security_rule::compile_security_rule(&spec, id, &ctx, "spec")
-                    .map_err(|e| e.within(path))?
+                if let Some(rule) = security_rule::compile_security_rule(&spec, id, &ctx)
+                    .map_err(|e| e.within(in_spec()))?
                 {
                     security_rules.push(rule);
                 }
@@ -313,11 +319,10 @@ pub fn load(bytes: &[u8], node: &NodeInfo) -> Result<(Engine, LoadReport), Confi
                 | "networking.istio.io/v1",
                 "Sidecar",
             ) => {
-                let spec: sidecar::SidecarSpec =
-                    parse(spec).map_err(|e| e.within(&format!("{path}.spec")))?;
+                let spec: sidecar::SidecarSpec = parse(spec).map_err(|e| e.within(in_spec()))?;
                 sidecars.push(
-                    sidecar::compile_sidecar(spec, &resource.metadata.name, &namespace, "spec")
-                        .map_err(|e| e.within(path))?,
+                    sidecar::compile_sidecar(spec, &resource.metadata.name, &namespace)
+                        .map_err(|e| e.within(in_spec()))?,
                 );
             }
             (
@@ -327,27 +332,27 @@ pub fn load(bytes: &[u8], node: &NodeInfo) -> Result<(Engine, LoadReport), Confi
                 "ServiceEntry",
             ) => {
                 let spec: service_entry::ServiceEntrySpec =
-                    parse(spec).map_err(|e| e.within(&format!("{path}.spec")))?;
+                    parse(spec).map_err(|e| e.within(in_spec()))?;
                 registry.push(
-                    service_entry::compile_service_entry(spec, &namespace, "spec")
-                        .map_err(|e| e.within(path))?,
+                    service_entry::compile_service_entry(spec, &namespace)
+                        .map_err(|e| e.within(in_spec()))?,
                 );
             }
             ("rbac.istio.io/v1alpha1", "ClusterRbacConfig" | "RbacConfig") => {
-                let spec = parse(spec).map_err(|e| e.within(&format!("{path}.spec")))?;
+                let spec = parse(spec).map_err(|e| e.within(in_spec()))?;
                 legacy.add_config(&resource.metadata.name, spec, path)?;
             }
             ("rbac.istio.io/v1alpha1", "ServiceRole") => {
-                let spec = parse(spec).map_err(|e| e.within(&format!("{path}.spec")))?;
+                let spec = parse(spec).map_err(|e| e.within(in_spec()))?;
                 legacy.add_role(&namespace, &resource.metadata.name, spec, path)?;
             }
             ("rbac.istio.io/v1alpha1", "ServiceRoleBinding") => {
-                let spec = parse(spec).map_err(|e| e.within(&format!("{path}.spec")))?;
+                let spec = parse(spec).map_err(|e| e.within(in_spec()))?;
                 legacy.add_binding(&namespace, &resource.metadata.name, spec, path)?;
             }
             (api, kind) => {
                 return Err(ConfigError::new(
-                    &format!("{path}.kind"),
+                    path.clone().field("kind"),
                     format!(
                         "unsupported resource {api}/{kind}: meshguard accepts security.istio.io \
                         AuthorizationPolicy, RequestAuthentication and PeerAuthentication, \
@@ -428,7 +433,11 @@ pub fn load(bytes: &[u8], node: &NodeInfo) -> Result<(Engine, LoadReport), Confi
     ))
 }
 
-fn non_empty(value: Option<String>, field: &str, default: &str) -> Result<String, ConfigError> {
+fn non_empty(
+    value: Option<String>,
+    field: &'static str,
+    default: &str,
+) -> Result<String, ConfigError> {
     match value {
         None => Ok(default.to_string()),
         Some(v) if v.is_empty() => Err(ConfigError::new(field, "must not be empty")),
@@ -465,37 +474,37 @@ struct RawResource<'a> {
 /// Parses `value` and expands `v1` `List` objects into their items, each with its path.
 fn flatten<'v>(
     value: &'v RawValue,
-    path: String,
-    out: &mut Vec<(String, RawResource<'v>)>,
+    path: ConfigPath,
+    out: &mut Vec<(ConfigPath, RawResource<'v>)>,
 ) -> Result<(), ConfigError> {
-    let object: RawObject = parse(value).map_err(|e| e.within(&path))?;
+    let object: RawObject = parse(value).map_err(|e| e.within(path.clone()))?;
     if object.kind == "List" && object.api_version == "v1" {
         if object.spec.is_some() {
             return Err(ConfigError::new(
-                &format!("{path}.spec"),
+                path.field("spec"),
                 "unknown field `spec`, expected one of `apiVersion`, `kind`, `metadata`, `items`",
             ));
         }
         let Some(items) = object.items else {
-            return Err(ConfigError::new(&path, "missing field `items`"));
+            return Err(ConfigError::new(path, "missing field `items`"));
         };
         for (i, item) in items.into_iter().enumerate() {
-            flatten(item, format!("{path}.items[{i}]"), out)?;
+            flatten(item, path.clone().field("items").index(i), out)?;
         }
         return Ok(());
     }
     if object.items.is_some() {
         return Err(ConfigError::new(
-            &format!("{path}.items"),
+            path.field("items"),
             "unknown field `items`, expected one of `apiVersion`, `kind`, `metadata`, `spec`, \
             `status`",
         ));
     }
     let Some(metadata) = object.metadata else {
-        return Err(ConfigError::new(&path, "missing field `metadata`"));
+        return Err(ConfigError::new(path, "missing field `metadata`"));
     };
     let metadata: RawMetadata =
-        parse(metadata).map_err(|e| e.within(&format!("{path}.metadata")))?;
+        parse(metadata).map_err(|e| e.within(path.clone().field("metadata")))?;
     out.push((
         path,
         RawResource {

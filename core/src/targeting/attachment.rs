@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use serde::Deserialize;
 
-use crate::error::{config_err as err, ConfigResult as Result};
+use crate::error::{config_err as err, ConfigPath, ConfigResult as Result};
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
@@ -26,12 +26,11 @@ pub struct TargetRef {
 /// istiod's attachment rules, shared by every policy kind with a workload selector: at most
 /// one of `selector`, `targetRef`, `targetRefs`, and `kind` and `name` on every target
 /// reference. Returns whether the resource is attached by target reference (then it never
-/// applies to a sidecar).
+/// applies to a sidecar). Errors are relative to the spec.
 pub fn check_attachment(
     selector: bool,
     single: Option<&TargetRef>,
     list: Option<&[TargetRef]>,
-    path: &str,
 ) -> Result<bool> {
     let by_reference = single.is_some() || list.is_some_and(|l| !l.is_empty());
     let kinds = [
@@ -41,7 +40,7 @@ pub fn check_attachment(
     ];
     if kinds.iter().filter(|set| **set).count() > 1 {
         return err(
-            path,
+            "",
             "only one of selector, targetRef or targetRefs may be set",
         );
     }
@@ -49,12 +48,12 @@ pub fn check_attachment(
         t.kind.as_deref().is_none_or(str::is_empty) || t.name.as_deref().is_none_or(str::is_empty)
     };
     if single.is_some_and(missing) {
-        return err(&format!("{path}.targetRef"), "kind and name are required");
+        return err("targetRef", "kind and name are required");
     }
     for (i, t) in list.unwrap_or_default().iter().enumerate() {
         if missing(t) {
             return err(
-                &format!("{path}.targetRefs[{i}]"),
+                ConfigPath::root().field("targetRefs").index(i),
                 "kind and name are required",
             );
         }

@@ -347,7 +347,7 @@ pub fn assert_rule_matches(rule: Value, yes: &[Req], no: &[Req]) {
 /// Asserts an error whose path starts with `prefix`.
 pub fn assert_err_at(err: &ConfigError, prefix: &str) {
     assert!(
-        err.path.starts_with(prefix),
+        err.path.to_string().starts_with(prefix),
         "expected an error at `{prefix}...`, got `{}`: {}",
         err.path,
         err.reason
