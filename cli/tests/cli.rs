@@ -447,18 +447,26 @@ fn check_uses_headers_ports_and_addresses() {
 }
 
 fn jwt_config(key: &HS256Key) -> PathBuf {
-    let k = Base64UrlSafeNoPadding::encode_to_string(key.to_bytes()).unwrap();
-    let jwks = json!({"keys": [{"kty": "oct", "alg": "HS256", "kid": "hs-1", "k": k}]}).to_string();
-    config(vec![
-        json!({"apiVersion": "security.istio.io/v1", "kind": "RequestAuthentication",
-               "metadata": {"name": "ra", "namespace": "default"},
-               "spec": {"jwtRules": [{"issuer": ISS, "jwks": jwks}]}}),
+    jwt_config_with(
+        key,
         ap(
             "require-jwt",
             json!({"action": "ALLOW",
                 "rules": [{"from": [{"source": {
                     "requestPrincipals": [format!("{ISS}/alice")]}}]}]}),
         ),
+    )
+}
+
+/// A RequestAuthentication for ISS with `key` inline, and `policy`.
+fn jwt_config_with(key: &HS256Key, policy: Value) -> PathBuf {
+    let k = Base64UrlSafeNoPadding::encode_to_string(key.to_bytes()).unwrap();
+    let jwks = json!({"keys": [{"kty": "oct", "alg": "HS256", "kid": "hs-1", "k": k}]}).to_string();
+    config(vec![
+        json!({"apiVersion": "security.istio.io/v1", "kind": "RequestAuthentication",
+               "metadata": {"name": "ra", "namespace": "default"},
+               "spec": {"jwtRules": [{"issuer": ISS, "jwks": jwks}]}}),
+        policy,
     ])
 }
 
@@ -780,19 +788,15 @@ fn check_explains_each_field_in_istio_terms() {
 #[test]
 fn check_explains_jwt_claims_and_request_principals() {
     let key = HS256Key::generate().with_key_id("hs-1");
-    let k = Base64UrlSafeNoPadding::encode_to_string(key.to_bytes()).unwrap();
-    let jwks = json!({"keys": [{"kty": "oct", "alg": "HS256", "kid": "hs-1", "k": k}]}).to_string();
-    let cfg = config(vec![
-        json!({"apiVersion": "security.istio.io/v1", "kind": "RequestAuthentication",
-               "metadata": {"name": "ra", "namespace": "default"},
-               "spec": {"jwtRules": [{"issuer": ISS, "jwks": jwks}]}}),
+    let cfg = jwt_config_with(
+        &key,
         ap(
             "claims",
             json!({"rules": [{
                 "from": [{"source": {"requestPrincipals": [format!("{ISS}/*")]}}],
                 "when": [{"key": "request.auth.claims[sub]", "values": ["bob"]}]}]}),
         ),
-    ]);
+    );
     let (code, v) = check_json(&cfg, &["--jwt", &token(&key, NOW + 3600)]);
     assert_eq!(code, 2, "{v}");
     assert_eq!(

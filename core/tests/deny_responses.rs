@@ -11,10 +11,15 @@
 mod common;
 
 use common::*;
-use meshguard_core::plugin::engine::Verdict;
-use meshguard_core::plugin::request_pipeline::{Side, DENY_BODY};
+use meshguard_core::plugin::engine::{Engine, Verdict};
+use meshguard_core::plugin::request_pipeline::{Reply, Side, DENY_BODY};
 use meshguard_core::request::request_view::Headers;
 use serde_json::{json, Value};
+
+/// The reply the pipeline sends for `req` (inbound), `None` when it lets it through.
+fn reply(engine: &Engine, req: &Req) -> Option<Reply> {
+    run_pipeline(engine, req, Side::Inbound).reply
+}
 
 fn annotated(name: &str, annotations: Value, spec: Value) -> Value {
     json!({
@@ -44,9 +49,7 @@ fn hide_internal() -> Value {
 #[test]
 fn a_deciding_annotated_deny_policy_shapes_the_reply() {
     let e = load_ok(&cfg(vec![hide_internal()]));
-    let r = run_pipeline(&e, &Req::get("/internal/x"), Side::Inbound)
-        .reply
-        .unwrap();
+    let r = reply(&e, &Req::get("/internal/x")).unwrap();
     assert_eq!(r.status, 404);
     assert_eq!(r.body, "not found\n");
     assert_eq!(
@@ -56,9 +59,7 @@ fn a_deciding_annotated_deny_policy_shapes_the_reply() {
             ("x-why".to_string(), "hidden".to_string())
         ]
     );
-    assert!(run_pipeline(&e, &Req::get("/public"), Side::Inbound)
-        .reply
-        .is_none());
+    assert!(reply(&e, &Req::get("/public")).is_none());
 }
 
 #[test]
@@ -70,21 +71,9 @@ fn the_first_deny_rule_in_evaluation_order_picks_the_reply() {
     );
     // Both match; rules are evaluated in configuration order, so the first policy decided.
     let e = load_ok(&cfg(vec![hide_internal(), other.clone()]));
-    assert_eq!(
-        run_pipeline(&e, &Req::get("/internal/x"), Side::Inbound)
-            .reply
-            .unwrap()
-            .status,
-        404
-    );
+    assert_eq!(reply(&e, &Req::get("/internal/x")).unwrap().status, 404);
     let e = load_ok(&cfg(vec![other, hide_internal()]));
-    assert_eq!(
-        run_pipeline(&e, &Req::get("/internal/x"), Side::Inbound)
-            .reply
-            .unwrap()
-            .status,
-        418
-    );
+    assert_eq!(reply(&e, &Req::get("/internal/x")).unwrap().status, 418);
 }
 
 #[test]
@@ -97,9 +86,7 @@ fn other_denials_use_the_plugin_deny_response_or_rbacs_403() {
     let plain_deny = ap(NS, "plain", deny_path("/plain"));
     let resources = vec![hide_internal(), allow, plain_deny];
     let e = load_ok(&cfg(resources.clone()));
-    let no_allow = run_pipeline(&e, &Req::get("/x").method("POST"), Side::Inbound)
-        .reply
-        .unwrap();
+    let no_allow = reply(&e, &Req::get("/x").method("POST")).unwrap();
     assert_eq!((no_allow.status, no_allow.body.as_str()), (403, DENY_BODY));
 
     let mut config = cfg(resources);
@@ -107,7 +94,7 @@ fn other_denials_use_the_plugin_deny_response_or_rbacs_403() {
         "headers": {"Content-Type": "application/json"}});
     let e = load_ok(&config);
     for req in [Req::get("/x").method("POST"), Req::get("/plain")] {
-        let r = run_pipeline(&e, &req, Side::Inbound).reply.unwrap();
+        let r = reply(&e, &req).unwrap();
         assert_eq!(r.status, 401);
         assert_eq!(r.body, "{\"error\": \"denied\"}");
         assert_eq!(
@@ -116,13 +103,7 @@ fn other_denials_use_the_plugin_deny_response_or_rbacs_403() {
         );
     }
     // The annotated policy still answers with its own reply.
-    assert_eq!(
-        run_pipeline(&e, &Req::get("/internal/a"), Side::Inbound)
-            .reply
-            .unwrap()
-            .status,
-        404
-    );
+    assert_eq!(reply(&e, &Req::get("/internal/a")).unwrap().status, 404);
 }
 
 #[test]
@@ -130,9 +111,7 @@ fn the_decision_header_comes_after_the_configured_headers() {
     let mut config = cfg(vec![hide_internal()]);
     config["decisionHeader"] = json!(true);
     let e = load_ok(&config);
-    let r = run_pipeline(&e, &Req::get("/internal"), Side::Inbound)
-        .reply
-        .unwrap();
+    let r = reply(&e, &Req::get("/internal")).unwrap();
     assert_eq!(
         r.headers.last().unwrap(),
         &(
@@ -236,28 +215,14 @@ fn case_insensitive_paths_deny_every_spelling() {
         "/FILES/a",
         "/admin?x=1",
     ] {
-        assert!(
-            run_pipeline(&e, &Req::get(p), Side::Inbound)
-                .reply
-                .is_some(),
-            "{p} should be denied"
-        );
+        assert!(reply(&e, &Req::get(p)).is_some(), "{p} should be denied");
     }
     for p in ["/admin/", "/api/v1/secrets", "/file"] {
-        assert!(
-            run_pipeline(&e, &Req::get(p), Side::Inbound)
-                .reply
-                .is_none(),
-            "{p} should pass"
-        );
+        assert!(reply(&e, &Req::get(p)).is_none(), "{p} should pass");
     }
     let sensitive = load_ok(&cfg(vec![ci_deny(&["/admin"], "false")]));
-    assert!(run_pipeline(&sensitive, &Req::get("/ADMIN"), Side::Inbound)
-        .reply
-        .is_none());
-    assert!(run_pipeline(&sensitive, &Req::get("/admin"), Side::Inbound)
-        .reply
-        .is_some());
+    assert!(reply(&sensitive, &Req::get("/ADMIN")).is_none());
+    assert!(reply(&sensitive, &Req::get("/admin")).is_some());
 }
 
 #[test]
@@ -268,12 +233,8 @@ fn case_insensitive_not_paths_fold_too() {
         json!({"action": "DENY", "rules": [{"to": [{"operation": {"notPaths": ["/public*"]}}]}]}),
     );
     let e = load_ok(&cfg(vec![policy]));
-    assert!(run_pipeline(&e, &Req::get("/PUBLIC/x"), Side::Inbound)
-        .reply
-        .is_none());
-    assert!(run_pipeline(&e, &Req::get("/private"), Side::Inbound)
-        .reply
-        .is_some());
+    assert!(reply(&e, &Req::get("/PUBLIC/x")).is_none());
+    assert!(reply(&e, &Req::get("/private")).is_some());
 }
 
 /// Enough rules to build the index (indexed sets start at 16 rules), mixing case-sensitive
