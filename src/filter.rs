@@ -64,6 +64,9 @@ const MAX_POLICY_METRICS: usize = 256;
 /// `(<tag>=\.=(.*?);\.;)`; the rest of the name, `meshguard_policy_<outcome>`, is the metric).
 const POLICY_TAG: &str = "meshguard_policy";
 
+/// The decision latency histogram (microseconds), recorded only with `decisionLatencyHistogram`.
+const LATENCY_HISTOGRAM: &str = "meshguard_decision_latency_us";
+
 /// Counts a configuration load or rejection (counters of their own, defined when first used).
 fn count_config(name: &str) {
     if let Ok(id) = host::define_counter(name) {
@@ -81,6 +84,8 @@ struct Metrics {
     policy_slots: RefCell<Vec<usize>>,
     policy_ids: RefCell<Vec<[Option<u32>; 4]>>,
     policy_pending: RefCell<Vec<[u64; 4]>>,
+    /// `meshguard_decision_latency_us`, when `decisionLatencyHistogram` is on.
+    latency: Cell<Option<u32>>,
 }
 
 impl Metrics {
@@ -114,6 +119,28 @@ impl Metrics {
             .collect();
         *self.policy_pending.borrow_mut() = vec![[0; 4]; names.len()];
         *self.policy_slots.borrow_mut() = slots;
+    }
+
+    /// Defines the decision latency histogram when `on`; otherwise no decision is timed.
+    fn define_latency(&self, on: bool) {
+        self.latency.set(
+            on.then(|| host::define_histogram(LATENCY_HISTOGRAM).ok())
+                .flatten(),
+        );
+    }
+
+    /// The clock reading a timed decision starts from (`None`: not timed).
+    fn latency_start(&self) -> Option<u64> {
+        self.latency.get().and_then(|_| host::now_nanos().ok())
+    }
+
+    /// Records the microseconds since `start`.
+    fn record_latency(&self, start: Option<u64>) {
+        if let (Some(id), Some(start)) = (self.latency.get(), start) {
+            if let Ok(now) = host::now_nanos() {
+                let _ = host::record_histogram(id, now.saturating_sub(start) / 1_000);
+            }
+        }
     }
 
     fn flush(&self) {
@@ -367,6 +394,8 @@ impl RootContext for FilterRoot {
                     })
                     .collect();
                 self.metrics.define(engine.policy_names());
+                self.metrics
+                    .define_latency(engine.settings().decision_latency_histogram);
                 self.flushed_authn = [0; 4];
                 if let Err(e) = host::set_tick_period(1000) {
                     log::error!(
@@ -502,7 +531,9 @@ impl HttpContext for AuthzFilter {
             clock: &|| host::now_seconds().unwrap_or(0),
             jwt_authn_payload: &envoy_jwt_payload,
         };
+        let started = self.metrics.latency_start();
         let outcome = decide_request(&engine, &request, &self.authn);
+        self.metrics.record_latency(started);
         self.apply(outcome)
     }
 

@@ -23,6 +23,7 @@ pub const MAP_HTTP_CALL_RESPONSE_HEADERS: u32 = 6;
 pub const BUFFER_HTTP_CALL_RESPONSE_BODY: u32 = 4;
 const BUFFER_PLUGIN_CONFIGURATION: u32 = 7;
 const METRIC_COUNTER: u32 = 0;
+const METRIC_HISTOGRAM: u32 = 2;
 /// proxy-wasm log levels: trace 0 ... critical 5.
 const LOG_CRITICAL: u32 = 5;
 
@@ -71,6 +72,7 @@ extern "C" {
         return_id: *mut u32,
     ) -> u32;
     fn proxy_increment_metric(metric_id: u32, offset: i64) -> u32;
+    fn proxy_record_metric(metric_id: u32, value: u64) -> u32;
     fn proxy_get_log_level(return_level: *mut u32) -> u32;
     fn proxy_log(level: u32, message_data: *const u8, message_size: usize) -> u32;
     fn proxy_set_tick_period_milliseconds(period: u32) -> u32;
@@ -214,10 +216,15 @@ pub fn buffer(buffer_type: u32, size: usize) -> Result<Option<Vec<u8>>, HostErro
 
 /// Seconds since the Unix epoch, from Envoy's clock.
 pub fn now_seconds() -> Result<u64, HostError> {
+    Ok(now_nanos()? / 1_000_000_000)
+}
+
+/// Nanoseconds since the Unix epoch, from Envoy's clock.
+pub fn now_nanos() -> Result<u64, HostError> {
     let mut nanos = 0u64;
     // SAFETY: the out-pointer is valid.
     status_result(unsafe { proxy_get_current_time_nanoseconds(&mut nanos) })?;
-    Ok(nanos / 1_000_000_000)
+    Ok(nanos)
 }
 
 /// Sets a one-segment property: filter state `wasm.<name>`, readable by access logs.
@@ -285,14 +292,27 @@ pub fn send_local_response(
     status_result(rc)
 }
 
-/// Defines a counter metric; its id for [`increment_counter`].
-pub fn define_counter(name: &str) -> Result<u32, HostError> {
+fn define_metric(metric_type: u32, name: &str) -> Result<u32, HostError> {
     let mut id = 0;
     // SAFETY: the name outlives the call; the out-pointer is valid.
-    status_result(unsafe {
-        proxy_define_metric(METRIC_COUNTER, name.as_ptr(), name.len(), &mut id)
-    })?;
+    status_result(unsafe { proxy_define_metric(metric_type, name.as_ptr(), name.len(), &mut id) })?;
     Ok(id)
+}
+
+/// Defines a counter metric; its id for [`increment_counter`].
+pub fn define_counter(name: &str) -> Result<u32, HostError> {
+    define_metric(METRIC_COUNTER, name)
+}
+
+/// Defines a histogram metric; its id for [`record_histogram`].
+pub fn define_histogram(name: &str) -> Result<u32, HostError> {
+    define_metric(METRIC_HISTOGRAM, name)
+}
+
+/// Records one value in a histogram.
+pub fn record_histogram(id: u32, value: u64) -> Result<(), HostError> {
+    // SAFETY: no pointers.
+    status_result(unsafe { proxy_record_metric(id, value) })
 }
 
 /// Adds `n` to a counter.

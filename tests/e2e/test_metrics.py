@@ -154,3 +154,24 @@ def test_per_policy_counters_name_the_deciding_policy(envoy):
     assert "meshguard_policy=" not in prom.replace('{meshguard_policy="', "")
     loaded = re.search(r"^meshguard_config_loaded(?:\{\})? (\d+)$", prom, re.M)
     assert loaded and int(loaded.group(1)) >= 1, prom[:3000]
+
+
+def latency_histogram(client) -> int | None:
+    """The sample count of ``meshguard_decision_latency_us`` in /stats/prometheus, None when absent."""
+    m = re.search(r"^meshguard_decision_latency_us_count(?:\{\})? (\d+)$", client.admin("/stats/prometheus"), re.M)
+    return int(m.group(1)) if m else None
+
+
+def test_decision_latency_histogram_only_when_asked(envoy):
+    on = dict(PC, decisionLatencyHistogram=True, workload={"namespace": "default", "labels": {
+        "app": "metrics", "test": "latency-on"}})
+    c = envoy(on)
+    for path, identity in [("/ok/1", "productpage"), ("/admin", "productpage"), ("/other", None)]:
+        c.request("GET", path, identity=identity)
+    # Envoy merges worker histograms into the admin view on its stats flush (5 s by default).
+    assert poll(lambda: latency_histogram(c) == 3, timeout=12.0), c.admin("/stats/prometheus")[:3000]
+
+    off = envoy(PC)
+    off.request("GET", "/ok/1", identity="productpage")
+    time.sleep(1.2)
+    assert latency_histogram(off) is None

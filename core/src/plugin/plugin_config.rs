@@ -46,6 +46,10 @@ struct RawConfig<'a> {
     trust_domain_aliases: Vec<String>,
     #[serde(default)]
     decision_header: bool,
+    /// Record each decision's duration in the histogram `meshguard_decision_latency_us`
+    /// (default off: two clock reads and a histogram record per request, README Observability).
+    #[serde(default)]
+    decision_latency_histogram: bool,
     /// Envoy cluster per `jwksUri`, overriding Istio's `outbound|<port>||<host>` convention.
     #[serde(default)]
     jwks_clusters: BTreeMap<String, String>,
@@ -407,6 +411,7 @@ pub fn load(bytes: &[u8], node: &NodeInfo) -> Result<(Engine, LoadReport), Confi
     }
     let settings = Settings {
         decision_header: raw.decision_header,
+        decision_latency_histogram: raw.decision_latency_histogram,
         jwks_refresh_seconds: match raw.jwks_refresh_seconds {
             Some(0) => return Err(ConfigError::new("jwksRefreshSeconds", "must be at least 1")),
             Some(s) => s,

@@ -33,6 +33,8 @@ pub enum JwtSource {
 pub struct Settings {
     /// Add `x-meshguard-decision` to responses.
     pub decision_header: bool,
+    /// Record each decision's duration (`decisionLatencyHistogram`, off by default).
+    pub decision_latency_histogram: bool,
     /// Seconds between remote JWKS refreshes.
     pub jwks_refresh_seconds: u64,
     /// Verified-token cache capacity.
