@@ -110,6 +110,43 @@ impl fmt::Display for ConfigPath {
     }
 }
 
+/// Where one Kubernetes object sits in `resources`: `resources[index]`, then `items[i]` for each
+/// `v1` `List` it is inside. Kept for every object while the configuration loads, so it holds
+/// numbers only; [`ResourcePath::path`] builds the [`ConfigPath`] when there is an error.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ResourcePath {
+    index: usize,
+    items: Vec<usize>,
+}
+
+impl ResourcePath {
+    /// `resources[index]`.
+    pub fn new(index: usize) -> ResourcePath {
+        ResourcePath {
+            index,
+            items: Vec::new(),
+        }
+    }
+
+    /// Item `i` of the `List` at this place.
+    pub fn item(&self, i: usize) -> ResourcePath {
+        let mut items = self.items.clone();
+        items.push(i);
+        ResourcePath {
+            index: self.index,
+            items,
+        }
+    }
+
+    /// `resources[2].items[0]`.
+    pub fn path(&self) -> ConfigPath {
+        self.items.iter().fold(
+            ConfigPath::root().field("resources").index(self.index),
+            |path, i| path.field("items").index(*i),
+        )
+    }
+}
+
 /// A configuration problem: where it is and what is wrong.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ConfigError {
@@ -187,6 +224,10 @@ mod tests {
         assert_eq!(
             e.to_string(),
             "resources[0].spec.rules[1].from[0].source.notPrincipal: unknown field"
+        );
+        assert_eq!(
+            ResourcePath::new(3).item(1).path().to_string(),
+            "resources[3].items[1]"
         );
         let moved = e.path.with_resource_index(4);
         assert_eq!(moved.resource_index(), Some(4));

@@ -23,7 +23,7 @@ use serde_json::Value;
 use crate::authorization::authorization_policy::{Action, CompiledPolicy, CompiledRule};
 use crate::authorization::rule_id::RuleId;
 use crate::error::{config_err as err, ConfigResult as Result};
-use crate::error::{ConfigError, ConfigPath};
+use crate::error::{ConfigError, ConfigPath, ResourcePath};
 use crate::matchers::attribute_vocabulary::{claim, claim_path, port, request_principal};
 use crate::matchers::cidr::Cidr;
 use crate::matchers::identity_match::{IdentityMatch, TrustBundle};
@@ -138,8 +138,8 @@ pub struct RoleRef {
 pub struct LegacyRbac {
     config: Option<RbacConfigSpec>,
     /// Namespace, name, spec and where the resource is (for errors).
-    roles: Vec<(String, String, ServiceRoleSpec, ConfigPath)>,
-    bindings: Vec<(String, String, ServiceRoleBindingSpec, ConfigPath)>,
+    roles: Vec<(String, String, ServiceRoleSpec, ResourcePath)>,
+    bindings: Vec<(String, String, ServiceRoleBindingSpec, ResourcePath)>,
 }
 
 impl LegacyRbac {
@@ -148,16 +148,16 @@ impl LegacyRbac {
         &mut self,
         name: &str,
         spec: RbacConfigSpec,
-        path: &ConfigPath,
+        path: &ResourcePath,
     ) -> Result<()> {
         if name != "default" {
             return err(
-                path.clone().field("metadata").field("name"),
+                path.path().field("metadata").field("name"),
                 "Istio only honours the ClusterRbacConfig named \"default\"",
             );
         }
         if self.config.is_some() {
-            return err(path.clone(), "only one ClusterRbacConfig may be given");
+            return err(path.path(), "only one ClusterRbacConfig may be given");
         }
         self.config = Some(spec);
         Ok(())
@@ -168,11 +168,11 @@ impl LegacyRbac {
         namespace: &str,
         name: &str,
         spec: ServiceRoleSpec,
-        path: &ConfigPath,
+        path: &ResourcePath,
     ) -> Result<()> {
         let probe = Workload::new(namespace.to_string(), BTreeMap::new());
         for (i, rule) in spec.rules.iter().enumerate() {
-            let rule_path = || path.clone().field("spec").field("rules").index(i);
+            let rule_path = || path.path().field("spec").field("rules").index(i);
             if rule.services.is_empty() {
                 return err(
                     rule_path().field("services"),
@@ -192,9 +192,9 @@ impl LegacyRbac {
         namespace: &str,
         name: &str,
         spec: ServiceRoleBindingSpec,
-        path: &ConfigPath,
+        path: &ResourcePath,
     ) -> Result<()> {
-        let in_spec = || path.clone().field("spec");
+        let in_spec = || path.path().field("spec");
         match &spec.role_ref {
             Some(r) if r.kind == "ServiceRole" && !r.name.is_empty() => {}
             _ => {
@@ -278,7 +278,7 @@ impl LegacyRbac {
             };
             let mut access = Vec::new();
             for (i, rule) in role.rules.iter().enumerate() {
-                let rule_path = || role_path.clone().field("spec").field("rules").index(i);
+                let rule_path = || role_path.path().field("spec").field("rules").index(i);
                 if let Some(p) =
                     access_rule(rule, workload, false).map_err(|e| e.within(rule_path()))?
                 {
@@ -290,7 +290,7 @@ impl LegacyRbac {
             }
             let mut subjects = Vec::new();
             for (i, subject) in binding.subjects.iter().enumerate() {
-                let subject_path = || path.clone().field("spec").field("subjects").index(i);
+                let subject_path = || path.path().field("spec").field("subjects").index(i);
                 subjects
                     .push(subject_predicate(subject, trust).map_err(|e| e.within(subject_path()))?);
             }

@@ -28,7 +28,7 @@ use crate::authorization::rule_id::RuleId;
 use crate::authorization::security_rule::{self, InventoryEntry};
 use crate::egress::service_entry;
 use crate::egress::sidecar::{self, OutboundMode};
-use crate::error::{ConfigError, ConfigPath};
+use crate::error::{ConfigError, ConfigPath, ResourcePath};
 use crate::matchers::identity_match::TrustBundle;
 use crate::matchers::json_path;
 use crate::mtls::peer_authentication;
@@ -214,11 +214,7 @@ pub fn load(bytes: &[u8], node: &NodeInfo) -> Result<(Engine, LoadReport), Confi
 
     let mut objects = Vec::new();
     for (i, value) in raw.resources.iter().enumerate() {
-        flatten(
-            value,
-            ConfigPath::root().field("resources").index(i),
-            &mut objects,
-        )?;
+        flatten(value, ResourcePath::new(i), &mut objects)?;
     }
 
     let mut applied = Vec::new();
@@ -231,10 +227,10 @@ pub fn load(bytes: &[u8], node: &NodeInfo) -> Result<(Engine, LoadReport), Confi
     let mut sidecars = Vec::new();
     let mut registry = Vec::new();
     for (path, resource) in &objects {
-        let in_spec = || path.clone().field("spec");
+        let in_spec = || path.path().field("spec");
         if resource.metadata.name.is_empty() {
             return Err(ConfigError::new(
-                path.clone().field("metadata").field("name"),
+                path.path().field("metadata").field("name"),
                 "must not be empty",
             ));
         }
@@ -258,7 +254,7 @@ pub fn load(bytes: &[u8], node: &NodeInfo) -> Result<(Engine, LoadReport), Confi
                     trust: &trust,
                 };
                 let policy = authorization_policy::compile_authorization_policy(spec, &ctx)
-                    .map_err(|e| e.within(path.clone()))?;
+                    .map_err(|e| e.within(path.path()))?;
                 if applies(
                     policy.selector.as_ref(),
                     policy.has_target_ref,
@@ -356,7 +352,7 @@ pub fn load(bytes: &[u8], node: &NodeInfo) -> Result<(Engine, LoadReport), Confi
             }
             (api, kind) => {
                 return Err(ConfigError::new(
-                    path.clone().field("kind"),
+                    path.path().field("kind"),
                     format!(
                         "unsupported resource {api}/{kind}: meshguard accepts security.istio.io \
                         AuthorizationPolicy, RequestAuthentication and PeerAuthentication, \
@@ -479,37 +475,37 @@ struct RawResource<'a> {
 /// Parses `value` and expands `v1` `List` objects into their items, each with its path.
 fn flatten<'v>(
     value: &'v RawValue,
-    path: ConfigPath,
-    out: &mut Vec<(ConfigPath, RawResource<'v>)>,
+    path: ResourcePath,
+    out: &mut Vec<(ResourcePath, RawResource<'v>)>,
 ) -> Result<(), ConfigError> {
-    let object: RawObject = parse(value).map_err(|e| e.within(path.clone()))?;
+    let object: RawObject = parse(value).map_err(|e| e.within(path.path()))?;
     if object.kind == "List" && object.api_version == "v1" {
         if object.spec.is_some() {
             return Err(ConfigError::new(
-                path.field("spec"),
+                path.path().field("spec"),
                 "unknown field `spec`, expected one of `apiVersion`, `kind`, `metadata`, `items`",
             ));
         }
         let Some(items) = object.items else {
-            return Err(ConfigError::new(path, "missing field `items`"));
+            return Err(ConfigError::new(path.path(), "missing field `items`"));
         };
         for (i, item) in items.into_iter().enumerate() {
-            flatten(item, path.clone().field("items").index(i), out)?;
+            flatten(item, path.item(i), out)?;
         }
         return Ok(());
     }
     if object.items.is_some() {
         return Err(ConfigError::new(
-            path.field("items"),
+            path.path().field("items"),
             "unknown field `items`, expected one of `apiVersion`, `kind`, `metadata`, `spec`, \
             `status`",
         ));
     }
     let Some(metadata) = object.metadata else {
-        return Err(ConfigError::new(path, "missing field `metadata`"));
+        return Err(ConfigError::new(path.path(), "missing field `metadata`"));
     };
     let metadata: RawMetadata =
-        parse(metadata).map_err(|e| e.within(path.clone().field("metadata")))?;
+        parse(metadata).map_err(|e| e.within(path.path().field("metadata")))?;
     out.push((
         path,
         RawResource {
