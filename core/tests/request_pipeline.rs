@@ -288,7 +288,7 @@ fn dry_run_results_are_published_per_shadow_engine_with_istios_keys() {
     }
     assert_eq!(
         Counter::DryRunAllowShadowDenied.name(),
-        "rbac.istio_dry_run_allow_shadow_denied"
+        "rbac.istio_dry_run_allow_.shadow_denied"
     );
 
     let public = run(&e, &Req::get("/public"), Side::Inbound);

@@ -169,6 +169,7 @@ def _hcm(
     xff_num_trusted_hops: int,
     access_log: str | None,
     direct_peer_state: bool,
+    access_log_format: str = ACCESS_LOG_FORMAT,
     jwt_authn: dict | None = None,
     echo_port: int | None = None,
     echo_prefix: str = "/echo",
@@ -195,7 +196,7 @@ def _hcm(
                 "typed_config": {
                     "@type": "type.googleapis.com/envoy.extensions.access_loggers.file.v3.FileAccessLog",
                     "path": access_log,
-                    "log_format": {"text_format_source": {"inline_string": ACCESS_LOG_FORMAT}},
+                    "log_format": {"text_format_source": {"inline_string": access_log_format}},
                 },
             }
         ]
@@ -294,6 +295,7 @@ def render(
     use_remote_address: bool = False,
     xff_num_trusted_hops: int = 0,
     access_log: str | None = None,
+    access_log_format: str = ACCESS_LOG_FORMAT,
     node_metadata: dict | None = None,
     direct_peer_state: bool = False,
     node_id: str = "sidecar~127.0.0.1~meshguard-test.default~default.svc.cluster.local",
@@ -315,6 +317,7 @@ def render(
     before the Wasm filter. ``echo_port``: requests whose path starts with ``echo_prefix`` are routed to the
     cluster ``echo`` (127.0.0.1:<echo_port>) instead of the ``direct_response``. ``extra_clusters`` /
     ``extra_listeners``: Envoy cluster / listener dicts appended to ``static_resources``.
+    ``access_log_format``: the text format of the ``access_log`` file (default :data:`ACCESS_LOG_FORMAT`).
     ``traffic_direction``: of both test listeners (``INBOUND``, or ``OUTBOUND`` to stand in for a sidecar's
     outbound listener, where meshguard's ``direction: auto`` enforces Sidecar egress)."""
     norm = dict(NORMALIZATION[normalization])
@@ -337,6 +340,7 @@ def render(
             use_remote_address=use_remote_address,
             xff_num_trusted_hops=xff_num_trusted_hops,
             access_log=access_log,
+            access_log_format=access_log_format,
             direct_peer_state=direct_peer_state,
             jwt_authn=jwt_authn,
             echo_port=echo_port,

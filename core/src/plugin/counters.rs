@@ -2,7 +2,8 @@
 //! through. Envoy files the names under `wasmcustom.` and Prometheus shows them as-is; the wasm
 //! glue keeps the counts in the VM and flushes them to Envoy once a second. The dry-run shadow
 //! counters carry the tail of the names Envoy's RBAC filter gives them for Istio
-//! (`http.<stat_prefix>.rbac.istio_dry_run_allow_shadow_denied`, ...; see `rbac_report`).
+//! (`http.<stat_prefix>.rbac.istio_dry_run_allow_.shadow_denied`: Envoy joins the shadow stat
+//! prefix with a dot; see `rbac_report`).
 
 use std::marker::PhantomData;
 
@@ -89,10 +90,10 @@ impl Counter {
             Counter::JwtCacheMiss => "meshguard_jwt_cache_miss",
             Counter::JwksFetchOk => "meshguard_jwks_fetch_ok",
             Counter::JwksFetchFailed => "meshguard_jwks_fetch_failed",
-            Counter::DryRunDenyShadowAllowed => "rbac.istio_dry_run_deny_shadow_allowed",
-            Counter::DryRunDenyShadowDenied => "rbac.istio_dry_run_deny_shadow_denied",
-            Counter::DryRunAllowShadowAllowed => "rbac.istio_dry_run_allow_shadow_allowed",
-            Counter::DryRunAllowShadowDenied => "rbac.istio_dry_run_allow_shadow_denied",
+            Counter::DryRunDenyShadowAllowed => "rbac.istio_dry_run_deny_.shadow_allowed",
+            Counter::DryRunDenyShadowDenied => "rbac.istio_dry_run_deny_.shadow_denied",
+            Counter::DryRunAllowShadowAllowed => "rbac.istio_dry_run_allow_.shadow_allowed",
+            Counter::DryRunAllowShadowDenied => "rbac.istio_dry_run_allow_.shadow_denied",
             Counter::ShadowAllowed => "rbac.shadow_allowed",
         }
     }

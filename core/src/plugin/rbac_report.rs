@@ -11,7 +11,9 @@
 //! * a filter with shadow rules sets, under the dynamic metadata namespace
 //!   `envoy.filters.http.rbac`, `<prefix>shadow_engine_result` (`allowed` / `denied`) and, when a
 //!   rule matched, `<prefix>shadow_effective_policy_id`, and counts
-//!   `http.<stat_prefix>.rbac.<prefix>shadow_allowed` / `shadow_denied`;
+//!   `http.<stat_prefix>.rbac.<prefix>.shadow_allowed` / `shadow_denied` (Envoy's
+//!   `statPrefixJoin` adds the dot after a non-empty prefix: `rbac.istio_dry_run_deny_.shadow_denied`,
+//!   but `rbac.shadow_allowed` for the AUDIT filter);
 //! * the enforced LOG (AUDIT) filter sets `access_log_hint` (`true` when an AUDIT rule matched)
 //!   under the shared namespace `envoy.common`;
 //! * a filter runs only if the ones before it let the request through: the ALLOW filter's
@@ -19,8 +21,8 @@
 //!
 //! A proxy-wasm module cannot write dynamic metadata (Envoy's `proxy_set_property` writes filter
 //! state), so each key is published as the filter state `wasm.<namespace>.<key>`, and each
-//! counter as the wasm counter `rbac.<prefix>shadow_*` (Envoy names it
-//! `wasmcustom.rbac.<prefix>shadow_*`).
+//! counter as the wasm counter `rbac.<prefix>.shadow_*` (Envoy names it
+//! `wasmcustom.rbac.<prefix>.shadow_*`: Envoy's name without `http.<stat_prefix>.`).
 
 use crate::authorization::rule_id::RuleId;
 use crate::plugin::counters::Counter;
@@ -72,7 +74,7 @@ impl ShadowFilter {
         }
     }
 
-    /// The counter `rbac.<prefix>shadow_allowed` or `rbac.<prefix>shadow_denied`.
+    /// The counter `rbac.<prefix>.shadow_allowed` or `rbac.<prefix>.shadow_denied`.
     pub fn counter(self, allowed: bool) -> Counter {
         match (self, allowed) {
             (ShadowFilter::Audit, _) => Counter::ShadowAllowed,
