@@ -15,7 +15,8 @@ the tests compare:
 * the counters of ``/stats``: Envoy's ``http.<stat_prefix>.rbac.<prefix>.shadow_{allowed,denied}`` (Envoy joins
   the shadow prefix with a dot: ``rbac.istio_dry_run_deny_.shadow_denied``; ``rbac.shadow_allowed`` for the
   AUDIT filter) against meshguard's ``wasmcustom.rbac.<prefix>.shadow_{allowed,denied}`` (the same name after
-  the HCM's ``http.<stat_prefix>.``), as increments over the requests sent.
+  the HCM's ``http.<stat_prefix>.``), as increments over the requests sent, and meshguard's in
+  ``/stats/prometheus`` (``envoy_rbac_istio_dry_run_deny__shadow_denied{envoy_rbac_prefix="wasmcustom"}``).
 """
 import dataclasses
 import re
@@ -158,6 +159,12 @@ def test_dry_run_and_audit_results_match_envoys_rbac_filter(envoy_pool, tmp_path
             break
         time.sleep(0.2)
     assert want and got == want, (got, want)
+    # Prometheus: Envoy's default `rbac_prefix` tag takes `wasmcustom` as the prefix, giving
+    # envoy_rbac_istio_dry_run_deny__shadow_denied{envoy_rbac_prefix="wasmcustom"}.
+    prom = mg.admin("/stats/prometheus")
+    for name, value in after["meshguard"].items():
+        sample = rf'^envoy_rbac_{name.replace(".", "_")}{{envoy_rbac_prefix="wasmcustom"}} {value}$'
+        assert re.search(sample, prom, re.M), (name, value)
 
 
 def test_dry_run_and_audit_publish_nothing_without_such_policies(envoy_pool):
