@@ -12,8 +12,8 @@
 //!   `envoy.filters.http.rbac`, `<prefix>shadow_engine_result` (`allowed` / `denied`) and, when a
 //!   rule matched, `<prefix>shadow_effective_policy_id`, and counts
 //!   `http.<stat_prefix>.rbac.<prefix>.shadow_allowed` / `shadow_denied` (Envoy's
-//!   `statPrefixJoin` adds the dot after a non-empty prefix: `rbac.istio_dry_run_deny_.shadow_denied`,
-//!   but `rbac.shadow_allowed` for the AUDIT filter);
+//!   `statPrefixJoin` adds the dot after a non-empty prefix:
+//!   `rbac.istio_dry_run_deny_.shadow_denied`, but `rbac.shadow_allowed` for the AUDIT filter);
 //! * the enforced LOG (AUDIT) filter sets `access_log_hint` (`true` when an AUDIT rule matched)
 //!   under the shared namespace `envoy.common`;
 //! * a filter runs only if the ones before it let the request through: the ALLOW filter's
