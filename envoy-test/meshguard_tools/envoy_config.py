@@ -306,6 +306,7 @@ def render(
     extra_clusters: list | None = None,
     extra_listeners: list | None = None,
     traffic_direction: str = "INBOUND",
+    stats_config: dict | None = None,
 ) -> dict:
     """Return the Envoy bootstrap as a dict (dump it with :func:`to_yaml`).
 
@@ -318,6 +319,7 @@ def render(
     cluster ``echo`` (127.0.0.1:<echo_port>) instead of the ``direct_response``. ``extra_clusters`` /
     ``extra_listeners``: Envoy cluster / listener dicts appended to ``static_resources``.
     ``access_log_format``: the text format of the ``access_log`` file (default :data:`ACCESS_LOG_FORMAT`).
+    ``stats_config``: replaces the bootstrap's ``stats_config`` (default: the ``meshguard_policy`` tag).
     ``traffic_direction``: of both test listeners (``INBOUND``, or ``OUTBOUND`` to stand in for a sidecar's
     outbound listener, where meshguard's ``direction: auto`` enforces Sidecar egress)."""
     norm = dict(NORMALIZATION[normalization])
@@ -380,7 +382,7 @@ def render(
         "admin": {"address": {"socket_address": {"address": "127.0.0.1", "port_value": admin_port}}},
         # What Istio's bootstrap adds for `extraStatTags: [meshguard_policy]`: the per-policy counters
         # become one metric per outcome with a meshguard_policy label.
-        "stats_config": {"stats_tags": [STATS_TAG_POLICY]},
+        "stats_config": stats_config or {"stats_tags": [STATS_TAG_POLICY]},
         "static_resources": static,
     }
 
@@ -389,6 +391,20 @@ ECHO_CLUSTER = "echo"
 
 # Istio's extraStatTags regex for the tag meshguard_policy (tools/packaging/common/envoy_bootstrap.json).
 STATS_TAG_POLICY = {"tag_name": "meshguard_policy", "regex": r"(meshguard_policy=\.=(.*?);\.;)"}
+
+# What Istio's bootstrap (tools/packaging/common/envoy_bootstrap.json) sets for RBAC stats: only its own tag
+# regexes (no Envoy default tags), among them the connection manager prefix (Istio's stat prefixes end in
+# ";") and the three authorization tags.
+ISTIO_RBAC_STATS_CONFIG = {
+    "use_all_default_tags": False,
+    "stats_tags": [
+        {"tag_name": "http_conn_manager_prefix",
+         "regex": r"^http\.(((?:[_.[:digit:]\w]*|[_\[\]aAbBcCdDeEfF[:digit:]\w\:]*));\.)"},
+        {"tag_name": "authz_enforce_result", "regex": r"rbac(\.(allowed|denied))"},
+        {"tag_name": "authz_dry_run_action", "regex": r"(\.istio_dry_run_(allow|deny)_)"},
+        {"tag_name": "authz_dry_run_result", "regex": r"(\.shadow_(allowed|denied))"},
+    ],
+}
 
 
 def static_cluster(name: str, port: int, address: str = "127.0.0.1") -> dict:

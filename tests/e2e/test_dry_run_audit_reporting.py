@@ -68,9 +68,9 @@ MESHGUARD_FORMAT = log_format(lambda ns, key: f"%FILTER_STATE(wasm.{ns}.{key}:PL
 SHADOW_COUNTER = re.compile(r"rbac\.((?:istio_dry_run_(?:allow|deny)_\.)?shadow_(?:allowed|denied))$")
 
 
-def native_listener(port: int, log_path: str) -> dict:
+def native_listener(port: int, log_path: str, stat_prefix: str = "native_rbac") -> dict:
     hcm = envoy_config.http_connection_manager(
-        "native_rbac", wasm=False, extra_filters=istio_rbac_filters(POLICIES, NS, LABELS))
+        stat_prefix, wasm=False, extra_filters=istio_rbac_filters(POLICIES, NS, LABELS))
     hcm["access_log"] = [{
         "name": "envoy.access_loggers.file",
         "typed_config": {"@type": "type.googleapis.com/envoy.extensions.access_loggers.file.v3.FileAccessLog",
@@ -176,3 +176,41 @@ def test_dry_run_and_audit_publish_nothing_without_such_policies(envoy_pool):
     assert c.request("GET", "/ok?none=2").status == 200
     for marker in ("/blocked/x?none=1 ", "/ok?none=2 "):
         assert set(fields_of(c.access_log_line(marker)).values()) == {"-"}
+
+
+PROM_RBAC = re.compile(r"^(envoy_http_rbac|rbac)\{([^}]*)\} (\d+)$", re.M)
+
+
+def dry_run_samples(prom: str, metric: str) -> dict:
+    """``{(authz_dry_run_action, authz_dry_run_result): value}`` of one Prometheus metric's samples."""
+    out = {}
+    for name, labels, value in PROM_RBAC.findall(prom):
+        tags = dict(re.findall(r'(\w+)="([^"]*)"', labels))
+        if name == metric and "authz_dry_run_result" in tags:
+            out[(tags.get("authz_dry_run_action", ""), tags["authz_dry_run_result"])] = int(value)
+    return out
+
+
+def test_dry_run_counters_carry_istios_prometheus_labels(envoy_pool, tmp_path):
+    """With the stats tags of Istio's bootstrap (``envoy_config.ISTIO_RBAC_STATS_CONFIG``; Istio's stat prefixes
+    end in ``;``), Envoy's ``http.<p>;.rbac.istio_dry_run_deny_.shadow_denied`` is exported as
+    ``envoy_http_rbac{authz_dry_run_action="deny",authz_dry_run_result="denied",http_conn_manager_prefix="<p>"}``
+    and meshguard's ``wasmcustom.rbac.istio_dry_run_deny_.shadow_denied`` as
+    ``rbac{authz_dry_run_action="deny",authz_dry_run_result="denied"}``: compared, the samples of both metrics
+    by their two ``authz_dry_run_*`` labels after the same requests."""
+    port, log = free_port(), tmp_path / "native.log"
+    cfg = {"workload": {"namespace": NS, "labels": LABELS}, "resources": POLICIES}
+    mg = envoy_pool.get(cfg, extra_listeners=[native_listener(port, str(log), "native_rbac;")],
+                        stats_config=envoy_config.ISTIO_RBAC_STATS_CONFIG)
+    native = dataclasses.replace(mg, plain_port=port)
+    for i, (method, path, status) in enumerate(CASES):
+        for c in (mg, native):
+            assert c.request(method, f"{path}?prom={i}").status == status
+    deadline = time.monotonic() + 5
+    while True:  # meshguard flushes its counters once a second
+        prom = mg.admin("/stats/prometheus")
+        envoys, mine = dry_run_samples(prom, "envoy_http_rbac"), dry_run_samples(prom, "rbac")
+        if mine == envoys or time.monotonic() > deadline:
+            break
+        time.sleep(0.2)
+    assert any(envoys.values()) and mine == envoys, (mine, envoys)

@@ -36,11 +36,13 @@ pub enum Counter {
     DryRunAllowShadowDenied,
     /// The AUDIT filter's shadow engine (dry-run AUDIT policies; no stat prefix).
     ShadowAllowed,
+    /// Never bumped (action LOG always allows), defined as Envoy defines it.
+    ShadowDenied,
 }
 
 impl Counter {
     /// Every counter, in index order.
-    pub const ALL: [Counter; 22] = [
+    pub const ALL: [Counter; 23] = [
         Counter::Allowed,
         Counter::Denied,
         Counter::DryRunDenied,
@@ -63,6 +65,7 @@ impl Counter {
         Counter::DryRunAllowShadowAllowed,
         Counter::DryRunAllowShadowDenied,
         Counter::ShadowAllowed,
+        Counter::ShadowDenied,
     ];
 
     /// The position in [`Counter::ALL`].
@@ -95,6 +98,7 @@ impl Counter {
             Counter::DryRunAllowShadowAllowed => "rbac.istio_dry_run_allow_.shadow_allowed",
             Counter::DryRunAllowShadowDenied => "rbac.istio_dry_run_allow_.shadow_denied",
             Counter::ShadowAllowed => "rbac.shadow_allowed",
+            Counter::ShadowDenied => "rbac.shadow_denied",
         }
     }
 

@@ -77,7 +77,8 @@ impl ShadowFilter {
     /// The counter `rbac.<prefix>.shadow_allowed` or `rbac.<prefix>.shadow_denied`.
     pub fn counter(self, allowed: bool) -> Counter {
         match (self, allowed) {
-            (ShadowFilter::Audit, _) => Counter::ShadowAllowed,
+            (ShadowFilter::Audit, true) => Counter::ShadowAllowed,
+            (ShadowFilter::Audit, false) => Counter::ShadowDenied,
             (ShadowFilter::Deny, true) => Counter::DryRunDenyShadowAllowed,
             (ShadowFilter::Deny, false) => Counter::DryRunDenyShadowDenied,
             (ShadowFilter::Allow, true) => Counter::DryRunAllowShadowAllowed,
