@@ -572,6 +572,10 @@ impl Engine {
 
     /// Runs each shadow engine that has policies; cost nothing without dry-run policies.
     fn shadows<'e>(&'e self, subject: &Subject<'_>) -> Shadows<'e> {
+        if !(self.dry_run_deny.present || self.dry_run_allow.present || self.dry_run_audit.present)
+        {
+            return Shadows::default();
+        }
         let run = |set: &'e RuleSet, allowed: fn(bool) -> bool, deny_semantics: bool| {
             set.present.then(|| {
                 let rule = if deny_semantics {
