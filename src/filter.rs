@@ -6,8 +6,7 @@
 //! * `on_http_request_headers` reads the header map once, lets the engine decide (connection
 //!   properties are read lazily, only if a rule needs them), records the decision as filter
 //!   state `wasm.meshguard.decision`, and on deny sends `403 RBAC: access denied` itself, as
-//!   Envoy's RBAC filter does (`grpc-status: 7` for gRPC requests). Dry-run and AUDIT results
-//!   are published as the filter state standing for Envoy RBAC's dynamic metadata.
+//!   Envoy's RBAC filter does (`grpc-status: 7` for gRPC requests).
 //!
 //! Nothing here can panic on host input: every host call returns `Result`.
 
@@ -566,8 +565,9 @@ impl AuthzFilter {
                 );
             }
         }
-        // Dry-run and AUDIT results as filter state `wasm.<namespace>.<key>` (proxy-wasm
-        // cannot write Envoy's dynamic metadata); no host call when no such policy applies.
+        // Dry-run and AUDIT results as filter state `wasm.<namespace>.<key>`, standing for Envoy
+        // RBAC's dynamic metadata (proxy-wasm cannot write dynamic metadata); no host call when
+        // no such policy applies.
         for (name, value) in outcome.rbac_report.properties() {
             if let Err(e) = host::set_property(name, value.as_bytes()) {
                 log::debug!("#{id} meshguard: cannot set {name} (host status {})", e.0);

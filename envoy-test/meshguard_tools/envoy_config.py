@@ -296,6 +296,7 @@ def render(
     xff_num_trusted_hops: int = 0,
     access_log: str | None = None,
     access_log_format: str = ACCESS_LOG_FORMAT,
+    stats_config: dict | None = None,
     node_metadata: dict | None = None,
     direct_peer_state: bool = False,
     node_id: str = "sidecar~127.0.0.1~meshguard-test.default~default.svc.cluster.local",
@@ -306,7 +307,6 @@ def render(
     extra_clusters: list | None = None,
     extra_listeners: list | None = None,
     traffic_direction: str = "INBOUND",
-    stats_config: dict | None = None,
 ) -> dict:
     """Return the Envoy bootstrap as a dict (dump it with :func:`to_yaml`).
 
