@@ -596,6 +596,14 @@ impl AuthzFilter {
                 );
             }
         }
+        // Dry-run and AUDIT results as filter state `wasm.<namespace>.<key>`, standing for Envoy
+        // RBAC's dynamic metadata (proxy-wasm cannot write dynamic metadata); no host call when
+        // no such policy applies.
+        for (name, value) in outcome.rbac_report.properties() {
+            if let Err(e) = host::set_property(name, value.as_bytes()) {
+                log::debug!("#{id} meshguard: cannot set {name} (host status {})", e.0);
+            }
+        }
         if let Some((level, line)) = &outcome.log {
             log::log!(*level, "#{id} {line}");
         }

@@ -15,6 +15,7 @@ use meshguard_core::authorization::deny_response::grpc_status;
 use meshguard_core::matchers::predicate::Tri;
 use meshguard_core::plugin::engine::{DryRun, Engine, Explanation, RuleExplanation, Verdict};
 use meshguard_core::plugin::plugin_config::JwtSource;
+use meshguard_core::plugin::rbac_report::RbacReport;
 use meshguard_core::plugin::request_pipeline::{decide_request, PipelineRequest, Side, Stage};
 use meshguard_core::request::path_normalization::{PathNormalization, PathRejected};
 use meshguard_core::request::peer::Peer;
@@ -283,6 +284,10 @@ pub fn check(args: &CheckArgs) -> Result<u8, Fail> {
         );
         out.insert("audit".into(), json!(decision.and_then(|d| d.audit)));
         out.insert(
+            "filterState".into(),
+            filter_state_json(&outcome.rbac_report),
+        );
+        out.insert(
             "reply".into(),
             match &outcome.reply {
                 Some(r) => json!({
@@ -343,6 +348,9 @@ pub fn check(args: &CheckArgs) -> Result<u8, Fail> {
         if let Some(d) = decision {
             println!("dry-run:  {}", dry_run_text(d.dry_run));
             println!("audit:    {}", d.audit.unwrap_or("none"));
+        }
+        for (name, value) in outcome.rbac_report.properties() {
+            println!("state:    wasm.{name} = {value}");
         }
         println!("summary:  {summary}");
         for note in &notes {
@@ -441,6 +449,17 @@ fn dry_run_text(d: DryRun<'_>) -> String {
         DryRun::WouldAllow(Some(id)) => format!("would allow: {id}"),
         DryRun::WouldAllow(None) => "would allow".to_string(),
     }
+}
+
+/// The dry-run and AUDIT filter state the filter would set, keyed as Envoy stores it
+/// (`wasm.<property>`).
+fn filter_state_json(report: &RbacReport<'_>) -> Value {
+    Value::Object(
+        report
+            .properties()
+            .map(|(name, value)| (format!("wasm.{name}"), json!(value)))
+            .collect(),
+    )
 }
 
 fn dry_run_json(d: DryRun<'_>) -> Value {

@@ -403,6 +403,14 @@ fn check_reports_dry_run_and_audit_without_enforcing_them() {
     assert_eq!(code, 0, "{v}");
     assert_eq!(v["audit"], "ns[default]-policy[audit-details]-rule[0]");
     assert_eq!(v["dryRun"]["result"], "wouldAllow");
+    assert_eq!(
+        v["filterState"]["wasm.envoy.common.access_log_hint"],
+        "true"
+    );
+    assert_eq!(
+        v["filterState"]["wasm.envoy.filters.http.rbac.istio_dry_run_deny_shadow_engine_result"],
+        "allowed"
+    );
 
     let r = run(&[
         "check",
@@ -415,6 +423,14 @@ fn check_reports_dry_run_and_audit_without_enforcing_them() {
     assert!(
         r.stdout
             .contains("dry-run:  would deny: ns[default]-policy[dry-deny-beta]-rule[0]"),
+        "{}",
+        r.stdout
+    );
+    assert!(
+        r.stdout.contains(
+            "state:    wasm.envoy.filters.http.rbac.istio_dry_run_deny_shadow_effective_policy_id \
+             = ns[default]-policy[dry-deny-beta]-rule[0]"
+        ),
         "{}",
         r.stdout
     );

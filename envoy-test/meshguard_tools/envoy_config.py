@@ -169,6 +169,7 @@ def _hcm(
     xff_num_trusted_hops: int,
     access_log: str | None,
     direct_peer_state: bool,
+    access_log_format: str = ACCESS_LOG_FORMAT,
     jwt_authn: dict | None = None,
     echo_port: int | None = None,
     echo_prefix: str = "/echo",
@@ -195,7 +196,7 @@ def _hcm(
                 "typed_config": {
                     "@type": "type.googleapis.com/envoy.extensions.access_loggers.file.v3.FileAccessLog",
                     "path": access_log,
-                    "log_format": {"text_format_source": {"inline_string": ACCESS_LOG_FORMAT}},
+                    "log_format": {"text_format_source": {"inline_string": access_log_format}},
                 },
             }
         ]
@@ -294,6 +295,8 @@ def render(
     use_remote_address: bool = False,
     xff_num_trusted_hops: int = 0,
     access_log: str | None = None,
+    access_log_format: str = ACCESS_LOG_FORMAT,
+    stats_config: dict | None = None,
     node_metadata: dict | None = None,
     direct_peer_state: bool = False,
     node_id: str = "sidecar~127.0.0.1~meshguard-test.default~default.svc.cluster.local",
@@ -315,6 +318,8 @@ def render(
     before the Wasm filter. ``echo_port``: requests whose path starts with ``echo_prefix`` are routed to the
     cluster ``echo`` (127.0.0.1:<echo_port>) instead of the ``direct_response``. ``extra_clusters`` /
     ``extra_listeners``: Envoy cluster / listener dicts appended to ``static_resources``.
+    ``access_log_format``: the text format of the ``access_log`` file (default :data:`ACCESS_LOG_FORMAT`).
+    ``stats_config``: replaces the bootstrap's ``stats_config`` (default: the ``meshguard_policy`` tag).
     ``traffic_direction``: of both test listeners (``INBOUND``, or ``OUTBOUND`` to stand in for a sidecar's
     outbound listener, where meshguard's ``direction: auto`` enforces Sidecar egress)."""
     norm = dict(NORMALIZATION[normalization])
@@ -337,6 +342,7 @@ def render(
             use_remote_address=use_remote_address,
             xff_num_trusted_hops=xff_num_trusted_hops,
             access_log=access_log,
+            access_log_format=access_log_format,
             direct_peer_state=direct_peer_state,
             jwt_authn=jwt_authn,
             echo_port=echo_port,
@@ -376,7 +382,7 @@ def render(
         "admin": {"address": {"socket_address": {"address": "127.0.0.1", "port_value": admin_port}}},
         # What Istio's bootstrap adds for `extraStatTags: [meshguard_policy]`: the per-policy counters
         # become one metric per outcome with a meshguard_policy label.
-        "stats_config": {"stats_tags": [STATS_TAG_POLICY]},
+        "stats_config": stats_config or {"stats_tags": [STATS_TAG_POLICY]},
         "static_resources": static,
     }
 
@@ -385,6 +391,20 @@ ECHO_CLUSTER = "echo"
 
 # Istio's extraStatTags regex for the tag meshguard_policy (tools/packaging/common/envoy_bootstrap.json).
 STATS_TAG_POLICY = {"tag_name": "meshguard_policy", "regex": r"(meshguard_policy=\.=(.*?);\.;)"}
+
+# What Istio's bootstrap (tools/packaging/common/envoy_bootstrap.json) sets for RBAC stats: only its own tag
+# regexes (no Envoy default tags), among them the connection manager prefix (Istio's stat prefixes end in
+# ";") and the three authorization tags.
+ISTIO_RBAC_STATS_CONFIG = {
+    "use_all_default_tags": False,
+    "stats_tags": [
+        {"tag_name": "http_conn_manager_prefix",
+         "regex": r"^http\.(((?:[_.[:digit:]\w]*|[_\[\]aAbBcCdDeEfF[:digit:]\w\:]*));\.)"},
+        {"tag_name": "authz_enforce_result", "regex": r"rbac(\.(allowed|denied))"},
+        {"tag_name": "authz_dry_run_action", "regex": r"(\.istio_dry_run_(allow|deny)_)"},
+        {"tag_name": "authz_dry_run_result", "regex": r"(\.shadow_(allowed|denied))"},
+    ],
+}
 
 
 def static_cluster(name: str, port: int, address: str = "127.0.0.1") -> dict:

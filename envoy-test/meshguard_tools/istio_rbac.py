@@ -8,7 +8,9 @@ sidecar generator (``pilot/pkg/security/authz/{builder,model,matcher}``, summari
 * targeting: policies of the root namespace and of the workload's namespace whose ``selector`` is absent
   or a subset of the workload labels; ``targetRef(s)`` never apply to a sidecar;
 * filters in this order, each only if it has policies: AUDIT (RBAC action ``LOG``), DENY, ALLOW;
-  ``istio.io/dry-run`` policies go to ``shadow_rules`` (never enforced); one RBAC policy per rule,
+  ``istio.io/dry-run`` policies go to ``shadow_rules`` (never enforced) with
+  ``shadow_rules_stat_prefix`` ``istio_dry_run_deny_`` / ``istio_dry_run_allow_`` (none for AUDIT); one RBAC
+  policy per rule,
   named ``ns[<ns>]-policy[<name>]-rule[<i>]``; an ALLOW policy without rules gets the never-matching
   policy (deny by default, nothing allowed);
 * a rule: ``to`` entries -> permissions (OR), the fields of one operation plus the permission-side
@@ -358,7 +360,9 @@ def _rbac_filter(action: str, policies: dict, shadow: dict) -> dict:
         config["rules"] = {"action": action, "policies": policies}
     if shadow:
         config["shadow_rules"] = {"action": action, "policies": shadow}
-        config["shadow_rules_stat_prefix"] = f"istio_dry_run_{action.lower()}_"
+        # builder.go shadowRuleStatPrefix: none for the AUDIT (LOG) filter.
+        if action != "LOG":
+            config["shadow_rules_stat_prefix"] = f"istio_dry_run_{action.lower()}_"
     return {"name": "envoy.filters.http.rbac", "typed_config": config}
 
 

@@ -1,6 +1,9 @@
 //! The counters meshguard exports, as a closed enum, and the small sink they are bumped
 //! through. Envoy files the names under `wasmcustom.` and Prometheus shows them as-is; the wasm
-//! glue keeps the counts in the VM and flushes them to Envoy once a second.
+//! glue keeps the counts in the VM and flushes them to Envoy once a second. The dry-run shadow
+//! counters carry the tail of the names Envoy's RBAC filter gives them for Istio
+//! (`http.<stat_prefix>.rbac.istio_dry_run_allow_.shadow_denied`: Envoy joins the shadow stat
+//! prefix with a dot; see `rbac_report`).
 
 use std::marker::PhantomData;
 
@@ -27,11 +30,19 @@ pub enum Counter {
     JwtCacheMiss,
     JwksFetchOk,
     JwksFetchFailed,
+    DryRunDenyShadowAllowed,
+    DryRunDenyShadowDenied,
+    DryRunAllowShadowAllowed,
+    DryRunAllowShadowDenied,
+    /// The AUDIT filter's shadow engine (dry-run AUDIT policies; no stat prefix).
+    ShadowAllowed,
+    /// Never bumped (action LOG always allows), defined as Envoy defines it.
+    ShadowDenied,
 }
 
 impl Counter {
     /// Every counter, in index order.
-    pub const ALL: [Counter; 17] = [
+    pub const ALL: [Counter; 23] = [
         Counter::Allowed,
         Counter::Denied,
         Counter::DryRunDenied,
@@ -49,6 +60,12 @@ impl Counter {
         Counter::JwtCacheMiss,
         Counter::JwksFetchOk,
         Counter::JwksFetchFailed,
+        Counter::DryRunDenyShadowAllowed,
+        Counter::DryRunDenyShadowDenied,
+        Counter::DryRunAllowShadowAllowed,
+        Counter::DryRunAllowShadowDenied,
+        Counter::ShadowAllowed,
+        Counter::ShadowDenied,
     ];
 
     /// The position in [`Counter::ALL`].
@@ -76,6 +93,12 @@ impl Counter {
             Counter::JwtCacheMiss => "meshguard_jwt_cache_miss",
             Counter::JwksFetchOk => "meshguard_jwks_fetch_ok",
             Counter::JwksFetchFailed => "meshguard_jwks_fetch_failed",
+            Counter::DryRunDenyShadowAllowed => "rbac.istio_dry_run_deny_.shadow_allowed",
+            Counter::DryRunDenyShadowDenied => "rbac.istio_dry_run_deny_.shadow_denied",
+            Counter::DryRunAllowShadowAllowed => "rbac.istio_dry_run_allow_.shadow_allowed",
+            Counter::DryRunAllowShadowDenied => "rbac.istio_dry_run_allow_.shadow_denied",
+            Counter::ShadowAllowed => "rbac.shadow_allowed",
+            Counter::ShadowDenied => "rbac.shadow_denied",
         }
     }
 
@@ -133,10 +156,15 @@ pub trait CounterSink {
     fn add_policy(&self, policy_index: u32, outcome: PolicyOutcome);
 }
 
-/// The counters one request bumps (at most three of each kind; no allocation).
+/// At most this many counters per request: token accepted, allowed or denied, dry-run denied,
+/// audited and the three shadow engines' results.
+const MAX_BUMPS: usize = 7;
+
+/// The counters one request bumps (at most [`MAX_BUMPS`] counters and three policy outcomes;
+/// no allocation).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct CounterBumps<'e> {
-    counters: [Option<Counter>; 3],
+    counters: [Option<Counter>; MAX_BUMPS],
     policies: [Option<(u32, PolicyOutcome)>; 3],
     rules: PhantomData<&'e RuleId>,
 }
@@ -204,16 +232,16 @@ mod tests {
     }
 
     #[test]
-    fn bumps_keep_at_most_three_of_each_kind() {
+    fn bumps_keep_every_counter_one_request_can_bump() {
         let mut rule = RuleId::authorization_policy("ns", "p", 0);
         rule.set_policy_index(7);
-        let b = CounterBumps::default()
-            .counter(Counter::Denied)
-            .counter(Counter::Audited)
-            .counter(Counter::DryRunDenied)
-            .counter(Counter::Allowed)
-            .policy(&rule, PolicyOutcome::Denied);
-        assert_eq!(b.counters().count(), 3);
+        let mut b = CounterBumps::default();
+        for c in Counter::ALL {
+            b = b.counter(c);
+        }
+        b = b.policy(&rule, PolicyOutcome::Denied);
+        assert_eq!(b.counters().count(), MAX_BUMPS);
+        assert!(b.counters().eq(Counter::ALL.into_iter().take(MAX_BUMPS)));
         assert_eq!(
             b.policies().collect::<Vec<_>>(),
             [(7, PolicyOutcome::Denied)]

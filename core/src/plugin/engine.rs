@@ -7,7 +7,10 @@
 //! 3. Otherwise allow.
 //!
 //! AUDIT rules and dry-run (`istio.io/dry-run`) policies are evaluated alongside, like Envoy's
-//! shadow engines, and reported; they never change the decision.
+//! shadow engines, and reported; they never change the decision. As istiod builds one RBAC
+//! filter per action, each with its own shadow engine, the dry-run DENY, dry-run ALLOW and
+//! dry-run AUDIT sets are evaluated separately ([`Shadows`]); within a set the reported rule is
+//! the first matching one by name, as Envoy's engine walks its policies in name order.
 //!
 //! Rules are evaluated with three-valued logic: when an attribute cannot be determined (the
 //! physical peer address behind a trusted X-Forwarded-For), a DENY or AUDIT rule that might
@@ -92,6 +95,9 @@ pub struct Engine {
     audit: RuleSet,
     dry_run_deny: RuleSet,
     dry_run_allow: RuleSet,
+    /// Dry-run AUDIT policies: istiod puts them in the LOG filter's shadow rules, which
+    /// report a match but never set the access-log hint.
+    dry_run_audit: RuleSet,
     settings: Settings,
     /// The distinct policies behind the rules, in rule order; a rule's
     /// [`RuleId::policy_index`] points here (per-policy counters).
@@ -129,9 +135,34 @@ pub struct Decision<'e> {
     /// The first AUDIT rule that matched.
     pub audit: Option<&'e str>,
     pub dry_run: DryRun<'e>,
+    /// Each shadow engine's result, as Envoy's RBAC filters report them.
+    pub shadows: Shadows<'e>,
+    /// AUDIT policies apply (Envoy then sets the access-log hint, `true` when one matched).
+    pub audit_applies: bool,
     pub reason: Reason,
     /// The same rules, typed (for per-policy counters).
     pub matched: MatchedRules<'e>,
+}
+
+/// One shadow engine's result (Envoy `shadow_engine_result` and
+/// `shadow_effective_policy_id`): whether the shadow rules would let the request through, and
+/// the rule that matched, if one did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Shadow<'e> {
+    pub allowed: bool,
+    pub rule: Option<&'e RuleId>,
+}
+
+/// The shadow engines of the RBAC filters istiod generates, each `Some` only when dry-run
+/// policies of that action apply.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Shadows<'e> {
+    /// The DENY filter's: denied when a dry-run DENY rule matches.
+    pub deny: Option<Shadow<'e>>,
+    /// The ALLOW filter's: allowed when a dry-run ALLOW rule matches.
+    pub allow: Option<Shadow<'e>>,
+    /// The AUDIT (LOG) filter's: always allowed, with the matched rule.
+    pub audit: Option<Shadow<'e>>,
 }
 
 /// The rules behind a [`Decision`], with their policies.
@@ -238,11 +269,23 @@ impl Engine {
                 (Action::Deny, true) => &mut engine.dry_run_deny,
                 (Action::Allow, false) => &mut engine.allow,
                 (Action::Allow, true) => &mut engine.dry_run_allow,
-                (Action::Audit, _) => &mut engine.audit,
+                (Action::Audit, false) => &mut engine.audit,
+                (Action::Audit, true) => &mut engine.dry_run_audit,
                 // Rejected at load; nothing to evaluate.
                 (Action::Custom, _) => continue,
             };
             set.add(policy);
+        }
+        // Envoy's RBAC engine checks its policies in name order; the reported rule of a
+        // reporting-only set is the first matching one by name (enforced sets keep
+        // configuration order, which only picks the `meshguard.io/deny-*` reply).
+        for set in [
+            &mut engine.audit,
+            &mut engine.dry_run_deny,
+            &mut engine.dry_run_allow,
+            &mut engine.dry_run_audit,
+        ] {
+            set.rules.sort_by(|a, b| a.id.as_str().cmp(b.id.as_str()));
         }
         let mut names: Vec<Box<str>> = Vec::new();
         let mut known: HashMap<Box<str>, u32> = HashMap::new();
@@ -252,6 +295,7 @@ impl Engine {
             &mut engine.audit,
             &mut engine.dry_run_deny,
             &mut engine.dry_run_allow,
+            &mut engine.dry_run_audit,
         ] {
             set.build_index();
             for rule in &mut set.rules {
@@ -379,6 +423,7 @@ impl Engine {
             &self.audit,
             &self.dry_run_deny,
             &self.dry_run_allow,
+            &self.dry_run_audit,
         ]
         .iter()
         .map(|s| s.rules.len())
@@ -403,6 +448,8 @@ impl Engine {
                 policy: Some(source),
                 audit: None,
                 dry_run: DryRun::None,
+                shadows: Shadows::default(),
+                audit_applies: false,
                 reason: Reason::MtlsRequired,
                 matched: MatchedRules::default(),
             };
@@ -439,12 +486,15 @@ impl Engine {
         } else {
             None
         };
-        let (dry_run, dry_run_deny) = self.dry_run(subject);
+        let shadows = self.shadows(subject);
+        let dry_run_deny = shadows.deny.and_then(|s| s.rule);
         Decision {
             verdict,
             policy: policy.map(RuleId::as_str),
             audit: audit.map(RuleId::as_str),
-            dry_run,
+            dry_run: shadows.dry_run(),
+            shadows,
+            audit_applies: self.audit.present,
             reason: Reason::Policy,
             matched: MatchedRules {
                 decided: policy,
@@ -534,20 +584,42 @@ impl Engine {
         }
     }
 
-    fn dry_run<'e>(&'e self, subject: &Subject<'_>) -> (DryRun<'e>, Option<&'e RuleId>) {
-        if !self.dry_run_deny.present && !self.dry_run_allow.present {
-            return (DryRun::None, None);
+    /// Runs each shadow engine that has policies; cost nothing without dry-run policies.
+    fn shadows<'e>(&'e self, subject: &Subject<'_>) -> Shadows<'e> {
+        if !(self.dry_run_deny.present || self.dry_run_allow.present || self.dry_run_audit.present)
+        {
+            return Shadows::default();
         }
-        if let Some(id) = self.dry_run_deny.first_possible_match(subject) {
-            return (DryRun::WouldDeny(id.as_str()), Some(id));
+        let run = |set: &'e RuleSet, allowed: fn(bool) -> bool, deny_semantics: bool| {
+            set.present.then(|| {
+                let rule = if deny_semantics {
+                    set.first_possible_match(subject)
+                } else {
+                    set.first_match(subject)
+                };
+                Shadow {
+                    allowed: allowed(rule.is_some()),
+                    rule,
+                }
+            })
+        };
+        Shadows {
+            deny: run(&self.dry_run_deny, |matched| !matched, true),
+            allow: run(&self.dry_run_allow, |matched| matched, false),
+            audit: run(&self.dry_run_audit, |_| true, true),
         }
-        if self.dry_run_allow.present {
-            let outcome = match self.dry_run_allow.first_match(subject) {
-                Some(id) => DryRun::WouldAllow(Some(id.as_str())),
-                None => DryRun::WouldDenyNoAllowMatched,
-            };
-            return (outcome, None);
+    }
+}
+
+impl<'e> Shadows<'e> {
+    /// The combined dry-run outcome of the DENY and ALLOW shadows (DENY first).
+    pub fn dry_run(&self) -> DryRun<'e> {
+        match (self.deny, self.allow) {
+            (None, None) => DryRun::None,
+            (Some(Shadow { rule: Some(id), .. }), _) => DryRun::WouldDeny(id.as_str()),
+            (_, Some(Shadow { rule: Some(id), .. })) => DryRun::WouldAllow(Some(id.as_str())),
+            (_, Some(Shadow { rule: None, .. })) => DryRun::WouldDenyNoAllowMatched,
+            (Some(_), None) => DryRun::WouldAllow(None),
         }
-        (DryRun::WouldAllow(None), None)
     }
 }

@@ -4,5 +4,6 @@
 pub mod counters;
 pub mod engine;
 pub mod plugin_config;
+pub mod rbac_report;
 pub mod request_pipeline;
 pub mod settings;

@@ -14,7 +14,8 @@
 //!    client copies of output headers removed, verified claim headers set, the token header
 //!    removed.
 //! 5. **Authorization** ([`Engine::decide_with_claims`]): CUSTOM is rejected at load, then
-//!    DENY, ALLOW, with AUDIT and dry-run alongside.
+//!    DENY, ALLOW, with AUDIT and dry-run alongside; their results are reported the way
+//!    Envoy's RBAC filters report them for Istio ([`RbacReport`]).
 //! 6. **The reply.** An authorization denial is `403 RBAC: access denied`, as Envoy's RBAC
 //!    filter answers, unless the deciding DENY policy's `meshguard.io/deny-*` annotations or
 //!    the plugin's `denyResponse` say otherwise ([`Engine::deny_response`]); Envoy shapes it for
@@ -31,6 +32,7 @@ use crate::authn::jwt::JwtFailure;
 use crate::authorization::rule_id::RuleId;
 use crate::plugin::counters::{Counter, CounterBumps, PolicyOutcome};
 use crate::plugin::engine::{Decision, DryRun, Engine, Verdict};
+use crate::plugin::rbac_report::RbacReport;
 use crate::plugin::settings::{Direction, JwtSource};
 use crate::request::request_view::{Connection, Headers};
 use crate::request::verified_claims::Claims;
@@ -125,6 +127,9 @@ pub struct RequestOutcome<'e> {
     /// A log line and its level, rendered only when that level is enabled.
     pub log: Option<(log::Level, String)>,
     pub counters: CounterBumps<'e>,
+    /// The dry-run and AUDIT results to publish as filter state; empty unless such policies
+    /// apply.
+    pub rbac_report: RbacReport<'e>,
 }
 
 /// Runs one request through the compiled plugin.
@@ -215,6 +220,7 @@ fn egress<'e>(
             response_decision_header: None,
             log: None,
             counters: CounterBumps::default(),
+            rbac_report: RbacReport::default(),
         };
     };
     let body = format!(
@@ -248,6 +254,7 @@ fn denied<'e>(
         response_decision_header: None,
         log,
         counters: CounterBumps::default().counter(Counter::Denied),
+        rbac_report: RbacReport::default(),
     }
 }
 
@@ -334,6 +341,7 @@ fn token_rejected<'e>(failure: JwtFailure, headers: Headers<'_>) -> RequestOutco
         response_decision_header: None,
         log,
         counters: CounterBumps::default().counter(Counter::jwt_rejected(failure)),
+        rbac_report: RbacReport::default(),
     }
 }
 
@@ -386,6 +394,10 @@ fn authorized<'e>(
         counters = counters
             .counter(Counter::Audited)
             .policy(rule, PolicyOutcome::Audited);
+    }
+    let rbac_report = RbacReport::of(&decision);
+    for (filter, shadow) in rbac_report.results() {
+        counters = counters.counter(filter.counter(shadow.allowed));
     }
     // Info for denies, dry-run denies and audits; debug for allows.
     let level = if !allowed || dry_run_denied.is_some() || decision.audit.is_some() {
@@ -443,5 +455,6 @@ fn authorized<'e>(
         response_decision_header,
         log,
         counters,
+        rbac_report,
     }
 }
