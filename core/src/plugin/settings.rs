@@ -33,6 +33,9 @@ pub enum JwtSource {
 pub struct Settings {
     /// Add `x-meshguard-decision` to responses.
     pub decision_header: bool,
+    /// Record the decision as filter state `wasm.meshguard.decision` (one host call per
+    /// request, about 4,600 instructions), for access logs.
+    pub decision_filter_state: bool,
     /// Seconds between remote JWKS refreshes.
     pub jwks_refresh_seconds: u64,
     /// Verified-token cache capacity.
