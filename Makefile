@@ -9,6 +9,7 @@
 #   make run     start Envoy in the foreground with a demo policy (DEMO=bookinfo; `make demos` lists them all)
 #   make bench   meshguard vs Envoy native RBAC / jwt_authn vs no filter in real Envoys (~10-15 min, not part
 #                of `make test`; BENCH_ARGS=--quick for a smoke run); writes target/bench/results.{md,json}
+#   make bench-instr  the same cases, instructions per request under callgrind (valgrind; ~1 min per case)
 #   make soak    SOAK_REQUESTS (default 1,000,000) mixed requests through Envoy while the policy is replaced
 #                by file-based listener updates (valid and invalid); checks every decision, reports errors
 #                and Envoy RSS (~5 min, not part of `make test`); writes target/soak/summary.{md,json}
@@ -175,6 +176,17 @@ bench: deps-run build $(BENCH_STAMP)
 	@command -v wrk >/dev/null || { echo "bench: apt-get install wrk"; \
 	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq wrk; }
 	$(PY) -m meshguard_tools.bench.bench --envoy "$(FIND_ENVOY)" --wasm $(WASM) --out target/bench $(BENCH_ARGS)
+
+# Instructions per request (repeatable on a busy machine): the same cases with the server Envoy under
+# valgrind --tool=callgrind, start-up excluded; writes target/bench/results-instr.{md,json}
+# (BENCH_ARGS="--sizes 1,50 --instr-requests 2000"; `--scale` for 1 / 10,000 / 100,000 rules).
+.PHONY: bench-instr
+bench-instr: deps-run build $(BENCH_STAMP)
+	@command -v valgrind >/dev/null && command -v callgrind_control >/dev/null || { \
+	  echo "bench-instr: apt-get install valgrind"; \
+	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq valgrind; }
+	$(PY) -m meshguard_tools.bench.bench --envoy "$(FIND_ENVOY)" --wasm $(WASM) --out target/bench --callgrind \
+	  $(BENCH_ARGS)
 
 # the package's bench extras: PyJWT + cryptography (RS256 keys and tokens generated at bench time)
 $(BENCH_STAMP): $(RUN_STAMP)

@@ -5,8 +5,9 @@
 //!   fails to start, an xDS update is NACKed and the old configuration keeps serving).
 //! * `on_http_request_headers` reads the header map once, lets the engine decide (connection
 //!   properties are read lazily, only if a rule needs them), records the decision as filter
-//!   state `wasm.meshguard.decision`, and on deny sends `403 RBAC: access denied` itself, as
-//!   Envoy's RBAC filter does (`grpc-status: 7` for gRPC requests).
+//!   state `wasm.meshguard.decision` when `decisionFilterState` is on, and on deny sends
+//!   `403 RBAC: access denied` itself, as Envoy's RBAC filter does (`grpc-status: 7` for gRPC
+//!   requests).
 //!
 //! Nothing here can panic on host input: every host call returns `Result`.
 
@@ -534,7 +535,7 @@ impl HttpContext for AuthzFilter {
         let started = self.metrics.latency_start();
         let outcome = decide_request(&engine, &request, &self.authn);
         self.metrics.record_latency(started);
-        self.apply(outcome)
+        self.apply(outcome, engine.settings().decision_filter_state)
     }
 
     fn on_http_response_headers(&mut self, _num_headers: usize, _end_of_stream: bool) -> Action {
@@ -586,9 +587,9 @@ const MAX_CLAIM_DEPTH: u8 = 16;
 impl AuthzFilter {
     /// Applies the pipeline's outcome: filter state, log line, counters, then the reply or the
     /// header edits.
-    fn apply(&mut self, outcome: RequestOutcome<'_>) -> Action {
+    fn apply(&mut self, outcome: RequestOutcome<'_>, filter_state: bool) -> Action {
         let id = self.context_id;
-        if let Some(state) = &outcome.decision_state {
+        if let (true, Some(state)) = (filter_state, &outcome.decision_state) {
             if let Err(e) = host::set_property(DECISION_PROPERTY, state.as_bytes()) {
                 log::debug!(
                     "#{id} meshguard: cannot set filter state (host status {})",

@@ -3,6 +3,7 @@
 //! ```text
 //! cargo bench --bench engine              # sizes 10, 100, 1000, 10000
 //! cargo bench --bench engine -- --quick   # sizes 10, 1000, shorter batches
+//! cargo bench --bench engine -- --sizes 1,10000,99997   # these sizes (99,997 + 3 DENY = 100,000)
 //! cargo bench --bench engine -- --load-only 10000   # one load, for a profiler
 //! cargo bench --bench engine -- --decide-only 50    # 100,000 decisions, for a profiler
 //! ```
@@ -322,10 +323,16 @@ fn main() -> Result<(), Box<dyn Error>> {
         return Ok(());
     }
     let quick = args.iter().any(|a| a == "--quick");
-    let sizes: &[usize] = if quick {
-        &[10, 1_000]
-    } else {
-        &[10, 100, 1_000, 10_000]
+    let listed: Option<Vec<usize>> = args
+        .iter()
+        .position(|a| a == "--sizes")
+        .and_then(|i| args.get(i + 1))
+        .map(|s| s.split(',').map(str::parse).collect())
+        .transpose()?;
+    let sizes: &[usize] = match (&listed, quick) {
+        (Some(listed), _) => listed,
+        (None, true) => &[10, 1_000],
+        (None, false) => &[10, 100, 1_000, 10_000],
     };
     let (batch, batches, load_budget) = if quick {
         (Duration::from_millis(20), 5, Duration::from_millis(300))

@@ -146,10 +146,7 @@ fn a_denial_is_the_rbac_reply_and_counts_its_policy() {
             format!("rbac_access_denied_matched_policy[{}]", id(NS, "p", 0)).as_str()
         )
     );
-    assert_eq!(
-        out.decision_state.as_deref(),
-        Some(format!("deny {}", id(NS, "p", 0)).as_str())
-    );
+    assert_eq!(out.decision_state, None);
     assert_eq!(
         out.counters.policies().collect::<Vec<_>>(),
         [(0, PolicyOutcome::Denied)]
@@ -193,4 +190,20 @@ fn authentication_edits_apply_only_to_allowed_requests_and_only_to_present_heade
     );
     let plain = run_pipeline(&e, &Req::get("/"), Side::Inbound);
     assert!(plain.header_edits.is_empty(), "{:?}", plain.header_edits);
+}
+
+#[test]
+fn the_authorization_decision_is_filter_state_only_with_decision_filter_state() {
+    let spec = json!({"action": "DENY", "rules": [to(json!({"paths": ["/admin"]}))]});
+    let mut config = cfg(vec![ap(NS, "p", spec)]);
+    config["decisionFilterState"] = json!(true);
+    let e = load_ok(&config);
+    let denied = run(&e, &Req::get("/admin"), Side::Inbound);
+    assert_eq!(
+        denied.decision_state.as_deref(),
+        Some(format!("deny {}", id(NS, "p", 0)).as_str())
+    );
+    let allowed = run(&e, &Req::get("/x"), Side::Inbound);
+    assert_eq!(allowed.decision_state.as_deref(), Some("allow none"));
+    assert_eq!(allowed.response_decision_header, None);
 }

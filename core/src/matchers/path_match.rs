@@ -199,6 +199,38 @@ impl Template {
         self.tail.as_ref().map(|_| head)
     }
 
+    /// The literal end every matching path has: `/api/{*}/items` -> `/items`,
+    /// `/store/{**}/a/cart` -> `/a/cart`; none when the template ends with an operator or has
+    /// none, or when the literals compare case-insensitively.
+    pub fn literal_tail(&self) -> Option<Vec<u8>> {
+        if self.ignore_case {
+            return None;
+        }
+        let literals: Vec<&[u8]> = match &self.tail {
+            Some(tail) => tail.iter().map(|l| &**l).collect(),
+            None => {
+                let last_one = self.head.iter().rposition(|s| *s == Segment::One)?;
+                self.head
+                    .get(last_one + 1..)?
+                    .iter()
+                    .filter_map(|s| match s {
+                        Segment::Literal(l) => Some(&**l),
+                        Segment::One => None,
+                    })
+                    .collect()
+            }
+        };
+        if literals.is_empty() {
+            return None;
+        }
+        let mut out = Vec::new();
+        for literal in literals {
+            out.push(b'/');
+            out.extend_from_slice(literal);
+        }
+        Some(out)
+    }
+
     /// Full match of the template against a query-less path.
     pub fn matches(&self, path: &[u8]) -> bool {
         let Some(after_slash) = path.strip_prefix(b"/") else {
@@ -405,6 +437,33 @@ mod tests {
         assert_eq!(head("/api/{*}/items"), Some(b"/api/".to_vec()));
         assert_eq!(head("/allow/admin/{**}"), Some(b"/allow/admin/".to_vec()));
         assert_eq!(head("/{**}/end"), Some(b"/".to_vec()));
+    }
+
+    #[test]
+    fn template_literal_tail_is_a_suffix_of_every_match() {
+        let template = |t: &str| match PathMatch::parse(t).unwrap() {
+            PathMatch::Template(t) => t,
+            PathMatch::String(_) | PathMatch::StringIgnoreCase(_) => panic!("{t}"),
+        };
+        let tail = |t: &str| template(t).literal_tail();
+        assert_eq!(tail("/api/{*}/items"), Some(b"/items".to_vec()));
+        assert_eq!(tail("/a/{*}/b/{*}/c/d"), Some(b"/c/d".to_vec()));
+        assert_eq!(tail("/store/{**}/a/cart"), Some(b"/a/cart".to_vec()));
+        assert_eq!(tail("/api/{*}"), None);
+        assert_eq!(tail("/allow/admin/{**}"), None);
+        let folded = Template {
+            ignore_case: true,
+            ..template("/api/{*}/items")
+        };
+        assert_eq!(folded.literal_tail(), None);
+        for (t, path) in [
+            ("/api/{*}/items", "/api/v1/items"),
+            ("/store/{**}/a/cart", "/store/x/y/a/cart"),
+            ("/x/{**}/a/cart", "/x/y/a/cart"),
+        ] {
+            assert!(template(t).matches(path.as_bytes()), "{t} {path}");
+            assert!(path.as_bytes().ends_with(&tail(t).unwrap()), "{t} {path}");
+        }
     }
 
     #[test]

@@ -4,8 +4,9 @@
 //! ```json
 //! {"workload": {"namespace": "ns1", "labels": {"app": "b"}},
 //!  "rootNamespace": "istio-system", "trustDomain": "cluster.local", "trustDomainAliases": [],
-//!  "decisionHeader": false, "denyResponse": {"status": 403, "body": "...", "headers": {}},
-//!  "jwksClusters": {}, "jwksRefreshSeconds": 1200, "jwtCacheSize": 100,
+//!  "decisionHeader": false, "decisionFilterState": false,
+//!  "denyResponse": {"status": 403, "body": "...", "headers": {}}, "jwksClusters": {},
+//!  "jwksRefreshSeconds": 1200, "jwtCacheSize": 100,
 //!  "resources": [{"apiVersion": "security.istio.io/v1", "kind": "AuthorizationPolicy", ...}]}
 //! ```
 //!
@@ -50,6 +51,9 @@ struct RawConfig<'a> {
     /// (default off: two clock reads and a histogram record per request, README Observability).
     #[serde(default)]
     decision_latency_histogram: bool,
+    /// Record the decision as filter state `wasm.meshguard.decision` (for access logs).
+    #[serde(default)]
+    decision_filter_state: bool,
     /// Envoy cluster per `jwksUri`, overriding Istio's `outbound|<port>||<host>` convention.
     #[serde(default)]
     jwks_clusters: BTreeMap<String, String>,
@@ -408,6 +412,7 @@ pub fn load(bytes: &[u8], node: &NodeInfo) -> Result<(Engine, LoadReport), Confi
     let settings = Settings {
         decision_header: raw.decision_header,
         decision_latency_histogram: raw.decision_latency_histogram,
+        decision_filter_state: raw.decision_filter_state,
         jwks_refresh_seconds: match raw.jwks_refresh_seconds {
             Some(0) => return Err(ConfigError::new("jwksRefreshSeconds", "must be at least 1")),
             Some(s) => s,

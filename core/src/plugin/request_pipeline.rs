@@ -120,7 +120,8 @@ pub struct RequestOutcome<'e> {
     pub reply: Option<Reply>,
     /// Request header changes to apply when the request is allowed.
     pub header_edits: Vec<HeaderEdit>,
-    /// Filter state `wasm.meshguard.decision`, when the step sets it.
+    /// Filter state `wasm.meshguard.decision`, when the step sets it; after authorization only
+    /// with `decisionFilterState` on (the glue writes it only then).
     pub decision_state: Option<Cow<'static, str>>,
     /// The value of the decision response header to add to the upstream response.
     pub response_decision_header: Option<String>,
@@ -354,7 +355,6 @@ fn authorized<'e>(
     connection: &dyn Connection,
     received: Headers<'_>,
 ) -> RequestOutcome<'e> {
-    let summary = decision.summary();
     let allowed = decision.is_allowed();
     let mut counters = CounterBumps::default();
     if matches!(authn, Outcome::Verified(_)) {
@@ -406,6 +406,7 @@ fn authorized<'e>(
         log::Level::Debug
     };
     let log = log_line(level, || {
+        let summary = decision.summary();
         let principal = connection
             .peer()
             .and_then(|p| p.uri_san.as_deref())
@@ -421,7 +422,11 @@ fn authorized<'e>(
             text(view, ":authority"),
         )
     });
-    let decision_header = engine.settings().decision_header;
+    let settings = engine.settings();
+    let decision_header = settings.decision_header;
+    // The summary is text built per request: only when the response header or the filter state
+    // carries it.
+    let summary = (decision_header || settings.decision_filter_state).then(|| decision.summary());
     let (reply, header_edits, response_decision_header) = if allowed {
         // Removals only touch headers the request carries.
         let edits = edits
@@ -431,11 +436,11 @@ fn authorized<'e>(
                 HeaderEdit::Append(..) | HeaderEdit::SetPath(_) => true,
             })
             .collect();
-        (None, edits, decision_header.then(|| summary.clone()))
+        (None, edits, summary.clone().filter(|_| decision_header))
     } else {
         let custom = engine.deny_response(&decision);
         let mut headers = custom.headers.clone();
-        if decision_header {
+        if let (true, Some(summary)) = (decision_header, &summary) {
             headers.push((DECISION_HEADER.to_string(), summary.clone()));
         }
         let reply = Reply {
@@ -451,7 +456,9 @@ fn authorized<'e>(
         stage: Stage::Authorized { authn, decision },
         reply,
         header_edits,
-        decision_state: Some(Cow::Owned(summary)),
+        decision_state: summary
+            .filter(|_| settings.decision_filter_state)
+            .map(Cow::Owned),
         response_decision_header,
         log,
         counters,

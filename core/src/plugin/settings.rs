@@ -35,6 +35,9 @@ pub struct Settings {
     pub decision_header: bool,
     /// Record each decision's duration (`decisionLatencyHistogram`, off by default).
     pub decision_latency_histogram: bool,
+    /// Record the decision as filter state `wasm.meshguard.decision` (one host call per
+    /// request, about 4,600 instructions), for access logs.
+    pub decision_filter_state: bool,
     /// Seconds between remote JWKS refreshes.
     pub jwks_refresh_seconds: u64,
     /// Verified-token cache capacity.

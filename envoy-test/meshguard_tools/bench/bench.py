@@ -98,7 +98,17 @@ def client_certs(cert_dir: Path, sizes: list) -> dict:
     return names
 
 
-def build_cases(sizes: list, cert_names: dict, with_jwt: bool, templates: bool = True) -> list:
+# meshguard at the smallest size with one optional per-request host call on (--callgrind): kind, label suffix,
+# configuration
+VARIANTS = (
+    ("meshguard-auto", "direction auto", {"direction": "auto"}),
+    ("meshguard-state", "decisionFilterState", {"decisionFilterState": True}),
+    ("meshguard-header", "decisionHeader", {"decisionHeader": True}),
+)
+
+
+def build_cases(sizes: list, cert_names: dict, with_jwt: bool, templates: bool = True,
+                native_max: int = 10_000, variants: bool = False) -> list:
     cases = []
     biggest = max(sizes)
     smallest_cert = cert_names[min(sizes)]
@@ -111,10 +121,15 @@ def build_cases(sizes: list, cert_names: dict, with_jwt: bool, templates: bool =
     for n in sizes:
         resources = policies.authorization_policies(n, templates)
         runs = policies.caller_requests(n, templates)
-        cases.append(Case("authz", "native", f"native RBAC {n}", n, cert_names[n], runs,
-                          filters=policies.istio_rbac_filters(resources)))
+        if n <= native_max:
+            cases.append(Case("authz", "native", f"native RBAC {n}", n, cert_names[n], runs,
+                              filters=policies.istio_rbac_filters(resources)))
         cases.append(Case("authz", "meshguard", f"meshguard {n}", n, cert_names[n], runs,
                           wasm_config=policies.meshguard_config(resources)))
+        if variants and n == min(sizes):
+            for kind, suffix, extra in VARIANTS:
+                cases.append(Case("authz", kind, f"meshguard {n}, {suffix}", n, cert_names[n], runs,
+                                  wasm_config=policies.meshguard_config(resources, **extra)))
     if with_jwt:
         from meshguard_tools.bench import jwt_bench
 
@@ -309,7 +324,9 @@ def report(cases: list, info: dict, a, elapsed: float) -> tuple:
                  "CPU spread | RSS MB | ready s |")
         L.append("|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
         n0 = none["runs"].get(run_name, {}) if none else {}
-        rows = [("-", by[("none", None)]), ("0", by[("meshguard-empty", None)])] + [(f"{n:,}", by[(k, n)]) for n in sizes for k in ("native", "meshguard")]
+        rows = [(label, by[key]) for label, key in (("-", ("none", None)), ("0", ("meshguard-empty", None)))
+                if key in by] + [
+            (f"{n:,}", by[(k, n)]) for n in sizes for k in ("native", "meshguard") if (k, n) in by]
         for size_label, c in rows:
             r = A[c.label]
             w = r["runs"].get(run_name, {})
@@ -325,6 +342,8 @@ def report(cases: list, info: dict, a, elapsed: float) -> tuple:
     L.append("| rules | CPU/req allowed | CPU/req mix | req/s allowed | req/s mix | p99 allowed | RSS | ready |")
     L.append("|---:|---:|---:|---:|---:|---:|---:|---:|")
     for n in sizes:
+        if ("native", n) not in by or ("meshguard", n) not in by:
+            continue
         m, nat = A[by[("meshguard", n)].label], A[by[("native", n)].label]
 
         def rr(run, key):
@@ -375,6 +394,37 @@ def report(cases: list, info: dict, a, elapsed: float) -> tuple:
     return md, data
 
 
+def run_callgrind(cases: list, a, info: dict, work: Path, cert_dir: Path, t_start: float) -> int:
+    """--callgrind: every case once, in order, the server Envoy under callgrind."""
+    from meshguard_tools.bench import callgrind
+
+    info["valgrind"] = callgrind.valgrind_version()
+    print(f"bench: --callgrind, {len(cases)} cases, {a.instr_requests} requests per stream "
+          f"(each server Envoy starts under valgrind: about a minute per case)", flush=True)
+    for k, case in enumerate(cases, 1):
+        t0 = time.monotonic()
+        res = callgrind.run_case(case, a, work, cert_dir)
+        case.results.append(res)
+        summary = "  ".join(f"{rn}: {v:,.0f} instr/req" for rn, v in res["instr"].items())
+        print(f"  [{k}/{len(cases)}] {case.label:<44} {summary}  (start under valgrind "
+              f"{fmt(res.get('ready_valgrind_s'), '{:.0f}')}s, case {time.monotonic() - t0:.0f}s)", flush=True)
+    md = callgrind.report(cases, info, a, time.monotonic() - t_start)
+    data = {
+        "machine": info,
+        "settings": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(a).items()},
+        "cases": [{"section": c.section, "kind": c.kind, "label": c.label, "size": c.size,
+                   "instr_per_request": c.results[0].get("instr") if c.results else None,
+                   "problems": c.results[0].get("problems") if c.results else None,
+                   "error": c.results[0].get("error") if c.results else None} for c in cases],
+    }
+    (a.out / "results-instr.md").write_text(md, encoding="utf-8")
+    (a.out / "results-instr.json").write_text(json.dumps(data, indent=1), encoding="utf-8")
+    print()
+    print(md)
+    print(f"bench: wrote {a.out / 'results-instr.md'} and {a.out / 'results-instr.json'}")
+    return 1 if any("error" in c.results[0] for c in cases if c.results) else 0
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--envoy", required=True, help="the real Envoy binary (not the .venv/bin shim)")
@@ -392,11 +442,34 @@ def main(argv=None) -> int:
     ap.add_argument("--no-jwt", action="store_true", help="skip the JWT section")
     ap.add_argument("--no-templates", action="store_true",
                     help="drop the /api/{*}/items{i} path template from every rule (both engines)")
+    ap.add_argument("--scale", action="store_true",
+                    help="sizes 1,10000,99997 (99,997 ALLOW + 3 DENY = 100,000 rules, the load limit; "
+                         "native RBAC only up to --native-max)")
+    ap.add_argument("--native-max", type=int, default=10_000,
+                    help="largest size with a native RBAC case (default 10000; 100,000 RBAC policies take "
+                         "minutes to load and ~0.3 s per request)")
+    ap.add_argument("--callgrind", action="store_true",
+                    help="instruction counts instead of wrk: the server Envoy under valgrind --tool=callgrind, "
+                         "N keep-alive requests per stream (see callgrind.py); writes results-instr.{md,json}")
+    ap.add_argument("--instr-requests", type=int, default=None,
+                    help="--callgrind: requests counted per stream (default 1000, quick 200)")
+    ap.add_argument("--instr-warmup", type=int, default=100, help="--callgrind: warm-up requests per stream")
+    ap.add_argument("--kinds", default=None,
+                    help="only these case kinds, comma-separated (none, meshguard-empty, native, meshguard, "
+                         "meshguard-auto, meshguard-state, meshguard-header, jwt-...)")
     a = ap.parse_args(argv)
-    a.rounds = a.rounds or (1 if a.quick else 3)
+    a.rounds = 1 if a.callgrind else (a.rounds or (1 if a.quick else 3))
     a.duration = a.duration or (2 if a.quick else 5)
-    sizes = [int(s) for s in (a.sizes or ("1,1000" if a.quick else "1,50,1000,10000")).split(",")]
+    a.instr_requests = a.instr_requests or (200 if a.quick else 1000)
+    default_sizes = "1,10000,99997" if a.scale else ("1,1000" if a.quick else "1,50,1000,10000")
+    sizes = [int(s) for s in (a.sizes or default_sizes).split(",")]
     a.sizes = sizes
+    if a.callgrind:
+        from meshguard_tools.bench import callgrind
+
+        missing = callgrind.available()
+        if missing:
+            ap.error(f"--callgrind: {missing}")
     if not Path(a.envoy).is_file():
         ap.error(f"no Envoy binary at {a.envoy}")
     if not a.wasm.is_file():
@@ -429,7 +502,12 @@ def main(argv=None) -> int:
         print("bench: wrk (HTTP/1.1) -> client Envoy (mTLS origination, SPIFFE client cert) -> server Envoy "
               "--concurrency 1 (measured)", flush=True)
         cert_names = client_certs(cert_dir, sizes)
-        cases = build_cases(sizes, cert_names, with_jwt=not a.no_jwt, templates=not a.no_templates)
+        cases = build_cases(sizes, cert_names, with_jwt=not a.no_jwt, templates=not a.no_templates,
+                            native_max=a.native_max, variants=a.callgrind)
+        if a.kinds:
+            cases = [c for c in cases if c.kind in a.kinds.split(",")]
+        if a.callgrind:
+            return run_callgrind(cases, a, info, work, cert_dir, t_start)
         per_case = a.warmup + a.duration * max(len(c.runs) for c in cases)
         print(f"bench: {len(cases)} cases x {a.rounds} round(s), ~{len(cases) * a.rounds * (per_case + 2) / 60:.0f}+ min",
               flush=True)

@@ -31,14 +31,16 @@ def deny(name: str, rules, **kw) -> dict:
 
 def config(*resources: dict, namespace: str = "default", labels: dict | None = None,
            root_namespace: str = "istio-system", trust_domain: str = "cluster.local",
-           aliases: list | None = None, decision_header: bool = True) -> dict:
-    """A plugin configuration (the JSON contract) for a workload in `namespace` with `labels`."""
+           aliases: list | None = None, decision_header: bool = True, decision_filter_state: bool = True) -> dict:
+    """A plugin configuration (the JSON contract) for a workload in `namespace` with `labels`; the decision
+    header and filter state on (tests read them)."""
     return {
         "workload": {"namespace": namespace, "labels": dict(labels if labels is not None else {"app": "details"})},
         "rootNamespace": root_namespace,
         "trustDomain": trust_domain,
         "trustDomainAliases": list(aliases or []),
         "decisionHeader": decision_header,
+        "decisionFilterState": decision_filter_state,
         "resources": list(resources),
     }
 
