@@ -51,6 +51,21 @@ fn unknown_field_in_spec_rule_and_condition_names_its_path() {
 }
 
 #[test]
+fn invalid_utf8_in_a_string_is_refused_naming_its_field() {
+    let text = serde_json::to_vec(&cfg(vec![ap(NS, "p", json!({"rules": [{}]}))])).unwrap();
+    let at = text.windows(3).position(|w| w == b"\"p\"").unwrap() + 1;
+    let mut bad = text.clone();
+    bad[at] = 0xff;
+    let err = match load(&bad, &NodeInfo::default()) {
+        Ok(_) => panic!("a configuration with invalid UTF-8 loaded"),
+        Err(e) => e,
+    };
+    assert_eq!(err.path, "resources[0].metadata.name");
+    assert!(err.reason.contains("not valid JSON"), "{}", err.reason);
+    assert!(err.reason.contains("UTF-8"), "{}", err.reason);
+}
+
+#[test]
 fn error_paths_count_the_resource_and_rule_indexes() {
     let err = load_err(&cfg(vec![
         ap(NS, "ok", json!({"rules": [{}]})),

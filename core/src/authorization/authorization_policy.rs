@@ -398,6 +398,9 @@ where
 }
 
 /// Translates one `source`; errors are relative to it.
+// Not inlined into `compile_rule`: V8 compiles the whole module at load with its optimizing
+// compiler, whose memory grows with the largest function (README, "Module size and memory").
+#[inline(never)]
 fn compile_source(s: Source, ctx: &Context<'_>) -> Result<Predicate> {
     let sa_set = s.service_accounts.is_some() || s.not_service_accounts.is_some();
     let principal_set = s.principals.is_some()
@@ -509,6 +512,9 @@ fn compile_source(s: Source, ctx: &Context<'_>) -> Result<Predicate> {
 }
 
 /// Translates one `operation`; errors are relative to it.
+// Not inlined into `compile_rule`: V8 compiles the whole module at load with its optimizing
+// compiler, whose memory grows with the largest function (README, "Module size and memory").
+#[inline(never)]
 fn compile_operation(o: Operation, case_insensitive_paths: bool) -> Result<Predicate> {
     let fields = [
         field("hosts", "notHosts", o.hosts, o.not_hosts, |v, out| {
@@ -638,6 +644,9 @@ fn bracket_name<'k>(key: &'k str, prefix: &str) -> Option<&'k str> {
 }
 
 /// Translates one `when` condition; errors are relative to it.
+// Not inlined into `compile_rule`: V8 compiles the whole module at load with its optimizing
+// compiler, whose memory grows with the largest function (README, "Module size and memory").
+#[inline(never)]
 fn compile_condition(c: Condition, ctx: &Context<'_>) -> Result<Predicate> {
     let key = c.key.as_str();
     let key_path = "key";

@@ -142,9 +142,20 @@ const DEFAULT_NAMESPACE: &str = "default";
 pub const MAX_RULES: usize = 100_000;
 
 /// Parses JSON text into `T`, naming the failing field (found from the error's position, see
-/// [`json_path`]).
+/// [`json_path`]). The text is checked as UTF-8 first and then read as a `str`, like every other
+/// document here: one `serde_json` reader in the module instead of two (JSON outside strings is
+/// ASCII and inside strings must be UTF-8, so this accepts and rejects the same texts).
 fn parse_json<'de, T: Deserialize<'de>>(text: &'de [u8]) -> Result<T, ConfigError> {
-    serde_json::from_slice(text).map_err(|e| json_error(text, &e))
+    match std::str::from_utf8(text) {
+        Ok(s) => serde_json::from_str(s).map_err(|e| json_error(text, &e)),
+        Err(e) => Err(ConfigError::new(
+            &json_path::path_at(text, e.valid_up_to()),
+            format!(
+                "configuration is not valid JSON: invalid UTF-8 at byte {}",
+                e.valid_up_to()
+            ),
+        )),
+    }
 }
 
 /// The [`ConfigError`] for a `serde_json` error in `text`.

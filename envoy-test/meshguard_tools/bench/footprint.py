@@ -1,0 +1,218 @@
+#!/usr/bin/env python3
+"""meshguard's memory and start-up levers, side by side in one run (`make footprint`).
+
+Each case starts one real Envoy (--concurrency 1, the bench's server bootstrap: a plaintext and an
+mTLS listener, both with the filter) and records: time to ready (process start to admin /ready 200),
+VmRSS after one request through the plaintext listener and a settle time, and Envoy's tcmalloc
+figures from the admin /memory endpoint (allocated, heap size, free pages still mapped). No load
+is sent: the numbers are what a sidecar pays at rest, which is what a fleet of sidecars pays.
+
+The levers measured:
+* the module: the built module against other builds given with --module LABEL=PATH (a wasm-opt
+  output, a no-op proxy-wasm filter as the floor of any Rust filter);
+* the policy size (--sizes, the bench's Istio-shaped AuthorizationPolicies);
+* VM sharing: both listeners use one VM (same vm_id, same code: Envoy keys VMs by them) against one
+  VM each (distinct vm_id);
+* tcmalloc: the bootstrap's memory_allocator_manager, which makes Envoy hand free pages back to the
+  kernel every second (V8 compiles the module in memory it frees right after, and tcmalloc keeps it).
+
+Rounds alternate the cases in a shuffled order; the table shows medians.
+"""
+from __future__ import annotations
+
+import argparse
+import atexit
+import json
+import random
+import shutil
+import statistics
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+from meshguard_tools import certs, envoy_config, launcher
+from meshguard_tools.wasm_imports import Reader
+from meshguard_tools.bench import policies
+from meshguard_tools.paths import DEFAULT_WASM, TARGET
+
+
+
+def largest_function(path: str | Path) -> int:
+    """Bytes of the largest function body of a module (its code section): V8's optimizing compiler
+    needs memory in proportion to it."""
+    data = Path(path).read_bytes()
+    r = Reader(data, 8)
+    while r.pos < r.end:
+        sid, size = r.byte(), r.uleb()
+        end = r.pos + size
+        if sid == 10:
+            largest = 0
+            for _ in range(r.uleb()):
+                n = r.uleb()
+                largest = max(largest, n)
+                r.pos += n
+            return largest
+        r.pos = end
+    return 0
+
+
+def bootstrap(case: dict, wasm: str, cert_dir: str) -> tuple[dict, int, int]:
+    admin, plain, mtls = envoy_config.free_port(), envoy_config.free_port(), envoy_config.free_port()
+    cfg = envoy_config.server_bootstrap(filters=None, wasm_config=case["config"], wasm_path=wasm,
+                                        cert_dir=cert_dir, plain_port=plain, mtls_port=mtls, admin_port=admin)
+    if case.get("distinct_vm"):
+        for k, listener in enumerate(cfg["static_resources"]["listeners"]):
+            for chain in listener["filter_chains"]:
+                for nf in chain["filters"]:
+                    for hf in nf["typed_config"]["http_filters"]:
+                        if hf["name"] == "envoy.filters.http.wasm":
+                            hf["typed_config"]["config"]["vm_config"]["vm_id"] = f"meshguard-{k}"
+    if case.get("release"):
+        cfg["memory_allocator_manager"] = dict(envoy_config.RELEASE_MEMORY)
+    return cfg, admin, plain
+
+
+def one_request(port: int) -> int:
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/svc0/items/1", timeout=10) as r:
+            r.read()
+            return r.status
+    except urllib.error.HTTPError as e:
+        e.read()
+        return e.code
+    except OSError:
+        return 0
+
+
+def run_case(case: dict, a, work: Path, cert_dir: Path, rnd: int) -> dict:
+    wasm = case.get("module") or str(a.wasm)
+    cfg, admin, plain = bootstrap(case, wasm, str(cert_dir))
+    name = f"r{rnd}-{case['key']}"
+    out: dict = {}
+    env = None
+    try:
+        env = launcher.launch(a.envoy, cfg, work, name, admin, concurrency=1, ready_timeout=600)
+        out["ready_s"] = env.ready_s
+        out["status"] = one_request(plain)
+        time.sleep(a.settle)
+        out["rss_kb"] = launcher.rss_kb(env.pid)
+        mem = json.loads(env.admin("/memory"))
+        for k in ("allocated", "heap_size", "pageheap_free", "pageheap_unmapped"):
+            out[k] = int(mem.get(k, 0))
+    except Exception as e:  # noqa: BLE001 - record and go on with the other cases
+        out["error"] = f"{type(e).__name__}: {str(e)[-1500:]}"
+        print(f"    !! {case['label']}: {out['error']}", flush=True)
+    finally:
+        if env is not None:
+            env.stop()
+    return out
+
+
+def cases_for(a) -> list:
+    empty = policies.meshguard_config([])
+    cases = [
+        {"key": "none", "label": "no filter", "config": None},
+        {"key": "empty", "label": "meshguard, no policies", "config": empty},
+        {"key": "empty-release", "label": "meshguard, no policies, memory_allocator_manager",
+         "config": empty, "release": True},
+        {"key": "empty-2vm", "label": "meshguard, no policies, one VM per listener (distinct vm_id)",
+         "config": empty, "distinct_vm": True},
+    ]
+    if a.no_levers:
+        cases = cases[:1]
+    for spec in a.module:
+        label, path = spec.split("=", 1)
+        cases.append({"key": f"module-{label}", "label": f"module {label}, no policies", "config": empty,
+                      "module": path, "module_bytes": Path(path).stat().st_size})
+    for n in a.sizes:
+        cfg = policies.meshguard_config(policies.authorization_policies(n))
+        cases.append({"key": f"rules-{n}", "label": f"meshguard, {n:,} rules", "config": cfg, "rules": n})
+        cases.append({"key": f"rules-{n}-release", "label": f"meshguard, {n:,} rules, memory_allocator_manager",
+                      "config": cfg, "rules": n, "release": True})
+    return cases
+
+
+def med(values):
+    values = [v for v in values if v is not None]
+    return statistics.median(values) if values else None
+
+
+def report(cases: list, a) -> str:
+    mb = 1024 * 1024
+    base = med([r.get("rss_kb") for r in cases[0]["results"]])
+    lines = [f"Envoy {launcher.envoy_version(a.envoy)}, --concurrency 1, module {a.wasm_bytes:,} bytes, "
+             f"{a.rounds} round(s), medians; RSS read {a.settle:g} s after ready and one request.", "",
+             "| case | ready s | RSS MB | RSS over no filter MB | tcmalloc allocated MB | tcmalloc heap MB | "
+             "tcmalloc free mapped MB | module bytes | largest function bytes |",
+             "|---|---|---|---|---|---|---|---|---|"]
+    for c in cases:
+        rs = [r for r in c["results"] if "error" not in r]
+        if not rs:
+            lines.append(f"| {c['label']} | error: {c['results'][0].get('error', '?')[:80]} |")
+            continue
+        rss = med([r["rss_kb"] for r in rs])
+        over = f"{(rss - base) / 1024:+.1f}" if base and c["key"] != "none" else ""
+        mod = c.get("module_bytes", a.wasm_bytes) if c["config"] is not None else 0
+        big = largest_function(c.get("module") or a.wasm) if c["config"] is not None else 0
+        lines.append(f"| {c['label']} | {med([r['ready_s'] for r in rs]):.2f} | {rss / 1024:.1f} | {over} | "
+                     f"{med([r['allocated'] for r in rs]) / mb:.1f} | {med([r['heap_size'] for r in rs]) / mb:.1f} | "
+                     f"{med([r['pageheap_free'] for r in rs]) / mb:.1f} | {mod:,} | {big:,} |")
+    return "\n".join(lines) + "\n"
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--envoy", required=True, help="the real Envoy binary (not the .venv/bin shim)")
+    ap.add_argument("--wasm", type=Path, default=DEFAULT_WASM)
+    ap.add_argument("--module", action="append", default=[], metavar="LABEL=PATH",
+                    help="another module to compare with no policies (repeatable)")
+    ap.add_argument("--sizes", default="1,10000", help="comma-separated rule counts (default 1,10000)")
+    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--settle", type=float, default=3.0, help="seconds between ready and the RSS reading")
+    ap.add_argument("--out", type=Path, default=TARGET / "footprint")
+    ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--no-levers", action="store_true",
+                    help="only the no-filter case and the rule counts (for a large --sizes)")
+    a = ap.parse_args(argv)
+    a.sizes = [int(s) for s in a.sizes.split(",") if s]
+    if not Path(a.envoy).is_file():
+        ap.error(f"no Envoy binary at {a.envoy}")
+    if not a.wasm.is_file():
+        ap.error(f"no wasm module at {a.wasm} (make build)")
+    atexit.register(launcher.kill_all)
+    a.out.mkdir(parents=True, exist_ok=True)
+    work = a.out / "work"
+    work.mkdir(exist_ok=True)
+    wasm_copy = work / "meshguard.wasm"
+    shutil.copyfile(a.wasm, wasm_copy)
+    a.wasm, a.wasm_bytes = wasm_copy, wasm_copy.stat().st_size
+    cert_dir = a.out / "certs"
+    certs.make_certs(cert_dir, f"sa0={policies.spiffe(0)}")
+    cases = cases_for(a)
+    for c in cases:
+        c["results"] = []
+    try:
+        for rnd in range(1, a.rounds + 1):
+            order = list(cases)
+            random.Random(a.seed * 1000 + rnd).shuffle(order)
+            for c in order:
+                r = run_case(c, a, work, cert_dir, rnd)
+                c["results"].append(r)
+                print(f"  round {rnd}/{a.rounds} {c['label']:<62} ready {r.get('ready_s') or 0:.2f}s  "
+                      f"rss {(r.get('rss_kb') or 0) / 1024:.1f} MB  free {(r.get('pageheap_free') or 0) / 2**20:.1f} MB",
+                      flush=True)
+    finally:
+        launcher.kill_all()
+    md = report(cases, a)
+    (a.out / "results.md").write_text(md, encoding="utf-8")
+    (a.out / "results.json").write_text(json.dumps([{k: v for k, v in c.items() if k != "config"} for c in cases],
+                                                   indent=1), encoding="utf-8")
+    print()
+    print(md)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
