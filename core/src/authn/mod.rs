@@ -5,3 +5,4 @@ pub mod jwks_schedule;
 pub mod jwt;
 pub mod jwt_json;
 pub mod request_authentication;
+pub mod rsa_verify;
