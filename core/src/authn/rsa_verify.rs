@@ -328,35 +328,16 @@ impl RsaPublicKey {
     }
 }
 
-/// `row[..b.len()] += a * b`, returning the carry out of the last limb. Four limbs per step:
-/// the module is built for size (no loop unrolling), and this loop is nearly all of an RSA
-/// verification.
+/// `row[..b.len()] += a * b`, returning the carry out of the last limb. (A four-limb unrolled
+/// form measured 2x slower in Envoy's V8; this plain loop is nearly all of an RSA verification.)
 #[inline(always)]
 fn mul_add(row: &mut [u32], b: &[u32], a: u32) -> u32 {
     let a = u64::from(a);
     let mut carry = 0u64;
-    let mut step = |r: &mut u32, bj: u32| {
+    for (r, &bj) in row.iter_mut().zip(b) {
         let v = u64::from(*r) + a * u64::from(bj) + carry;
         *r = v as u32;
         carry = v >> 32;
-    };
-    let len = b.len().min(row.len());
-    let (row, b) = (
-        row.get_mut(..len).unwrap_or_default(),
-        b.get(..len).unwrap_or_default(),
-    );
-    let mut rows = row.chunks_exact_mut(4);
-    let mut bs = b.chunks_exact(4);
-    for (r, b) in (&mut rows).zip(&mut bs) {
-        if let ([r0, r1, r2, r3], [b0, b1, b2, b3]) = (r, b) {
-            step(r0, *b0);
-            step(r1, *b1);
-            step(r2, *b2);
-            step(r3, *b3);
-        }
-    }
-    for (r, &bj) in rows.into_remainder().iter_mut().zip(bs.remainder()) {
-        step(r, bj);
     }
     carry as u32
 }
