@@ -149,7 +149,7 @@ fn parse_json<'de, T: Deserialize<'de>>(text: &'de [u8]) -> Result<T, ConfigErro
     match std::str::from_utf8(text) {
         Ok(s) => serde_json::from_str(s).map_err(|e| json_error(text, &e)),
         Err(e) => Err(ConfigError::new(
-            &json_path::path_at(text, e.valid_up_to()),
+            json_path::path_at(text, e.valid_up_to()),
             format!(
                 "configuration is not valid JSON: invalid UTF-8 at byte {}",
                 e.valid_up_to()

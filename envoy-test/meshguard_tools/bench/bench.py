@@ -18,8 +18,9 @@ Two request streams per case: "allowed" (matches the last ALLOW rule: worst case
 and "mix" (half denied: DENY /admin, and a request no ALLOW rule matches).
 
 JWT cases: no filter; meshguard RequestAuthentication + ALLOW requestPrincipals ["*"] with the same
-RS256 token every request (cache hit), with jwtCacheSize 0, and with 1000 distinct tokens (> cache);
-native jwt_authn + RBAC with the same token and with the distinct tokens.
+RS256 token every request (cache hit) and with jwtCacheSize 0; native jwt_authn + RBAC with the same
+token; then per algorithm (--jwt-algs, default RS256 and ES256) 1000 distinct tokens, ten times both
+token caches, so every request is a cache miss: meshguard against native jwt_authn.
 
 Every round runs every case once, in a shuffled order (seeded); the tables show medians over
 rounds. Each case first sends each request once and checks the expected status (200/403), and the
@@ -108,8 +109,11 @@ VARIANTS = (
 
 
 def build_cases(sizes: list, cert_names: dict, with_jwt: bool, templates: bool = True,
-                native_max: int = 10_000, variants: bool = False) -> list:
+                native_max: int = 10_000, variants: bool = False,
+                jwt_algs: tuple = ("RS256", "ES256"), with_authz: bool = True) -> list:
     cases = []
+    if not with_authz:
+        return jwt_cases(cert_names[min(sizes)], list(jwt_algs)) if with_jwt else []
     biggest = max(sizes)
     smallest_cert = cert_names[min(sizes)]
     none_runs = {k: [dict(r, expect=200) for r in v]
@@ -131,24 +135,38 @@ def build_cases(sizes: list, cert_names: dict, with_jwt: bool, templates: bool =
                 cases.append(Case("authz", kind, f"meshguard {n}, {suffix}", n, cert_names[n], runs,
                                   wasm_config=policies.meshguard_config(resources, **extra)))
     if with_jwt:
-        from meshguard_tools.bench import jwt_bench
+        cases += jwt_cases(smallest_cert, jwt_algs)
+    return cases
 
-        tokens = jwt_bench.Tokens(distinct=1000)
+
+def jwt_cases(cert: str, algs: list) -> list:
+    """No filter; the cached cases (the first algorithm's token every request: meshguard with its
+    cache and with jwtCacheSize 0, native with its cache); per algorithm, 1000 distinct tokens (every
+    request a cache miss) through meshguard and through native jwt_authn."""
+    from meshguard_tools.bench import jwt_bench
+
+    cases = []
+    for k, alg in enumerate(algs):
+        tokens = jwt_bench.Tokens(distinct=1000, alg=alg)
         same = {"jwt": jwt_bench.requests(tokens, distinct=False)}
         distinct = {"jwt": jwt_bench.requests(tokens, distinct=True)}
         res = jwt_bench.meshguard_resources(tokens)
+        native = jwt_bench.native_filters(tokens)
+        if k == 0:
+            cases += [
+                Case("jwt", "jwt-none", "no filter (token sent)", None, cert, same),
+                Case("jwt", "jwt-mg-cached", f"meshguard, same {alg} token (cache hit)", None, cert, same,
+                     wasm_config=policies.meshguard_config(res)),
+                Case("jwt", "jwt-mg-nocache", f"meshguard, {alg}, jwtCacheSize 0", None, cert, same,
+                     wasm_config=policies.meshguard_config(res, jwtCacheSize=0)),
+                Case("jwt", "jwt-native-cached", f"native jwt_authn+RBAC, same {alg} token", None, cert, same,
+                     filters=native),
+            ]
         cases += [
-            Case("jwt", "jwt-none", "no filter (token sent)", None, smallest_cert, same),
-            Case("jwt", "jwt-mg-cached", "meshguard, same token (cache hit)", None, smallest_cert, same,
+            Case("jwt", f"jwt-mg-distinct-{alg}", f"meshguard, 1000 distinct {alg} tokens", None, cert, distinct,
                  wasm_config=policies.meshguard_config(res)),
-            Case("jwt", "jwt-mg-nocache", "meshguard, jwtCacheSize 0", None, smallest_cert, same,
-                 wasm_config=policies.meshguard_config(res, jwtCacheSize=0)),
-            Case("jwt", "jwt-mg-distinct", "meshguard, 1000 distinct tokens", None, smallest_cert, distinct,
-                 wasm_config=policies.meshguard_config(res)),
-            Case("jwt", "jwt-native-cached", "native jwt_authn+RBAC, same token", None, smallest_cert, same,
-                 filters=jwt_bench.native_filters(tokens)),
-            Case("jwt", "jwt-native-distinct", "native jwt_authn+RBAC, 1000 distinct tokens", None,
-                 smallest_cert, distinct, filters=jwt_bench.native_filters(tokens)),
+            Case("jwt", f"jwt-native-distinct-{alg}", f"native jwt_authn+RBAC, 1000 distinct {alg} tokens",
+                 None, cert, distinct, filters=native),
         ]
     return cases
 
@@ -317,8 +335,9 @@ def report(cases: list, info: dict, a, elapsed: float) -> tuple:
              "and a request no ALLOW rule matches)")
     L.append(f"- total bench time {elapsed / 60:.1f} min\n")
 
-    for run_name, title in (("allowed", "Authorization, every request allowed by the last rule"),
-                            ("mix", "Authorization, mix: half of the requests denied")):
+    authz_tables = (("allowed", "Authorization, every request allowed by the last rule"),
+                    ("mix", "Authorization, mix: half of the requests denied")) if sizes else ()
+    for run_name, title in authz_tables:
         L.append(f"## {title}\n")
         L.append("| rules | case | req/s | req/s vs none | p50 ms | p99 ms | CPU us/req | CPU vs none | "
                  "CPU spread | RSS MB | ready s |")
@@ -338,9 +357,10 @@ def report(cases: list, info: dict, a, elapsed: float) -> tuple:
                      f"{fmt(r['ready_s'], '{:.2f}')} |")
         L.append("")
 
-    L.append("## meshguard / native RBAC (same policies, same run; < 1 means meshguard is cheaper)\n")
-    L.append("| rules | CPU/req allowed | CPU/req mix | req/s allowed | req/s mix | p99 allowed | RSS | ready |")
-    L.append("|---:|---:|---:|---:|---:|---:|---:|---:|")
+    if sizes:
+        L.append("## meshguard / native RBAC (same policies, same run; < 1 means meshguard is cheaper)\n")
+        L.append("| rules | CPU/req allowed | CPU/req mix | req/s allowed | req/s mix | p99 allowed | RSS | ready |")
+        L.append("|---:|---:|---:|---:|---:|---:|---:|---:|")
     for n in sizes:
         if ("native", n) not in by or ("meshguard", n) not in by:
             continue
@@ -356,7 +376,7 @@ def report(cases: list, info: dict, a, elapsed: float) -> tuple:
     jwt_cases = [c for c in cases if c.section == "jwt"]
     if jwt_cases:
         j0 = A[by[("jwt-none", None)].label]["runs"].get("jwt", {})
-        L.append("## JWT (RequestAuthentication, RS256 2048-bit, ALLOW requestPrincipals [\"*\"])\n")
+        L.append("## JWT (RequestAuthentication, RSA 2048-bit / P-256 keys, ALLOW requestPrincipals [\"*\"])\n")
         L.append("| case | req/s | req/s vs none | p50 ms | p99 ms | CPU us/req | CPU vs none | RSS MB | "
                  "ready s | token cache hit/miss |")
         L.append("|---|---:|---:|---:|---:|---:|---:|---:|---:|---|")
@@ -373,6 +393,7 @@ def report(cases: list, info: dict, a, elapsed: float) -> tuple:
                      f"{'-' if hits is None and miss is None else f'{fmt(hits)}/{fmt(miss)}'} |")
         L.append("\nnative jwt_authn is configured with jwt_cache_config {jwt_cache_size: 100} (meshguard's "
                  "default cache size); cache counters are cumulative over warm-up and the run (last round).\n")
+        L.append(jwt_ratio_table(A, by, jwt_cases))
 
     problems = [(c.label, A[c.label]["problems"]) for c in cases if A[c.label]["problems"]]
     if problems:
@@ -425,6 +446,28 @@ def run_callgrind(cases: list, a, info: dict, work: Path, cert_dir: Path, t_star
     return 1 if any("error" in c.results[0] for c in cases if c.results) else 0
 
 
+def jwt_ratio_table(A: dict, by: dict, jwt_cases: list) -> str:
+    """meshguard / native jwt_authn per JWT case pair: server CPU per request, and the same over the
+    no-filter case (what each filter adds)."""
+    none = A[by[("jwt-none", None)].label]["runs"].get("jwt", {}).get("cpu_us")
+    pairs = [("same token (cache hit)", "jwt-mg-cached", "jwt-native-cached")]
+    pairs += [(f"1000 distinct {c.kind.rsplit('-', 1)[1]} tokens (cache miss)", c.kind,
+               c.kind.replace("-mg-", "-native-")) for c in jwt_cases if c.kind.startswith("jwt-mg-distinct-")]
+    L = ["## JWT: meshguard / native jwt_authn (same run)\n",
+         "| tokens | CPU us/req meshguard | native | ratio | added over no filter: meshguard | native | ratio |",
+         "|---|---:|---:|---:|---:|---:|---:|"]
+    for title, mg, nat in pairs:
+        if (mg, None) not in by or (nat, None) not in by:
+            continue
+        m = A[by[(mg, None)].label]["runs"].get("jwt", {}).get("cpu_us")
+        n = A[by[(nat, None)].label]["runs"].get("jwt", {}).get("cpu_us")
+        dm = m - none if m is not None and none is not None else None
+        dn = n - none if n is not None and none is not None else None
+        L.append(f"| {title} | {fmt(m, '{:.1f}')} | {fmt(n, '{:.1f}')} | {fmt(ratio(m, n), '{:.2f}')} | "
+                 f"{fmt(dm, '{:.1f}')} | {fmt(dn, '{:.1f}')} | {fmt(ratio(dm, dn), '{:.2f}')} |")
+    return "\n".join(L) + "\n"
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--envoy", required=True, help="the real Envoy binary (not the .venv/bin shim)")
@@ -440,6 +483,10 @@ def main(argv=None) -> int:
     ap.add_argument("--connections", type=int, default=32)
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--no-jwt", action="store_true", help="skip the JWT section")
+    ap.add_argument("--jwt-only", action="store_true", help="only the JWT section (no authorization cases)")
+    ap.add_argument("--jwt-algs", default="RS256,ES256",
+                    help="algorithms of the distinct-token JWT cases (RS256, ES256, PS256, RS512; "
+                         "the first one also signs the cached-token cases)")
     ap.add_argument("--no-templates", action="store_true",
                     help="drop the /api/{*}/items{i} path template from every rule (both engines)")
     ap.add_argument("--scale", action="store_true",
@@ -503,7 +550,8 @@ def main(argv=None) -> int:
               "--concurrency 1 (measured)", flush=True)
         cert_names = client_certs(cert_dir, sizes)
         cases = build_cases(sizes, cert_names, with_jwt=not a.no_jwt, templates=not a.no_templates,
-                            native_max=a.native_max, variants=a.callgrind)
+                            native_max=a.native_max, variants=a.callgrind,
+                            jwt_algs=tuple(a.jwt_algs.split(",")), with_authz=not a.jwt_only)
         if a.kinds:
             cases = [c for c in cases if c.kind in a.kinds.split(",")]
         if a.callgrind:

@@ -1,6 +1,9 @@
-"""The JWT section: an RS256 key, tokens, and the meshguard / native Envoy configurations.
+"""The JWT section: signing keys (RS256, ES256, PS256, RS512), tokens, and the meshguard / native
+Envoy configurations.
 
 Keys and tokens are generated at bench time (``cryptography`` + ``PyJWT``, see requirements.txt).
+The distinct-token cases send 1000 tokens in rotation, ten times the token cache of both filters
+(100), so every request is a cache miss and pays one signature verification.
 
 * meshguard: a RequestAuthentication with the inline JWKS and an ALLOW policy
   ``from: [{source: {requestPrincipals: ["*"]}}]`` (jwtSource ``filter``: meshguard verifies).
@@ -16,24 +19,36 @@ import json
 import time
 
 ISSUER = "https://issuer.bench.meshguard.test"
-KID = "bench-rs256"
 PROVIDER = "origins-0"
+# The algorithms the distinct-token cases can use: (PyJWT algorithm, key factory, JWK converter).
+ALGS = ("RS256", "ES256", "PS256", "RS512")
 
 
 class Tokens:
-    def __init__(self, distinct: int = 1000):
-        import jwt  # PyJWT
-        from cryptography.hazmat.primitives.asymmetric import rsa
+    """One signing key of algorithm ``alg`` (RSA 2048-bit or P-256), its JWKS, one token for the
+    cached cases and ``distinct`` tokens (different ``sub``) for the cache-miss cases."""
 
-        key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-        jwk = json.loads(jwt.algorithms.RSAAlgorithm.to_jwk(key.public_key()))
-        jwk.update({"kid": KID, "alg": "RS256", "use": "sig"})
+    def __init__(self, distinct: int = 1000, alg: str = "RS256"):
+        import jwt  # PyJWT
+        from cryptography.hazmat.primitives.asymmetric import ec, rsa
+
+        if alg not in ALGS:
+            raise ValueError(f"unsupported bench algorithm {alg}")
+        self.alg = alg
+        self.kid = f"bench-{alg.lower()}"
+        if alg.startswith("ES"):
+            key = ec.generate_private_key(ec.SECP256R1())
+            jwk = json.loads(jwt.algorithms.ECAlgorithm.to_jwk(key.public_key()))
+        else:
+            key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+            jwk = json.loads(jwt.algorithms.RSAAlgorithm.to_jwk(key.public_key()))
+        jwk.update({"kid": self.kid, "alg": alg, "use": "sig"})
         self.jwks = json.dumps({"keys": [jwk]}, separators=(",", ":"))
         now = int(time.time())
 
         def token(sub: str) -> str:
             claims = {"iss": ISSUER, "sub": sub, "iat": now, "exp": now + 24 * 3600}
-            return jwt.encode(claims, key, algorithm="RS256", headers={"kid": KID})
+            return jwt.encode(claims, key, algorithm=alg, headers={"kid": self.kid})
 
         self.same = token("bench-user")
         self.pool = [token(f"bench-user-{k}") for k in range(distinct)]
