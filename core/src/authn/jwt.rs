@@ -29,11 +29,10 @@
 //! [`MAX_TOKEN_LEN`] is malformed.
 
 use ed25519_compact::{PublicKey as Ed25519Key, Signature as Ed25519Signature};
-use p384::ecdsa::signature::hazmat::PrehashVerifier;
+use p256::ecdsa::signature::hazmat::PrehashVerifier;
 use serde_json::{Map, Value};
 
 use crate::authn::jwt_json;
-use crate::authn::p256_verify::P256PublicKey;
 use crate::authn::rsa_verify::{Digest, RsaPublicKey};
 
 /// Clock skew for `exp` and `nbf`, Envoy's `kClockSkewInSecond`.
@@ -484,7 +483,7 @@ pub struct Jwk {
 #[derive(Debug, Clone)]
 enum PublicKey {
     Rsa(RsaPublicKey),
-    P256(P256PublicKey),
+    P256(p256::ecdsa::VerifyingKey),
     P384(p384::ecdsa::VerifyingKey),
     /// A P-521 key Envoy would use; kept for kid/alg selection, never verifies here.
     P521,
@@ -560,13 +559,9 @@ impl KeySet {
                         _ => false,
                     }
                 }
-                PublicKey::P256(key) => {
-                    let half = sig.len() / 2;
-                    match (sig.get(..half), sig.get(half..2 * half)) {
-                        (Some(r), Some(s)) => key.verify(&hash.digest(data), r, s),
-                        _ => false,
-                    }
-                }
+                PublicKey::P256(key) => ecdsa_signature(sig, 32)
+                    .and_then(|s| p256::ecdsa::Signature::from_slice(&s).ok())
+                    .is_some_and(|s| key.verify_prehash(&hash.digest(data), &s).is_ok()),
                 PublicKey::P384(key) => ecdsa_signature(sig, 48)
                     .and_then(|s| p384::ecdsa::Signature::from_slice(&s).ok())
                     .is_some_and(|s| key.verify_prehash(&hash.digest(data), &s).is_ok()),
@@ -675,7 +670,9 @@ fn parse_jwk(entry: &Map<String, Value>, source: JwksSource) -> Option<Jwk> {
             };
             let (x, y) = (number(entry, "x")?, number(entry, "y")?);
             match curve {
-                256 => PublicKey::P256(P256PublicKey::new(&x, &y)?),
+                256 => PublicKey::P256(
+                    p256::ecdsa::VerifyingKey::from_sec1_bytes(&sec1(&x, &y, 32)?).ok()?,
+                ),
                 384 => PublicKey::P384(
                     p384::ecdsa::VerifyingKey::from_sec1_bytes(&sec1(&x, &y, 48)?).ok()?,
                 ),
