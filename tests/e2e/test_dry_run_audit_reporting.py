@@ -23,6 +23,7 @@ import re
 import time
 
 from meshguard_tools import envoy_config
+from meshguard_tools.e2e.client import last_log_line
 from meshguard_tools.envoy_config import free_port
 from meshguard_tools.istio_rbac import istio_rbac_filters
 
@@ -86,17 +87,6 @@ def fields_of(line: str) -> dict:
     return dict(part.split("=", 1) for part in line.split()[3:])
 
 
-def log_line(path, contains: str, timeout: float = 5.0) -> str:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if path.exists():
-            hits = [l for l in path.read_text("utf-8", "replace").splitlines() if contains in l]
-            if hits:
-                return hits[-1]
-        time.sleep(0.05)
-    raise AssertionError(f"no line with {contains!r} in {path}")
-
-
 def shadow_counters(client, owner: str) -> dict:
     """``<prefix>shadow_*`` counters of Envoy's RBAC filter on the native listener (``owner="native"``,
     ``http.native_rbac.rbac.*``) or meshguard's (``wasmcustom.rbac.*``), keyed by the name after ``rbac.``."""
@@ -144,7 +134,7 @@ def test_dry_run_and_audit_results_match_envoys_rbac_filter(envoy_pool, tmp_path
     published = set()
     for i, (method, path, _) in enumerate(CASES):
         marker = f"{method} {path}?case={i} "
-        mine, envoys = fields_of(mg.access_log_line(marker)), fields_of(log_line(log, marker))
+        mine, envoys = fields_of(mg.access_log_line(marker)), fields_of(last_log_line(log, marker))
         assert mine == envoys, (method, path, mine, envoys)
         published |= {k for k, v in envoys.items() if v != "-"}
     # Every key was exercised by at least one case (the comparison above is not vacuous).

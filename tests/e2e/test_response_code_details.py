@@ -4,8 +4,8 @@
 matched), compared with Envoy's own RBAC filter (the filters istiod generates, envoy-test/istio_rbac.py)
 for the same policies in the same Envoy; a plaintext request to a STRICT port and a refused egress
 call carry meshguard's own documented details."""
-import time
 
+from meshguard_tools.e2e.client import last_log_line
 from meshguard_tools.envoy_config import free_port
 from meshguard_tools.e2e.policies import OK_BODY
 
@@ -41,17 +41,6 @@ def details_of(line: str) -> str:
     return line.rsplit(" details=", 1)[1].strip()
 
 
-def native_line(path, contains: str, timeout: float = 5.0) -> str:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if path.exists():
-            hits = [l for l in path.read_text("utf-8", "replace").splitlines() if contains in l]
-            if hits:
-                return hits[-1]
-        time.sleep(0.05)
-    raise AssertionError(f"no line with {contains!r} in {path}")
-
-
 def test_rbac_denials_carry_envoys_rbac_details(envoy_pool, tmp_path):
     import dataclasses
 
@@ -71,7 +60,7 @@ def test_rbac_denials_carry_envoys_rbac_details(envoy_pool, tmp_path):
                 assert r.body == OK_BODY
     for i, (method, path, status, want) in enumerate(cases):
         mine = details_of(mg.access_log_line(f"{path}?case={i}"))
-        envoys = details_of(native_line(log, f"{path}?case={i}"))
+        envoys = details_of(last_log_line(log, f"{path}?case={i}"))
         if status == 200:
             assert mine == envoys, (path, mine, envoys)  # Envoy's own details for its direct response
         else:

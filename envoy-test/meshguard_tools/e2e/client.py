@@ -14,6 +14,19 @@ from pathlib import Path
 from meshguard_tools.launcher import Envoy
 
 
+def last_log_line(path: Path, contains: str, timeout: float = 5.0) -> str:
+    """The last line of the log file ``path`` containing ``contains`` (waits for it): for access logs
+    of Envoys the tests start themselves, next to :meth:`Client.access_log_line`."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if path.exists():
+            hits = [l for l in path.read_text("utf-8", "replace").splitlines() if contains in l]
+            if hits:
+                return hits[-1]
+        time.sleep(0.05)
+    raise AssertionError(f"no line with {contains!r} in {path}")
+
+
 @dataclass
 class Response:
     status: int
