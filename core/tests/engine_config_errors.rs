@@ -60,7 +60,7 @@ fn invalid_utf8_in_a_string_is_refused_naming_its_field() {
         Ok(_) => panic!("a configuration with invalid UTF-8 loaded"),
         Err(e) => e,
     };
-    assert_eq!(err.path, "resources[0].metadata.name");
+    assert_eq!(err.path.to_string(), "resources[0].metadata.name");
     assert!(err.reason.contains("not valid JSON"), "{}", err.reason);
     assert!(err.reason.contains("UTF-8"), "{}", err.reason);
 }

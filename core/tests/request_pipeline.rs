@@ -198,12 +198,12 @@ fn the_authorization_decision_is_filter_state_only_with_decision_filter_state() 
     let mut config = cfg(vec![ap(NS, "p", spec)]);
     config["decisionFilterState"] = json!(true);
     let e = load_ok(&config);
-    let denied = run(&e, &Req::get("/admin"), Side::Inbound);
+    let denied = run_pipeline(&e, &Req::get("/admin"), Side::Inbound);
     assert_eq!(
         denied.decision_state.as_deref(),
         Some(format!("deny {}", id(NS, "p", 0)).as_str())
     );
-    let allowed = run(&e, &Req::get("/x"), Side::Inbound);
+    let allowed = run_pipeline(&e, &Req::get("/x"), Side::Inbound);
     assert_eq!(allowed.decision_state.as_deref(), Some("allow none"));
     assert_eq!(allowed.response_decision_header, None);
 }
