@@ -167,44 +167,49 @@ pub struct Source {
     pub not_trust_domains: Option<Vec<String>>,
 }
 
+/// `Source`'s fields, in declaration order.
+const SOURCE_FIELDS: [&str; 14] = [
+    "principals",
+    "notPrincipals",
+    "requestPrincipals",
+    "notRequestPrincipals",
+    "namespaces",
+    "notNamespaces",
+    "serviceAccounts",
+    "notServiceAccounts",
+    "ipBlocks",
+    "notIpBlocks",
+    "remoteIpBlocks",
+    "notRemoteIpBlocks",
+    "trustDomains",
+    "notTrustDomains",
+];
+
 impl FromJson for Source {
     fn from_json(value: &Json<'_>) -> Result<Source> {
-        let f = value.fields(
-            "Source",
-            &[
-                "principals",
-                "notPrincipals",
-                "requestPrincipals",
-                "notRequestPrincipals",
-                "namespaces",
-                "notNamespaces",
-                "serviceAccounts",
-                "notServiceAccounts",
-                "ipBlocks",
-                "notIpBlocks",
-                "remoteIpBlocks",
-                "notRemoteIpBlocks",
-                "trustDomains",
-                "notTrustDomains",
-            ],
-        )?;
-        let list = |name| f.optional(name, Json::strings);
-        Ok(Source {
-            principals: list("principals")?,
-            not_principals: list("notPrincipals")?,
-            request_principals: list("requestPrincipals")?,
-            not_request_principals: list("notRequestPrincipals")?,
-            namespaces: list("namespaces")?,
-            not_namespaces: list("notNamespaces")?,
-            service_accounts: list("serviceAccounts")?,
-            not_service_accounts: list("notServiceAccounts")?,
-            ip_blocks: list("ipBlocks")?,
-            not_ip_blocks: list("notIpBlocks")?,
-            remote_ip_blocks: list("remoteIpBlocks")?,
-            not_remote_ip_blocks: list("notRemoteIpBlocks")?,
-            trust_domains: list("trustDomains")?,
-            not_trust_domains: list("notTrustDomains")?,
-        })
+        let f = value.fields("Source", &SOURCE_FIELDS)?;
+        // Filled field by field in a loop: far less code than one expression per field.
+        let mut s = Source::default();
+        let lists = [
+            &mut s.principals,
+            &mut s.not_principals,
+            &mut s.request_principals,
+            &mut s.not_request_principals,
+            &mut s.namespaces,
+            &mut s.not_namespaces,
+            &mut s.service_accounts,
+            &mut s.not_service_accounts,
+            &mut s.ip_blocks,
+            &mut s.not_ip_blocks,
+            &mut s.remote_ip_blocks,
+            &mut s.not_remote_ip_blocks,
+            &mut s.trust_domains,
+            &mut s.not_trust_domains,
+        ];
+        for (name, list) in SOURCE_FIELDS.iter().zip(lists) {
+            *list = f.optional(name, Json::strings)?;
+        }
+        Ok(s)
     }
 }
 
@@ -220,32 +225,36 @@ pub struct Operation {
     pub not_paths: Option<Vec<String>>,
 }
 
+/// `Operation`'s fields, in declaration order.
+const OPERATION_FIELDS: [&str; 8] = [
+    "hosts",
+    "notHosts",
+    "ports",
+    "notPorts",
+    "methods",
+    "notMethods",
+    "paths",
+    "notPaths",
+];
+
 impl FromJson for Operation {
     fn from_json(value: &Json<'_>) -> Result<Operation> {
-        let f = value.fields(
-            "Operation",
-            &[
-                "hosts",
-                "notHosts",
-                "ports",
-                "notPorts",
-                "methods",
-                "notMethods",
-                "paths",
-                "notPaths",
-            ],
-        )?;
-        let list = |name| f.optional(name, Json::strings);
-        Ok(Operation {
-            hosts: list("hosts")?,
-            not_hosts: list("notHosts")?,
-            ports: list("ports")?,
-            not_ports: list("notPorts")?,
-            methods: list("methods")?,
-            not_methods: list("notMethods")?,
-            paths: list("paths")?,
-            not_paths: list("notPaths")?,
-        })
+        let f = value.fields("Operation", &OPERATION_FIELDS)?;
+        let mut o = Operation::default();
+        let lists = [
+            &mut o.hosts,
+            &mut o.not_hosts,
+            &mut o.ports,
+            &mut o.not_ports,
+            &mut o.methods,
+            &mut o.not_methods,
+            &mut o.paths,
+            &mut o.not_paths,
+        ];
+        for (name, list) in OPERATION_FIELDS.iter().zip(lists) {
+            *list = f.optional(name, Json::strings)?;
+        }
+        Ok(o)
     }
 }
 
