@@ -507,7 +507,8 @@ fn a_wrong_type_deep_in_a_policy_names_the_value() {
 
 #[test]
 fn an_unknown_field_in_server_set_metadata_is_ignored_but_one_in_the_object_is_not() {
-    let text = r#"{"resources": [{"apiVersion": "security.istio.io/v1", "kind": "AuthorizationPolicy",
+    let text = r#"{"resources": [{"apiVersion": "security.istio.io/v1",
+        "kind": "AuthorizationPolicy",
         "metadata": {"name": "p", "generation": 1e999999, "managedFields": [{"a": "\ud800"}]},
         "spec": {}, "status": {"x": 1e999999}}]}"#;
     assert!(load(text.as_bytes(), &NodeInfo::default()).is_ok());
