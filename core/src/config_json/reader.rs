@@ -248,10 +248,11 @@ pub fn check_keys(
     fields: &[&str],
     deny_unknown: bool,
 ) -> Result<()> {
-    let mut seen: Vec<&str> = Vec::new();
+    // Which fields were seen, by index (every configuration type has fewer than 64 fields).
+    let mut seen: u64 = 0;
     for key in keys {
         let at = || ConfigPath::root().field(key.to_string());
-        if !fields.contains(&key) {
+        let Some(index) = fields.iter().position(|f| *f == key) else {
             if deny_unknown {
                 let expected = if fields.is_empty() {
                     "there are no fields".to_string()
@@ -261,11 +262,14 @@ pub fn check_keys(
                 return err(at(), format!("unknown field `{key}`, {expected}"));
             }
             continue;
-        }
-        if seen.contains(&key) {
+        };
+        let bit = 1u64
+            .checked_shl(u32::try_from(index).unwrap_or(u32::MAX))
+            .unwrap_or(0);
+        if seen & bit != 0 {
             return err(at(), format!("duplicate field `{key}`"));
         }
-        seen.push(key);
+        seen |= bit;
     }
     Ok(())
 }
