@@ -187,14 +187,14 @@ pub fn decide_request<'e>(
         headers
     } else {
         edited = edited_headers(headers, &edits);
-        Headers::new(&edited)
+        Headers::from_wire(&edited)
     };
     let decision = engine.decide_with_claims(view, request.connection, claims.as_deref());
     authorized(
         engine,
         decision,
         authn,
-        edits,
+        &edits,
         view,
         request.connection,
         headers,
@@ -350,7 +350,7 @@ fn authorized<'e>(
     engine: &'e Engine,
     decision: Decision<'e>,
     authn: Outcome,
-    edits: Vec<HeaderEdit>,
+    edits: &[HeaderEdit],
     view: Headers<'_>,
     connection: &dyn Connection,
     received: Headers<'_>,
@@ -430,11 +430,12 @@ fn authorized<'e>(
     let (reply, header_edits, response_decision_header) = if allowed {
         // Removals only touch headers the request carries.
         let edits = edits
-            .into_iter()
+            .iter()
             .filter(|e| match e {
                 HeaderEdit::Remove(name) => received.first(name).is_some(),
                 HeaderEdit::Append(..) | HeaderEdit::SetPath(_) => true,
             })
+            .cloned()
             .collect();
         (None, edits, summary.clone().filter(|_| decision_header))
     } else {
