@@ -1073,6 +1073,21 @@ mod tests {
     }
 
     #[test]
+    fn the_token_cache_tells_apart_tokens_that_differ_in_one_byte_or_in_length() {
+        let mut state = AuthnState::new(10);
+        let g = state.generation();
+        let token = "eyJ0eXAiOiJKV1QifQ.eyJzdWIiOiJhIn0.c2lnbmF0dXJl";
+        state.remember(token, entry(g));
+        assert!(state.lookup(token, Some(0)).is_some());
+        let mut last_byte = token.to_string();
+        last_byte.pop();
+        last_byte.push('M');
+        for other in [last_byte.as_str(), &token[..token.len() - 1], &token[..16]] {
+            assert!(state.lookup(other, Some(0)).is_none(), "{other}");
+        }
+    }
+
+    #[test]
     fn a_cached_verification_does_not_outlive_its_key_set() {
         let mut state = AuthnState::new(10);
         let g = state.generation();

@@ -272,10 +272,14 @@ fn reply_403(details: String, headers: Vec<(String, String)>, body: &str) -> Rep
 /// (`Filters::Common::RBAC::responseDetail`): the matched DENY policy, else `none` (no ALLOW
 /// policy matched).
 fn rbac_denied_details(deny_rule: Option<&RuleId>) -> String {
-    format!(
-        "rbac_access_denied_matched_policy[{}]",
-        deny_rule.map_or("none", RuleId::as_str)
-    )
+    const PREFIX: &str = "rbac_access_denied_matched_policy[";
+    let rule = deny_rule.map_or("none", RuleId::as_str);
+    // Concatenated, not `format!`: built for every denial.
+    let mut details = String::with_capacity(PREFIX.len() + rule.len() + 1);
+    details.push_str(PREFIX);
+    details.push_str(rule);
+    details.push(']');
+    details
 }
 
 /// `Some((level, line))` when `level` is enabled; the line is built only then.
