@@ -41,7 +41,7 @@
 //! generation, so a cached verification never outlives the keys it was checked with. A cache
 //! hit still passes the issuer, time and audience checks again. A cached token costs no copy of
 //! the request headers: token values are borrowed from the host's header buffer, the cache key
-//! is hashed a word at a time ([`TokenHasher`]), and authorization sees the edited request as
+//! is hashed a word at a time (`TokenHasher`), and authorization sees the edited request as
 //! borrowed pairs ([`edited_headers`]).
 
 use std::collections::HashMap;
@@ -229,7 +229,7 @@ struct CacheEntry {
 /// needed: only tokens whose signature verified are ever inserted, so nobody without a signing
 /// key can fill the cache with colliding keys, and the cache holds at most `jwtCacheSize`.
 #[derive(Debug, Default, Clone, Copy)]
-pub struct TokenHasher(u64);
+struct TokenHasher(u64);
 
 impl TokenHasher {
     const K: u64 = 0x517c_c1b7_2722_0a95;
