@@ -225,3 +225,16 @@ impl Predicate {
         Predicate::Or(ps.into_boxed_slice())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pseudo_header_names_are_static_and_other_names_are_copied() {
+        for name in [":method", ":authority", ":path", ":scheme"] {
+            assert!(matches!(header_name(name), Cow::Borrowed(n) if n == name));
+        }
+        assert!(matches!(header_name("x-tenant"), Cow::Owned(n) if n == "x-tenant"));
+    }
+}
