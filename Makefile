@@ -154,10 +154,13 @@ $(WASM_OPT_BIN):
 ## test ---------------------------------------------------------------------------------------------
 test: deps build lint unit-test wasm-imports e2e
 
+# fmt, clippy (native and wasm32), and the fuzz harnesses (their own crate, fuzz/) still compiling
+# against core's API
 lint:
 	cargo fmt --all --check
 	cargo clippy $(CARGO_LOCKED) --workspace --all-targets -- -D warnings
 	cargo clippy $(CARGO_LOCKED) --release --target $(WASM_TARGET) -p meshguard -p meshguard-core --lib -- -D warnings
+	cargo check $(CARGO_LOCKED) --manifest-path fuzz/Cargo.toml --bins
 
 unit-test:
 	cargo test $(CARGO_LOCKED) --workspace
