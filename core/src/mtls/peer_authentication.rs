@@ -142,11 +142,21 @@ pub fn compose(
 ) -> MtlsPolicy {
     let oldest = |candidates: Vec<&Compiled>| -> Option<Compiled> {
         let mut c = candidates;
-        // Stable: equal or missing timestamps keep configuration order.
-        c.sort_by(|a, b| match (&a.created, &b.created) {
-            (Some(x), Some(y)) => x.cmp(y),
-            _ => std::cmp::Ordering::Equal,
-        });
+        // Stable: equal or missing timestamps keep configuration order. A missing timestamp
+        // compares equal to any other, which is not a total order, so the order is spelled
+        // out: the insertion sort the standard library's stable sort runs on up to 20 items
+        // (every real case), without instantiating the whole sort for this one list.
+        let older = |a: Option<&&Compiled>, b: Option<&&Compiled>| match (a, b) {
+            (Some(a), Some(b)) => matches!((&a.created, &b.created), (Some(x), Some(y)) if x < y),
+            _ => false,
+        };
+        for i in 1..c.len() {
+            let mut j = i;
+            while j > 0 && older(c.get(j), c.get(j - 1)) {
+                c.swap(j, j - 1);
+                j -= 1;
+            }
+        }
         c.first().map(|p| (*p).clone())
     };
     let mesh = oldest(
@@ -251,6 +261,43 @@ mod tests {
         assert_eq!(p.mode(Some(80)), Mode::Permissive);
         assert_eq!(p.mode(Some(8080)), Mode::Disable);
         assert_eq!(p.mode(Some(9090)), Mode::Permissive);
+    }
+
+    #[test]
+    fn the_chosen_policy_is_the_first_after_the_standard_stable_sort_even_with_missing_times() {
+        // Up to 20 namespace-wide policies with and without timestamps (a missing one compares
+        // equal to any): the winner is what `sort_by` with that comparison puts first.
+        let times = [
+            None,
+            Some("2023-05-01"),
+            Some("2021-01-01"),
+            Some("2024-01-01"),
+        ];
+        let mut seed = 7_u32;
+        for round in 0..400 {
+            let len = 1 + round % 20;
+            let all: Vec<Compiled> = (0..len)
+                .map(|i| {
+                    seed = seed.wrapping_mul(1_103_515_245).wrapping_add(12_345);
+                    let created = times[(seed >> 16) as usize % times.len()];
+                    pa(
+                        "default",
+                        &format!("p{i}"),
+                        false,
+                        Mode::Strict,
+                        &[],
+                        created,
+                    )
+                })
+                .collect();
+            let mut sorted: Vec<&Compiled> = all.iter().collect();
+            sorted.sort_by(|a, b| match (&a.created, &b.created) {
+                (Some(x), Some(y)) => x.cmp(y),
+                _ => std::cmp::Ordering::Equal,
+            });
+            let expected = format!("ns[default]-peerauthentication[{}]", sorted[0].name);
+            assert_eq!(compose_for(&all).source, expected, "round {round}");
+        }
     }
 
     #[test]
