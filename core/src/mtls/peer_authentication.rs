@@ -53,14 +53,43 @@ pub struct Compiled {
     pub created: Option<String>,
     pub selector: Option<BTreeMap<String, String>>,
     pub mode: Mode,
-    pub ports: BTreeMap<u16, Mode>,
+    pub ports: PortModes,
+}
+
+/// Port-level modes, one per port, in port order: a sorted `Vec` (a `BTreeMap<u16, Mode>` cost
+/// the module about 5 KB of tree code for a handful of entries).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PortModes(Vec<(u16, Mode)>);
+
+impl PortModes {
+    /// Sets the mode of `port`, replacing an earlier one (a map's `insert`).
+    pub fn set(&mut self, port: u16, mode: Mode) {
+        match self.0.binary_search_by_key(&port, |(p, _)| *p) {
+            Ok(i) => {
+                if let Some(entry) = self.0.get_mut(i) {
+                    entry.1 = mode;
+                }
+            }
+            Err(i) => self.0.insert(i, (port, mode)),
+        }
+    }
+
+    pub fn get(&self, port: u16) -> Option<Mode> {
+        let i = self.0.binary_search_by_key(&port, |(p, _)| *p).ok()?;
+        self.0.get(i).map(|(_, mode)| *mode)
+    }
+
+    /// The ports and their modes, in port order.
+    pub fn iter(&self) -> impl Iterator<Item = (u16, Mode)> + '_ {
+        self.0.iter().copied()
+    }
 }
 
 /// The composed result for this workload.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MtlsPolicy {
     default: Mode,
-    ports: BTreeMap<u16, Mode>,
+    ports: PortModes,
     /// The resource that set the mode, for logs: `ns[NS]-peerauthentication[NAME]`.
     pub source: String,
 }
@@ -69,7 +98,7 @@ impl Default for MtlsPolicy {
     fn default() -> MtlsPolicy {
         MtlsPolicy {
             default: Mode::Permissive,
-            ports: BTreeMap::new(),
+            ports: PortModes::default(),
             source: String::new(),
         }
     }
@@ -78,13 +107,12 @@ impl Default for MtlsPolicy {
 impl MtlsPolicy {
     /// The effective mode for a destination port (`None`: unknown port, use the default).
     pub fn mode(&self, port: Option<u16>) -> Mode {
-        port.and_then(|p| self.ports.get(&p).copied())
-            .unwrap_or(self.default)
+        port.and_then(|p| self.ports.get(p)).unwrap_or(self.default)
     }
 
     /// True when some port is STRICT or DISABLE (so the filter must look at the connection).
     pub fn needs_connection(&self) -> bool {
-        self.default != Mode::Permissive || self.ports.values().any(|m| *m != Mode::Permissive)
+        self.default != Mode::Permissive || self.ports.iter().any(|(_, m)| m != Mode::Permissive)
     }
 }
 
@@ -95,7 +123,7 @@ pub fn compile_peer_authentication(
     namespace: &str,
     created: Option<String>,
 ) -> Result<Compiled, ConfigError> {
-    let mut ports = BTreeMap::new();
+    let mut ports = PortModes::default();
     if let Some(levels) = spec.port_level_mtls {
         if spec.selector.is_none() && !levels.is_empty() {
             return Err(ConfigError::new(
@@ -119,7 +147,7 @@ pub fn compile_peer_authentication(
                     "mode is required",
                 )
             })?;
-            ports.insert(number, mode);
+            ports.set(number, mode);
         }
     }
     Ok(Compiled {
@@ -185,13 +213,13 @@ pub fn compose(
             policy.default = scope.mode;
             policy.source = format!("ns[{}]-peerauthentication[{}]", scope.namespace, scope.name);
         }
-        for (port, mode) in &scope.ports {
-            let effective = if *mode == Mode::Unset {
+        for (port, mode) in scope.ports.iter() {
+            let effective = if mode == Mode::Unset {
                 policy.default
             } else {
-                *mode
+                mode
             };
-            policy.ports.insert(*port, effective);
+            policy.ports.set(port, effective);
             policy.source = format!("ns[{}]-peerauthentication[{}]", scope.namespace, scope.name);
         }
     }
@@ -223,7 +251,13 @@ mod tests {
                     .collect()
             }),
             mode,
-            ports: ports.iter().copied().collect(),
+            ports: {
+                let mut modes = PortModes::default();
+                for (port, mode) in ports {
+                    modes.set(*port, *mode);
+                }
+                modes
+            },
         }
     }
 
@@ -231,6 +265,25 @@ mod tests {
         compose(all, "istio-system", "default", |s| {
             s.get("app").is_some_and(|v| v == "web")
         })
+    }
+
+    #[test]
+    fn port_modes_behave_as_a_map_from_port_to_mode() {
+        let modes = [Mode::Unset, Mode::Disable, Mode::Permissive, Mode::Strict];
+        let mut seed = 11_u32;
+        let mut ports = PortModes::default();
+        let mut map = BTreeMap::new();
+        for _ in 0..2000 {
+            seed = seed.wrapping_mul(1_103_515_245).wrapping_add(12_345);
+            let port = [80, 443, 1, 65535, 8080, 9090, 15000][(seed >> 8) as usize % 7];
+            let mode = modes[(seed >> 20) as usize % 4];
+            ports.set(port, mode);
+            map.insert(port, mode);
+            assert!(ports.iter().eq(map.iter().map(|(p, m)| (*p, *m))));
+            for probe in [0, 1, 80, 81, 443, 65535] {
+                assert_eq!(ports.get(probe), map.get(&probe).copied());
+            }
+        }
     }
 
     #[test]
