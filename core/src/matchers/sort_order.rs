@@ -1,13 +1,13 @@
 //! The core's one stable sort: every list the core orders by a byte-string key (rules by name,
 //! JWT providers by issuer, query parameters by name, namespaces and header names) goes through
 //! [`sort_by_bytes`], so the module carries a single instantiation of the standard library's
-//! sort instead of one full driftsort per element type (each is about 4.5 KB of Wasm).
+//! sort instead of one full driftsort per element type (each about 4 KB of Wasm).
 //!
 //! The order is exactly `slice::sort_by(|a, b| key(a).cmp(key(b)))`: bytes compared
 //! lexicographically (as `str` and `String` compare), items with equal keys in their original
-//! order. Envoy's RBAC engine walks its policies in name order (a `std::map`) and `jwt_authn`
-//! removes query parameters grouped by name (an `absl::btree_map`), which is what the callers
-//! rely on.
+//! order. Envoy's RBAC engine checks its policies in name order and `jwt_authn` rebuilds the
+//! query string grouped by parameter name, each name's values in request order, which is what
+//! the callers rely on.
 
 /// Sorts `items` stably by the bytes `key` returns for each.
 pub fn sort_by_bytes<T>(items: &mut Vec<T>, key: impl Fn(&T) -> &[u8]) {
