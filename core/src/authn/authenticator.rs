@@ -54,6 +54,7 @@ use serde_json::{Map, Value};
 use crate::authn::jwt::{self, JwtFailure, KeySet, ParsedToken};
 use crate::authn::jwt_json;
 use crate::authn::request_authentication::{Keys, Location, Provider};
+use crate::matchers::sort_order::sort_by_bytes;
 use crate::request::request_view::Headers;
 use crate::request::verified_claims::Claims;
 
@@ -449,15 +450,21 @@ impl<'h, 'a> Work<'h, 'a> {
 }
 
 impl Authenticator {
-    pub fn new(mut providers: Vec<Provider>) -> Authenticator {
-        providers.sort_by(|a, b| a.issuer.cmp(&b.issuer));
+    pub fn new(providers: Vec<Provider>) -> Authenticator {
+        // By issuer, stably, a provider without one first (`Option<String>` order).
+        let (mut providers, mut named): (Vec<Provider>, Vec<Provider>) =
+            providers.into_iter().partition(|p| p.issuer.is_none());
+        sort_by_bytes(&mut named, |p| {
+            p.issuer.as_deref().unwrap_or_default().as_bytes()
+        });
+        providers.append(&mut named);
         let extractors: Vec<Extractor> = providers
             .iter()
             .map(|p| Extractor::new(std::iter::once(p)))
             .collect();
         let all = Extractor::new(&providers);
         let mut sanitize = all.outputs.clone();
-        sanitize.sort();
+        sort_by_bytes(&mut sanitize, |s| s.as_bytes());
         sanitize.dedup();
         Authenticator {
             verifier: Verifier::istio(providers.len()),
@@ -907,7 +914,7 @@ fn without_param(path: &[u8], name: &str) -> String {
     let mut params = query_params(path);
     params.retain(|(k, _)| k != name);
     // A stable sort keeps each name's values in request order (a btree map of vectors).
-    params.sort_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()));
+    sort_by_bytes(&mut params, |p| p.0.as_bytes());
     let mut out = text(base);
     for (i, (k, v)) in params.iter().enumerate() {
         out.push(if i == 0 { '?' } else { '&' });

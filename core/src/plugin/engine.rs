@@ -26,6 +26,7 @@ use crate::authorization::rule_id::RuleId;
 use crate::egress::sidecar::{resolve, Egress};
 use crate::matchers::predicate::{Subject, Tri};
 use crate::matchers::rule_index::{RuleIndex, MIN_RULES_TO_INDEX};
+use crate::matchers::sort_order::sort_by_bytes;
 use crate::mtls::peer_authentication::{Mode, MtlsPolicy};
 use crate::plugin::settings::Settings;
 use crate::request::request_view::{Connection, Headers};
@@ -311,7 +312,7 @@ impl Engine {
             &mut engine.dry_run_allow,
             &mut engine.dry_run_audit,
         ] {
-            set.rules.sort_by(|a, b| a.id.as_str().cmp(b.id.as_str()));
+            sort_by_bytes(&mut set.rules, |r| r.id.as_str().as_bytes());
         }
         for set in engine.sets_mut() {
             set.build_index();
