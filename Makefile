@@ -10,6 +10,7 @@
 #   make bench   meshguard vs Envoy native RBAC / jwt_authn vs no filter in real Envoys (~10-15 min, not part
 #                of `make test`; BENCH_ARGS=--quick for a smoke run); writes target/bench/results.{md,json}
 #   make bench-instr  the same cases, instructions per request under callgrind (valgrind; ~1 min per case)
+#   make size    where the module's bytes go: largest functions, bytes per crate (twiggy; README "Module size")
 #   make footprint  Envoy's RSS and time to ready with meshguard under each memory lever (~2 min; FOOTPRINT_ARGS);
 #                writes target/footprint/results.md
 #   make soak    SOAK_REQUESTS (default 1,000,000) mixed requests through Envoy while the policy is replaced
@@ -154,10 +155,13 @@ $(WASM_OPT_BIN):
 ## test ---------------------------------------------------------------------------------------------
 test: deps build lint unit-test wasm-imports e2e
 
+# fmt, clippy (native and wasm32), and the fuzz harnesses (their own crate, fuzz/) still compiling
+# against core's API
 lint:
 	cargo fmt --all --check
 	cargo clippy $(CARGO_LOCKED) --workspace --all-targets -- -D warnings
 	cargo clippy $(CARGO_LOCKED) --release --target $(WASM_TARGET) -p meshguard -p meshguard-core --lib -- -D warnings
+	cargo check $(CARGO_LOCKED) --manifest-path fuzz/Cargo.toml --bins
 
 unit-test:
 	cargo test $(CARGO_LOCKED) --workspace
@@ -237,6 +241,21 @@ FOOTPRINT_ARGS ?=
 .PHONY: footprint
 footprint: deps-run build
 	$(PY) -m meshguard_tools.bench.footprint --envoy "$(FIND_ENVOY)" --wasm $(WASM) --out target/footprint $(FOOTPRINT_ARGS)
+
+## size ---------------------------------------------------------------------------------------------
+# Where the module's bytes go: the release module rebuilt in target/size/ with its name section kept
+# (strip = "debuginfo") and v0 symbol mangling (generic instantiations named with their types), then
+# twiggy's largest items, bytes per crate and the families size work watches (README, "Module size and
+# memory"). Needs twiggy (`cargo install twiggy`); SIZE_ARGS="--top 60".
+SIZE_ARGS ?=
+SIZE_WASM := target/size/$(WASM_TARGET)/release/meshguard.wasm
+
+.PHONY: size
+size: deps-run build
+	CARGO_PROFILE_RELEASE_STRIP=debuginfo RUSTFLAGS="-C symbol-mangling-version=v0" CARGO_TARGET_DIR=target/size \
+	  cargo build $(CARGO_LOCKED) --release --target $(WASM_TARGET) -p meshguard
+	@echo "size: $(WASM) $$(stat -c %s $(WASM)) bytes (shipped)"
+	$(PY) -m meshguard_tools.size $(SIZE_WASM) $(SIZE_ARGS)
 
 ## soak ---------------------------------------------------------------------------------------------
 # Two wrk processes (plaintext straight to the server Envoy; through a client-side Envoy that originates

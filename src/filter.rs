@@ -90,7 +90,7 @@ struct Metrics {
 }
 
 impl Metrics {
-    fn define(&self, policies: &[Box<str>]) {
+    fn define<'p>(&self, policies: impl ExactSizeIterator<Item = &'p str>) {
         let ids = Counter::ALL
             .iter()
             .map(|c| host::define_counter(c.name()).ok())
@@ -467,16 +467,16 @@ fn node_info() -> NodeInfo {
         .ok()
         .flatten()
         .and_then(|bytes| {
-            let pairs = header_pairs::decode(&bytes)?;
-            pairs
-                .into_iter()
-                .map(|(k, v)| {
-                    Some((
-                        String::from_utf8(k.to_vec()).ok()?,
-                        String::from_utf8(v.to_vec()).ok()?,
-                    ))
-                })
-                .collect::<Option<BTreeMap<String, String>>>()
+            // Inserted one by one (a later repeated key wins, as with `collect`): collecting
+            // into the map would instantiate a whole stable sort for its bulk build.
+            let mut labels = BTreeMap::new();
+            for (k, v) in header_pairs::decode(&bytes)? {
+                labels.insert(
+                    String::from_utf8(k.to_vec()).ok()?,
+                    String::from_utf8(v.to_vec()).ok()?,
+                );
+            }
+            Some(labels)
         });
     NodeInfo { namespace, labels }
 }

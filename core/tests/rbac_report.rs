@@ -199,3 +199,31 @@ fn the_reported_dry_run_rule_is_the_first_by_name_as_envoys_engine_checks_them()
     let out = run(&e, &Req::get("/x"));
     assert_eq!(published(&out)[1].1, id(NS, "aa", 0));
 }
+
+#[test]
+fn among_many_dry_run_rules_the_reported_one_is_the_smallest_rule_name_in_byte_order() {
+    // 36 policies of 12 rules each (432 rules, past the lengths the standard library sorts by
+    // insertion), names in scrambled order; rule 11 of a policy sorts before its rule 2, and
+    // `p1` before `p10` before `p2`. Only some rules match `/x`.
+    let mut policies = Vec::new();
+    let mut matching = Vec::new();
+    for i in 0..36 {
+        let name = format!("p{}", (i * 7 + 5) % 36);
+        let rules: Vec<_> = (0..12)
+            .map(|r| {
+                let hit = (i + r) % 5 == 0;
+                if hit {
+                    matching.push(id(NS, &name, r));
+                }
+                let path = if hit { "/x" } else { "/other" };
+                json!({"to": [{"operation": {"paths": [path]}}]})
+            })
+            .collect();
+        let spec = json!({"action": "DENY", "rules": rules});
+        policies.push(ap_dry_run(NS, &name, "true", spec));
+    }
+    let e = load_ok(&cfg(policies));
+    let out = run(&e, &Req::get("/x"));
+    let smallest = matching.iter().min().unwrap();
+    assert_eq!(&published(&out)[1].1, smallest);
+}

@@ -262,18 +262,16 @@ fn write_value(value: &Value, out: &mut String) {
             out.push(']');
         }
         Value::Object(map) => {
-            let mut keys: Vec<&String> = map.keys().collect();
-            keys.sort();
+            // serde_json's `Map` is a `BTreeMap` (no `preserve_order` in the build): its
+            // iteration is already in key order, as protobuf prints a `Struct`.
             out.push('{');
-            for (i, k) in keys.into_iter().enumerate() {
+            for (i, (k, v)) in map.iter().enumerate() {
                 if i > 0 {
                     out.push(',');
                 }
                 write_string(k, out);
                 out.push(':');
-                if let Some(v) = map.get(k) {
-                    write_value(v, out);
-                }
+                write_value(v, out);
             }
             out.push('}');
         }
@@ -366,6 +364,18 @@ mod tests {
         let m = parse_object(br#"{"n":9007199254740993,"e":4e9}"#).unwrap();
         assert_eq!(m["n"].as_f64(), Some(9007199254740992.0));
         assert_eq!(m["e"].as_f64(), Some(4e9));
+    }
+
+    #[test]
+    fn protobuf_json_prints_object_keys_in_byte_order_whatever_the_insertion_order() {
+        let mut m = Map::new();
+        for k in ["b", "é", "B", "a", "ab", ""] {
+            m.insert(k.to_string(), Value::Null);
+        }
+        assert_eq!(
+            to_proto_json(&Value::Object(m)),
+            r#"{"":null,"B":null,"a":null,"ab":null,"b":null,"é":null}"#
+        );
     }
 
     #[test]

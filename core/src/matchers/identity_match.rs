@@ -25,6 +25,7 @@
 //! `/`-separated parts whose trust domain is the local one, an alias, or the literal
 //! `cluster.local` is expanded to one principal per trust domain of the bundle.
 
+use crate::matchers::sort_order::sort_by_bytes;
 use crate::matchers::string_match::{Glob, GlobToken, StringMatch};
 use crate::request::peer::Peer;
 
@@ -233,7 +234,7 @@ impl IdentityMatch {
             }
             IdentityMatch::Namespaces(set) => {
                 let mut values: Vec<String> = set.iter().map(|ns| text(ns)).collect();
-                values.sort();
+                sort_by_bytes(&mut values, |s| s.as_bytes());
                 (IdentityField::Namespaces, values)
             }
             IdentityMatch::TrustDomain(td) => {

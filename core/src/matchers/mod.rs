@@ -8,4 +8,5 @@ pub mod json_path;
 pub mod path_match;
 pub mod predicate;
 pub mod rule_index;
+pub mod sort_order;
 pub mod string_match;

@@ -83,14 +83,43 @@ pub struct Compiled {
     pub created: Option<String>,
     pub selector: Option<BTreeMap<String, String>>,
     pub mode: Mode,
-    pub ports: BTreeMap<u16, Mode>,
+    pub ports: PortModes,
+}
+
+/// Port-level modes, one per port, in port order: a sorted `Vec` (a `BTreeMap<u16, Mode>` cost
+/// the module about 5 KB of tree code for a handful of entries).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PortModes(Vec<(u16, Mode)>);
+
+impl PortModes {
+    /// Sets the mode of `port`, replacing an earlier one (a map's `insert`).
+    pub fn set(&mut self, port: u16, mode: Mode) {
+        match self.0.binary_search_by_key(&port, |(p, _)| *p) {
+            Ok(i) => {
+                if let Some(entry) = self.0.get_mut(i) {
+                    entry.1 = mode;
+                }
+            }
+            Err(i) => self.0.insert(i, (port, mode)),
+        }
+    }
+
+    pub fn get(&self, port: u16) -> Option<Mode> {
+        let i = self.0.binary_search_by_key(&port, |(p, _)| *p).ok()?;
+        self.0.get(i).map(|(_, mode)| *mode)
+    }
+
+    /// The ports and their modes, in port order.
+    pub fn iter(&self) -> impl Iterator<Item = (u16, Mode)> + '_ {
+        self.0.iter().copied()
+    }
 }
 
 /// The composed result for this workload.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MtlsPolicy {
     default: Mode,
-    ports: BTreeMap<u16, Mode>,
+    ports: PortModes,
     /// The resource that set the mode, for logs: `ns[NS]-peerauthentication[NAME]`.
     pub source: String,
 }
@@ -99,7 +128,7 @@ impl Default for MtlsPolicy {
     fn default() -> MtlsPolicy {
         MtlsPolicy {
             default: Mode::Permissive,
-            ports: BTreeMap::new(),
+            ports: PortModes::default(),
             source: String::new(),
         }
     }
@@ -108,13 +137,12 @@ impl Default for MtlsPolicy {
 impl MtlsPolicy {
     /// The effective mode for a destination port (`None`: unknown port, use the default).
     pub fn mode(&self, port: Option<u16>) -> Mode {
-        port.and_then(|p| self.ports.get(&p).copied())
-            .unwrap_or(self.default)
+        port.and_then(|p| self.ports.get(p)).unwrap_or(self.default)
     }
 
     /// True when some port is STRICT or DISABLE (so the filter must look at the connection).
     pub fn needs_connection(&self) -> bool {
-        self.default != Mode::Permissive || self.ports.values().any(|m| *m != Mode::Permissive)
+        self.default != Mode::Permissive || self.ports.iter().any(|(_, m)| m != Mode::Permissive)
     }
 }
 
@@ -125,7 +153,7 @@ pub fn compile_peer_authentication(
     namespace: &str,
     created: Option<String>,
 ) -> Result<Compiled, ConfigError> {
-    let mut ports = BTreeMap::new();
+    let mut ports = PortModes::default();
     if let Some(levels) = spec.port_level_mtls {
         if spec.selector.is_none() && !levels.is_empty() {
             return Err(ConfigError::new(
@@ -149,7 +177,7 @@ pub fn compile_peer_authentication(
                     "mode is required",
                 )
             })?;
-            ports.insert(number, mode);
+            ports.set(number, mode);
         }
     }
     Ok(Compiled {
@@ -172,11 +200,21 @@ pub fn compose(
 ) -> MtlsPolicy {
     let oldest = |candidates: Vec<&Compiled>| -> Option<Compiled> {
         let mut c = candidates;
-        // Stable: equal or missing timestamps keep configuration order.
-        c.sort_by(|a, b| match (&a.created, &b.created) {
-            (Some(x), Some(y)) => x.cmp(y),
-            _ => std::cmp::Ordering::Equal,
-        });
+        // Stable: equal or missing timestamps keep configuration order. A missing timestamp
+        // compares equal to any other, which is not a total order, so the order is spelled
+        // out: the insertion sort the standard library's stable sort runs on up to 20 items
+        // (every real case), without instantiating the whole sort for this one list.
+        let older = |a: Option<&&Compiled>, b: Option<&&Compiled>| match (a, b) {
+            (Some(a), Some(b)) => matches!((&a.created, &b.created), (Some(x), Some(y)) if x < y),
+            _ => false,
+        };
+        for i in 1..c.len() {
+            let mut j = i;
+            while j > 0 && older(c.get(j), c.get(j - 1)) {
+                c.swap(j, j - 1);
+                j -= 1;
+            }
+        }
         c.first().map(|p| (*p).clone())
     };
     let mesh = oldest(
@@ -205,13 +243,13 @@ pub fn compose(
             policy.default = scope.mode;
             policy.source = format!("ns[{}]-peerauthentication[{}]", scope.namespace, scope.name);
         }
-        for (port, mode) in &scope.ports {
-            let effective = if *mode == Mode::Unset {
+        for (port, mode) in scope.ports.iter() {
+            let effective = if mode == Mode::Unset {
                 policy.default
             } else {
-                *mode
+                mode
             };
-            policy.ports.insert(*port, effective);
+            policy.ports.set(port, effective);
             policy.source = format!("ns[{}]-peerauthentication[{}]", scope.namespace, scope.name);
         }
     }
@@ -243,7 +281,13 @@ mod tests {
                     .collect()
             }),
             mode,
-            ports: ports.iter().copied().collect(),
+            ports: {
+                let mut modes = PortModes::default();
+                for (port, mode) in ports {
+                    modes.set(*port, *mode);
+                }
+                modes
+            },
         }
     }
 
@@ -251,6 +295,25 @@ mod tests {
         compose(all, "istio-system", "default", |s| {
             s.get("app").is_some_and(|v| v == "web")
         })
+    }
+
+    #[test]
+    fn port_modes_behave_as_a_map_from_port_to_mode() {
+        let modes = [Mode::Unset, Mode::Disable, Mode::Permissive, Mode::Strict];
+        let mut seed = 11_u32;
+        let mut ports = PortModes::default();
+        let mut map = BTreeMap::new();
+        for _ in 0..2000 {
+            seed = seed.wrapping_mul(1_103_515_245).wrapping_add(12_345);
+            let port = [80, 443, 1, 65535, 8080, 9090, 15000][(seed >> 8) as usize % 7];
+            let mode = modes[(seed >> 20) as usize % 4];
+            ports.set(port, mode);
+            map.insert(port, mode);
+            assert!(ports.iter().eq(map.iter().map(|(p, m)| (*p, *m))));
+            for probe in [0, 1, 80, 81, 443, 65535] {
+                assert_eq!(ports.get(probe), map.get(&probe).copied());
+            }
+        }
     }
 
     #[test]
@@ -281,6 +344,43 @@ mod tests {
         assert_eq!(p.mode(Some(80)), Mode::Permissive);
         assert_eq!(p.mode(Some(8080)), Mode::Disable);
         assert_eq!(p.mode(Some(9090)), Mode::Permissive);
+    }
+
+    #[test]
+    fn the_chosen_policy_is_the_first_after_the_standard_stable_sort_even_with_missing_times() {
+        // Up to 20 namespace-wide policies with and without timestamps (a missing one compares
+        // equal to any): the winner is what `sort_by` with that comparison puts first.
+        let times = [
+            None,
+            Some("2023-05-01"),
+            Some("2021-01-01"),
+            Some("2024-01-01"),
+        ];
+        let mut seed = 7_u32;
+        for round in 0..400 {
+            let len = 1 + round % 20;
+            let all: Vec<Compiled> = (0..len)
+                .map(|i| {
+                    seed = seed.wrapping_mul(1_103_515_245).wrapping_add(12_345);
+                    let created = times[(seed >> 16) as usize % times.len()];
+                    pa(
+                        "default",
+                        &format!("p{i}"),
+                        false,
+                        Mode::Strict,
+                        &[],
+                        created,
+                    )
+                })
+                .collect();
+            let mut sorted: Vec<&Compiled> = all.iter().collect();
+            sorted.sort_by(|a, b| match (&a.created, &b.created) {
+                (Some(x), Some(y)) => x.cmp(y),
+                _ => std::cmp::Ordering::Equal,
+            });
+            let expected = format!("ns[default]-peerauthentication[{}]", sorted[0].name);
+            assert_eq!(compose_for(&all).source, expected, "round {round}");
+        }
     }
 
     #[test]

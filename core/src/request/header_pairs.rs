@@ -43,12 +43,15 @@ pub fn decode_untyped(bytes: &[u8], depth: u8) -> serde_json::Value {
                 .collect(),
         );
     }
-    Value::Object(
-        pairs
-            .iter()
-            .filter_map(|(k, v)| Some((text(k)?, decode_untyped(v, depth - 1))))
-            .collect(),
-    )
+    // Inserted one by one (a later repeated key wins, as with `collect`): collecting into
+    // the map would instantiate a whole stable sort for its bulk build.
+    let mut map = serde_json::Map::new();
+    for (k, v) in &pairs {
+        if let Some(k) = text(k) {
+            map.insert(k, decode_untyped(v, depth - 1));
+        }
+    }
+    Value::Object(map)
 }
 
 /// Decoded pairs and the number of bytes they occupied.
@@ -152,6 +155,22 @@ mod tests {
         // An 8-byte double (1.0) is neither a string nor a pairs encoding.
         assert_eq!(decode_untyped(&1.0f64.to_le_bytes(), 8), json!(null));
         assert_eq!(decode_untyped(&[0], 8), json!(null));
+    }
+
+    #[test]
+    fn an_untyped_map_keeps_the_last_value_of_a_repeated_key_as_collecting_would() {
+        use serde_json::{json, Map, Value};
+        let bytes = encode(&[("k", "1"), ("a", "x"), ("k", "2"), ("b", "y"), ("a", "z")]);
+        let collected: Map<String, Value> = decode_exact(&bytes)
+            .unwrap()
+            .iter()
+            .map(|(k, v)| (String::from_utf8(k.to_vec()).unwrap(), decode_untyped(v, 7)))
+            .collect();
+        assert_eq!(decode_untyped(&bytes, 8), Value::Object(collected));
+        assert_eq!(
+            decode_untyped(&bytes, 8),
+            json!({"a": "z", "b": "y", "k": "2"})
+        );
     }
 
     #[test]
