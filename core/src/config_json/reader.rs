@@ -17,9 +17,9 @@
 //!   an unknown or repeated key names that key, a missing field names its object.
 //!
 //! Two spellings serde's derive also took are refused (the Kubernetes schema of these resources
-//! refuses them too; README, "Deliberate differences from Istio"): a JSON array in place of a struct (serde
-//! read it as the fields in declaration order) and `{"VARIANT": null}` in place of an enum
-//! string. An enum given a non-string is refused as before, now with `invalid type`.
+//! refuses them too; README, "Deliberate differences from Istio"): a JSON array in place of a
+//! struct (serde read it as the fields in declaration order) and `{"VARIANT": null}` in place of
+//! an enum string. An enum given a non-string is refused as before, now with `invalid type`.
 
 use std::borrow::Cow;
 use std::collections::BTreeMap;
