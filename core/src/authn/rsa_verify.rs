@@ -1,4 +1,4 @@
-//! Verification-only RSA for JWT signatures (RS256/384/512 and PS256/384/512), on 32-bit limbs.
+//! Verification-only RSA for JWT signatures (RS256/384/512 and PS256/384/512), on 28-bit limbs.
 //!
 //! Mirrors what Envoy 1.40 `jwt_authn` gets from BoringSSL for a JWK RSA key:
 //!
@@ -14,10 +14,15 @@
 //!   the hash length (BoringSSL's `RSA_PSS_SALTLEN_DIGEST` default; Envoy sets no other).
 //!
 //! Everything here works on public data (key, signature, digest), so it need not run in
-//! constant time. The Montgomery constants (`-n^-1 mod 2^32`, `R^2 mod n`) are computed once,
+//! constant time. The Montgomery constants (`-n^-1 mod 2^w`, `R^2 mod n`) are computed once,
 //! when the key is imported; a verification is one conversion into Montgomery form, 16 (or 1
-//! for `e = 3`) squarings and one multiplication. 32-bit limbs keep every product a native
-//! 64-bit multiply on wasm32, which has no 64x64->128 instruction.
+//! for `e = 3`) squarings and one multiplication. Limbs of `w` bits (28 up to 3,584-bit
+//! moduli, at least 26 to 16,384: [`limb_width`]) kept in `u64`s make every product one native
+//! 64-bit multiply on wasm32 (no 64x64->128 instruction there) and leave room to add a whole
+//! column of products without a carry per product: the products are summed column by column
+//! (product scanning), the reduction's multiples of `n` in the same column sums, and a square
+//! sums each cross product once. Values stay below `2n` between products (`R > 4n`), so only
+//! the result is compared with `n`.
 
 /// The hash of an RSA signature scheme (the token's `alg` picks it).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -80,15 +85,24 @@ impl Digest {
 pub const MIN_MODULUS_BITS: usize = 512;
 pub const MAX_MODULUS_BITS: usize = 16384;
 
+/// The widest limb: 28 bits keeps the column sums of a 2048-bit modulus (74 limbs) far below
+/// 2^64 (see [`limb_width`]).
+const MAX_LIMB_BITS: u32 = 28;
+
 /// An imported RSA public key with its Montgomery constants.
 #[derive(Clone, PartialEq, Eq)]
 pub struct RsaPublicKey {
-    /// The modulus, little-endian 32-bit limbs, no high zero limb.
-    n: Vec<u32>,
-    /// `-n^-1 mod 2^32`.
-    n0: u32,
-    /// `R^2 mod n` with `R = 2^(32 * limbs)`.
-    r2: Vec<u32>,
+    /// The modulus as `RSA_size` big-endian bytes (what a signature is compared with).
+    n_bytes: Vec<u8>,
+    /// The modulus in limbs of `w` bits (each below `2^w`, kept in a `u64`), least
+    /// significant first.
+    n: Vec<u64>,
+    /// `-n^-1 mod 2^w`.
+    n0: u64,
+    /// `R^2 mod n` with `R = 2^(w * limbs)`, in limbs.
+    r2: Vec<u64>,
+    /// The limb width in bits.
+    w: u32,
     /// 3 or 65537.
     e: u32,
     /// The modulus length in bits.
@@ -110,18 +124,24 @@ impl RsaPublicKey {
             [1, 0, 1] => 65537,
             _ => return None,
         };
-        let n = limbs_from_be(strip_zeros(n));
-        let bits = bit_length(&n);
+        let n_bytes = strip_zeros(n).to_vec();
+        let bits = n_bytes
+            .first()
+            .map_or(0, |b| 8 * n_bytes.len() - b.leading_zeros() as usize);
         if !(MIN_MODULUS_BITS..=MAX_MODULUS_BITS).contains(&bits)
-            || n.first().is_none_or(|l| l & 1 == 0)
+            || n_bytes.last().is_none_or(|b| b & 1 == 0)
         {
             return None;
         }
-        let n0 = neg_inverse(*n.first()?);
+        let (w, limbs) = limb_width(bits);
+        let n = limbs_from_be(&n_bytes, w, limbs);
+        let n0 = u64::from(neg_inverse(*n.first()? as u32)) & mask(w);
         let mut key = RsaPublicKey {
-            r2: Vec::new(),
+            n_bytes,
             n,
             n0,
+            r2: Vec::new(),
+            w,
             e,
             bits,
         };
@@ -136,7 +156,7 @@ impl RsaPublicKey {
 
     /// `RSA_size`: the modulus length in bytes, which every signature must have.
     pub fn size(&self) -> usize {
-        self.bits.div_ceil(8)
+        self.n_bytes.len()
     }
 
     /// RSASSA-PKCS1-v1_5: whether `sig` signs the message whose `digest` hash is `hashed`.
@@ -211,151 +231,266 @@ impl RsaPublicKey {
     /// The raw public operation: `sig^e mod n` as `size()` big-endian bytes; `None` for a
     /// signature of the wrong length or not below the modulus.
     pub fn raw(&self, sig: &[u8]) -> Option<Vec<u8>> {
-        if sig.len() != self.size() {
+        if sig.len() != self.size() || sig >= self.n_bytes.as_slice() {
             return None;
         }
-        let s = limbs_from_be(sig);
-        let mut x = vec![0u32; self.n.len()];
-        x.iter_mut().zip(&s).for_each(|(x, s)| *x = *s);
-        if s.len() > self.n.len() || compare(&x, &self.n) != std::cmp::Ordering::Less {
-            return None;
-        }
-        let mut scratch = vec![0u32; 2 * self.n.len() + 1];
-        let mut acc = self.mont_mul(&x, &self.r2, &mut scratch);
+        let limbs = self.n.len();
+        let mut numbers = vec![0u64; 2 * limbs];
+        let (x, out) = numbers.split_at_mut(limbs);
+        let mut pairs = vec![[0u64; 2]; 3 * limbs];
+        let (p, rest) = pairs.split_at_mut(limbs);
+        let (q, qx) = rest.split_at_mut(limbs);
+        limbs_from_be_into(x, sig, self.w);
+        load_p(p, x);
+        self.load_q(qx, x);
+        self.load_q(q, &self.r2);
+        self.mont_mul(out, p, q);
         let squarings = if self.e == 3 { 1 } else { 16 };
         for _ in 0..squarings {
-            acc = self.mont_sqr(&acc, &mut scratch);
+            load_p(p, out);
+            self.load_q(q, out);
+            self.mont_sqr(out, p, q);
         }
-        let result = self.mont_mul(&acc, &x, &mut scratch);
-        Some(limbs_to_be(&result, self.size()))
+        load_p(p, out);
+        self.mont_mul(out, p, qx);
+        if compare(out, &self.n) != std::cmp::Ordering::Less {
+            sub_in_place(out, &self.n, self.w);
+        }
+        Some(limbs_to_be(out, self.w, self.size()))
     }
 
-    /// `R^2 mod n`: `R * 2^limbs` by doubling from 1, then five Montgomery squarings, each
-    /// mapping `R * 2^u` to `R * 2^(2u)`, reach `R * 2^(32 * limbs) = R^2`.
-    fn r_squared(&self) -> Vec<u32> {
+    /// `R^2 mod n`: `2^(bits - 1)` (below `n`) doubled to `2R mod n`, the Montgomery form of
+    /// 2, then raised to the power `w * limbs` in Montgomery form: `R * 2^(w * limbs) = R^2`.
+    fn r_squared(&self) -> Vec<u64> {
         let limbs = self.n.len();
-        let mut x = vec![0u32; limbs];
-        if let Some(low) = x.first_mut() {
-            *low = 1;
+        let total = self.w as usize * limbs;
+        let mut two = vec![0u64; limbs];
+        let top = self.bits - 1;
+        if let Some(l) = two.get_mut(top / self.w as usize) {
+            *l = 1 << (top % self.w as usize);
         }
-        for _ in 0..33 * limbs {
-            let carry = x.iter_mut().fold(0u32, |carry, l| {
-                let top = *l >> 31;
-                *l = (*l << 1) | carry;
-                top
+        for _ in top..=total {
+            let carry = two.iter_mut().fold(0u64, |carry, l| {
+                let v = (*l << 1) | carry;
+                *l = v & mask(self.w);
+                v >> self.w
             });
-            if carry != 0 || compare(&x, &self.n) != std::cmp::Ordering::Less {
-                sub_in_place(&mut x, &self.n);
+            if carry != 0 || compare(&two, &self.n) != std::cmp::Ordering::Less {
+                sub_in_place(&mut two, &self.n, self.w);
             }
         }
-        let mut scratch = vec![0u32; 2 * limbs + 1];
-        for _ in 0..5 {
-            x = self.mont_sqr(&x, &mut scratch);
+        let mut p = vec![[0u64; 2]; limbs];
+        let mut q = vec![[0u64; 2]; limbs];
+        let mut q_two = vec![[0u64; 2]; limbs];
+        self.load_q(&mut q_two, &two);
+        let mut x = two;
+        for bit in (0..usize::BITS - 1 - total.leading_zeros()).rev() {
+            load_p(&mut p, &x);
+            self.load_q(&mut q, &x);
+            self.mont_sqr(&mut x, &mut p, &q);
+            if (total >> bit) & 1 == 1 {
+                load_p(&mut p, &x);
+                self.mont_mul(&mut x, &mut p, &q_two);
+            }
+        }
+        if compare(&x, &self.n) != std::cmp::Ordering::Less {
+            sub_in_place(&mut x, &self.n, self.w);
         }
         x
     }
 
-    /// Montgomery product `a * b / R mod n` of two numbers below `n`.
-    fn mont_mul(&self, a: &[u32], b: &[u32], t: &mut [u32]) -> Vec<u32> {
-        t.fill(0);
-        for (i, &ai) in a.iter().enumerate() {
-            let Some(row) = t.get_mut(i..) else { break };
-            let carry = mul_add(row, b, ai);
-            if let Some(top) = row.get_mut(b.len()) {
-                *top = carry;
-            }
+    /// The second operand's form: `q[j] = [b[limbs - 1 - j], n[limbs - 1 - j]]`, so that a
+    /// column's products pair `p[i]` with `q[i + limbs - 1 - k]`, both ascending.
+    fn load_q(&self, q: &mut [[u64; 2]], b: &[u64]) {
+        for (qj, (&bj, &nj)) in q.iter_mut().zip(b.iter().rev().zip(self.n.iter().rev())) {
+            *qj = [bj, nj];
         }
-        self.reduce(t)
     }
 
-    /// Montgomery square `a * a / R mod n`: the cross products once, doubled, plus the
-    /// squares.
-    fn mont_sqr(&self, a: &[u32], t: &mut [u32]) -> Vec<u32> {
-        t.fill(0);
-        for (i, &ai) in a.iter().enumerate() {
-            let (Some(row), Some(rest)) = (t.get_mut(2 * i + 1..), a.get(i + 1..)) else {
+    /// `out = a * b / R mod n` (below `2n`) for `a`, `b` below `2n`, column by column (product
+    /// scanning): column `k` sums `a[i] * b[k - i]` and `m[i] * n[k - i]` without carries;
+    /// below `limbs` the column then picks `m[k]` (stored in `p[k][1]`) to clear its low `w`
+    /// bits, from `limbs` on its low bits are the result's limb `k - limbs`; the rest carries
+    /// into the next column. `p[i] = [a[i], _]`, `q` as [`Self::load_q`] makes it for `b`.
+    fn mont_mul(&self, out: &mut [u64], p: &mut [[u64; 2]], q: &[[u64; 2]]) {
+        let limbs = self.n.len();
+        let b0 = q.last().map_or(0, |l| l[0]);
+        let mut acc = 0u64;
+        for k in 0..2 * limbs - 1 {
+            let lo = (k + 1).saturating_sub(limbs);
+            let (Some(ps), Some(qs)) = (p.get(lo..k.min(limbs)), q.get(lo + limbs - 1 - k..))
+            else {
                 break;
             };
-            let carry = mul_add(row, rest, ai);
-            if let Some(top) = row.get_mut(rest.len()) {
-                *top = carry;
-            }
+            acc += dot(ps, qs);
+            self.finish_column(k, acc, b0, p, out, &mut acc);
         }
-        t.iter_mut().fold(0u32, |carry, l| {
-            let top = *l >> 31;
-            *l = (*l << 1) | carry;
-            top
-        });
-        let mut carry = 0u64;
-        for (pair, &ai) in t.chunks_exact_mut(2).zip(a) {
-            let sq = u64::from(ai) * u64::from(ai);
-            for (l, half) in pair.iter_mut().zip([sq & 0xffff_ffff, sq >> 32]) {
-                let v = u64::from(*l) + half + carry;
-                *l = v as u32;
-                carry = v >> 32;
-            }
+        if let Some(top) = out.last_mut() {
+            *top = acc;
         }
-        if let Some(last) = t.last_mut() {
-            *last = last.wrapping_add(carry as u32);
-        }
-        self.reduce(t)
     }
 
-    /// Montgomery reduction of `t` (`2 * limbs + 1` limbs, below `n * R`) to `t / R mod n`.
-    fn reduce(&self, t: &mut [u32]) -> Vec<u32> {
+    /// `out = a * a / R mod n` (below `2n`) for `a` below `2n`: as [`Self::mont_mul`], with
+    /// each column's cross products `a[i] * a[k - i]` (`i < k - i`) summed once and doubled.
+    fn mont_sqr(&self, out: &mut [u64], p: &mut [[u64; 2]], q: &[[u64; 2]]) {
         let limbs = self.n.len();
-        for i in 0..limbs {
-            let Some(window) = t.get_mut(i..) else { break };
-            let m = window.first().map_or(0, |l| l.wrapping_mul(self.n0));
-            let mut carry = mul_add(window, &self.n, m);
-            for l in window.iter_mut().skip(limbs) {
-                if carry == 0 {
-                    break;
-                }
-                let v = u64::from(*l) + u64::from(carry);
-                *l = v as u32;
-                carry = (v >> 32) as u32;
+        let mut acc = 0u64;
+        for k in 0..2 * limbs - 1 {
+            let lo = (k + 1).saturating_sub(limbs);
+            let (cross_end, reduce_end) = (k.div_ceil(2), k.min(limbs));
+            let start = lo + limbs - 1 - k;
+            let (Some(both), Some(only_m), Some(qs), Some(qm)) = (
+                p.get(lo..cross_end),
+                p.get(cross_end..reduce_end),
+                q.get(start..),
+                q.get(start + cross_end - lo..),
+            ) else {
+                break;
+            };
+            let (cross, reduce) = dot_split(both, qs);
+            acc += 2 * cross + reduce + dot_high(only_m, qm);
+            if k % 2 == 0 {
+                let half = p.get(k / 2).map_or(0, |l| l[0]);
+                acc += half * half;
             }
+            self.finish_column(k, acc, 0, p, out, &mut acc);
         }
-        let high = t.get(limbs..).unwrap_or_default();
-        let mut out: Vec<u32> = high.iter().take(limbs).copied().collect();
-        if high.get(limbs).is_some_and(|l| *l != 0)
-            || compare(&out, &self.n) != std::cmp::Ordering::Less
-        {
-            sub_in_place(&mut out, &self.n);
+        if let Some(top) = out.last_mut() {
+            *top = acc;
         }
-        out
+    }
+
+    /// The end of column `k` whose sum is `sum`: below `limbs`, `a[k] * b0` joins it (`b0`
+    /// is 0 for a square, whose column already has it) and `m[k]` is picked; from `limbs` on
+    /// the low bits are a limb of the result. `acc` becomes the carry into the next column.
+    #[inline(always)]
+    fn finish_column(
+        &self,
+        k: usize,
+        sum: u64,
+        b0: u64,
+        p: &mut [[u64; 2]],
+        out: &mut [u64],
+        acc: &mut u64,
+    ) {
+        let mut sum = sum;
+        if let Some(pk) = p.get_mut(k) {
+            sum += pk[0] * b0;
+            let m = sum.wrapping_mul(self.n0) & mask(self.w);
+            pk[1] = m;
+            sum += m * self.n.first().copied().unwrap_or(0);
+        } else if let Some(o) = out.get_mut(k - self.n.len()) {
+            *o = sum & mask(self.w);
+        }
+        *acc = sum >> self.w;
     }
 }
 
-/// `row[..b.len()] += a * b`, returning the carry out of the last limb. (A four-limb unrolled
-/// form measured 2x slower in Envoy's V8; this plain loop is nearly all of an RSA verification.)
+/// The first operand's form: `p[i] = [a[i], m[i]]` (`m` is filled in by the product).
+fn load_p(p: &mut [[u64; 2]], a: &[u64]) {
+    for (pi, &ai) in p.iter_mut().zip(a) {
+        *pi = [ai, 0];
+    }
+}
+
+/// `sum(p[i][0] * q[i][0] + p[i][1] * q[i][1])` over `p` (`q` at least as long), four pairs a
+/// step.
 #[inline(always)]
-fn mul_add(row: &mut [u32], b: &[u32], a: u32) -> u32 {
-    let a = u64::from(a);
-    let mut carry = 0u64;
-    for (r, &bj) in row.iter_mut().zip(b) {
-        let v = u64::from(*r) + a * u64::from(bj) + carry;
-        *r = v as u32;
-        carry = v >> 32;
+fn dot(p: &[[u64; 2]], q: &[[u64; 2]]) -> u64 {
+    let (mut p, mut q) = (p, q);
+    let mut s = 0u64;
+    while let (
+        [[a0, m0], [a1, m1], [a2, m2], [a3, m3], p_rest @ ..],
+        [[b0, n0], [b1, n1], [b2, n2], [b3, n3], q_rest @ ..],
+    ) = (p, q)
+    {
+        s += a0 * b0 + m0 * n0 + a1 * b1 + m1 * n1 + a2 * b2 + m2 * n2 + a3 * b3 + m3 * n3;
+        (p, q) = (p_rest, q_rest);
     }
-    carry as u32
+    while let ([[a, m], p_rest @ ..], [[b, n], q_rest @ ..]) = (p, q) {
+        s += a * b + m * n;
+        (p, q) = (p_rest, q_rest);
+    }
+    s
 }
 
-/// `x -= y` modulo `2^(32 * x.len())`.
-fn sub_in_place(x: &mut [u32], y: &[u32]) {
+/// `(sum(p[i][0] * q[i][0]), sum(p[i][1] * q[i][1]))` over `p` (`q` at least as long).
+#[inline(always)]
+fn dot_split(p: &[[u64; 2]], q: &[[u64; 2]]) -> (u64, u64) {
+    let (mut p, mut q) = (p, q);
+    let (mut s, mut t) = (0u64, 0u64);
+    while let (
+        [[a0, m0], [a1, m1], [a2, m2], [a3, m3], p_rest @ ..],
+        [[b0, n0], [b1, n1], [b2, n2], [b3, n3], q_rest @ ..],
+    ) = (p, q)
+    {
+        s += a0 * b0 + a1 * b1 + a2 * b2 + a3 * b3;
+        t += m0 * n0 + m1 * n1 + m2 * n2 + m3 * n3;
+        (p, q) = (p_rest, q_rest);
+    }
+    while let ([[a, m], p_rest @ ..], [[b, n], q_rest @ ..]) = (p, q) {
+        s += a * b;
+        t += m * n;
+        (p, q) = (p_rest, q_rest);
+    }
+    (s, t)
+}
+
+/// `sum(p[i][1] * q[i][1])` over `p` (`q` at least as long).
+#[inline(always)]
+fn dot_high(p: &[[u64; 2]], q: &[[u64; 2]]) -> u64 {
+    let (mut p, mut q) = (p, q);
+    let mut s = 0u64;
+    while let (
+        [[_, m0], [_, m1], [_, m2], [_, m3], p_rest @ ..],
+        [[_, n0], [_, n1], [_, n2], [_, n3], q_rest @ ..],
+    ) = (p, q)
+    {
+        s += m0 * n0 + m1 * n1 + m2 * n2 + m3 * n3;
+        (p, q) = (p_rest, q_rest);
+    }
+    while let ([[_, m], p_rest @ ..], [[_, n], q_rest @ ..]) = (p, q) {
+        s += m * n;
+        (p, q) = (p_rest, q_rest);
+    }
+    s
+}
+
+/// The limb width and count for a modulus of `bits` bits: the widest limbs (at most
+/// [`MAX_LIMB_BITS`]) with `R = 2^(w * limbs) >= 4 * 2^bits` (so numbers below `2n` stay
+/// below `2n` through a Montgomery product, with no subtraction between products) and no
+/// column sum able to overflow: a column collects at most `2 * limbs + 1` products below
+/// `2^(2w)` (a row's `a[i] * b[j]` and `m * n[j]`, or a doubled cross product counted twice
+/// and a square) and two carries below `2^(64 - w)`. 28 bits for up to 3,584-bit moduli, 26 at
+/// 16,384.
+fn limb_width(bits: usize) -> (u32, usize) {
+    let fits = |w: u32| {
+        let limbs = (bits + 2).div_ceil(w as usize);
+        let worst = ((2 * limbs as u128 + 2) << (2 * w)) + (1u128 << (65 - w));
+        (worst <= u128::from(u64::MAX)).then_some((w, limbs))
+    };
+    (16..=MAX_LIMB_BITS)
+        .rev()
+        .find_map(fits)
+        .unwrap_or((16, (bits + 2).div_ceil(16)))
+}
+
+fn mask(w: u32) -> u64 {
+    (1u64 << w) - 1
+}
+
+/// `x -= y` for limbs of `w` bits, `x >= y`.
+fn sub_in_place(x: &mut [u64], y: &[u64], w: u32) {
     let mut borrow = 0u64;
-    for (i, l) in x.iter_mut().enumerate() {
-        let v = u64::from(*l)
-            .wrapping_sub(u64::from(y.get(i).copied().unwrap_or(0)))
-            .wrapping_sub(borrow);
-        *l = v as u32;
-        borrow = (v >> 63) & 1;
+    for (l, &r) in x.iter_mut().zip(y) {
+        let v = l.wrapping_sub(r).wrapping_sub(borrow);
+        *l = v & mask(w);
+        borrow = v >> 63;
     }
 }
 
-/// Compares two numbers of the same limb count.
-fn compare(x: &[u32], y: &[u32]) -> std::cmp::Ordering {
+/// Compares two numbers of the same limb count (limbs below `2^w`).
+fn compare(x: &[u64], y: &[u64]) -> std::cmp::Ordering {
     x.iter().rev().cmp(y.iter().rev())
 }
 
@@ -373,26 +508,48 @@ fn strip_zeros(bytes: &[u8]) -> &[u8] {
     bytes.get(first..).unwrap_or_default()
 }
 
-fn limbs_from_be(bytes: &[u8]) -> Vec<u32> {
-    bytes
-        .rchunks(4)
-        .map(|c| c.iter().fold(0u32, |acc, b| (acc << 8) | u32::from(*b)))
-        .collect()
-}
-
-fn limbs_to_be(limbs: &[u32], len: usize) -> Vec<u8> {
-    let mut out = vec![0u8; len];
-    for (i, byte) in out.iter_mut().rev().enumerate() {
-        let limb = limbs.get(i / 4).copied().unwrap_or(0);
-        *byte = (limb >> (8 * (i % 4))) as u8;
-    }
+/// A big-endian number (which must fit) as `limbs` limbs of `w` bits.
+fn limbs_from_be(bytes: &[u8], w: u32, limbs: usize) -> Vec<u64> {
+    let mut out = vec![0u64; limbs];
+    limbs_from_be_into(&mut out, bytes, w);
     out
 }
 
-fn bit_length(limbs: &[u32]) -> usize {
-    limbs.iter().rposition(|l| *l != 0).map_or(0, |i| {
-        32 * i + 32 - limbs.get(i).map_or(32, |l| l.leading_zeros() as usize)
-    })
+fn limbs_from_be_into(out: &mut [u64], bytes: &[u8], w: u32) {
+    let (mut acc, mut have) = (0u64, 0u32);
+    let mut limbs = out.iter_mut();
+    for &b in bytes.iter().rev() {
+        acc |= u64::from(b) << have;
+        have += 8;
+        if have >= w {
+            if let Some(l) = limbs.next() {
+                *l = acc & mask(w);
+            }
+            acc >>= w;
+            have -= w;
+        }
+    }
+    for l in limbs {
+        *l = acc;
+        acc = 0;
+    }
+}
+
+/// `limbs` of `w` bits as `len` big-endian bytes (the number must fit).
+fn limbs_to_be(limbs: &[u64], w: u32, len: usize) -> Vec<u8> {
+    let mut out = vec![0u8; len];
+    let (mut acc, mut have) = (0u64, 0u32);
+    let mut limbs = limbs.iter();
+    for byte in out.iter_mut().rev() {
+        if have < 8 {
+            acc |= limbs.next().copied().unwrap_or(0) << have;
+            have += w;
+        }
+        *byte = acc as u8;
+        acc >>= 8;
+        have -= 8;
+    }
+    out
 }
 
 /// MGF1 (RFC 8017 B.2.1): `len` bytes of `Hash(seed || counter)` blocks.
