@@ -90,7 +90,7 @@ struct Metrics {
 }
 
 impl Metrics {
-    fn define(&self, policies: &[Box<str>]) {
+    fn define<'p>(&self, policies: impl ExactSizeIterator<Item = &'p str>) {
         let ids = Counter::ALL
             .iter()
             .map(|c| host::define_counter(c.name()).ok())

@@ -282,6 +282,40 @@ fn request_auth_principal_condition_behaves_like_request_principals() {
 }
 
 #[test]
+fn authorization_sees_the_request_as_authentication_left_it() {
+    // As Istio's RBAC after `jwt_authn`: the verified claim header is there (the client's copy
+    // removed), the token header is gone (no forwardOriginalToken).
+    let claim_header = |rule: Value| {
+        engine_with(
+            json!({"outputClaimToHeaders": [{"header": "x-sub", "claim": "sub"}]}),
+            vec![ap(NS, "p", json!({"action": "ALLOW", "rules": [rule]}))],
+        )
+    };
+    let spoofed = with_token(ISS, "alice", json!({})).header("x-sub", "mallory");
+    assert!(allowed(
+        &claim_header(when("request.headers[x-sub]", &["alice"])),
+        &spoofed
+    ));
+    assert!(!allowed(
+        &claim_header(when("request.headers[x-sub]", &["mallory"])),
+        &spoofed
+    ));
+    assert!(!allowed(
+        &claim_header(when("request.headers[authorization]", &["*"])),
+        &spoofed
+    ));
+    let forwarded = engine_with(
+        json!({"forwardOriginalToken": true}),
+        vec![ap(
+            NS,
+            "p",
+            json!({"action": "ALLOW", "rules": [when("request.headers[authorization]", &["*"])]}),
+        )],
+    );
+    assert!(allowed(&forwarded, &with_token(ISS, "alice", json!({}))));
+}
+
+#[test]
 fn not_request_principals_star_is_the_require_jwt_idiom() {
     // DENY notRequestPrincipals ["*"]: a request without JWT matches (absent attribute) and
     // is denied (403 from RBAC); a valid token passes.

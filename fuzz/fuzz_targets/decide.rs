@@ -202,7 +202,7 @@ fuzz_target!(|data: &[u8]| {
     debug("decision", &(first.summary(), first.audit, first.dry_run));
     let _ = linear.decide(h, &connection);
     let _ = linear.mtls_violation(&connection);
-    let _ = linear.egress_violation(h);
+    let _ = linear.egress_violation(h, &connection);
 });
 
 const HEADER_NAMES: &[&str] = &[

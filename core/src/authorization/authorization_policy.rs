@@ -32,7 +32,7 @@ use crate::matchers::attribute_vocabulary::{claim, claim_path, port, request_pri
 use crate::matchers::cidr::Cidr;
 use crate::matchers::identity_match::{IdentityMatch, TrustBundle};
 use crate::matchers::path_match::PathMatch;
-use crate::matchers::predicate::Predicate;
+use crate::matchers::predicate::{header_name, Predicate};
 use crate::matchers::string_match::{Star, StringMatch, ValueMatch};
 use crate::targeting::attachment::{check_attachment, TargetRef, WorkloadSelector};
 
@@ -346,7 +346,7 @@ fn compile_rule(
             compile_condition(condition, ctx)
                 .map_err(|e| e.within(ConfigPath::root().field("when").index(i)))?,
         );
-        labels.push(RulePart::When(i));
+        labels.push(RulePart::When(u32::try_from(i).unwrap_or(u32::MAX)));
     }
     // Predicate::all drops the unconstrained parts; their labels go with them.
     let labels: Box<[RulePart]> = labels
@@ -669,7 +669,7 @@ fn compile_condition(c: Condition, ctx: &Context<'_>) -> Result<Predicate> {
             .to_ascii_lowercase();
         single(move |v| {
             Ok(Predicate::Header(
-                name.as_str().into(),
+                header_name(&name),
                 ValueMatch::parse(v, Star::Present),
             ))
         })

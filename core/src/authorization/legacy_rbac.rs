@@ -27,7 +27,7 @@ use crate::error::{ConfigError, ConfigPath, ResourcePath};
 use crate::matchers::attribute_vocabulary::{claim, claim_path, port, request_principal};
 use crate::matchers::cidr::Cidr;
 use crate::matchers::identity_match::{IdentityMatch, TrustBundle};
-use crate::matchers::predicate::Predicate;
+use crate::matchers::predicate::{header_name, Predicate};
 use crate::matchers::string_match::{Star, StringMatch, ValueMatch};
 use crate::targeting::workload::Workload;
 
@@ -343,7 +343,7 @@ fn access_rule(
                 .iter()
                 .map(|v| {
                     Predicate::Header(
-                        name.into(),
+                        header_name(name),
                         ValueMatch::new(StringMatch::parse(v, Star::Present), ignore_case),
                     )
                 })
@@ -521,7 +521,7 @@ fn subject_predicate(subject: &Subject, trust: &TrustBundle) -> Result<Predicate
             .and_then(|k| k.strip_suffix(']'))
         {
             Predicate::Header(
-                name.to_ascii_lowercase().into(),
+                header_name(&name.to_ascii_lowercase()),
                 ValueMatch::parse(value, Star::Present),
             )
         } else if let Some(names) = key

@@ -25,8 +25,8 @@ pub enum RulePart {
     From,
     /// `rules[].to` (the OR of its operations).
     To,
-    /// `rules[].when[i]`.
-    When(usize),
+    /// `rules[].when[i]` (`u32`: a rule keeps one of these per part).
+    When(u32),
     /// The whole rule, for kinds whose rules are not itemized (legacy RBAC, SecurityRule).
     Rule,
 }

@@ -8,8 +8,9 @@
 #[derive(Debug, Clone)]
 pub struct RuleId {
     text: Box<str>,
-    /// `text[..policy_len]` names the policy the rule belongs to.
-    policy_len: usize,
+    /// `text[..policy_len]` names the policy the rule belongs to (`u32`: an id is 24 bytes, not
+    /// 32; a longer text falls back to the whole id).
+    policy_len: u32,
     /// The policy's index among the engine's policies, set when the engine is built
     /// (`u32::MAX`: not among them).
     policy_index: u32,
@@ -27,7 +28,7 @@ impl RuleId {
     /// Rule `rule` of AuthorizationPolicy `namespace/name`: `ns[NS]-policy[NAME]-rule[IDX]`.
     pub fn authorization_policy(namespace: &str, name: &str, rule: usize) -> RuleId {
         let policy = format!("ns[{namespace}]-policy[{name}]");
-        let policy_len = policy.len();
+        let policy_len = u32::try_from(policy.len()).unwrap_or(u32::MAX);
         RuleId {
             text: format!("{policy}-rule[{rule}]").into(),
             policy_len,
@@ -49,7 +50,7 @@ impl RuleId {
 
     fn whole(text: String) -> RuleId {
         RuleId {
-            policy_len: text.len(),
+            policy_len: u32::try_from(text.len()).unwrap_or(u32::MAX),
             text: text.into(),
             policy_index: u32::MAX,
         }
@@ -61,7 +62,10 @@ impl RuleId {
 
     /// The policy part of the id.
     pub fn policy(&self) -> &str {
-        self.text.get(..self.policy_len).unwrap_or(&self.text)
+        usize::try_from(self.policy_len)
+            .ok()
+            .and_then(|len| self.text.get(..len))
+            .unwrap_or(&self.text)
     }
 
     /// The policy's index among the engine's policies.

@@ -6,6 +6,8 @@
 //! when the attribute is missing: that is why `notPrincipals` admits plaintext peers and
 //! `notValues` admits requests without the header (Istio security bulletin 2021-004).
 
+use std::borrow::Cow;
+
 use serde_json::Value;
 
 use crate::matchers::cidr::Cidr;
@@ -20,12 +22,14 @@ use crate::request::verified_claims::Claims;
 pub enum Predicate {
     /// Matches everything (a rule, source or operation with no constraint).
     Any,
-    All(Vec<Predicate>),
-    Or(Vec<Predicate>),
+    /// Children are boxed slices, not `Vec`s: exactly as long as needed (a rule holds thousands of
+    /// these at 10,000 rules, and Wasm memory never shrinks below its load peak).
+    All(Box<[Predicate]>),
+    Or(Box<[Predicate]>),
     Not(Box<Predicate>),
     /// Some value of the named header matches (repeated headers are matched value by value,
     /// as Envoy does since CVE-2026-26308). Names are stored lower-case.
-    Header(Box<str>, ValueMatch),
+    Header(HeaderName, ValueMatch),
     /// The query- and fragment-less `:path`.
     Path(PathMatch),
     /// The peer certificate's identity.
@@ -51,6 +55,19 @@ pub enum Predicate {
         value: StringMatch,
         list: bool,
     },
+}
+
+/// A header name in a [`Predicate::Header`]: the pseudo-headers rules read most (`methods`,
+/// `hosts`) are static, so the leaves of thousands of rules allocate no copy of them.
+pub type HeaderName = Cow<'static, str>;
+
+/// The [`HeaderName`] for `name` (already lower-case), borrowed when it is a known pseudo-header.
+pub fn header_name(name: &str) -> HeaderName {
+    const STATIC: [&str; 4] = [":method", ":authority", ":path", ":scheme"];
+    match STATIC.iter().find(|s| **s == name) {
+        Some(s) => Cow::Borrowed(s),
+        None => Cow::Owned(name.to_owned()),
+    }
 }
 
 /// Kleene three-valued truth: `Unknown` comes from attributes the host cannot determine.
@@ -171,7 +188,7 @@ impl Predicate {
         match ps.len() {
             0 => Predicate::Any,
             1 => ps.pop().unwrap_or(Predicate::Any),
-            _ => Predicate::All(ps),
+            _ => Predicate::All(ps.into_boxed_slice()),
         }
     }
 
@@ -205,6 +222,19 @@ impl Predicate {
         if ps.len() == 1 {
             return ps.pop().unwrap_or(Predicate::Any);
         }
-        Predicate::Or(ps)
+        Predicate::Or(ps.into_boxed_slice())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pseudo_header_names_are_static_and_other_names_are_copied() {
+        for name in [":method", ":authority", ":path", ":scheme"] {
+            assert!(matches!(header_name(name), Cow::Borrowed(n) if n == name));
+        }
+        assert!(matches!(header_name("x-tenant"), Cow::Owned(n) if n == "x-tenant"));
     }
 }

@@ -319,7 +319,7 @@ mod tests {
             return random_leaf(r);
         }
         let n = 1 + r.next(3);
-        let children = (0..n).map(|_| random_predicate(r, depth - 1)).collect();
+        let children: Box<[Predicate]> = (0..n).map(|_| random_predicate(r, depth - 1)).collect();
         match r.next(4) {
             0 => Predicate::Or(children),
             1 => Predicate::Not(Box::new(random_predicate(r, depth - 1))),
@@ -385,12 +385,12 @@ mod tests {
 
     #[test]
     fn exact_principals_and_paths_are_anchored_and_negations_are_not() {
-        let rule = Predicate::All(vec![principal("cluster.local/ns/a/sa/b"), path("/p")]);
+        let rule = Predicate::All(Box::new([principal("cluster.local/ns/a/sa/b"), path("/p")]));
         assert!(matches!(anchor(&rule), Some(Anchor::Principals(_))));
         assert!(matches!(anchor(&path("/p*")), Some(Anchor::Paths(_))));
         assert_eq!(anchor(&Predicate::Not(Box::new(path("/p")))), None);
         assert_eq!(
-            anchor(&Predicate::Or(vec![path("/p"), method("GET")])),
+            anchor(&Predicate::Or(Box::new([path("/p"), method("GET")]))),
             None
         );
         assert_eq!(anchor(&principal("*")), None);
@@ -402,7 +402,8 @@ mod tests {
         assert_eq!(anchor(&ci("/admin")), None);
         assert_eq!(anchor(&ci("/admin*")), None);
         assert_eq!(anchor(&ci("/api/{*}/x")), None);
-        let with_principal = Predicate::All(vec![principal("cluster.local/ns/a/sa/b"), ci("/p")]);
+        let with_principal =
+            Predicate::All(Box::new([principal("cluster.local/ns/a/sa/b"), ci("/p")]));
         assert!(matches!(
             anchor(&with_principal),
             Some(Anchor::Principals(_))

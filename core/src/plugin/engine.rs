@@ -99,11 +99,29 @@ pub struct Engine {
     /// report a match but never set the access-log hint.
     dry_run_audit: RuleSet,
     settings: Settings,
-    /// The distinct policies behind the rules, in rule order; a rule's
-    /// [`RuleId::policy_index`] points here (per-policy counters).
-    policy_names: Vec<Box<str>>,
-    /// The `meshguard.io/deny-*` reply of each policy, by [`RuleId::policy_index`].
-    deny_responses: Vec<Option<DenyResponse>>,
+    /// The first rule of each distinct policy behind the rules (set, as in [`Engine::sets`],
+    /// and position), in numbering order; a rule's [`RuleId::policy_index`] points here
+    /// (per-policy counters).
+    policy_first_rules: Vec<(u8, u32)>,
+    /// The `meshguard.io/deny-*` reply of each policy, by [`RuleId::policy_index`] (boxed:
+    /// few policies have one).
+    deny_responses: Vec<Option<Box<DenyResponse>>>,
+}
+
+/// The enforced, dry-run and audit rule sets of the numbering ([`Engine::sets`]).
+const SETS: usize = 6;
+
+/// The position in [`Engine::sets`] of the rules of one action; `None` for CUSTOM.
+fn set_slot(action: Action, dry_run: bool) -> Option<usize> {
+    match (action, dry_run) {
+        (Action::Deny, false) => Some(0),
+        (Action::Allow, false) => Some(1),
+        (Action::Audit, false) => Some(2),
+        (Action::Deny, true) => Some(3),
+        (Action::Allow, true) => Some(4),
+        (Action::Audit, true) => Some(5),
+        (Action::Custom, _) => None,
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -259,22 +277,30 @@ impl Engine {
             settings,
             ..Engine::default()
         };
+        // Each set's rules are allocated once at their exact size: no doubling and no copy on
+        // growth at the load peak (Wasm memory never shrinks below it).
+        let mut wanted = [0usize; SETS];
+        for policy in &policies {
+            if let Some(n) = set_slot(policy.action, policy.dry_run).and_then(|k| wanted.get_mut(k))
+            {
+                *n += policy.rules.len();
+            }
+        }
+        for (set, n) in engine.sets_mut().into_iter().zip(wanted) {
+            set.rules.reserve_exact(n);
+        }
         let mut custom_replies: Vec<(Box<str>, DenyResponse)> = Vec::new();
         for mut policy in policies {
             if let (Some(reply), Some(rule)) = (policy.deny_response.take(), policy.rules.first()) {
                 custom_replies.push((rule.id.policy().into(), reply));
             }
-            let set = match (policy.action, policy.dry_run) {
-                (Action::Deny, false) => &mut engine.deny,
-                (Action::Deny, true) => &mut engine.dry_run_deny,
-                (Action::Allow, false) => &mut engine.allow,
-                (Action::Allow, true) => &mut engine.dry_run_allow,
-                (Action::Audit, false) => &mut engine.audit,
-                (Action::Audit, true) => &mut engine.dry_run_audit,
-                // Rejected at load; nothing to evaluate.
-                (Action::Custom, _) => continue,
+            // Custom is rejected at load; nothing to evaluate.
+            let Some(k) = set_slot(policy.action, policy.dry_run) else {
+                continue;
             };
-            set.add(policy);
+            if let Some(set) = engine.sets_mut().into_iter().nth(k) {
+                set.add(policy);
+            }
         }
         // Envoy's RBAC engine checks its policies in name order; the reported rule of a
         // reporting-only set is the first matching one by name (enforced sets keep
@@ -287,43 +313,73 @@ impl Engine {
         ] {
             set.rules.sort_by(|a, b| a.id.as_str().cmp(b.id.as_str()));
         }
-        let mut names: Vec<Box<str>> = Vec::new();
-        let mut known: HashMap<Box<str>, u32> = HashMap::new();
-        for set in [
-            &mut engine.deny,
-            &mut engine.allow,
-            &mut engine.audit,
-            &mut engine.dry_run_deny,
-            &mut engine.dry_run_allow,
-            &mut engine.dry_run_audit,
-        ] {
+        for set in engine.sets_mut() {
             set.build_index();
-            for rule in &mut set.rules {
-                let policy = rule.id.policy();
-                let index = match known.get(policy) {
-                    Some(i) => *i,
-                    None => {
-                        let i = u32::try_from(names.len()).unwrap_or(u32::MAX);
-                        known.insert(policy.into(), i);
-                        names.push(policy.into());
-                        i
-                    }
-                };
+        }
+        // Policies are numbered by first appearance; a policy's name is the policy part of its
+        // first rule's id (no copy of the text is kept).
+        let mut first_rules: Vec<(u8, u32)> = Vec::new();
+        let mut numbering: Vec<Vec<u32>> = Vec::with_capacity(SETS);
+        {
+            let mut known: HashMap<&str, u32> = HashMap::new();
+            for (k, set) in engine.sets().into_iter().enumerate() {
+                let mut indexes = Vec::with_capacity(set.rules.len());
+                for (j, rule) in set.rules.iter().enumerate() {
+                    let next = u32::try_from(first_rules.len()).unwrap_or(u32::MAX);
+                    let index = *known.entry(rule.id.policy()).or_insert_with(|| {
+                        first_rules.push((
+                            u8::try_from(k).unwrap_or(u8::MAX),
+                            u32::try_from(j).unwrap_or(u32::MAX),
+                        ));
+                        next
+                    });
+                    indexes.push(index);
+                }
+                numbering.push(indexes);
+            }
+            let mut deny_responses: Vec<Option<Box<DenyResponse>>> = Vec::new();
+            deny_responses.resize_with(first_rules.len(), || None);
+            for (policy, reply) in custom_replies {
+                if let Some(slot) = known
+                    .get(&*policy)
+                    .and_then(|i| deny_responses.get_mut(*i as usize))
+                {
+                    *slot = Some(Box::new(reply));
+                }
+            }
+            engine.deny_responses = deny_responses;
+        }
+        for (set, indexes) in engine.sets_mut().into_iter().zip(numbering) {
+            for (rule, index) in set.rules.iter_mut().zip(indexes) {
                 rule.id.set_policy_index(index);
             }
         }
-        let mut deny_responses = vec![None; names.len()];
-        for (policy, reply) in custom_replies {
-            if let Some(slot) = known
-                .get(&policy)
-                .and_then(|i| deny_responses.get_mut(*i as usize))
-            {
-                *slot = Some(reply);
-            }
-        }
-        engine.policy_names = names;
-        engine.deny_responses = deny_responses;
+        first_rules.shrink_to_fit();
+        engine.policy_first_rules = first_rules;
         engine
+    }
+
+    /// The rule sets numbered for [`Engine::policy_names`], in policy numbering order.
+    fn sets(&self) -> [&RuleSet; SETS] {
+        [
+            &self.deny,
+            &self.allow,
+            &self.audit,
+            &self.dry_run_deny,
+            &self.dry_run_allow,
+            &self.dry_run_audit,
+        ]
+    }
+
+    fn sets_mut(&mut self) -> [&mut RuleSet; SETS] {
+        [
+            &mut self.deny,
+            &mut self.allow,
+            &mut self.audit,
+            &mut self.dry_run_deny,
+            &mut self.dry_run_allow,
+            &mut self.dry_run_audit,
+        ]
     }
 
     /// The reply to an authorization denial: the deciding DENY rule's policy's
@@ -335,7 +391,7 @@ impl Engine {
             .decided
             .filter(|_| decision.verdict == Verdict::Deny)
             .and_then(|rule| self.deny_responses.get(rule.policy_index() as usize))
-            .and_then(Option::as_ref)
+            .and_then(|reply| reply.as_deref())
             .unwrap_or(&self.settings.deny_response)
     }
 
@@ -411,8 +467,13 @@ impl Engine {
 
     /// The distinct policies behind the rules, in rule order, for per-policy counters; a
     /// rule's [`RuleId::policy_index`] is its position here.
-    pub fn policy_names(&self) -> &[Box<str>] {
-        &self.policy_names
+    pub fn policy_names(&self) -> impl ExactSizeIterator<Item = &str> {
+        let sets = self.sets();
+        self.policy_first_rules.iter().map(move |(k, j)| {
+            sets.get(usize::from(*k))
+                .and_then(|set| set.rules.get(*j as usize))
+                .map_or("", |rule| rule.id.policy())
+        })
     }
 
     /// Number of enforced, dry-run and audit rules, for the start-up log line.

@@ -22,7 +22,7 @@ use serde_json::value::RawValue;
 
 use crate::authn::authenticator::{Authenticator, DEFAULT_CACHE_CAPACITY};
 use crate::authn::request_authentication;
-use crate::authorization::authorization_policy;
+use crate::authorization::authorization_policy::{self, CompiledPolicy};
 use crate::authorization::deny_response::{DenyResponse, RawDenyResponse};
 use crate::authorization::legacy_rbac::LegacyRbac;
 use crate::authorization::rule_id::RuleId;
@@ -241,7 +241,10 @@ pub fn load(bytes: &[u8], node: &NodeInfo) -> Result<(Engine, LoadReport), Confi
     let mut any_security_rule = false;
     let mut sidecars = Vec::new();
     let mut registry = Vec::new();
-    for (path, resource) in &objects {
+    let resource_count = objects.len();
+    // Consumed one by one: each resource's metadata is freed as soon as it is compiled.
+    for (path, resource) in objects {
+        let path = &path;
         let in_spec = || path.path().field("spec");
         if resource.metadata.name.is_empty() {
             return Err(ConfigError::new(
@@ -277,7 +280,12 @@ pub fn load(bytes: &[u8], node: &NodeInfo) -> Result<(Engine, LoadReport), Confi
                     &root_namespace,
                     &workload,
                 ) {
-                    applied.push(policy);
+                    // The selector has done its work: drop it now rather than at the end of
+                    // the load, whose peak Wasm memory keeps for good.
+                    applied.push(CompiledPolicy {
+                        selector: None,
+                        ..policy
+                    });
                 }
             }
             ("security.istio.io/v1" | "security.istio.io/v1beta1", "RequestAuthentication") => {
@@ -410,7 +418,7 @@ pub fn load(bytes: &[u8], node: &NodeInfo) -> Result<(Engine, LoadReport), Confi
     let report = LoadReport {
         workload: workload.clone(),
         workload_source,
-        resources: objects.len(),
+        resources: resource_count,
         applied_policies: applied.len() + applied_authn,
     };
     let rules: usize = applied.iter().map(|p| p.rules.len()).sum();

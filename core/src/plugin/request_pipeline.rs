@@ -187,14 +187,14 @@ pub fn decide_request<'e>(
         headers
     } else {
         edited = edited_headers(headers, &edits);
-        Headers::new(&edited)
+        Headers::from_wire(&edited)
     };
     let decision = engine.decide_with_claims(view, request.connection, claims.as_deref());
     authorized(
         engine,
         decision,
         authn,
-        edits,
+        &edits,
         view,
         request.connection,
         headers,
@@ -272,10 +272,14 @@ fn reply_403(details: String, headers: Vec<(String, String)>, body: &str) -> Rep
 /// (`Filters::Common::RBAC::responseDetail`): the matched DENY policy, else `none` (no ALLOW
 /// policy matched).
 fn rbac_denied_details(deny_rule: Option<&RuleId>) -> String {
-    format!(
-        "rbac_access_denied_matched_policy[{}]",
-        deny_rule.map_or("none", RuleId::as_str)
-    )
+    const PREFIX: &str = "rbac_access_denied_matched_policy[";
+    let rule = deny_rule.map_or("none", RuleId::as_str);
+    // Concatenated, not `format!`: built for every denial.
+    let mut details = String::with_capacity(PREFIX.len() + rule.len() + 1);
+    details.push_str(PREFIX);
+    details.push_str(rule);
+    details.push(']');
+    details
 }
 
 /// `Some((level, line))` when `level` is enabled; the line is built only then.
@@ -350,7 +354,7 @@ fn authorized<'e>(
     engine: &'e Engine,
     decision: Decision<'e>,
     authn: Outcome,
-    edits: Vec<HeaderEdit>,
+    edits: &[HeaderEdit],
     view: Headers<'_>,
     connection: &dyn Connection,
     received: Headers<'_>,
@@ -430,11 +434,12 @@ fn authorized<'e>(
     let (reply, header_edits, response_decision_header) = if allowed {
         // Removals only touch headers the request carries.
         let edits = edits
-            .into_iter()
+            .iter()
             .filter(|e| match e {
                 HeaderEdit::Remove(name) => received.first(name).is_some(),
                 HeaderEdit::Append(..) | HeaderEdit::SetPath(_) => true,
             })
+            .cloned()
             .collect();
         (None, edits, summary.clone().filter(|_| decision_header))
     } else {

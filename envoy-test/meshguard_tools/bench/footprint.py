@@ -16,6 +16,11 @@ The levers measured:
 * tcmalloc: the bootstrap's memory_allocator_manager, which makes Envoy hand free pages back to the
   kernel every second (V8 compiles the module in memory it frees right after, and tcmalloc keeps it).
 
+Where the memory goes, per case, from /proc/PID/smaps: the Wasm linear memories (V8 reserves 8 GiB
+for each; the accessible part is the read-write mapping just below the reservation) with their count
+(one per live VM) and resident size, and the resident size of V8's anonymous executable mappings
+(the compiled module's code, shared by every clone of a VM).
+
 Rounds alternate the cases in a shuffled order; the table shows medians.
 """
 from __future__ import annotations
@@ -58,6 +63,31 @@ def largest_function(path: str | Path) -> int:
     return 0
 
 
+def wasm_regions(pid: int) -> dict:
+    """Resident kB of the Wasm linear memories (and how many there are) and of V8's anonymous
+    executable mappings (compiled code), from /proc/PID/smaps."""
+    regions: list = []
+    with open(f"/proc/{pid}/smaps", encoding="ascii", errors="replace") as f:
+        for line in f:
+            head = line.split(maxsplit=5)
+            if "-" in head[0] and len(head) >= 5 and ":" not in head[0]:
+                start, end = (int(x, 16) for x in head[0].split("-"))
+                regions.append({"start": start, "end": end, "perm": head[1],
+                                "anon": len(head) < 6 or not head[5].strip(), "rss": 0})
+            elif line.startswith("Rss:") and regions:
+                regions[-1]["rss"] = int(line.split()[1])
+    out = {"linear_kb": 0, "linear_count": 0, "code_kb": 0}
+    for i, r in enumerate(regions):
+        nxt = regions[i + 1] if i + 1 < len(regions) else None
+        if (r["anon"] and r["perm"].startswith("rw") and nxt is not None and nxt["start"] == r["end"]
+                and nxt["perm"].startswith("---") and nxt["end"] - nxt["start"] >= 4 << 30):
+            out["linear_kb"] += r["rss"]
+            out["linear_count"] += 1
+        if r["anon"] and "x" in r["perm"]:
+            out["code_kb"] += r["rss"]
+    return out
+
+
 def bootstrap(case: dict, wasm: str, cert_dir: str) -> tuple[dict, int, int]:
     admin, plain, mtls = envoy_config.free_port(), envoy_config.free_port(), envoy_config.free_port()
     cfg = envoy_config.server_bootstrap(filters=None, wasm_config=case["config"], wasm_path=wasm,
@@ -98,6 +128,7 @@ def run_case(case: dict, a, work: Path, cert_dir: Path, rnd: int) -> dict:
         out["status"] = one_request(plain)
         time.sleep(a.settle)
         out["rss_kb"] = launcher.rss_kb(env.pid)
+        out.update(wasm_regions(env.pid))
         mem = json.loads(env.admin("/memory"))
         for k in ("allocated", "heap_size", "pageheap_free", "pageheap_unmapped"):
             out[k] = int(mem.get(k, 0))
@@ -145,8 +176,9 @@ def report(cases: list, a) -> str:
     lines = [f"Envoy {launcher.envoy_version(a.envoy)}, --concurrency 1, module {a.wasm_bytes:,} bytes, "
              f"{a.rounds} round(s), medians; RSS read {a.settle:g} s after ready and one request.", "",
              "| case | ready s | RSS MB | RSS over no filter MB | tcmalloc allocated MB | tcmalloc heap MB | "
-             "tcmalloc free mapped MB | module bytes | largest function bytes |",
-             "|---|---|---|---|---|---|---|---|---|"]
+             "tcmalloc free mapped MB | Wasm linear memory MB (VMs) | compiled code MB | module bytes | "
+             "largest function bytes |",
+             "|---|---|---|---|---|---|---|---|---|---|---|"]
     for c in cases:
         rs = [r for r in c["results"] if "error" not in r]
         if not rs:
@@ -158,7 +190,9 @@ def report(cases: list, a) -> str:
         big = largest_function(c.get("module") or a.wasm) if c["config"] is not None else 0
         lines.append(f"| {c['label']} | {med([r['ready_s'] for r in rs]):.2f} | {rss / 1024:.1f} | {over} | "
                      f"{med([r['allocated'] for r in rs]) / mb:.1f} | {med([r['heap_size'] for r in rs]) / mb:.1f} | "
-                     f"{med([r['pageheap_free'] for r in rs]) / mb:.1f} | {mod:,} | {big:,} |")
+                     f"{med([r['pageheap_free'] for r in rs]) / mb:.1f} | "
+                     f"{med([r['linear_kb'] for r in rs]) / 1024:.1f} ({med([r['linear_count'] for r in rs]):g}) | "
+                     f"{med([r['code_kb'] for r in rs]) / 1024:.1f} | {mod:,} | {big:,} |")
     return "\n".join(lines) + "\n"
 
 
