@@ -18,11 +18,11 @@
 //! when the key is imported; a verification is one conversion into Montgomery form, 16 (or 1
 //! for `e = 3`) squarings and one multiplication. Limbs of `w` bits (28 up to 3,584-bit
 //! moduli, at least 26 to 16,384: [`limb_width`]) kept in `u64`s make every product one native
-//! 64-bit multiply on wasm32 (no 64x64->128 instruction there) and leave room to add a whole
-//! column of products without a carry per product: the products are summed column by column
-//! (product scanning), the reduction's multiples of `n` in the same column sums, and a square
-//! sums each cross product once. Values stay below `2n` between products (`R > 4n`), so only
-//! the result is compared with `n`.
+//! 64-bit multiply on wasm32 (no 64x64->128 instruction there) and leave room to add up a
+//! column's products with no carry per product: each row adds `a[i] * b` and the reduction's
+//! `m * n` into double-width column sums, and only the row's lowest sum carries up; a square
+//! adds each cross product once, doubled. Values stay below `2n` between products (`R > 4n`),
+//! so only the result is compared with `n`.
 
 /// The hash of an RSA signature scheme (the token's `alg` picks it).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -235,28 +235,27 @@ impl RsaPublicKey {
             return None;
         }
         let limbs = self.n.len();
-        let mut numbers = vec![0u64; 2 * limbs];
-        let (x, out) = numbers.split_at_mut(limbs);
-        let mut pairs = vec![[0u64; 2]; 3 * limbs];
-        let (p, rest) = pairs.split_at_mut(limbs);
-        let (q, qx) = rest.split_at_mut(limbs);
+        // One allocation: the signature, two accumulators and the double-width column sums.
+        let mut scratch = vec![0u64; 5 * limbs];
+        let (x, rest) = scratch.split_at_mut(limbs);
+        let (acc, rest) = rest.split_at_mut(limbs);
+        let (tmp, t) = rest.split_at_mut(limbs);
         limbs_from_be_into(x, sig, self.w);
-        load_p(p, x);
-        self.load_q(qx, x);
-        self.load_q(q, &self.r2);
-        self.mont_mul(out, p, q);
+        self.mont_mul(acc, x, &self.r2, t);
         let squarings = if self.e == 3 { 1 } else { 16 };
-        for _ in 0..squarings {
-            load_p(p, out);
-            self.load_q(q, out);
-            self.mont_sqr(out, p, q);
+        for _ in 0..squarings / 2 {
+            self.mont_sqr(tmp, acc, t);
+            self.mont_sqr(acc, tmp, t);
         }
-        load_p(p, out);
-        self.mont_mul(out, p, qx);
-        if compare(out, &self.n) != std::cmp::Ordering::Less {
-            sub_in_place(out, &self.n, self.w);
+        if squarings % 2 == 1 {
+            self.mont_sqr(tmp, acc, t);
+            acc.copy_from_slice(tmp);
         }
-        Some(limbs_to_be(out, self.w, self.size()))
+        self.mont_mul(tmp, acc, x, t);
+        if compare(tmp, &self.n) != std::cmp::Ordering::Less {
+            sub_in_place(tmp, &self.n, self.w);
+        }
+        Some(limbs_to_be(tmp, self.w, self.size()))
     }
 
     /// `R^2 mod n`: `2^(bits - 1)` (below `n`) doubled to `2R mod n`, the Montgomery form of
@@ -279,18 +278,15 @@ impl RsaPublicKey {
                 sub_in_place(&mut two, &self.n, self.w);
             }
         }
-        let mut p = vec![[0u64; 2]; limbs];
-        let mut q = vec![[0u64; 2]; limbs];
-        let mut q_two = vec![[0u64; 2]; limbs];
-        self.load_q(&mut q_two, &two);
-        let mut x = two;
+        let mut t = vec![0u64; 2 * limbs];
+        let mut x = two.clone();
+        let mut y = vec![0u64; limbs];
         for bit in (0..usize::BITS - 1 - total.leading_zeros()).rev() {
-            load_p(&mut p, &x);
-            self.load_q(&mut q, &x);
-            self.mont_sqr(&mut x, &mut p, &q);
+            self.mont_sqr(&mut y, &x, &mut t);
             if (total >> bit) & 1 == 1 {
-                load_p(&mut p, &x);
-                self.mont_mul(&mut x, &mut p, &q_two);
+                self.mont_mul(&mut x, &y, &two, &mut t);
+            } else {
+                std::mem::swap(&mut x, &mut y);
             }
         }
         if compare(&x, &self.n) != std::cmp::Ordering::Less {
@@ -299,161 +295,70 @@ impl RsaPublicKey {
         x
     }
 
-    /// The second operand's form: `q[j] = [b[limbs - 1 - j], n[limbs - 1 - j]]`, so that a
-    /// column's products pair `p[i]` with `q[i + limbs - 1 - k]`, both ascending.
-    fn load_q(&self, q: &mut [[u64; 2]], b: &[u64]) {
-        for (qj, (&bj, &nj)) in q.iter_mut().zip(b.iter().rev().zip(self.n.iter().rev())) {
-            *qj = [bj, nj];
-        }
-    }
-
-    /// `out = a * b / R mod n` (below `2n`) for `a`, `b` below `2n`, column by column (product
-    /// scanning): column `k` sums `a[i] * b[k - i]` and `m[i] * n[k - i]` without carries;
-    /// below `limbs` the column then picks `m[k]` (stored in `p[k][1]`) to clear its low `w`
-    /// bits, from `limbs` on its low bits are the result's limb `k - limbs`; the rest carries
-    /// into the next column. `p[i] = [a[i], _]`, `q` as [`Self::load_q`] makes it for `b`.
-    fn mont_mul(&self, out: &mut [u64], p: &mut [[u64; 2]], q: &[[u64; 2]]) {
+    /// `out = a * b / R mod n` (below `2n`) for `a`, `b` below `2n`; `t` holds `2 * limbs`
+    /// column sums. Each row adds `a[i] * b` and `m * n` (the multiple of `n` that clears the
+    /// row's lowest limb) without propagating carries, then moves that limb's carry up.
+    fn mont_mul(&self, out: &mut [u64], a: &[u64], b: &[u64], t: &mut [u64]) {
+        t.fill(0);
+        let (w, m_mask, n0) = (self.w, mask(self.w), self.n0);
         let limbs = self.n.len();
-        let b0 = q.last().map_or(0, |l| l[0]);
-        let mut acc = 0u64;
-        for k in 0..2 * limbs - 1 {
-            let lo = (k + 1).saturating_sub(limbs);
-            let (Some(ps), Some(qs)) = (p.get(lo..k.min(limbs)), q.get(lo + limbs - 1 - k..))
-            else {
+        let b0 = b.first().copied().unwrap_or(0);
+        for (i, &ai) in a.iter().enumerate() {
+            let Some(row) = t.get_mut(i..i + limbs) else {
                 break;
             };
-            acc += dot(ps, qs);
-            self.finish_column(k, acc, b0, p, out, &mut acc);
-        }
-        if let Some(top) = out.last_mut() {
-            *top = acc;
-        }
-    }
-
-    /// `out = a * a / R mod n` (below `2n`) for `a` below `2n`: as [`Self::mont_mul`], with
-    /// each column's cross products `a[i] * a[k - i]` (`i < k - i`) summed once and doubled.
-    fn mont_sqr(&self, out: &mut [u64], p: &mut [[u64; 2]], q: &[[u64; 2]]) {
-        let limbs = self.n.len();
-        let mut acc = 0u64;
-        for k in 0..2 * limbs - 1 {
-            let lo = (k + 1).saturating_sub(limbs);
-            let (cross_end, reduce_end) = (k.div_ceil(2), k.min(limbs));
-            let start = lo + limbs - 1 - k;
-            let (Some(both), Some(only_m), Some(qs), Some(qm)) = (
-                p.get(lo..cross_end),
-                p.get(cross_end..reduce_end),
-                q.get(start..),
-                q.get(start + cross_end - lo..),
-            ) else {
-                break;
-            };
-            let (cross, reduce) = dot_split(both, qs);
-            acc += 2 * cross + reduce + dot_high(only_m, qm);
-            if k % 2 == 0 {
-                let half = p.get(k / 2).map_or(0, |l| l[0]);
-                acc += half * half;
+            let low = row.first().copied().unwrap_or(0) + ai * b0;
+            let m = low.wrapping_mul(n0) & m_mask;
+            for ((ti, &bj), &nj) in row.iter_mut().zip(b).zip(&self.n) {
+                *ti += ai * bj + m * nj;
             }
-            self.finish_column(k, acc, 0, p, out, &mut acc);
+            carry_up(t, i, w);
         }
-        if let Some(top) = out.last_mut() {
-            *top = acc;
+        self.normalize(out, t);
+    }
+
+    /// `out = a * a / R mod n` (below `2n`) for `a` below `2n`: the cross products once with
+    /// the doubled factor, the squares, then the rows of the reduction.
+    fn mont_sqr(&self, out: &mut [u64], a: &[u64], t: &mut [u64]) {
+        t.fill(0);
+        let (w, m_mask, n0) = (self.w, mask(self.w), self.n0);
+        let limbs = self.n.len();
+        for (i, &ai) in a.iter().enumerate() {
+            let (Some(row), Some(rest)) = (t.get_mut(2 * i + 1..i + limbs), a.get(i + 1..)) else {
+                break;
+            };
+            let d = 2 * ai;
+            for (ti, &aj) in row.iter_mut().zip(rest) {
+                *ti += d * aj;
+            }
+            if let Some(ti) = t.get_mut(2 * i) {
+                *ti += ai * ai;
+            }
+        }
+        for i in 0..limbs {
+            let Some(row) = t.get_mut(i..i + limbs) else {
+                break;
+            };
+            let m = row.first().copied().unwrap_or(0).wrapping_mul(n0) & m_mask;
+            for (ti, &nj) in row.iter_mut().zip(&self.n) {
+                *ti += m * nj;
+            }
+            carry_up(t, i, w);
+        }
+        self.normalize(out, t);
+    }
+
+    /// The upper half of the column sums, carried into limbs.
+    fn normalize(&self, out: &mut [u64], t: &[u64]) {
+        let high = t.get(self.n.len()..).unwrap_or_default();
+        let m_mask = mask(self.w);
+        let mut carry = 0u64;
+        for (o, &v) in out.iter_mut().zip(high) {
+            let v = v + carry;
+            *o = v & m_mask;
+            carry = v >> self.w;
         }
     }
-
-    /// The end of column `k` whose sum is `sum`: below `limbs`, `a[k] * b0` joins it (`b0`
-    /// is 0 for a square, whose column already has it) and `m[k]` is picked; from `limbs` on
-    /// the low bits are a limb of the result. `acc` becomes the carry into the next column.
-    #[inline(always)]
-    fn finish_column(
-        &self,
-        k: usize,
-        sum: u64,
-        b0: u64,
-        p: &mut [[u64; 2]],
-        out: &mut [u64],
-        acc: &mut u64,
-    ) {
-        let mut sum = sum;
-        if let Some(pk) = p.get_mut(k) {
-            sum += pk[0] * b0;
-            let m = sum.wrapping_mul(self.n0) & mask(self.w);
-            pk[1] = m;
-            sum += m * self.n.first().copied().unwrap_or(0);
-        } else if let Some(o) = out.get_mut(k - self.n.len()) {
-            *o = sum & mask(self.w);
-        }
-        *acc = sum >> self.w;
-    }
-}
-
-/// The first operand's form: `p[i] = [a[i], m[i]]` (`m` is filled in by the product).
-fn load_p(p: &mut [[u64; 2]], a: &[u64]) {
-    for (pi, &ai) in p.iter_mut().zip(a) {
-        *pi = [ai, 0];
-    }
-}
-
-/// `sum(p[i][0] * q[i][0] + p[i][1] * q[i][1])` over `p` (`q` at least as long), four pairs a
-/// step.
-#[inline(always)]
-fn dot(p: &[[u64; 2]], q: &[[u64; 2]]) -> u64 {
-    let (mut p, mut q) = (p, q);
-    let mut s = 0u64;
-    while let (
-        [[a0, m0], [a1, m1], [a2, m2], [a3, m3], p_rest @ ..],
-        [[b0, n0], [b1, n1], [b2, n2], [b3, n3], q_rest @ ..],
-    ) = (p, q)
-    {
-        s += a0 * b0 + m0 * n0 + a1 * b1 + m1 * n1 + a2 * b2 + m2 * n2 + a3 * b3 + m3 * n3;
-        (p, q) = (p_rest, q_rest);
-    }
-    while let ([[a, m], p_rest @ ..], [[b, n], q_rest @ ..]) = (p, q) {
-        s += a * b + m * n;
-        (p, q) = (p_rest, q_rest);
-    }
-    s
-}
-
-/// `(sum(p[i][0] * q[i][0]), sum(p[i][1] * q[i][1]))` over `p` (`q` at least as long).
-#[inline(always)]
-fn dot_split(p: &[[u64; 2]], q: &[[u64; 2]]) -> (u64, u64) {
-    let (mut p, mut q) = (p, q);
-    let (mut s, mut t) = (0u64, 0u64);
-    while let (
-        [[a0, m0], [a1, m1], [a2, m2], [a3, m3], p_rest @ ..],
-        [[b0, n0], [b1, n1], [b2, n2], [b3, n3], q_rest @ ..],
-    ) = (p, q)
-    {
-        s += a0 * b0 + a1 * b1 + a2 * b2 + a3 * b3;
-        t += m0 * n0 + m1 * n1 + m2 * n2 + m3 * n3;
-        (p, q) = (p_rest, q_rest);
-    }
-    while let ([[a, m], p_rest @ ..], [[b, n], q_rest @ ..]) = (p, q) {
-        s += a * b;
-        t += m * n;
-        (p, q) = (p_rest, q_rest);
-    }
-    (s, t)
-}
-
-/// `sum(p[i][1] * q[i][1])` over `p` (`q` at least as long).
-#[inline(always)]
-fn dot_high(p: &[[u64; 2]], q: &[[u64; 2]]) -> u64 {
-    let (mut p, mut q) = (p, q);
-    let mut s = 0u64;
-    while let (
-        [[_, m0], [_, m1], [_, m2], [_, m3], p_rest @ ..],
-        [[_, n0], [_, n1], [_, n2], [_, n3], q_rest @ ..],
-    ) = (p, q)
-    {
-        s += m0 * n0 + m1 * n1 + m2 * n2 + m3 * n3;
-        (p, q) = (p_rest, q_rest);
-    }
-    while let ([[_, m], p_rest @ ..], [[_, n], q_rest @ ..]) = (p, q) {
-        s += m * n;
-        (p, q) = (p_rest, q_rest);
-    }
-    s
 }
 
 /// The limb width and count for a modulus of `bits` bits: the widest limbs (at most
@@ -477,6 +382,16 @@ fn limb_width(bits: usize) -> (u32, usize) {
 
 fn mask(w: u32) -> u64 {
     (1u64 << w) - 1
+}
+
+/// After row `i`, limb `i` of the column sums is a multiple of `2^w`: its carry joins limb
+/// `i + 1`.
+#[inline(always)]
+fn carry_up(t: &mut [u64], i: usize, w: u32) {
+    let carry = t.get(i).map_or(0, |l| l >> w);
+    if let Some(next) = t.get_mut(i + 1) {
+        *next += carry;
+    }
 }
 
 /// `x -= y` for limbs of `w` bits, `x >= y`.
