@@ -16,7 +16,7 @@
 //! Everything here works on public data (key, signature, digest), so it need not run in
 //! constant time. The Montgomery constants (`-n^-1 mod 2^w`, `R^2 mod n`) are computed once,
 //! when the key is imported; a verification is one conversion into Montgomery form, 16 (or 1
-//! for `e = 3`) squarings and one multiplication. Limbs of `w` bits (28 up to 3,584-bit
+//! for `e = 3`) squarings and one multiplication. Limbs of `w` bits (28 up to 3,526-bit
 //! moduli, at least 26 to 16,384: [`limb_width`]) kept in `u64`s make every product one native
 //! 64-bit multiply on wasm32 (no 64x64->128 instruction there) and leave room to add up a
 //! column's products with no carry per product: each row adds `a[i] * b` and the reduction's
@@ -366,7 +366,7 @@ impl RsaPublicKey {
 /// below `2n` through a Montgomery product, with no subtraction between products) and no
 /// column sum able to overflow: a column collects at most `2 * limbs + 1` products below
 /// `2^(2w)` (a row's `a[i] * b[j]` and `m * n[j]`, or a doubled cross product counted twice
-/// and a square) and two carries below `2^(64 - w)`. 28 bits for up to 3,584-bit moduli, 26 at
+/// and a square) and two carries below `2^(64 - w)`. 28 bits for up to 3,526-bit moduli, 26 at
 /// 16,384.
 fn limb_width(bits: usize) -> (u32, usize) {
     let fits = |w: u32| {
