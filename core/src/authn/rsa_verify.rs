@@ -1,4 +1,4 @@
-//! Verification-only RSA for JWT signatures (RS256/384/512 and PS256/384/512), on 32-bit limbs.
+//! Verification-only RSA for JWT signatures (RS256/384/512 and PS256/384/512), on 28-bit limbs.
 //!
 //! Mirrors what Envoy 1.40 `jwt_authn` gets from BoringSSL for a JWK RSA key:
 //!
@@ -14,10 +14,15 @@
 //!   the hash length (BoringSSL's `RSA_PSS_SALTLEN_DIGEST` default; Envoy sets no other).
 //!
 //! Everything here works on public data (key, signature, digest), so it need not run in
-//! constant time. The Montgomery constants (`-n^-1 mod 2^32`, `R^2 mod n`) are computed once,
+//! constant time. The Montgomery constants (`-n^-1 mod 2^w`, `R^2 mod n`) are computed once,
 //! when the key is imported; a verification is one conversion into Montgomery form, 16 (or 1
-//! for `e = 3`) squarings and one multiplication. 32-bit limbs keep every product a native
-//! 64-bit multiply on wasm32, which has no 64x64->128 instruction.
+//! for `e = 3`) squarings and one multiplication. Limbs of `w` bits (28 up to 3,526-bit
+//! moduli, at least 26 to 16,384: [`limb_width`]) kept in `u64`s make every product one native
+//! 64-bit multiply on wasm32 (no 64x64->128 instruction there) and leave room to add up a
+//! column's products with no carry per product: each row adds `a[i] * b` and the reduction's
+//! `m * n` into double-width column sums, and only the row's lowest sum carries up; a square
+//! adds each cross product once, doubled. Values stay below `2n` between products (`R > 4n`),
+//! so only the result is compared with `n`.
 
 /// The hash of an RSA signature scheme (the token's `alg` picks it).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -80,15 +85,24 @@ impl Digest {
 pub const MIN_MODULUS_BITS: usize = 512;
 pub const MAX_MODULUS_BITS: usize = 16384;
 
+/// The widest limb: 28 bits keeps the column sums of a 2048-bit modulus (74 limbs) far below
+/// 2^64 (see [`limb_width`]).
+const MAX_LIMB_BITS: u32 = 28;
+
 /// An imported RSA public key with its Montgomery constants.
 #[derive(Clone, PartialEq, Eq)]
 pub struct RsaPublicKey {
-    /// The modulus, little-endian 32-bit limbs, no high zero limb.
-    n: Vec<u32>,
-    /// `-n^-1 mod 2^32`.
-    n0: u32,
-    /// `R^2 mod n` with `R = 2^(32 * limbs)`.
-    r2: Vec<u32>,
+    /// The modulus as `RSA_size` big-endian bytes (what a signature is compared with).
+    n_bytes: Vec<u8>,
+    /// The modulus in limbs of `w` bits (each below `2^w`, kept in a `u64`), least
+    /// significant first.
+    n: Vec<u64>,
+    /// `-n^-1 mod 2^w`.
+    n0: u64,
+    /// `R^2 mod n` with `R = 2^(w * limbs)`, in limbs.
+    r2: Vec<u64>,
+    /// The limb width in bits.
+    w: u32,
     /// 3 or 65537.
     e: u32,
     /// The modulus length in bits.
@@ -110,18 +124,24 @@ impl RsaPublicKey {
             [1, 0, 1] => 65537,
             _ => return None,
         };
-        let n = limbs_from_be(strip_zeros(n));
-        let bits = bit_length(&n);
+        let n_bytes = strip_zeros(n).to_vec();
+        let bits = n_bytes
+            .first()
+            .map_or(0, |b| 8 * n_bytes.len() - b.leading_zeros() as usize);
         if !(MIN_MODULUS_BITS..=MAX_MODULUS_BITS).contains(&bits)
-            || n.first().is_none_or(|l| l & 1 == 0)
+            || n_bytes.last().is_none_or(|b| b & 1 == 0)
         {
             return None;
         }
-        let n0 = neg_inverse(*n.first()?);
+        let (w, limbs) = limb_width(bits);
+        let n = limbs_from_be(&n_bytes, w, limbs);
+        let n0 = u64::from(neg_inverse(*n.first()? as u32)) & mask(w);
         let mut key = RsaPublicKey {
-            r2: Vec::new(),
+            n_bytes,
             n,
             n0,
+            r2: Vec::new(),
+            w,
             e,
             bits,
         };
@@ -136,7 +156,7 @@ impl RsaPublicKey {
 
     /// `RSA_size`: the modulus length in bytes, which every signature must have.
     pub fn size(&self) -> usize {
-        self.bits.div_ceil(8)
+        self.n_bytes.len()
     }
 
     /// RSASSA-PKCS1-v1_5: whether `sig` signs the message whose `digest` hash is `hashed`.
@@ -211,151 +231,181 @@ impl RsaPublicKey {
     /// The raw public operation: `sig^e mod n` as `size()` big-endian bytes; `None` for a
     /// signature of the wrong length or not below the modulus.
     pub fn raw(&self, sig: &[u8]) -> Option<Vec<u8>> {
-        if sig.len() != self.size() {
+        if sig.len() != self.size() || sig >= self.n_bytes.as_slice() {
             return None;
         }
-        let s = limbs_from_be(sig);
-        let mut x = vec![0u32; self.n.len()];
-        x.iter_mut().zip(&s).for_each(|(x, s)| *x = *s);
-        if s.len() > self.n.len() || compare(&x, &self.n) != std::cmp::Ordering::Less {
-            return None;
-        }
-        let mut scratch = vec![0u32; 2 * self.n.len() + 1];
-        let mut acc = self.mont_mul(&x, &self.r2, &mut scratch);
+        let limbs = self.n.len();
+        // One allocation: the signature, two accumulators and the double-width column sums.
+        let mut scratch = vec![0u64; 5 * limbs];
+        let (x, rest) = scratch.split_at_mut(limbs);
+        let (acc, rest) = rest.split_at_mut(limbs);
+        let (tmp, t) = rest.split_at_mut(limbs);
+        limbs_from_be_into(x, sig, self.w);
+        self.mont_mul(acc, x, &self.r2, t);
         let squarings = if self.e == 3 { 1 } else { 16 };
-        for _ in 0..squarings {
-            acc = self.mont_sqr(&acc, &mut scratch);
+        for _ in 0..squarings / 2 {
+            self.mont_sqr(tmp, acc, t);
+            self.mont_sqr(acc, tmp, t);
         }
-        let result = self.mont_mul(&acc, &x, &mut scratch);
-        Some(limbs_to_be(&result, self.size()))
+        if squarings % 2 == 1 {
+            self.mont_sqr(tmp, acc, t);
+            acc.copy_from_slice(tmp);
+        }
+        self.mont_mul(tmp, acc, x, t);
+        if compare(tmp, &self.n) != std::cmp::Ordering::Less {
+            sub_in_place(tmp, &self.n, self.w);
+        }
+        Some(limbs_to_be(tmp, self.w, self.size()))
     }
 
-    /// `R^2 mod n`: `R * 2^limbs` by doubling from 1, then five Montgomery squarings, each
-    /// mapping `R * 2^u` to `R * 2^(2u)`, reach `R * 2^(32 * limbs) = R^2`.
-    fn r_squared(&self) -> Vec<u32> {
+    /// `R^2 mod n`: `2^(bits - 1)` (below `n`) doubled to `2R mod n`, the Montgomery form of
+    /// 2, then raised to the power `w * limbs` in Montgomery form: `R * 2^(w * limbs) = R^2`.
+    fn r_squared(&self) -> Vec<u64> {
         let limbs = self.n.len();
-        let mut x = vec![0u32; limbs];
-        if let Some(low) = x.first_mut() {
-            *low = 1;
+        let total = self.w as usize * limbs;
+        let mut two = vec![0u64; limbs];
+        let top = self.bits - 1;
+        if let Some(l) = two.get_mut(top / self.w as usize) {
+            *l = 1 << (top % self.w as usize);
         }
-        for _ in 0..33 * limbs {
-            let carry = x.iter_mut().fold(0u32, |carry, l| {
-                let top = *l >> 31;
-                *l = (*l << 1) | carry;
-                top
+        for _ in top..=total {
+            let carry = two.iter_mut().fold(0u64, |carry, l| {
+                let v = (*l << 1) | carry;
+                *l = v & mask(self.w);
+                v >> self.w
             });
-            if carry != 0 || compare(&x, &self.n) != std::cmp::Ordering::Less {
-                sub_in_place(&mut x, &self.n);
+            if carry != 0 || compare(&two, &self.n) != std::cmp::Ordering::Less {
+                sub_in_place(&mut two, &self.n, self.w);
             }
         }
-        let mut scratch = vec![0u32; 2 * limbs + 1];
-        for _ in 0..5 {
-            x = self.mont_sqr(&x, &mut scratch);
+        let mut t = vec![0u64; 2 * limbs];
+        let mut x = two.clone();
+        let mut y = vec![0u64; limbs];
+        for bit in (0..usize::BITS - 1 - total.leading_zeros()).rev() {
+            self.mont_sqr(&mut y, &x, &mut t);
+            if (total >> bit) & 1 == 1 {
+                self.mont_mul(&mut x, &y, &two, &mut t);
+            } else {
+                std::mem::swap(&mut x, &mut y);
+            }
+        }
+        if compare(&x, &self.n) != std::cmp::Ordering::Less {
+            sub_in_place(&mut x, &self.n, self.w);
         }
         x
     }
 
-    /// Montgomery product `a * b / R mod n` of two numbers below `n`.
-    fn mont_mul(&self, a: &[u32], b: &[u32], t: &mut [u32]) -> Vec<u32> {
+    /// `out = a * b / R mod n` (below `2n`) for `a`, `b` below `2n`; `t` holds `2 * limbs`
+    /// column sums. Each row adds `a[i] * b` and `m * n` (the multiple of `n` that clears the
+    /// row's lowest limb) without propagating carries, then moves that limb's carry up.
+    fn mont_mul(&self, out: &mut [u64], a: &[u64], b: &[u64], t: &mut [u64]) {
         t.fill(0);
+        let (w, m_mask, n0) = (self.w, mask(self.w), self.n0);
+        let limbs = self.n.len();
+        let b0 = b.first().copied().unwrap_or(0);
         for (i, &ai) in a.iter().enumerate() {
-            let Some(row) = t.get_mut(i..) else { break };
-            let carry = mul_add(row, b, ai);
-            if let Some(top) = row.get_mut(b.len()) {
-                *top = carry;
-            }
-        }
-        self.reduce(t)
-    }
-
-    /// Montgomery square `a * a / R mod n`: the cross products once, doubled, plus the
-    /// squares.
-    fn mont_sqr(&self, a: &[u32], t: &mut [u32]) -> Vec<u32> {
-        t.fill(0);
-        for (i, &ai) in a.iter().enumerate() {
-            let (Some(row), Some(rest)) = (t.get_mut(2 * i + 1..), a.get(i + 1..)) else {
+            let Some(row) = t.get_mut(i..i + limbs) else {
                 break;
             };
-            let carry = mul_add(row, rest, ai);
-            if let Some(top) = row.get_mut(rest.len()) {
-                *top = carry;
+            let low = row.first().copied().unwrap_or(0) + ai * b0;
+            let m = low.wrapping_mul(n0) & m_mask;
+            for ((ti, &bj), &nj) in row.iter_mut().zip(b).zip(&self.n) {
+                *ti += ai * bj + m * nj;
             }
+            carry_up(t, i, w);
         }
-        t.iter_mut().fold(0u32, |carry, l| {
-            let top = *l >> 31;
-            *l = (*l << 1) | carry;
-            top
-        });
-        let mut carry = 0u64;
-        for (pair, &ai) in t.chunks_exact_mut(2).zip(a) {
-            let sq = u64::from(ai) * u64::from(ai);
-            for (l, half) in pair.iter_mut().zip([sq & 0xffff_ffff, sq >> 32]) {
-                let v = u64::from(*l) + half + carry;
-                *l = v as u32;
-                carry = v >> 32;
-            }
-        }
-        if let Some(last) = t.last_mut() {
-            *last = last.wrapping_add(carry as u32);
-        }
-        self.reduce(t)
+        self.normalize(out, t);
     }
 
-    /// Montgomery reduction of `t` (`2 * limbs + 1` limbs, below `n * R`) to `t / R mod n`.
-    fn reduce(&self, t: &mut [u32]) -> Vec<u32> {
+    /// `out = a * a / R mod n` (below `2n`) for `a` below `2n`: the cross products once with
+    /// the doubled factor, the squares, then the rows of the reduction.
+    fn mont_sqr(&self, out: &mut [u64], a: &[u64], t: &mut [u64]) {
+        t.fill(0);
+        let (w, m_mask, n0) = (self.w, mask(self.w), self.n0);
         let limbs = self.n.len();
-        for i in 0..limbs {
-            let Some(window) = t.get_mut(i..) else { break };
-            let m = window.first().map_or(0, |l| l.wrapping_mul(self.n0));
-            let mut carry = mul_add(window, &self.n, m);
-            for l in window.iter_mut().skip(limbs) {
-                if carry == 0 {
-                    break;
-                }
-                let v = u64::from(*l) + u64::from(carry);
-                *l = v as u32;
-                carry = (v >> 32) as u32;
+        for (i, &ai) in a.iter().enumerate() {
+            let (Some(row), Some(rest)) = (t.get_mut(2 * i + 1..i + limbs), a.get(i + 1..)) else {
+                break;
+            };
+            let d = 2 * ai;
+            for (ti, &aj) in row.iter_mut().zip(rest) {
+                *ti += d * aj;
+            }
+            if let Some(ti) = t.get_mut(2 * i) {
+                *ti += ai * ai;
             }
         }
-        let high = t.get(limbs..).unwrap_or_default();
-        let mut out: Vec<u32> = high.iter().take(limbs).copied().collect();
-        if high.get(limbs).is_some_and(|l| *l != 0)
-            || compare(&out, &self.n) != std::cmp::Ordering::Less
-        {
-            sub_in_place(&mut out, &self.n);
+        for i in 0..limbs {
+            let Some(row) = t.get_mut(i..i + limbs) else {
+                break;
+            };
+            let m = row.first().copied().unwrap_or(0).wrapping_mul(n0) & m_mask;
+            for (ti, &nj) in row.iter_mut().zip(&self.n) {
+                *ti += m * nj;
+            }
+            carry_up(t, i, w);
         }
-        out
+        self.normalize(out, t);
+    }
+
+    /// The upper half of the column sums, carried into limbs.
+    fn normalize(&self, out: &mut [u64], t: &[u64]) {
+        let high = t.get(self.n.len()..).unwrap_or_default();
+        let m_mask = mask(self.w);
+        let mut carry = 0u64;
+        for (o, &v) in out.iter_mut().zip(high) {
+            let v = v + carry;
+            *o = v & m_mask;
+            carry = v >> self.w;
+        }
     }
 }
 
-/// `row[..b.len()] += a * b`, returning the carry out of the last limb. (A four-limb unrolled
-/// form measured 2x slower in Envoy's V8; this plain loop is nearly all of an RSA verification.)
+/// The limb width and count for a modulus of `bits` bits: the widest limbs (at most
+/// [`MAX_LIMB_BITS`]) with `R = 2^(w * limbs) >= 4 * 2^bits` (so numbers below `2n` stay
+/// below `2n` through a Montgomery product, with no subtraction between products) and no
+/// column sum able to overflow: a column collects at most `2 * limbs + 1` products below
+/// `2^(2w)` (a row's `a[i] * b[j]` and `m * n[j]`, or a doubled cross product counted twice
+/// and a square) and two carries below `2^(64 - w)`. 28 bits for up to 3,526-bit moduli, 26 at
+/// 16,384.
+fn limb_width(bits: usize) -> (u32, usize) {
+    let fits = |w: u32| {
+        let limbs = (bits + 2).div_ceil(w as usize);
+        let worst = ((2 * limbs as u128 + 2) << (2 * w)) + (1u128 << (65 - w));
+        (worst <= u128::from(u64::MAX)).then_some((w, limbs))
+    };
+    (16..=MAX_LIMB_BITS)
+        .rev()
+        .find_map(fits)
+        .unwrap_or((16, (bits + 2).div_ceil(16)))
+}
+
+fn mask(w: u32) -> u64 {
+    (1u64 << w) - 1
+}
+
+/// After row `i`, limb `i` of the column sums is a multiple of `2^w`: its carry joins limb
+/// `i + 1`.
 #[inline(always)]
-fn mul_add(row: &mut [u32], b: &[u32], a: u32) -> u32 {
-    let a = u64::from(a);
-    let mut carry = 0u64;
-    for (r, &bj) in row.iter_mut().zip(b) {
-        let v = u64::from(*r) + a * u64::from(bj) + carry;
-        *r = v as u32;
-        carry = v >> 32;
+fn carry_up(t: &mut [u64], i: usize, w: u32) {
+    let carry = t.get(i).map_or(0, |l| l >> w);
+    if let Some(next) = t.get_mut(i + 1) {
+        *next += carry;
     }
-    carry as u32
 }
 
-/// `x -= y` modulo `2^(32 * x.len())`.
-fn sub_in_place(x: &mut [u32], y: &[u32]) {
+/// `x -= y` for limbs of `w` bits, `x >= y`.
+fn sub_in_place(x: &mut [u64], y: &[u64], w: u32) {
     let mut borrow = 0u64;
-    for (i, l) in x.iter_mut().enumerate() {
-        let v = u64::from(*l)
-            .wrapping_sub(u64::from(y.get(i).copied().unwrap_or(0)))
-            .wrapping_sub(borrow);
-        *l = v as u32;
-        borrow = (v >> 63) & 1;
+    for (l, &r) in x.iter_mut().zip(y) {
+        let v = l.wrapping_sub(r).wrapping_sub(borrow);
+        *l = v & mask(w);
+        borrow = v >> 63;
     }
 }
 
-/// Compares two numbers of the same limb count.
-fn compare(x: &[u32], y: &[u32]) -> std::cmp::Ordering {
+/// Compares two numbers of the same limb count (limbs below `2^w`).
+fn compare(x: &[u64], y: &[u64]) -> std::cmp::Ordering {
     x.iter().rev().cmp(y.iter().rev())
 }
 
@@ -373,26 +423,48 @@ fn strip_zeros(bytes: &[u8]) -> &[u8] {
     bytes.get(first..).unwrap_or_default()
 }
 
-fn limbs_from_be(bytes: &[u8]) -> Vec<u32> {
-    bytes
-        .rchunks(4)
-        .map(|c| c.iter().fold(0u32, |acc, b| (acc << 8) | u32::from(*b)))
-        .collect()
-}
-
-fn limbs_to_be(limbs: &[u32], len: usize) -> Vec<u8> {
-    let mut out = vec![0u8; len];
-    for (i, byte) in out.iter_mut().rev().enumerate() {
-        let limb = limbs.get(i / 4).copied().unwrap_or(0);
-        *byte = (limb >> (8 * (i % 4))) as u8;
-    }
+/// A big-endian number (which must fit) as `limbs` limbs of `w` bits.
+fn limbs_from_be(bytes: &[u8], w: u32, limbs: usize) -> Vec<u64> {
+    let mut out = vec![0u64; limbs];
+    limbs_from_be_into(&mut out, bytes, w);
     out
 }
 
-fn bit_length(limbs: &[u32]) -> usize {
-    limbs.iter().rposition(|l| *l != 0).map_or(0, |i| {
-        32 * i + 32 - limbs.get(i).map_or(32, |l| l.leading_zeros() as usize)
-    })
+fn limbs_from_be_into(out: &mut [u64], bytes: &[u8], w: u32) {
+    let (mut acc, mut have) = (0u64, 0u32);
+    let mut limbs = out.iter_mut();
+    for &b in bytes.iter().rev() {
+        acc |= u64::from(b) << have;
+        have += 8;
+        if have >= w {
+            if let Some(l) = limbs.next() {
+                *l = acc & mask(w);
+            }
+            acc >>= w;
+            have -= w;
+        }
+    }
+    for l in limbs {
+        *l = acc;
+        acc = 0;
+    }
+}
+
+/// `limbs` of `w` bits as `len` big-endian bytes (the number must fit).
+fn limbs_to_be(limbs: &[u64], w: u32, len: usize) -> Vec<u8> {
+    let mut out = vec![0u8; len];
+    let (mut acc, mut have) = (0u64, 0u32);
+    let mut limbs = limbs.iter();
+    for byte in out.iter_mut().rev() {
+        if have < 8 {
+            acc |= limbs.next().copied().unwrap_or(0) << have;
+            have += w;
+        }
+        *byte = acc as u8;
+        acc >>= 8;
+        have -= 8;
+    }
+    out
 }
 
 /// MGF1 (RFC 8017 B.2.1): `len` bytes of `Hash(seed || counter)` blocks.

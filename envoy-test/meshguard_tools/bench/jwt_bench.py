@@ -1,4 +1,4 @@
-"""The JWT section: signing keys (RS256, ES256, PS256, RS512), tokens, and the meshguard / native
+"""The JWT section: signing keys (RS256, RS384, RS512, PS256, ES256), tokens, and the meshguard / native
 Envoy configurations.
 
 Keys and tokens are generated at bench time (``cryptography`` + ``PyJWT``, see requirements.txt).
@@ -21,7 +21,7 @@ import time
 ISSUER = "https://issuer.bench.meshguard.test"
 PROVIDER = "origins-0"
 # The algorithms the distinct-token cases can use: (PyJWT algorithm, key factory, JWK converter).
-ALGS = ("RS256", "ES256", "PS256", "RS512")
+ALGS = ("RS256", "RS384", "RS512", "PS256", "ES256")
 
 
 class Tokens:
