@@ -7,7 +7,7 @@
 //!   ```text
 //!   plugin (configuration, compiled plugin, request pipeline)
 //!     -> authorization | authn | mtls | egress   (policy families, independent of each other)
-//!       -> targeting -> matchers -> request -> error
+//!       -> targeting -> matchers -> request | config_json -> error
 //!   ```
 //!
 //!   The glue (`src/`) and the CLI (`cli/`) sit above `plugin`. Grouped `crate::{...}` imports
@@ -36,6 +36,7 @@ const ROOT: &str = env!("CARGO_MANIFEST_DIR");
 const LAYERS: &[(&str, u8)] = &[
     ("error", 0),
     ("request", 1),
+    ("config_json", 1),
     ("matchers", 2),
     ("targeting", 3),
     ("authorization", 4),

@@ -12,6 +12,8 @@
 //! * [`matchers`]: the compiled matchers and the closed [`matchers::predicate::Predicate`]
 //!   algebra;
 //! * [`request`]: the request view (headers, connection, verified claims) and the wire format;
+//! * [`config_json`]: the configuration's JSON read into the configuration types (by hand,
+//!   with serde's refusals);
 //! * [`error`]: typed configuration errors.
 //!
 //! Nothing here calls the host: the proxy-wasm glue (the workspace's root package) reads Envoy
@@ -29,6 +31,7 @@
 
 pub mod authn;
 pub mod authorization;
+pub mod config_json;
 pub mod egress;
 pub mod error;
 pub mod matchers;

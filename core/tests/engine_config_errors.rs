@@ -448,3 +448,70 @@ fn more_rules_than_the_limit_is_a_config_error() {
     .to_string();
     assert!(err.contains("at most 100000"), "{err}");
 }
+
+// ---------------------------------------------------------------------------------------
+// the configuration reader's refusals, through `load`
+
+fn load_text_err(text: &str) -> String {
+    match load(text.as_bytes(), &NodeInfo::default()) {
+        Ok(_) => panic!("loaded: {text}"),
+        Err(e) => e.to_string(),
+    }
+}
+
+const POLICY_HEAD: &str = r#"{"resources": [{"apiVersion": "security.istio.io/v1",
+    "kind": "AuthorizationPolicy", "metadata": {"name": "p", "namespace": "ns1"}, "spec": "#;
+
+#[test]
+fn a_field_given_twice_in_a_policy_is_refused_naming_it() {
+    let text =
+        format!(r#"{POLICY_HEAD}{{"action": "DENY", "action": "ALLOW", "rules": [{{}}]}}}}]}}"#);
+    assert_eq!(
+        load_text_err(&text),
+        "resources[0].spec.action: duplicate field `action`"
+    );
+    let text = r#"{"decisionHeader": true, "decisionHeader": false}"#;
+    assert_eq!(
+        load_text_err(text),
+        "decisionHeader: duplicate field `decisionHeader`"
+    );
+}
+
+#[test]
+fn a_repeated_annotation_or_label_keeps_the_last_value() {
+    let text = r#"{"workload": {"namespace": "ns1", "labels": {"app": "x", "app": "b"}},
+        "resources": [{"apiVersion": "security.istio.io/v1", "kind": "AuthorizationPolicy",
+        "metadata": {"name": "p", "namespace": "ns1"},
+        "spec": {"selector": {"matchLabels": {"app": "a", "app": "b"}}, "rules": []}}]}"#;
+    let (_, report) = load(text.as_bytes(), &NodeInfo::default()).unwrap();
+    assert_eq!(report.applied_policies, 1);
+}
+
+#[test]
+fn a_wrong_type_deep_in_a_policy_names_the_value() {
+    let text = format!(
+        r#"{POLICY_HEAD}{{"rules": [{{"to": [{{"operation": {{"paths": ["/a", 7]}}}}]}}]}}}}]}}"#
+    );
+    assert_eq!(
+        load_text_err(&text),
+        "resources[0].spec.rules[0].to[0].operation.paths[1]: invalid type: integer `7`, \
+         expected a string"
+    );
+    let text = format!(r#"{POLICY_HEAD}{{"action": 1}}}}]}}"#);
+    assert_eq!(
+        load_text_err(&text),
+        "resources[0].spec.action: invalid type: integer `1`, expected one of `ALLOW`, `DENY`, \
+         `AUDIT`, `CUSTOM`"
+    );
+}
+
+#[test]
+fn an_unknown_field_in_server_set_metadata_is_ignored_but_one_in_the_object_is_not() {
+    let text = r#"{"resources": [{"apiVersion": "security.istio.io/v1",
+        "kind": "AuthorizationPolicy",
+        "metadata": {"name": "p", "generation": 1e999999, "managedFields": [{"a": "\ud800"}]},
+        "spec": {}, "status": {"x": 1e999999}}]}"#;
+    assert!(load(text.as_bytes(), &NodeInfo::default()).is_ok());
+    let text = r#"{"resources": [{"apiVersion": "v1", "kind": "List", "itemz": []}]}"#;
+    assert!(load_text_err(text).starts_with("resources[0].itemz: unknown field `itemz`"));
+}

@@ -12,15 +12,13 @@
 
 use std::collections::BTreeMap;
 
-use serde::Deserialize;
-
 use crate::authn::jwt::{JwksSource, KeySet};
+use crate::config_json::reader::{FromJson, Json};
 use crate::error::{config_err as err, ConfigResult as Result};
 use crate::error::{ConfigError, ConfigPath};
 use crate::targeting::attachment::{check_attachment, TargetRef, WorkloadSelector};
 
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[derive(Debug)]
 pub struct RequestAuthenticationSpec {
     pub selector: Option<WorkloadSelector>,
     pub target_ref: Option<TargetRef>,
@@ -28,8 +26,22 @@ pub struct RequestAuthenticationSpec {
     pub jwt_rules: Option<Vec<JwtRule>>,
 }
 
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
+impl FromJson for RequestAuthenticationSpec {
+    fn from_json(value: &Json<'_>) -> Result<RequestAuthenticationSpec> {
+        let f = value.fields(
+            "RequestAuthenticationSpec",
+            &["selector", "targetRef", "targetRefs", "jwtRules"],
+        )?;
+        Ok(RequestAuthenticationSpec {
+            selector: f.optional("selector", WorkloadSelector::from_json)?,
+            target_ref: f.optional("targetRef", TargetRef::from_json)?,
+            target_refs: f.optional("targetRefs", |v| v.list(TargetRef::from_json))?,
+            jwt_rules: f.optional("jwtRules", |v| v.list(JwtRule::from_json))?,
+        })
+    }
+}
+
+#[derive(Debug)]
 pub struct JwtRule {
     pub issuer: Option<String>,
     pub audiences: Option<Vec<String>>,
@@ -45,18 +57,73 @@ pub struct JwtRule {
     pub space_delimited_claims: Option<Vec<String>>,
 }
 
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
+impl FromJson for JwtRule {
+    fn from_json(value: &Json<'_>) -> Result<JwtRule> {
+        let f = value.fields(
+            "JwtRule",
+            &[
+                "issuer",
+                "audiences",
+                "jwksUri",
+                "jwks",
+                "fromHeaders",
+                "fromParams",
+                "fromCookies",
+                "outputPayloadToHeader",
+                "outputClaimToHeaders",
+                "forwardOriginalToken",
+                "timeout",
+                "spaceDelimitedClaims",
+            ],
+        )?;
+        Ok(JwtRule {
+            issuer: f.optional("issuer", Json::string)?,
+            audiences: f.optional("audiences", Json::strings)?,
+            jwks_uri: f.optional("jwksUri", Json::string)?,
+            jwks: f.optional("jwks", Json::string)?,
+            from_headers: f.optional("fromHeaders", |v| v.list(JwtHeader::from_json))?,
+            from_params: f.optional("fromParams", Json::strings)?,
+            from_cookies: f.optional("fromCookies", Json::strings)?,
+            output_payload_to_header: f.optional("outputPayloadToHeader", Json::string)?,
+            output_claim_to_headers: f
+                .optional("outputClaimToHeaders", |v| v.list(ClaimToHeader::from_json))?,
+            forward_original_token: f.optional("forwardOriginalToken", Json::boolean)?,
+            timeout: f.optional("timeout", Json::string)?,
+            space_delimited_claims: f.optional("spaceDelimitedClaims", Json::strings)?,
+        })
+    }
+}
+
+#[derive(Debug)]
 pub struct JwtHeader {
     pub name: String,
     pub prefix: Option<String>,
 }
 
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
+impl FromJson for JwtHeader {
+    fn from_json(value: &Json<'_>) -> Result<JwtHeader> {
+        let f = value.fields("JwtHeader", &["name", "prefix"])?;
+        Ok(JwtHeader {
+            name: f.required("name", Json::string)?,
+            prefix: f.optional("prefix", Json::string)?,
+        })
+    }
+}
+
+#[derive(Debug)]
 pub struct ClaimToHeader {
     pub header: String,
     pub claim: String,
+}
+
+impl FromJson for ClaimToHeader {
+    fn from_json(value: &Json<'_>) -> Result<ClaimToHeader> {
+        let f = value.fields("ClaimToHeader", &["header", "claim"])?;
+        Ok(ClaimToHeader {
+            header: f.required("header", Json::string)?,
+            claim: f.required("claim", Json::string)?,
+        })
+    }
 }
 
 /// Where a provider looks for its token.

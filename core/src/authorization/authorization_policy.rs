@@ -19,13 +19,12 @@
 
 use std::collections::BTreeMap;
 
-use serde::Deserialize;
-
 use crate::authorization::deny_response::{
     DenyResponse, DENY_BODY_ANNOTATION, DENY_HEADERS_ANNOTATION, DENY_STATUS_ANNOTATION,
 };
 use crate::authorization::rule_explanation::RulePart;
 use crate::authorization::rule_id::RuleId;
+use crate::config_json::reader::{FromJson, Json};
 use crate::error::ConfigError;
 use crate::error::{config_err as err, ConfigPath, ConfigResult as Result};
 use crate::matchers::attribute_vocabulary::{claim, claim_path, port, request_principal};
@@ -37,8 +36,7 @@ use crate::matchers::string_match::{Star, StringMatch, ValueMatch};
 use crate::targeting::attachment::{check_attachment, TargetRef, WorkloadSelector};
 
 /// `spec` of an AuthorizationPolicy, field for field as in `authorization_policy.proto`.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[derive(Debug)]
 pub struct AuthorizationPolicySpec {
     pub selector: Option<WorkloadSelector>,
     pub target_ref: Option<TargetRef>,
@@ -48,46 +46,110 @@ pub struct AuthorizationPolicySpec {
     pub rules: Option<Vec<Option<Rule>>>,
 }
 
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
+impl FromJson for AuthorizationPolicySpec {
+    fn from_json(value: &Json<'_>) -> Result<AuthorizationPolicySpec> {
+        let f = value.fields(
+            "AuthorizationPolicySpec",
+            &[
+                "selector",
+                "targetRef",
+                "targetRefs",
+                "action",
+                "provider",
+                "rules",
+            ],
+        )?;
+        Ok(AuthorizationPolicySpec {
+            selector: f.optional("selector", WorkloadSelector::from_json)?,
+            target_ref: f.optional("targetRef", TargetRef::from_json)?,
+            target_refs: f.optional("targetRefs", |v| v.list(TargetRef::from_json))?,
+            action: f.optional("action", Action::from_json)?,
+            provider: f.optional("provider", Provider::from_json)?,
+            rules: f.optional("rules", |v| v.list(|r| r.nullable(Rule::from_json)))?,
+        })
+    }
+}
+
+#[derive(Debug)]
 pub struct Provider {
     pub name: Option<String>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+impl FromJson for Provider {
+    fn from_json(value: &Json<'_>) -> Result<Provider> {
+        let f = value.fields("Provider", &["name"])?;
+        Ok(Provider {
+            name: f.optional("name", Json::string)?,
+        })
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Action {
-    #[serde(rename = "ALLOW")]
     Allow,
-    #[serde(rename = "DENY")]
     Deny,
-    #[serde(rename = "AUDIT")]
     Audit,
-    #[serde(rename = "CUSTOM")]
     Custom,
 }
 
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
+impl FromJson for Action {
+    fn from_json(value: &Json<'_>) -> Result<Action> {
+        value.variant(&[
+            ("ALLOW", Action::Allow),
+            ("DENY", Action::Deny),
+            ("AUDIT", Action::Audit),
+            ("CUSTOM", Action::Custom),
+        ])
+    }
+}
+
+#[derive(Debug)]
 pub struct Rule {
     pub from: Option<Vec<From>>,
     pub to: Option<Vec<To>>,
     pub when: Option<Vec<Condition>>,
 }
 
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
+impl FromJson for Rule {
+    fn from_json(value: &Json<'_>) -> Result<Rule> {
+        let f = value.fields("Rule", &["from", "to", "when"])?;
+        Ok(Rule {
+            from: f.optional("from", |v| v.list(From::from_json))?,
+            to: f.optional("to", |v| v.list(To::from_json))?,
+            when: f.optional("when", |v| v.list(Condition::from_json))?,
+        })
+    }
+}
+
+#[derive(Debug)]
 pub struct From {
     pub source: Option<Source>,
 }
 
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
+impl FromJson for From {
+    fn from_json(value: &Json<'_>) -> Result<From> {
+        let f = value.fields("From", &["source"])?;
+        Ok(From {
+            source: f.optional("source", Source::from_json)?,
+        })
+    }
+}
+
+#[derive(Debug)]
 pub struct To {
     pub operation: Option<Operation>,
 }
 
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
+impl FromJson for To {
+    fn from_json(value: &Json<'_>) -> Result<To> {
+        let f = value.fields("To", &["operation"])?;
+        Ok(To {
+            operation: f.optional("operation", Operation::from_json)?,
+        })
+    }
+}
+
+#[derive(Debug, Default)]
 pub struct Source {
     pub principals: Option<Vec<String>>,
     pub not_principals: Option<Vec<String>>,
@@ -105,8 +167,53 @@ pub struct Source {
     pub not_trust_domains: Option<Vec<String>>,
 }
 
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
+/// `Source`'s fields, in declaration order.
+const SOURCE_FIELDS: [&str; 14] = [
+    "principals",
+    "notPrincipals",
+    "requestPrincipals",
+    "notRequestPrincipals",
+    "namespaces",
+    "notNamespaces",
+    "serviceAccounts",
+    "notServiceAccounts",
+    "ipBlocks",
+    "notIpBlocks",
+    "remoteIpBlocks",
+    "notRemoteIpBlocks",
+    "trustDomains",
+    "notTrustDomains",
+];
+
+impl FromJson for Source {
+    fn from_json(value: &Json<'_>) -> Result<Source> {
+        let f = value.fields("Source", &SOURCE_FIELDS)?;
+        // Filled field by field in a loop: far less code than one expression per field.
+        let mut s = Source::default();
+        let lists = [
+            &mut s.principals,
+            &mut s.not_principals,
+            &mut s.request_principals,
+            &mut s.not_request_principals,
+            &mut s.namespaces,
+            &mut s.not_namespaces,
+            &mut s.service_accounts,
+            &mut s.not_service_accounts,
+            &mut s.ip_blocks,
+            &mut s.not_ip_blocks,
+            &mut s.remote_ip_blocks,
+            &mut s.not_remote_ip_blocks,
+            &mut s.trust_domains,
+            &mut s.not_trust_domains,
+        ];
+        for (name, list) in SOURCE_FIELDS.iter().zip(lists) {
+            *list = f.optional(name, Json::strings)?;
+        }
+        Ok(s)
+    }
+}
+
+#[derive(Debug, Default)]
 pub struct Operation {
     pub hosts: Option<Vec<String>>,
     pub not_hosts: Option<Vec<String>>,
@@ -118,12 +225,55 @@ pub struct Operation {
     pub not_paths: Option<Vec<String>>,
 }
 
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
+/// `Operation`'s fields, in declaration order.
+const OPERATION_FIELDS: [&str; 8] = [
+    "hosts",
+    "notHosts",
+    "ports",
+    "notPorts",
+    "methods",
+    "notMethods",
+    "paths",
+    "notPaths",
+];
+
+impl FromJson for Operation {
+    fn from_json(value: &Json<'_>) -> Result<Operation> {
+        let f = value.fields("Operation", &OPERATION_FIELDS)?;
+        let mut o = Operation::default();
+        let lists = [
+            &mut o.hosts,
+            &mut o.not_hosts,
+            &mut o.ports,
+            &mut o.not_ports,
+            &mut o.methods,
+            &mut o.not_methods,
+            &mut o.paths,
+            &mut o.not_paths,
+        ];
+        for (name, list) in OPERATION_FIELDS.iter().zip(lists) {
+            *list = f.optional(name, Json::strings)?;
+        }
+        Ok(o)
+    }
+}
+
+#[derive(Debug)]
 pub struct Condition {
     pub key: String,
     pub values: Option<Vec<String>>,
     pub not_values: Option<Vec<String>>,
+}
+
+impl FromJson for Condition {
+    fn from_json(value: &Json<'_>) -> Result<Condition> {
+        let f = value.fields("Condition", &["key", "values", "notValues"])?;
+        Ok(Condition {
+            key: f.required("key", Json::string)?,
+            values: f.optional("values", Json::strings)?,
+            not_values: f.optional("notValues", Json::strings)?,
+        })
+    }
 }
 
 /// One translated rule with its Istio policy id `ns[NS]-policy[NAME]-rule[IDX]`.

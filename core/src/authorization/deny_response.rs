@@ -17,8 +17,7 @@
 
 use std::collections::BTreeMap;
 
-use serde::Deserialize;
-
+use crate::config_json::reader::{FromJson, Json};
 use crate::error::{config_err as err, ConfigError, ConfigPath, ConfigResult as Result};
 
 /// The body of an authorization denial (Envoy's RBAC filter's).
@@ -70,13 +69,22 @@ impl Default for DenyResponse {
 }
 
 /// The plugin configuration's `denyResponse`; unset parts keep Envoy RBAC's.
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug, Default)]
 pub struct RawDenyResponse {
     pub status: Option<u32>,
     pub body: Option<String>,
-    #[serde(default)]
     pub headers: BTreeMap<String, String>,
+}
+
+impl FromJson for RawDenyResponse {
+    fn from_json(value: &Json<'_>) -> Result<RawDenyResponse> {
+        let f = value.fields("RawDenyResponse", &["status", "body", "headers"])?;
+        Ok(RawDenyResponse {
+            status: f.optional("status", Json::u32)?,
+            body: f.optional("body", Json::string)?,
+            headers: f.or_default("headers", Json::string_map)?,
+        })
+    }
 }
 
 impl DenyResponse {

@@ -17,11 +17,9 @@
 
 use std::collections::BTreeMap;
 
-use serde::Deserialize;
-use serde_json::Value;
-
 use crate::authorization::authorization_policy::{Action, CompiledPolicy, CompiledRule};
 use crate::authorization::rule_id::RuleId;
+use crate::config_json::reader::{FromJson, Json};
 use crate::error::{config_err as err, ConfigResult as Result};
 use crate::error::{ConfigError, ConfigPath, ResourcePath};
 use crate::matchers::attribute_vocabulary::{claim, claim_path, port, request_principal};
@@ -31,8 +29,7 @@ use crate::matchers::predicate::{header_name, Predicate};
 use crate::matchers::string_match::{Star, StringMatch, ValueMatch};
 use crate::targeting::workload::Workload;
 
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[derive(Debug)]
 pub struct RbacConfigSpec {
     pub mode: Option<RbacMode>,
     pub inclusion: Option<RbacTarget>,
@@ -40,8 +37,34 @@ pub struct RbacConfigSpec {
     pub enforcement_mode: Option<EnforcementMode>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+impl FromJson for RbacConfigSpec {
+    fn from_json(value: &Json<'_>) -> Result<RbacConfigSpec> {
+        let f = value.fields(
+            "RbacConfigSpec",
+            &["mode", "inclusion", "exclusion", "enforcementMode"],
+        )?;
+        Ok(RbacConfigSpec {
+            mode: f.optional("mode", |v| {
+                v.variant(&[
+                    ("OFF", RbacMode::Off),
+                    ("ON", RbacMode::On),
+                    ("ON_WITH_INCLUSION", RbacMode::OnWithInclusion),
+                    ("ON_WITH_EXCLUSION", RbacMode::OnWithExclusion),
+                ])
+            })?,
+            inclusion: f.optional("inclusion", RbacTarget::from_json)?,
+            exclusion: f.optional("exclusion", RbacTarget::from_json)?,
+            enforcement_mode: f.optional("enforcementMode", |v| {
+                v.variant(&[
+                    ("ENFORCED", EnforcementMode::Enforced),
+                    ("PERMISSIVE", EnforcementMode::Permissive),
+                ])
+            })?,
+        })
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RbacMode {
     Off,
     On,
@@ -49,33 +72,44 @@ pub enum RbacMode {
     OnWithExclusion,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum EnforcementMode {
     Enforced,
     Permissive,
 }
 
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug, Default)]
 pub struct RbacTarget {
-    #[serde(default)]
     pub services: Vec<String>,
-    #[serde(default)]
     pub namespaces: Vec<String>,
 }
 
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
+impl FromJson for RbacTarget {
+    fn from_json(value: &Json<'_>) -> Result<RbacTarget> {
+        let f = value.fields("RbacTarget", &["services", "namespaces"])?;
+        Ok(RbacTarget {
+            services: f.or_default("services", Json::strings)?,
+            namespaces: f.or_default("namespaces", Json::strings)?,
+        })
+    }
+}
+
+#[derive(Debug)]
 pub struct ServiceRoleSpec {
-    #[serde(default)]
     pub rules: Vec<AccessRule>,
 }
 
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
+impl FromJson for ServiceRoleSpec {
+    fn from_json(value: &Json<'_>) -> Result<ServiceRoleSpec> {
+        let f = value.fields("ServiceRoleSpec", &["rules"])?;
+        Ok(ServiceRoleSpec {
+            rules: f.or_default("rules", |v| v.list(AccessRule::from_json))?,
+        })
+    }
+}
+
+#[derive(Debug)]
 pub struct AccessRule {
-    #[serde(default)]
     pub services: Vec<String>,
     pub paths: Option<Vec<String>>,
     pub not_paths: Option<Vec<String>>,
@@ -88,37 +122,126 @@ pub struct AccessRule {
     pub constraints: Option<Vec<Constraint>>,
 }
 
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
+impl FromJson for AccessRule {
+    fn from_json(value: &Json<'_>) -> Result<AccessRule> {
+        let f = value.fields(
+            "AccessRule",
+            &[
+                "services",
+                "paths",
+                "notPaths",
+                "methods",
+                "notMethods",
+                "hosts",
+                "notHosts",
+                "ports",
+                "notPorts",
+                "constraints",
+            ],
+        )?;
+        let list = |name| f.optional(name, Json::strings);
+        let ports = |name| f.optional(name, |v: &Json<'_>| v.list(Json::i64));
+        Ok(AccessRule {
+            services: f.or_default("services", Json::strings)?,
+            paths: list("paths")?,
+            not_paths: list("notPaths")?,
+            methods: list("methods")?,
+            not_methods: list("notMethods")?,
+            hosts: list("hosts")?,
+            not_hosts: list("notHosts")?,
+            ports: ports("ports")?,
+            not_ports: ports("notPorts")?,
+            constraints: f.optional("constraints", |v| {
+                v.list(|c| {
+                    let f = c.fields("Constraint", &["key", "values"])?;
+                    Ok(Constraint {
+                        key: f.required("key", Json::string)?,
+                        values: f.or_default("values", Json::strings)?,
+                    })
+                })
+            })?,
+        })
+    }
+}
+
+#[derive(Debug)]
 pub struct Constraint {
     pub key: String,
-    #[serde(default)]
     pub values: Vec<String>,
 }
 
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[derive(Debug)]
 pub struct ServiceRoleBindingSpec {
-    #[serde(default)]
     pub subjects: Vec<Subject>,
     pub role_ref: Option<RoleRef>,
 }
 
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
+impl FromJson for ServiceRoleBindingSpec {
+    fn from_json(value: &Json<'_>) -> Result<ServiceRoleBindingSpec> {
+        let f = value.fields("ServiceRoleBindingSpec", &["subjects", "roleRef"])?;
+        Ok(ServiceRoleBindingSpec {
+            subjects: f.or_default("subjects", |v| v.list(Subject::from_json))?,
+            role_ref: f.optional("roleRef", |v| {
+                let f = v.fields("RoleRef", &["kind", "name"])?;
+                Ok(RoleRef {
+                    kind: f.required("kind", Json::string)?,
+                    name: f.required("name", Json::string)?,
+                })
+            })?,
+        })
+    }
+}
+
+#[derive(Debug)]
 pub struct Subject {
     pub user: Option<String>,
     pub group: Option<String>,
     pub properties: Option<BTreeMap<String, String>>,
-    /// Istio 1.4's subject lists (and `not_` forms): read so they can be refused by name.
-    pub names: Option<Value>,
-    pub not_names: Option<Value>,
-    pub groups: Option<Value>,
-    pub not_groups: Option<Value>,
-    pub namespaces: Option<Value>,
-    pub not_namespaces: Option<Value>,
-    pub ips: Option<Value>,
-    pub not_ips: Option<Value>,
+    /// Istio 1.4's subject lists (and `not_` forms), present and not `null`: read so they can
+    /// be refused by name.
+    pub names: Option<()>,
+    pub not_names: Option<()>,
+    pub groups: Option<()>,
+    pub not_groups: Option<()>,
+    pub namespaces: Option<()>,
+    pub not_namespaces: Option<()>,
+    pub ips: Option<()>,
+    pub not_ips: Option<()>,
+}
+
+impl FromJson for Subject {
+    fn from_json(value: &Json<'_>) -> Result<Subject> {
+        let f = value.fields(
+            "Subject",
+            &[
+                "user",
+                "group",
+                "properties",
+                "names",
+                "not_names",
+                "groups",
+                "not_groups",
+                "namespaces",
+                "not_namespaces",
+                "ips",
+                "not_ips",
+            ],
+        )?;
+        let list = |name| f.optional(name, Json::any);
+        Ok(Subject {
+            user: f.optional("user", Json::string)?,
+            group: f.optional("group", Json::string)?,
+            properties: f.optional("properties", Json::string_map)?,
+            names: list("names")?,
+            not_names: list("not_names")?,
+            groups: list("groups")?,
+            not_groups: list("not_groups")?,
+            namespaces: list("namespaces")?,
+            not_namespaces: list("not_namespaces")?,
+            ips: list("ips")?,
+            not_ips: list("not_ips")?,
+        })
+    }
 }
 
 /// Why Istio 1.4's subject lists are refused (README, "Legacy RBAC").
@@ -126,8 +249,7 @@ const SUBJECT_LISTS_REFUSED: &str = "Istio 1.4's subject lists (names, groups, n
     and their not_ forms) are not supported: meshguard refuses them rather than skip them; \
     use user, group and properties (source.principal, source.namespace, source.ip)";
 
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug)]
 pub struct RoleRef {
     pub kind: String,
     pub name: String,

@@ -23,10 +23,9 @@
 
 use std::collections::BTreeMap;
 
-use serde::Deserialize;
-
 use crate::authorization::authorization_policy::CompiledRule;
 use crate::authorization::rule_id::RuleId;
+use crate::config_json::reader::{FromJson, Json};
 use crate::error::ConfigResult as Result;
 use crate::error::{ConfigError, ConfigPath};
 use crate::matchers::identity_match::{IdentityMatch, TrustBundle};
@@ -34,27 +33,54 @@ use crate::matchers::predicate::Predicate;
 use crate::matchers::string_match::{Star, ValueMatch};
 use crate::targeting::workload::Workload;
 
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[derive(Debug)]
 pub struct SecurityRuleSpec {
     pub target_mesh: Option<ResourceRef>,
     pub source_selector: Option<PodSelector>,
     pub destination_selector: Option<PodSelector>,
-    #[serde(default)]
     pub allowed_paths: Vec<String>,
-    #[serde(default)]
     pub allowed_methods: Vec<String>,
 }
 
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
+impl FromJson for SecurityRuleSpec {
+    fn from_json(value: &Json<'_>) -> Result<SecurityRuleSpec> {
+        let f = value.fields(
+            "SecurityRuleSpec",
+            &[
+                "targetMesh",
+                "sourceSelector",
+                "destinationSelector",
+                "allowedPaths",
+                "allowedMethods",
+            ],
+        )?;
+        Ok(SecurityRuleSpec {
+            target_mesh: f.optional("targetMesh", ResourceRef::from_json)?,
+            source_selector: f.optional("sourceSelector", PodSelector::from_json)?,
+            destination_selector: f.optional("destinationSelector", PodSelector::from_json)?,
+            allowed_paths: f.or_default("allowedPaths", Json::strings)?,
+            allowed_methods: f.or_default("allowedMethods", Json::strings)?,
+        })
+    }
+}
+
+#[derive(Debug, Clone)]
 pub struct ResourceRef {
     pub name: String,
     pub namespace: Option<String>,
 }
 
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
+impl FromJson for ResourceRef {
+    fn from_json(value: &Json<'_>) -> Result<ResourceRef> {
+        let f = value.fields("ResourceRef", &["name", "namespace"])?;
+        Ok(ResourceRef {
+            name: f.required("name", Json::string)?,
+            namespace: f.optional("namespace", Json::string)?,
+        })
+    }
+}
+
+#[derive(Debug, Default)]
 pub struct PodSelector {
     pub label_selector: Option<LabelSelector>,
     pub upstream_selector: Option<UpstreamSelector>,
@@ -62,42 +88,83 @@ pub struct PodSelector {
     pub namespace_selector: Option<NamespaceSelector>,
 }
 
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
+impl FromJson for PodSelector {
+    fn from_json(value: &Json<'_>) -> Result<PodSelector> {
+        let f = value.fields(
+            "PodSelector",
+            &[
+                "labelSelector",
+                "upstreamSelector",
+                "serviceSelector",
+                "namespaceSelector",
+            ],
+        )?;
+        Ok(PodSelector {
+            label_selector: f.optional("labelSelector", |v| {
+                let f = v.fields("LabelSelector", &["labelsToMatch"])?;
+                Ok(LabelSelector {
+                    labels_to_match: f.or_default("labelsToMatch", Json::string_map)?,
+                })
+            })?,
+            upstream_selector: f.optional("upstreamSelector", |v| {
+                let f = v.fields("UpstreamSelector", &["upstreams"])?;
+                Ok(UpstreamSelector {
+                    upstreams: f.or_default("upstreams", |v| v.list(ResourceRef::from_json))?,
+                })
+            })?,
+            service_selector: f.optional("serviceSelector", |v| {
+                let f = v.fields("ServiceSelector", &["services"])?;
+                Ok(ServiceSelector {
+                    services: f.or_default("services", |v| v.list(ResourceRef::from_json))?,
+                })
+            })?,
+            namespace_selector: f.optional("namespaceSelector", |v| {
+                let f = v.fields("NamespaceSelector", &["namespaces"])?;
+                Ok(NamespaceSelector {
+                    namespaces: f.or_default("namespaces", Json::strings)?,
+                })
+            })?,
+        })
+    }
+}
+
+#[derive(Debug)]
 pub struct LabelSelector {
-    #[serde(default)]
     pub labels_to_match: BTreeMap<String, String>,
 }
 
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug)]
 pub struct UpstreamSelector {
-    #[serde(default)]
     pub upstreams: Vec<ResourceRef>,
 }
 
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug)]
 pub struct ServiceSelector {
-    #[serde(default)]
     pub services: Vec<ResourceRef>,
 }
 
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug)]
 pub struct NamespaceSelector {
-    #[serde(default)]
     pub namespaces: Vec<String>,
 }
 
 /// A pod of the mesh, for `labelSelector` sources.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[derive(Debug, Clone)]
 pub struct InventoryEntry {
     pub namespace: String,
-    #[serde(default)]
     pub labels: BTreeMap<String, String>,
     pub service_account: String,
+}
+
+impl FromJson for InventoryEntry {
+    fn from_json(value: &Json<'_>) -> Result<InventoryEntry> {
+        let f = value.fields("InventoryEntry", &["namespace", "labels", "serviceAccount"])?;
+        Ok(InventoryEntry {
+            namespace: f.required("namespace", Json::string)?,
+            labels: f.or_default("labels", Json::string_map)?,
+            service_account: f.required("serviceAccount", Json::string)?,
+        })
+    }
 }
 
 /// What the translation needs besides the rule.

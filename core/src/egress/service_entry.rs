@@ -10,38 +10,72 @@
 //! `location`, `resolution`, `endpoints`, `workloadSelector` and `subjectAltNames` do not affect
 //! the decision and are accepted.
 
-use serde::Deserialize;
-use serde_json::Value;
-
+use crate::config_json::reader::{FromJson, Json};
 use crate::egress::host_name::HostMatch;
-use crate::error::{ConfigError, ConfigPath};
+use crate::error::{ConfigError, ConfigPath, ConfigResult};
 
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
+/// A ServiceEntry's `spec`; `addresses`, `location`, `resolution`, `endpoints`,
+/// `workloadSelector` and `subjectAltNames` are checked for their type and ignored.
+#[derive(Debug)]
 pub struct ServiceEntrySpec {
-    #[serde(default)]
     pub hosts: Vec<String>,
-    pub addresses: Option<Vec<String>>,
-    #[serde(default)]
     pub ports: Vec<ServicePort>,
-    pub location: Option<String>,
-    pub resolution: Option<String>,
-    pub endpoints: Option<Vec<Value>>,
-    pub workload_selector: Option<Value>,
-    #[serde(default)]
     pub export_to: Vec<String>,
-    pub subject_alt_names: Option<Vec<String>>,
+}
+
+impl FromJson for ServiceEntrySpec {
+    fn from_json(value: &Json<'_>) -> ConfigResult<ServiceEntrySpec> {
+        let f = value.fields(
+            "ServiceEntrySpec",
+            &[
+                "hosts",
+                "addresses",
+                "ports",
+                "location",
+                "resolution",
+                "endpoints",
+                "workloadSelector",
+                "exportTo",
+                "subjectAltNames",
+            ],
+        )?;
+        let hosts = f.or_default("hosts", Json::strings)?;
+        f.optional("addresses", Json::strings)?;
+        let ports = f.or_default("ports", |v| v.list(ServicePort::from_json))?;
+        f.optional("location", Json::string)?;
+        f.optional("resolution", Json::string)?;
+        f.optional("endpoints", |v| v.list(Json::any))?;
+        f.optional("workloadSelector", Json::any)?;
+        let export_to = f.or_default("exportTo", Json::strings)?;
+        f.optional("subjectAltNames", Json::strings)?;
+        Ok(ServiceEntrySpec {
+            hosts,
+            ports,
+            export_to,
+        })
+    }
 }
 
 /// Istio's `ServicePort` (a ServiceEntry's `ports[]`; a Sidecar's `SidecarPort` has the same
 /// fields): only `number` affects the decision.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[derive(Debug)]
 pub struct ServicePort {
     pub number: Option<u32>,
     pub protocol: Option<String>,
     pub name: Option<String>,
     pub target_port: Option<u32>,
+}
+
+impl FromJson for ServicePort {
+    fn from_json(value: &Json<'_>) -> ConfigResult<ServicePort> {
+        let f = value.fields("ServicePort", &["number", "protocol", "name", "targetPort"])?;
+        Ok(ServicePort {
+            number: f.optional("number", Json::u32)?,
+            protocol: f.optional("protocol", Json::string)?,
+            name: f.optional("name", Json::string)?,
+            target_port: f.optional("targetPort", Json::u32)?,
+        })
+    }
 }
 
 /// One ServiceEntry, compiled: its hosts, namespace, visibility and ports.
@@ -166,7 +200,6 @@ mod tests {
     ) -> Result<RegisteredService, ConfigError> {
         let spec = ServiceEntrySpec {
             hosts: hosts.iter().map(|s| s.to_string()).collect(),
-            addresses: None,
             ports: ports
                 .iter()
                 .map(|n| ServicePort {
@@ -176,12 +209,7 @@ mod tests {
                     target_port: None,
                 })
                 .collect(),
-            location: Some("MESH_EXTERNAL".into()),
-            resolution: Some("DNS".into()),
-            endpoints: None,
-            workload_selector: None,
             export_to: export_to.iter().map(|s| s.to_string()).collect(),
-            subject_alt_names: None,
         };
         compile_service_entry(spec, "egress")
     }

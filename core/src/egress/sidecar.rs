@@ -28,56 +28,100 @@
 
 use std::collections::BTreeMap;
 
-use serde::Deserialize;
-use serde_json::Value;
-
+use crate::config_json::reader::{FromJson, Json};
 use crate::egress::host_name::HostMatch;
 use crate::egress::service_entry::{RegisteredService, ServicePort};
-use crate::error::{ConfigError, ConfigPath};
+use crate::error::{ConfigError, ConfigPath, ConfigResult};
 use crate::targeting::workload::Workload;
 
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
+/// A Sidecar's `spec`. Inbound listener settings (`ingress`, `inboundConnectionPool`) and
+/// `outboundTrafficPolicy.egressProxy` do not affect authorization; accepted and ignored.
+#[derive(Debug)]
 pub struct SidecarSpec {
     pub workload_selector: Option<WorkloadSelector>,
-    #[serde(default)]
     pub egress: Vec<EgressListener>,
-    /// Inbound listener settings do not affect authorization; accepted and ignored.
-    pub ingress: Option<Vec<Value>>,
     pub outbound_traffic_policy: Option<OutboundTrafficPolicy>,
-    pub inbound_connection_pool: Option<Value>,
 }
 
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
+impl FromJson for SidecarSpec {
+    fn from_json(value: &Json<'_>) -> ConfigResult<SidecarSpec> {
+        let f = value.fields(
+            "SidecarSpec",
+            &[
+                "workloadSelector",
+                "egress",
+                "ingress",
+                "outboundTrafficPolicy",
+                "inboundConnectionPool",
+            ],
+        )?;
+        let workload_selector = f.optional("workloadSelector", |v| {
+            let f = v.fields("WorkloadSelector", &["labels"])?;
+            Ok(WorkloadSelector {
+                labels: f.or_default("labels", Json::string_map)?,
+            })
+        })?;
+        let egress = f.or_default("egress", |v| v.list(EgressListener::from_json))?;
+        f.optional("ingress", |v| v.list(Json::any))?;
+        let outbound_traffic_policy = f.optional("outboundTrafficPolicy", |v| {
+            let f = v.fields("OutboundTrafficPolicy", &["mode", "egressProxy"])?;
+            let mode = f.optional("mode", OutboundMode::from_json)?;
+            f.optional("egressProxy", Json::any)?;
+            Ok(OutboundTrafficPolicy { mode })
+        })?;
+        f.optional("inboundConnectionPool", Json::any)?;
+        Ok(SidecarSpec {
+            workload_selector,
+            egress,
+            outbound_traffic_policy,
+        })
+    }
+}
+
+#[derive(Debug)]
 pub struct WorkloadSelector {
-    #[serde(default)]
     pub labels: BTreeMap<String, String>,
 }
 
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[derive(Debug)]
 pub struct EgressListener {
     /// Istio's `SidecarPort`, the same fields as a ServiceEntry's port.
     pub port: Option<ServicePort>,
     pub bind: Option<String>,
     pub capture_mode: Option<String>,
-    #[serde(default)]
     pub hosts: Vec<String>,
 }
 
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
-pub struct OutboundTrafficPolicy {
-    pub mode: Option<OutboundMode>,
-    pub egress_proxy: Option<Value>,
+impl FromJson for EgressListener {
+    fn from_json(value: &Json<'_>) -> ConfigResult<EgressListener> {
+        let f = value.fields("EgressListener", &["port", "bind", "captureMode", "hosts"])?;
+        Ok(EgressListener {
+            port: f.optional("port", ServicePort::from_json)?,
+            bind: f.optional("bind", Json::string)?,
+            capture_mode: f.optional("captureMode", Json::string)?,
+            hosts: f.or_default("hosts", Json::strings)?,
+        })
+    }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+#[derive(Debug)]
+pub struct OutboundTrafficPolicy {
+    pub mode: Option<OutboundMode>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum OutboundMode {
     AllowAny,
     RegistryOnly,
+}
+
+impl FromJson for OutboundMode {
+    fn from_json(value: &Json<'_>) -> ConfigResult<OutboundMode> {
+        value.variant(&[
+            ("ALLOW_ANY", OutboundMode::AllowAny),
+            ("REGISTRY_ONLY", OutboundMode::RegistryOnly),
+        ])
+    }
 }
 
 /// One validated Sidecar.
@@ -394,9 +438,7 @@ mod tests {
         let spec = SidecarSpec {
             workload_selector: None,
             egress: listeners,
-            ingress: None,
             outbound_traffic_policy: None,
-            inbound_connection_pool: None,
         };
         compile_sidecar(spec, "sc", "bookinfo")
     }
@@ -411,24 +453,25 @@ mod tests {
         let spec = SidecarSpec {
             workload_selector: None,
             egress: vec![listener(None, hosts)],
-            ingress: None,
-            outbound_traffic_policy: mode.map(|m| OutboundTrafficPolicy {
-                mode: Some(m),
-                egress_proxy: None,
-            }),
-            inbound_connection_pool: None,
+            outbound_traffic_policy: mode.map(|m| OutboundTrafficPolicy { mode: Some(m) }),
         };
         let c = compile_sidecar(spec, "sc", "bookinfo").unwrap();
         let w = Workload::new("bookinfo".into(), BTreeMap::new());
         select(&[c], &[], &w, "istio-system", OutboundMode::RegistryOnly).unwrap()
     }
 
+    /// A ServiceEntry spec read from JSON, as the configuration loader reads it.
+    fn read(value: serde_json::Value) -> crate::egress::service_entry::ServiceEntrySpec {
+        let text = value.to_string();
+        let json: Json = serde_json::from_str(&text).unwrap();
+        crate::egress::service_entry::ServiceEntrySpec::from_json(&json).unwrap()
+    }
+
     /// A ServiceEntry in `namespace` registering `hosts` on `port` (exported everywhere).
     fn entry(namespace: &str, hosts: &[&str], port: u16) -> RegisteredService {
-        let spec = serde_json::from_value(serde_json::json!({
+        let spec = read(serde_json::json!({
             "hosts": hosts, "ports": [{"number": port, "name": "p", "protocol": "HTTP"}],
-            "location": "MESH_EXTERNAL", "resolution": "DNS"}))
-        .unwrap();
+            "location": "MESH_EXTERNAL", "resolution": "DNS"}));
         crate::egress::service_entry::compile_service_entry(spec, namespace).unwrap()
     }
 
@@ -501,9 +544,8 @@ mod tests {
         let invisible = select(
             &[compile(vec![listener(None, &["*/*"])]).unwrap()],
             &[crate::egress::service_entry::compile_service_entry(
-                serde_json::from_value(serde_json::json!({
-                    "hosts": ["api.example.com"], "ports": [{"number": 443}], "exportTo": ["."]}))
-                .unwrap(),
+                read(serde_json::json!({
+                    "hosts": ["api.example.com"], "ports": [{"number": 443}], "exportTo": ["."]})),
                 "egress",
             )
             .unwrap()],

@@ -17,32 +17,62 @@
 
 use std::collections::BTreeMap;
 
-use serde::Deserialize;
-
-use crate::error::{ConfigError, ConfigPath};
+use crate::config_json::reader::{FromJson, Json};
+use crate::error::{ConfigError, ConfigPath, ConfigResult};
 use crate::targeting::attachment::WorkloadSelector;
 
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[derive(Debug)]
 pub struct PeerAuthenticationSpec {
     pub selector: Option<WorkloadSelector>,
     pub mtls: Option<MutualTls>,
     pub port_level_mtls: Option<BTreeMap<String, MutualTls>>,
 }
 
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
+impl FromJson for PeerAuthenticationSpec {
+    fn from_json(value: &Json<'_>) -> ConfigResult<PeerAuthenticationSpec> {
+        let f = value.fields(
+            "PeerAuthenticationSpec",
+            &["selector", "mtls", "portLevelMtls"],
+        )?;
+        Ok(PeerAuthenticationSpec {
+            selector: f.optional("selector", WorkloadSelector::from_json)?,
+            mtls: f.optional("mtls", MutualTls::from_json)?,
+            port_level_mtls: f.optional("portLevelMtls", |v| v.map(MutualTls::from_json))?,
+        })
+    }
+}
+
+#[derive(Debug)]
 pub struct MutualTls {
     pub mode: Option<Mode>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+impl FromJson for MutualTls {
+    fn from_json(value: &Json<'_>) -> ConfigResult<MutualTls> {
+        let f = value.fields("MutualTls", &["mode"])?;
+        Ok(MutualTls {
+            mode: f.optional("mode", Mode::from_json)?,
+        })
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Mode {
     Unset,
     Disable,
     Permissive,
     Strict,
+}
+
+impl FromJson for Mode {
+    fn from_json(value: &Json<'_>) -> ConfigResult<Mode> {
+        value.variant(&[
+            ("UNSET", Mode::Unset),
+            ("DISABLE", Mode::Disable),
+            ("PERMISSIVE", Mode::Permissive),
+            ("STRICT", Mode::Strict),
+        ])
+    }
 }
 
 /// One validated PeerAuthentication, before composition.

@@ -17,6 +17,9 @@
 
 use std::collections::BTreeMap;
 
+use std::marker::PhantomData;
+
+use serde::de::DeserializeSeed;
 use serde::Deserialize;
 use serde_json::value::RawValue;
 
@@ -27,6 +30,7 @@ use crate::authorization::deny_response::{DenyResponse, RawDenyResponse};
 use crate::authorization::legacy_rbac::LegacyRbac;
 use crate::authorization::rule_id::RuleId;
 use crate::authorization::security_rule::{self, InventoryEntry};
+use crate::config_json::reader::{FromJson, Json, RawMembers, RawMembersSeed};
 use crate::egress::service_entry;
 use crate::egress::sidecar::{self, OutboundMode};
 use crate::error::{ConfigError, ConfigPath, ResourcePath};
@@ -37,25 +41,42 @@ use crate::plugin::engine::Engine;
 pub use crate::plugin::settings::{Direction, JwtSource, Settings};
 use crate::targeting::workload::Workload;
 
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
-struct RawConfig<'a> {
+/// The top-level fields, `resources` last (kept as JSON text and parsed one object at a time,
+/// so no document-wide value tree is ever built: Wasm memory does not shrink after a peak).
+const CONFIG_FIELDS: [&str; 17] = [
+    "workload",
+    "rootNamespace",
+    "trustDomain",
+    "trustDomainAliases",
+    "decisionHeader",
+    "decisionLatencyHistogram",
+    "decisionFilterState",
+    "jwksClusters",
+    "jwksRefreshSeconds",
+    "jwtCacheSize",
+    "jwtSource",
+    "serviceAccounts",
+    "inventory",
+    "outboundTrafficPolicy",
+    "direction",
+    "denyResponse",
+    "resources",
+];
+
+/// The top-level configuration but `resources`.
+#[derive(Debug)]
+struct RawConfig {
     workload: Option<RawWorkload>,
     root_namespace: Option<String>,
     trust_domain: Option<String>,
-    #[serde(default)]
     trust_domain_aliases: Vec<String>,
-    #[serde(default)]
     decision_header: bool,
     /// Record each decision's duration in the histogram `meshguard_decision_latency_us`
     /// (default off: two clock reads and a histogram record per request, README Observability).
-    #[serde(default)]
     decision_latency_histogram: bool,
     /// Record the decision as filter state `wasm.meshguard.decision` (for access logs).
-    #[serde(default)]
     decision_filter_state: bool,
     /// Envoy cluster per `jwksUri`, overriding Istio's `outbound|<port>||<host>` convention.
-    #[serde(default)]
     jwks_clusters: BTreeMap<String, String>,
     /// Seconds between JWKS refreshes (default 1200, Istio's 20 minutes).
     jwks_refresh_seconds: Option<u64>,
@@ -64,48 +85,91 @@ struct RawConfig<'a> {
     /// Who verifies JWTs: meshguard itself (`filter`, default) or Istio's `jwt_authn` running
     /// before meshguard (`envoyJwtAuthn`, WasmPlugin phase AUTHZ), whose verified payload is
     /// read from dynamic metadata.
-    #[serde(default)]
     jwt_source: JwtSource,
     /// Service accounts of services, `"<namespace>/<service>": ["<sa>"]`, for SecurityRule
     /// sources (default: the service name).
-    #[serde(default)]
     service_accounts: BTreeMap<String, Vec<String>>,
     /// Pods of the mesh, for label-selected SecurityRule sources.
-    #[serde(default)]
     inventory: Vec<InventoryEntry>,
     /// The mesh's `outboundTrafficPolicy.mode` (default `ALLOW_ANY`, as Istio's).
     outbound_traffic_policy: Option<OutboundMode>,
     /// Which side of the workload this filter runs on: `inbound`, `outbound`, or `auto`
     /// (Envoy's listener direction; the default).
-    #[serde(default)]
     direction: Direction,
     /// The reply to an authorization denial that no annotated DENY policy decided.
     deny_response: Option<RawDenyResponse>,
-    /// Kept as raw JSON text and parsed one object at a time, so no document-wide value
-    /// tree is ever built (Wasm memory does not shrink after a peak).
-    #[serde(default, borrow)]
-    resources: Vec<&'a RawValue>,
 }
 
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
+impl FromJson for RawConfig {
+    fn from_json(value: &Json<'_>) -> Result<RawConfig, ConfigError> {
+        let f = value.fields("RawConfig", &CONFIG_FIELDS)?;
+        let flag = |name| f.or_default(name, Json::boolean);
+        Ok(RawConfig {
+            workload: f.optional("workload", RawWorkload::from_json)?,
+            root_namespace: f.optional("rootNamespace", Json::string)?,
+            trust_domain: f.optional("trustDomain", Json::string)?,
+            trust_domain_aliases: f.or_default("trustDomainAliases", Json::strings)?,
+            decision_header: flag("decisionHeader")?,
+            decision_latency_histogram: flag("decisionLatencyHistogram")?,
+            decision_filter_state: flag("decisionFilterState")?,
+            jwks_clusters: f.or_default("jwksClusters", Json::string_map)?,
+            jwks_refresh_seconds: f.optional("jwksRefreshSeconds", Json::u64)?,
+            jwt_cache_size: f.optional("jwtCacheSize", Json::usize)?,
+            jwt_source: f.or_default("jwtSource", JwtSource::from_json)?,
+            service_accounts: f.or_default("serviceAccounts", |v| v.map(Json::strings))?,
+            inventory: f.or_default("inventory", |v| v.list(InventoryEntry::from_json))?,
+            outbound_traffic_policy: f
+                .optional("outboundTrafficPolicy", OutboundMode::from_json)?,
+            direction: f.or_default("direction", Direction::from_json)?,
+            deny_response: f.optional("denyResponse", RawDenyResponse::from_json)?,
+        })
+    }
+}
+
+#[derive(Debug)]
 struct RawWorkload {
     namespace: String,
-    #[serde(default)]
     labels: BTreeMap<String, String>,
     /// Service FQDNs; default `<app label>.<namespace>.svc.cluster.local`.
     services: Option<Vec<String>>,
 }
 
-/// Object metadata: server-set fields (uid, resourceVersion, managedFields, ...) are ignored.
-#[derive(Debug, Deserialize)]
-#[serde(rename_all = "camelCase")]
+impl FromJson for RawWorkload {
+    fn from_json(value: &Json<'_>) -> Result<RawWorkload, ConfigError> {
+        let f = value.fields("RawWorkload", &["namespace", "labels", "services"])?;
+        Ok(RawWorkload {
+            namespace: f.required("namespace", Json::string)?,
+            labels: f.or_default("labels", Json::string_map)?,
+            services: f.optional("services", Json::strings)?,
+        })
+    }
+}
+
+/// Object metadata: server-set fields (uid, resourceVersion, managedFields, ...) are ignored
+/// (only checked to be JSON).
+#[derive(Debug)]
 struct RawMetadata {
     name: String,
     namespace: Option<String>,
     creation_timestamp: Option<String>,
-    #[serde(default)]
     annotations: BTreeMap<String, String>,
+}
+
+const METADATA_FIELDS: [&str; 4] = ["name", "namespace", "creationTimestamp", "annotations"];
+
+impl RawMetadata {
+    fn parse(raw: &RawValue) -> Result<RawMetadata, ConfigError> {
+        let members = parse_seed(raw.get(), RawMembersSeed("RawMetadata"))?;
+        members.check(&METADATA_FIELDS, false)?;
+        let json = parse_members(&members, |key| METADATA_FIELDS.contains(&key))?;
+        let f = json.fields("RawMetadata", &METADATA_FIELDS)?;
+        Ok(RawMetadata {
+            name: f.required("name", Json::string)?,
+            namespace: f.optional("namespace", Json::string)?,
+            creation_timestamp: f.optional("creationTimestamp", Json::string)?,
+            annotations: f.or_default("annotations", Json::string_map)?,
+        })
+    }
 }
 
 /// Where the workload identity for targeting came from, for the start-up log line.
@@ -141,13 +205,14 @@ const DEFAULT_NAMESPACE: &str = "default";
 /// Upper bound on the rules compiled for one workload (memory per VM stays bounded).
 pub const MAX_RULES: usize = 100_000;
 
-/// Parses JSON text into `T`, naming the failing field (found from the error's position, see
-/// [`json_path`]). The text is checked as UTF-8 first and then read as a `str`, like every other
-/// document here: one `serde_json` reader in the module instead of two (JSON outside strings is
-/// ASCII and inside strings must be UTF-8, so this accepts and rejects the same texts).
-fn parse_json<'de, T: Deserialize<'de>>(text: &'de [u8]) -> Result<T, ConfigError> {
+/// Parses the configuration text into its top-level members, naming the failing field (found
+/// from the error's position, see [`json_path`]). The text is checked as UTF-8 first and then
+/// read as a `str`, like every other document here: one `serde_json` reader in the module
+/// instead of two (JSON outside strings is ASCII and inside strings must be UTF-8, so this
+/// accepts and rejects the same texts).
+fn parse_config(text: &[u8]) -> Result<RawMembers<'_>, ConfigError> {
     match std::str::from_utf8(text) {
-        Ok(s) => serde_json::from_str(s).map_err(|e| json_error(text, &e)),
+        Ok(s) => parse_seed(s, RawMembersSeed("RawConfig")),
         Err(e) => Err(ConfigError::new(
             json_path::path_at(text, e.valid_up_to()),
             format!(
@@ -158,35 +223,75 @@ fn parse_json<'de, T: Deserialize<'de>>(text: &'de [u8]) -> Result<T, ConfigErro
     }
 }
 
-/// The [`ConfigError`] for a `serde_json` error in `text`.
+/// Parses JSON `text` with `seed` (`serde_json::from_str` with a seed).
+fn parse_seed<'de, S: DeserializeSeed<'de>>(
+    text: &'de str,
+    seed: S,
+) -> Result<S::Value, ConfigError> {
+    let mut de = serde_json::Deserializer::from_str(text);
+    seed.deserialize(&mut de)
+        .and_then(|value| de.end().map(|()| value))
+        .map_err(|e| json_error(text.as_bytes(), &e))
+}
+
+/// The [`ConfigError`] for a `serde_json` error in `text`. A syntax error is named from its
+/// position (see [`json_path`]); any other error is about the whole text (the documents parsed
+/// here are objects of raw members, lists of raw values and [`Json`] trees, which can only be
+/// of the wrong type as a whole).
 fn json_error(text: &[u8], e: &serde_json::Error) -> ConfigError {
-    let path = json_path::offset_of(text, e.line(), e.column())
-        .map(|offset| json_path::path_at(text, offset))
-        .unwrap_or_default();
     if e.is_syntax() || e.is_eof() {
+        let path = json_path::offset_of(text, e.line(), e.column())
+            .map(|offset| json_path::path_at(text, offset))
+            .unwrap_or_default();
         ConfigError::new(path, format!("configuration is not valid JSON: {e}"))
     } else {
         let message = e.to_string();
         let position = format!(" at line {} column {}", e.line(), e.column());
         let reason = message.strip_suffix(&position).unwrap_or(&message);
-        ConfigError::new(path, reason)
+        ConfigError::new(ConfigPath::root(), reason)
     }
 }
 
 /// Parses one raw value of the configuration. Its text is already known to be UTF-8 (it is a
 /// `str`), so it is read as one: strings are not validated again.
 fn parse<'de, T: Deserialize<'de>>(raw: &'de RawValue) -> Result<T, ConfigError> {
-    let text = raw.get();
-    serde_json::from_str(text).map_err(|e| json_error(text.as_bytes(), &e))
+    parse_seed(raw.get(), PhantomData)
+}
+
+/// The members of `members` whose key passes `keep`, parsed into one object.
+fn parse_members<'a>(
+    members: &RawMembers<'a>,
+    keep: impl Fn(&str) -> bool,
+) -> Result<Json<'a>, ConfigError> {
+    let mut out = Vec::new();
+    for (key, raw) in members.iter().filter(|(k, _)| keep(k)) {
+        let value = parse(raw).map_err(|e| e.within(ConfigPath::root().field(key.to_string())))?;
+        out.push((key.clone(), value));
+    }
+    Ok(Json::Object(out))
+}
+
+/// Reads a resource's `spec` as `T`; errors are relative to the spec.
+fn read_spec<T: FromJson>(spec: Option<&RawValue>) -> Result<T, ConfigError> {
+    match spec {
+        Some(raw) => T::from_json(&parse(raw)?),
+        // An object without `spec` is the empty spec (for an AuthorizationPolicy: ALLOW, no
+        // rules, which denies everything), as Kubernetes and istiod treat it.
+        None => T::from_json(&Json::Object(Vec::new())),
+    }
 }
 
 /// Parses and compiles a plugin configuration. An empty configuration means no policies.
 pub fn load(bytes: &[u8], node: &NodeInfo) -> Result<(Engine, LoadReport), ConfigError> {
     let trimmed = bytes.iter().filter(|b| !b.is_ascii_whitespace()).count();
     let text: &[u8] = if trimmed == 0 { b"{}" } else { bytes };
-    let raw: RawConfig = parse_json(text)?;
-    let empty_spec =
-        RawValue::from_string("{}".to_string()).map_err(|e| ConfigError::new("", e.to_string()))?;
+    let top = parse_config(text)?;
+    top.check(&CONFIG_FIELDS, true)?;
+    let raw = RawConfig::from_json(&parse_members(&top, |key| key != "resources")?)?;
+    let resources: Vec<&RawValue> = match top.get("resources") {
+        Some(list) => parse(list).map_err(|e| e.within("resources"))?,
+        None => Vec::new(),
+    };
 
     let (workload, workload_source) = match raw.workload {
         Some(w) if w.namespace.is_empty() => {
@@ -228,7 +333,7 @@ pub fn load(bytes: &[u8], node: &NodeInfo) -> Result<(Engine, LoadReport), Confi
     let trust = TrustBundle::new(&trust_domain, &raw.trust_domain_aliases);
 
     let mut objects = Vec::new();
-    for (i, value) in raw.resources.iter().enumerate() {
+    for (i, value) in resources.iter().enumerate() {
         flatten(value, ResourcePath::new(i), &mut objects)?;
     }
 
@@ -252,9 +357,7 @@ pub fn load(bytes: &[u8], node: &NodeInfo) -> Result<(Engine, LoadReport), Confi
                 "must not be empty",
             ));
         }
-        // An object without `spec` is the empty spec (for an AuthorizationPolicy: ALLOW, no
-        // rules, which denies everything), as Kubernetes and istiod treat it.
-        let spec: &RawValue = resource.spec.unwrap_or(&empty_spec);
+        let spec = resource.spec;
         let namespace = resource
             .metadata
             .namespace
@@ -264,7 +367,7 @@ pub fn load(bytes: &[u8], node: &NodeInfo) -> Result<(Engine, LoadReport), Confi
         match (resource.api_version.as_str(), resource.kind.as_str()) {
             ("security.istio.io/v1" | "security.istio.io/v1beta1", "AuthorizationPolicy") => {
                 let spec: authorization_policy::AuthorizationPolicySpec =
-                    parse(spec).map_err(|e| e.within(in_spec()))?;
+                    read_spec(spec).map_err(|e| e.within(in_spec()))?;
                 let ctx = authorization_policy::Context {
                     name: &resource.metadata.name,
                     namespace: &namespace,
@@ -290,7 +393,7 @@ pub fn load(bytes: &[u8], node: &NodeInfo) -> Result<(Engine, LoadReport), Confi
             }
             ("security.istio.io/v1" | "security.istio.io/v1beta1", "RequestAuthentication") => {
                 let spec: request_authentication::RequestAuthenticationSpec =
-                    parse(spec).map_err(|e| e.within(in_spec()))?;
+                    read_spec(spec).map_err(|e| e.within(in_spec()))?;
                 let ra = request_authentication::compile_request_authentication(
                     spec,
                     &raw.jwks_clusters,
@@ -309,7 +412,7 @@ pub fn load(bytes: &[u8], node: &NodeInfo) -> Result<(Engine, LoadReport), Confi
             }
             ("security.istio.io/v1" | "security.istio.io/v1beta1", "PeerAuthentication") => {
                 let spec: peer_authentication::PeerAuthenticationSpec =
-                    parse(spec).map_err(|e| e.within(in_spec()))?;
+                    read_spec(spec).map_err(|e| e.within(in_spec()))?;
                 let pa = peer_authentication::compile_peer_authentication(
                     spec,
                     &resource.metadata.name,
@@ -321,7 +424,7 @@ pub fn load(bytes: &[u8], node: &NodeInfo) -> Result<(Engine, LoadReport), Confi
             }
             ("supergloo.solo.io/v1", "SecurityRule") => {
                 let spec: security_rule::SecurityRuleSpec =
-                    parse(spec).map_err(|e| e.within(in_spec()))?;
+                    read_spec(spec).map_err(|e| e.within(in_spec()))?;
                 let ctx = security_rule::Context {
                     workload: &workload,
                     trust: &trust,
@@ -342,7 +445,8 @@ pub fn load(bytes: &[u8], node: &NodeInfo) -> Result<(Engine, LoadReport), Confi
                 | "networking.istio.io/v1",
                 "Sidecar",
             ) => {
-                let spec: sidecar::SidecarSpec = parse(spec).map_err(|e| e.within(in_spec()))?;
+                let spec: sidecar::SidecarSpec =
+                    read_spec(spec).map_err(|e| e.within(in_spec()))?;
                 sidecars.push(
                     sidecar::compile_sidecar(spec, &resource.metadata.name, &namespace)
                         .map_err(|e| e.within(in_spec()))?,
@@ -355,22 +459,22 @@ pub fn load(bytes: &[u8], node: &NodeInfo) -> Result<(Engine, LoadReport), Confi
                 "ServiceEntry",
             ) => {
                 let spec: service_entry::ServiceEntrySpec =
-                    parse(spec).map_err(|e| e.within(in_spec()))?;
+                    read_spec(spec).map_err(|e| e.within(in_spec()))?;
                 registry.push(
                     service_entry::compile_service_entry(spec, &namespace)
                         .map_err(|e| e.within(in_spec()))?,
                 );
             }
             ("rbac.istio.io/v1alpha1", "ClusterRbacConfig" | "RbacConfig") => {
-                let spec = parse(spec).map_err(|e| e.within(in_spec()))?;
+                let spec = read_spec(spec).map_err(|e| e.within(in_spec()))?;
                 legacy.add_config(&resource.metadata.name, spec, path)?;
             }
             ("rbac.istio.io/v1alpha1", "ServiceRole") => {
-                let spec = parse(spec).map_err(|e| e.within(in_spec()))?;
+                let spec = read_spec(spec).map_err(|e| e.within(in_spec()))?;
                 legacy.add_role(&namespace, &resource.metadata.name, spec, path)?;
             }
             ("rbac.istio.io/v1alpha1", "ServiceRoleBinding") => {
-                let spec = parse(spec).map_err(|e| e.within(in_spec()))?;
+                let spec = read_spec(spec).map_err(|e| e.within(in_spec()))?;
                 legacy.add_binding(&namespace, &resource.metadata.name, spec, path)?;
             }
             (api, kind) => {
@@ -470,23 +574,9 @@ fn non_empty(
     }
 }
 
-/// One object of `resources`: a resource, or a `v1` `List` of them (as `kubectl get -o yaml`
-/// prints several objects). Parsed once; `metadata` and `spec` stay raw until the kind is known.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
-struct RawObject<'a> {
-    api_version: String,
-    kind: String,
-    #[serde(default, borrow)]
-    metadata: Option<&'a RawValue>,
-    #[serde(default, borrow)]
-    spec: Option<&'a RawValue>,
-    #[serde(default, borrow)]
-    items: Option<Vec<&'a RawValue>>,
-    /// Written by controllers; never read.
-    #[serde(default, rename = "status")]
-    _status: serde::de::IgnoredAny,
-}
+/// The fields of one object of `resources`: a resource, or a `v1` `List` of them (as `kubectl
+/// get -o yaml` prints several objects). `status` is written by controllers and never read.
+const OBJECT_FIELDS: [&str; 6] = ["apiVersion", "kind", "metadata", "spec", "items", "status"];
 
 /// A resource: its kind, metadata and (raw) spec.
 struct RawResource<'a> {
@@ -497,20 +587,39 @@ struct RawResource<'a> {
 }
 
 /// Parses `value` and expands `v1` `List` objects into their items, each with its path.
+/// Parsed once; `metadata` and `spec` stay raw until the kind is known.
 fn flatten<'v>(
     value: &'v RawValue,
     path: ResourcePath,
     out: &mut Vec<(ResourcePath, RawResource<'v>)>,
 ) -> Result<(), ConfigError> {
-    let object: RawObject = parse(value).map_err(|e| e.within(path.path()))?;
-    if object.kind == "List" && object.api_version == "v1" {
-        if object.spec.is_some() {
+    let object = parse_seed(value.get(), RawMembersSeed("RawObject"))
+        .and_then(|object| object.check(&OBJECT_FIELDS, true).map(|()| object))
+        .map_err(|e| e.within(path.path()))?;
+    let names = parse_members(&object, |key| key == "apiVersion" || key == "kind")
+        .map_err(|e| e.within(path.path()))?;
+    let (api_version, kind) = names
+        .fields("RawObject", &OBJECT_FIELDS)
+        .and_then(|f| {
+            Ok((
+                f.required("apiVersion", Json::string)?,
+                f.required("kind", Json::string)?,
+            ))
+        })
+        .map_err(|e| e.within(path.path()))?;
+    let items: Option<Vec<&RawValue>> = match object.get_some("items") {
+        Some(raw) => Some(parse(raw).map_err(|e| e.within(path.path().field("items")))?),
+        None => None,
+    };
+    let spec = object.get_some("spec");
+    if kind == "List" && api_version == "v1" {
+        if spec.is_some() {
             return Err(ConfigError::new(
                 path.path().field("spec"),
                 "unknown field `spec`, expected one of `apiVersion`, `kind`, `metadata`, `items`",
             ));
         }
-        let Some(items) = object.items else {
+        let Some(items) = items else {
             return Err(ConfigError::new(path.path(), "missing field `items`"));
         };
         for (i, item) in items.into_iter().enumerate() {
@@ -518,25 +627,25 @@ fn flatten<'v>(
         }
         return Ok(());
     }
-    if object.items.is_some() {
+    if items.is_some() {
         return Err(ConfigError::new(
             path.path().field("items"),
             "unknown field `items`, expected one of `apiVersion`, `kind`, `metadata`, `spec`, \
             `status`",
         ));
     }
-    let Some(metadata) = object.metadata else {
+    let Some(metadata) = object.get_some("metadata") else {
         return Err(ConfigError::new(path.path(), "missing field `metadata`"));
     };
-    let metadata: RawMetadata =
-        parse(metadata).map_err(|e| e.within(path.path().field("metadata")))?;
+    let metadata =
+        RawMetadata::parse(metadata).map_err(|e| e.within(path.path().field("metadata")))?;
     out.push((
         path,
         RawResource {
-            api_version: object.api_version,
-            kind: object.kind,
+            api_version,
+            kind,
             metadata,
-            spec: object.spec,
+            spec,
         },
     ));
     Ok(())

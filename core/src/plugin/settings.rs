@@ -1,13 +1,12 @@
 //! The plugin settings that shape the reply, the side of the workload enforced and the per-VM
 //! machinery (token cache, JWKS refresh) rather than the policy decision.
 
-use serde::Deserialize;
-
 use crate::authorization::deny_response::DenyResponse;
+use crate::config_json::reader::{FromJson, Json};
+use crate::error::ConfigResult;
 
 /// The traffic direction the filter enforces.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "camelCase")]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub enum Direction {
     /// From Envoy's `xds.listener_direction` (1 inbound, 2 outbound); inbound if unknown.
     #[default]
@@ -17,8 +16,7 @@ pub enum Direction {
 }
 
 /// Where verified JWT claims come from.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "camelCase")]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub enum JwtSource {
     /// meshguard verifies tokens itself (RequestAuthentication resources in this config).
     #[default]
@@ -26,6 +24,25 @@ pub enum JwtSource {
     /// Envoy's `jwt_authn` (Istio's RequestAuthentication) already verified the token and left
     /// the payload in metadata `envoy.filters.http.jwt_authn` / `payload`.
     EnvoyJwtAuthn,
+}
+
+impl FromJson for Direction {
+    fn from_json(value: &Json<'_>) -> ConfigResult<Direction> {
+        value.variant(&[
+            ("auto", Direction::Auto),
+            ("inbound", Direction::Inbound),
+            ("outbound", Direction::Outbound),
+        ])
+    }
+}
+
+impl FromJson for JwtSource {
+    fn from_json(value: &Json<'_>) -> ConfigResult<JwtSource> {
+        value.variant(&[
+            ("filter", JwtSource::Filter),
+            ("envoyJwtAuthn", JwtSource::EnvoyJwtAuthn),
+        ])
+    }
 }
 
 /// Settings that shape the reply and the per-VM machinery rather than the decision.

@@ -3,24 +3,41 @@
 
 use std::collections::BTreeMap;
 
-use serde::Deserialize;
-
+use crate::config_json::reader::{FromJson, Json};
 use crate::error::{config_err as err, ConfigPath, ConfigResult as Result};
 
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[derive(Debug)]
 pub struct WorkloadSelector {
-    #[serde(default)]
     pub match_labels: BTreeMap<String, String>,
 }
 
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
+impl FromJson for WorkloadSelector {
+    fn from_json(value: &Json<'_>) -> Result<WorkloadSelector> {
+        let f = value.fields("WorkloadSelector", &["matchLabels"])?;
+        Ok(WorkloadSelector {
+            match_labels: f.or_default("matchLabels", Json::string_map)?,
+        })
+    }
+}
+
+#[derive(Debug)]
 pub struct TargetRef {
     pub group: Option<String>,
     pub kind: Option<String>,
     pub name: Option<String>,
     pub namespace: Option<String>,
+}
+
+impl FromJson for TargetRef {
+    fn from_json(value: &Json<'_>) -> Result<TargetRef> {
+        let f = value.fields("TargetRef", &["group", "kind", "name", "namespace"])?;
+        Ok(TargetRef {
+            group: f.optional("group", Json::string)?,
+            kind: f.optional("kind", Json::string)?,
+            name: f.optional("name", Json::string)?,
+            namespace: f.optional("namespace", Json::string)?,
+        })
+    }
 }
 
 /// istiod's attachment rules, shared by every policy kind with a workload selector: at most
