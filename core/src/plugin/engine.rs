@@ -479,17 +479,7 @@ impl Engine {
 
     /// Number of enforced, dry-run and audit rules, for the start-up log line.
     pub fn rule_count(&self) -> usize {
-        [
-            &self.deny,
-            &self.allow,
-            &self.audit,
-            &self.dry_run_deny,
-            &self.dry_run_allow,
-            &self.dry_run_audit,
-        ]
-        .iter()
-        .map(|s| s.rules.len())
-        .sum()
+        self.sets().iter().map(|s| s.rules.len()).sum()
     }
 
     /// Decides one request that carries no verified end-user token.
