@@ -47,8 +47,8 @@ import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from meshguard_tools import certs, envoy_config, launcher
-from meshguard_tools.bench import policies, wrkrun
+from meshguard_tools import certs, launcher
+from meshguard_tools.bench import envoys, policies, wrkrun
 from meshguard_tools.paths import DEFAULT_WASM, TARGET
 
 
@@ -187,20 +187,9 @@ def run_case(case: Case, a, work: Path, cert_dir: Path, rnd: int) -> dict:
     server = client = None
     out: dict = {"round": rnd, "runs": {}, "problems": []}
     try:
-        s_admin, s_plain, s_mtls = envoy_config.free_port(), envoy_config.free_port(), envoy_config.free_port()
-        server = launcher.launch(
-            a.envoy,
-            envoy_config.server_bootstrap(filters=case.filters, wasm_config=case.wasm_config, wasm_path=str(a.wasm),
-                                          cert_dir=str(cert_dir), plain_port=s_plain, mtls_port=s_mtls,
-                                          admin_port=s_admin),
-            work, f"{tag}-server", s_admin, concurrency=1)
+        server, s_mtls = envoys.launch_server(a.envoy, case, a.wasm, cert_dir, work, tag)
         out["ready_s"] = server.ready_s
-        c_admin, c_listen = envoy_config.free_port(), envoy_config.free_port()
-        client = launcher.launch(
-            a.envoy,
-            envoy_config.client_bootstrap(listen_port=c_listen, admin_port=c_admin, server_port=s_mtls,
-                                          cert_dir=str(cert_dir), client_name=case.client_cert),
-            work, f"{tag}-client", c_admin, concurrency=1)
+        client, c_listen = envoys.launch_client(a.envoy, case, cert_dir, s_mtls, work, tag)
         url = f"http://127.0.0.1:{c_listen}"
 
         # correctness: every distinct request once (the first few of a token pool)

@@ -23,7 +23,8 @@ import subprocess
 import time
 from pathlib import Path
 
-from meshguard_tools import envoy_config, launcher
+from meshguard_tools import launcher
+from meshguard_tools.bench import envoys
 
 VALGRIND_ARGS = ["--tool=callgrind", "--instr-atstart=no", "--collect-jumps=no", "--dump-instr=no"]
 
@@ -91,21 +92,11 @@ def run_case(case, a, work: Path, cert_dir: Path) -> dict:
     for old in work.glob(out_file.name + "*"):
         old.unlink()
     try:
-        s_admin, s_plain, s_mtls = envoy_config.free_port(), envoy_config.free_port(), envoy_config.free_port()
         t0 = time.monotonic()
-        server = launcher.launch(
-            str(_wrapper(work, a.envoy, out_file, tag)),
-            envoy_config.server_bootstrap(filters=case.filters, wasm_config=case.wasm_config, wasm_path=str(a.wasm),
-                                          cert_dir=str(cert_dir), plain_port=s_plain, mtls_port=s_mtls,
-                                          admin_port=s_admin),
-            work, f"{tag}-server", s_admin, concurrency=1, ready_timeout=1800.0)
+        server, s_mtls = envoys.launch_server(str(_wrapper(work, a.envoy, out_file, tag)), case, a.wasm, cert_dir,
+                                              work, tag, ready_timeout=1800.0)
         out["ready_valgrind_s"] = time.monotonic() - t0
-        c_admin, c_listen = envoy_config.free_port(), envoy_config.free_port()
-        client = launcher.launch(
-            a.envoy,
-            envoy_config.client_bootstrap(listen_port=c_listen, admin_port=c_admin, server_port=s_mtls,
-                                          cert_dir=str(cert_dir), client_name=case.client_cert),
-            work, f"{tag}-client", c_admin, concurrency=1)
+        client, c_listen = envoys.launch_client(a.envoy, case, cert_dir, s_mtls, work, tag)
         sender = Sender(c_listen)
         # Each stream's rotation goes on from the check through the warm-up to the counted requests, so a
         # pool larger than a token cache (the distinct-token JWT cases) misses it on every counted request.
