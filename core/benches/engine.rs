@@ -5,6 +5,7 @@
 //! cargo bench --bench engine -- --quick   # sizes 10, 1000, shorter batches
 //! cargo bench --bench engine -- --sizes 1,10000,99997   # these sizes (99,997 + 3 DENY = 100,000)
 //! cargo bench --bench engine -- --load-only 10000   # one load, for a profiler
+//! cargo bench --bench engine -- --load-file cfg.json   # one load of a file (massif)
 //! cargo bench --bench engine -- --decide-only 50    # 100,000 decisions, for a profiler
 //! ```
 //!
@@ -297,6 +298,22 @@ fn main() -> Result<(), Box<dyn Error>> {
             plugin_config::load(&bytes, &NodeInfo::default()).map_err(|e| e.to_string())?;
         println!("loaded {} bytes", bytes.len());
         drop(black_box(engine));
+        return Ok(());
+    }
+    if let Some(path) = args
+        .iter()
+        .position(|a| a == "--load-file")
+        .and_then(|i| args.get(i + 1))
+    {
+        // For profilers (`valgrind --tool=massif`): one load of a configuration file, as the
+        // filter loads it (the text is the only other allocation).
+        let bytes = std::fs::read(path)?;
+        let input = bytes.len();
+        let (held, peak) = load_heap(&bytes)?;
+        println!(
+            "loaded {input} bytes: engine heap {held} bytes, load peak above the input {peak} \
+            bytes"
+        );
         return Ok(());
     }
     if let Some(n) = args

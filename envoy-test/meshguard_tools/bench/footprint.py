@@ -39,7 +39,7 @@ from pathlib import Path
 
 from meshguard_tools import certs, envoy_config, launcher
 from meshguard_tools.wasm_imports import Reader
-from meshguard_tools.bench import policies
+from meshguard_tools.bench import delivery, policies
 from meshguard_tools.paths import DEFAULT_WASM, TARGET
 
 
@@ -88,6 +88,14 @@ def wasm_regions(pid: int) -> dict:
     return out
 
 
+DELIVERIES = {
+    "static-json": "inline in a JSON bootstrap",
+    "static-yaml": "inline in a YAML bootstrap",
+    "ecds-json": "ECDS from a JSON file",
+    "ecds-pb": "ECDS from a binary protobuf file",
+}
+
+
 def bootstrap(case: dict, wasm: str, cert_dir: str) -> tuple[dict, int, int]:
     admin, plain, mtls = envoy_config.free_port(), envoy_config.free_port(), envoy_config.free_port()
     cfg = envoy_config.server_bootstrap(filters=None, wasm_config=case["config"], wasm_path=wasm,
@@ -101,6 +109,10 @@ def bootstrap(case: dict, wasm: str, cert_dir: str) -> tuple[dict, int, int]:
                             hf["typed_config"]["config"]["vm_config"]["vm_id"] = f"meshguard-{k}"
     if case.get("release"):
         cfg["memory_allocator_manager"] = dict(envoy_config.RELEASE_MEMORY)
+    if case.get("one_listener"):
+        delivery.one_listener(cfg)
+    if case.get("struct"):
+        delivery.struct_configuration(cfg)
     return cfg, admin, plain
 
 
@@ -120,10 +132,14 @@ def run_case(case: dict, a, work: Path, cert_dir: Path, rnd: int) -> dict:
     wasm = case.get("module") or str(a.wasm)
     cfg, admin, plain = bootstrap(case, wasm, str(cert_dir))
     name = f"r{rnd}-{case['key']}"
+    how = case.get("delivery", a.delivery)
+    if how.startswith("ecds-"):
+        delivery.ecds(cfg, work / f"{name}-ecds.{'pb' if how == 'ecds-pb' else 'json'}", binary=how == "ecds-pb")
+    config = delivery.write_yaml(cfg, work / f"{name}.yaml") if how == "static-yaml" else cfg
     out: dict = {}
     env = None
     try:
-        env = launcher.launch(a.envoy, cfg, work, name, admin, concurrency=1, ready_timeout=600)
+        env = launcher.launch(a.envoy, config, work, name, admin, concurrency=1, ready_timeout=600)
         out["ready_s"] = env.ready_s
         out["status"] = one_request(plain)
         time.sleep(a.settle)
@@ -157,6 +173,28 @@ def cases_for(a) -> list:
         label, path = spec.split("=", 1)
         cases.append({"key": f"module-{label}", "label": f"module {label}, no policies", "config": empty,
                       "module": path, "module_bytes": Path(path).stat().st_size})
+    if a.noop:
+        cases.append({"key": "noop", "label": "no-op filter, no configuration", "config": {},
+                      "module": a.noop, "module_bytes": Path(a.noop).stat().st_size})
+    if a.delivery_levers:
+        n = a.delivery_levers
+        cfg = policies.meshguard_config(policies.authorization_policies(n))
+        modules = [("meshguard", None)] + ([("no-op filter", a.noop)] if a.noop else [])
+        for who, module in modules:
+            extra = {"module": module, "module_bytes": Path(module).stat().st_size} if module else {}
+            tag = "noop" if module else "mg"
+            for how, what in DELIVERIES.items():
+                cases.append({"key": f"{tag}-{how}-{n}", "label": f"{who}, {n:,} rules, {what}, 2 listeners",
+                              "config": cfg, "rules": n, "delivery": how, **extra})
+                if how in ("static-json", "ecds-pb"):
+                    cases.append({"key": f"{tag}-{how}-1l-{n}", "label": f"{who}, {n:,} rules, {what}, 1 listener",
+                                  "config": cfg, "rules": n, "delivery": how, "one_listener": True, **extra})
+            if module:
+                # Envoy hands a filter the serialized Struct (not JSON): meshguard would refuse it.
+                for how in ("static-json", "ecds-pb"):
+                    cases.append({"key": f"{tag}-{how}-struct-{n}",
+                                  "label": f"{who}, {n:,} rules, {DELIVERIES[how]}, Struct configuration, 2 listeners",
+                                  "config": cfg, "rules": n, "delivery": how, "struct": True, **extra})
     for n in a.sizes:
         cfg = policies.meshguard_config(policies.authorization_policies(n))
         cases.append({"key": f"rules-{n}", "label": f"meshguard, {n:,} rules", "config": cfg, "rules": n})
@@ -174,7 +212,8 @@ def report(cases: list, a) -> str:
     mb = 1024 * 1024
     base = med([r.get("rss_kb") for r in cases[0]["results"]])
     lines = [f"Envoy {launcher.envoy_version(a.envoy)}, --concurrency 1, module {a.wasm_bytes:,} bytes, "
-             f"{a.rounds} round(s), medians; RSS read {a.settle:g} s after ready and one request.", "",
+             f"{a.rounds} round(s), medians; RSS read {a.settle:g} s after ready and one request; "
+             f"configuration {DELIVERIES[a.delivery]} unless the case says otherwise.", "",
              "| case | ready s | RSS MB | RSS over no filter MB | tcmalloc allocated MB | tcmalloc heap MB | "
              "tcmalloc free mapped MB | Wasm linear memory MB (VMs) | compiled code MB | module bytes | "
              "largest function bytes |",
@@ -209,6 +248,12 @@ def main(argv=None) -> int:
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--no-levers", action="store_true",
                     help="only the no-filter case and the rule counts (for a large --sizes)")
+    ap.add_argument("--delivery", choices=sorted(DELIVERIES), default="ecds-pb",
+                    help="how every case's filter reaches Envoy (default ecds-pb: as Istio delivers a WasmPlugin)")
+    ap.add_argument("--delivery-levers", type=int, default=0, metavar="N",
+                    help="add cases at N rules for each delivery, one listener against two, and (no-op "
+                         "filter) a Struct configuration")
+    ap.add_argument("--noop", help="a no-op proxy-wasm filter module: its floor, and the delivery levers for it")
     a = ap.parse_args(argv)
     a.sizes = [int(s) for s in a.sizes.split(",") if s]
     if not Path(a.envoy).is_file():
