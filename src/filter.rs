@@ -350,7 +350,10 @@ impl RootContext for FilterRoot {
                 return false;
             }
         };
-        match plugin_config::load(&bytes, &node_info()) {
+        let announced = fingerprint(&bytes);
+        // The text is freed inside the load, before the engine is built (the Wasm heap keeps
+        // its load peak for good).
+        match plugin_config::load_owned(bytes, &node_info()) {
             Ok((engine, report)) => {
                 let source = match report.workload_source {
                     WorkloadSource::Config => "plugin configuration",
@@ -361,7 +364,7 @@ impl RootContext for FilterRoot {
                 };
                 // One line per configuration, not one per VM: Envoy loads it in the main
                 // thread's VM and in every worker's; the first to record it logs at warn.
-                let level = match host::first_to_store(LOADED_KEY, &fingerprint(&bytes)) {
+                let level = match host::first_to_store(LOADED_KEY, &announced) {
                     Ok(false) => log::Level::Debug,
                     Ok(true) | Err(_) => log::Level::Warn,
                 };

@@ -515,3 +515,81 @@ fn an_unknown_field_in_server_set_metadata_is_ignored_but_one_in_the_object_is_n
     let text = r#"{"resources": [{"apiVersion": "v1", "kind": "List", "itemz": []}]}"#;
     assert!(load_text_err(text).starts_with("resources[0].itemz: unknown field `itemz`"));
 }
+
+// ---------------------------------------------------------------------------------------
+// resources are compiled one at a time; which error is reported does not change
+
+fn owned_err(config: &serde_json::Value) -> String {
+    match meshguard_core::plugin::plugin_config::load_owned(
+        config.to_string().into_bytes(),
+        &NodeInfo::default(),
+    ) {
+        Ok(_) => panic!("loaded: {config}"),
+        Err(e) => e.to_string(),
+    }
+}
+
+#[test]
+fn an_unreadable_resource_is_reported_before_an_earlier_one_that_fails_to_compile() {
+    let config = cfg(vec![
+        ap(
+            "default",
+            "bad-spec",
+            json!({"action": "ALLOW", "rules": [{"to": [{"operation":
+            {"method": ["GET"]}}]}]}),
+        ),
+        json!({"apiVersion": "security.istio.io/v1", "kind": "AuthorizationPolicy"}),
+    ]);
+    let err = load_err(&config);
+    assert_eq!(err.to_string(), "resources[1]: missing field `metadata`");
+    assert_eq!(owned_err(&config), err.to_string());
+}
+
+#[test]
+fn the_first_resource_that_fails_to_compile_is_reported_when_all_can_be_read() {
+    let config = cfg(vec![
+        ap("default", "fine", json!({"action": "ALLOW"})),
+        ap(
+            "default",
+            "first",
+            json!({"action": "ALLOW", "rules": [{"to": [{"operation":
+            {"method": ["GET"]}}]}]}),
+        ),
+        ap("default", "second", json!({"action": "NOPE"})),
+    ]);
+    let err = load_err(&config);
+    assert_eq!(
+        err.path.to_string(),
+        "resources[1].spec.rules[0].to[0].operation.method"
+    );
+    assert_eq!(owned_err(&config), err.to_string());
+}
+
+#[test]
+fn load_owned_loads_what_load_loads() {
+    let config = cfg(vec![
+        ap(
+            NS,
+            "a",
+            json!({"action": "ALLOW", "rules": [{"to": [{"operation":
+            {"paths": ["/a"]}}]}, {"to": [{"operation": {"paths": ["/b"]}}]}]}),
+        ),
+        json!({"apiVersion": "v1", "kind": "List", "items": [
+            ap(NS, "c", json!({"action": "DENY", "rules": [{}]}))]}),
+    ]);
+    let node = NodeInfo::default();
+    let (borrowed, report) = load(config.to_string().as_bytes(), &node).unwrap();
+    let (owned, owned_report) =
+        meshguard_core::plugin::plugin_config::load_owned(config.to_string().into_bytes(), &node)
+            .unwrap();
+    assert_eq!(borrowed.rule_count(), 3);
+    assert_eq!(owned.rule_count(), borrowed.rule_count());
+    assert_eq!(
+        owned.policy_names().collect::<Vec<_>>(),
+        borrowed.policy_names().collect::<Vec<_>>()
+    );
+    assert_eq!(
+        (owned_report.resources, owned_report.applied_policies),
+        (report.resources, report.applied_policies)
+    );
+}

@@ -25,18 +25,18 @@ use serde_json::value::RawValue;
 
 use crate::authn::authenticator::{Authenticator, DEFAULT_CACHE_CAPACITY};
 use crate::authn::request_authentication;
-use crate::authorization::authorization_policy::{self, CompiledPolicy};
+use crate::authorization::authorization_policy::{self, CompiledPolicy, CompiledRule};
 use crate::authorization::deny_response::{DenyResponse, RawDenyResponse};
 use crate::authorization::legacy_rbac::LegacyRbac;
 use crate::authorization::rule_id::RuleId;
 use crate::authorization::security_rule::{self, InventoryEntry};
 use crate::config_json::reader::{FromJson, Json, RawMembers, RawMembersSeed};
 use crate::egress::service_entry;
-use crate::egress::sidecar::{self, OutboundMode};
+use crate::egress::sidecar::{self, Egress, OutboundMode};
 use crate::error::{ConfigError, ConfigPath, ResourcePath};
 use crate::matchers::identity_match::TrustBundle;
 use crate::matchers::json_path;
-use crate::mtls::peer_authentication;
+use crate::mtls::peer_authentication::{self, MtlsPolicy};
 use crate::plugin::engine::Engine;
 pub use crate::plugin::settings::{Direction, JwtSource, Settings};
 use crate::targeting::workload::Workload;
@@ -283,6 +283,44 @@ fn read_spec<T: FromJson>(spec: Option<&RawValue>) -> Result<T, ConfigError> {
 
 /// Parses and compiles a plugin configuration. An empty configuration means no policies.
 pub fn load(bytes: &[u8], node: &NodeInfo) -> Result<(Engine, LoadReport), ConfigError> {
+    compile(bytes, node).and_then(Compiled::build)
+}
+
+/// [`load`], freeing the configuration text as soon as every resource is compiled, before the
+/// engine and its indexes are built: they reuse its memory instead of growing the heap above it
+/// (a Wasm VM keeps its load peak for good). Same result and errors as [`load`].
+pub fn load_owned(bytes: Vec<u8>, node: &NodeInfo) -> Result<(Engine, LoadReport), ConfigError> {
+    let compiled = compile(&bytes, node);
+    drop(bytes);
+    compiled.and_then(Compiled::build)
+}
+
+/// A configuration whose resources are compiled, owning nothing of its text: what
+/// [`Compiled::build`] turns into the engine.
+struct Compiled {
+    applied: Vec<CompiledPolicy>,
+    authenticator: Authenticator,
+    settings: Settings,
+    mtls: MtlsPolicy,
+    security_layer: Option<Vec<CompiledRule>>,
+    egress: Option<Egress>,
+    report: LoadReport,
+}
+
+impl Compiled {
+    /// The engine: rule sets at their final size and their indexes.
+    fn build(self) -> Result<(Engine, LoadReport), ConfigError> {
+        let engine = Engine::new(self.applied, self.authenticator, self.settings)
+            .with_mtls(self.mtls)
+            .with_security_layer(self.security_layer)
+            .with_egress(self.egress, self.report.workload.namespace());
+        Ok((engine, self.report))
+    }
+}
+
+/// Parses the configuration and compiles its resources, one at a time: a resource's metadata
+/// and document are freed as soon as it is compiled.
+fn compile(bytes: &[u8], node: &NodeInfo) -> Result<Compiled, ConfigError> {
     let trimmed = bytes.iter().filter(|b| !b.is_ascii_whitespace()).count();
     let text: &[u8] = if trimmed == 0 { b"{}" } else { bytes };
     let top = parse_config(text)?;
@@ -332,12 +370,8 @@ pub fn load(bytes: &[u8], node: &NodeInfo) -> Result<(Engine, LoadReport), Confi
     }
     let trust = TrustBundle::new(&trust_domain, &raw.trust_domain_aliases);
 
-    let mut objects = Vec::new();
-    for (i, value) in resources.iter().enumerate() {
-        flatten(value, ResourcePath::new(i), &mut objects)?;
-    }
-
-    let mut applied = Vec::new();
+    // At most one policy per resource unless `List`s expand: allocated once, not doubled.
+    let mut applied = Vec::with_capacity(resources.len());
     let mut providers = Vec::new();
     let mut applied_authn = 0;
     let mut peer_authentications = Vec::new();
@@ -346,9 +380,7 @@ pub fn load(bytes: &[u8], node: &NodeInfo) -> Result<(Engine, LoadReport), Confi
     let mut any_security_rule = false;
     let mut sidecars = Vec::new();
     let mut registry = Vec::new();
-    let resource_count = objects.len();
-    // Consumed one by one: each resource's metadata is freed as soon as it is compiled.
-    for (path, resource) in objects {
+    let mut compile_one = |path: ResourcePath, resource: RawResource<'_>| {
         let path = &path;
         let in_spec = || path.path().field("spec");
         if resource.metadata.name.is_empty() {
@@ -490,6 +522,26 @@ pub fn load(bytes: &[u8], node: &NodeInfo) -> Result<(Engine, LoadReport), Confi
                 ))
             }
         }
+        Ok(())
+    };
+    // Each resource is flattened and compiled before the next is read, so no list of every
+    // resource's metadata is ever held. Every resource is still read even after one fails to
+    // compile: a resource that cannot be read (its kind, metadata or `List` items) is the error
+    // reported, wherever it is, as when all were read before any was compiled.
+    let mut resource_count = 0;
+    let mut first_error = None;
+    let mut items = Vec::new();
+    for (i, value) in resources.iter().enumerate() {
+        flatten(value, ResourcePath::new(i), &mut items)?;
+        resource_count += items.len();
+        for (path, resource) in items.drain(..) {
+            if first_error.is_none() {
+                first_error = compile_one(path, resource).err();
+            }
+        }
+    }
+    if let Some(e) = first_error {
+        return Err(e);
     }
 
     // Istio 1.4/1.5: once any AuthorizationPolicy applies, v1alpha1 RBAC is ignored.
@@ -520,7 +572,7 @@ pub fn load(bytes: &[u8], node: &NodeInfo) -> Result<(Engine, LoadReport), Confi
             .unwrap_or(OutboundMode::AllowAny),
     );
     let report = LoadReport {
-        workload: workload.clone(),
+        workload,
         workload_source,
         resources: resource_count,
         applied_policies: applied.len() + applied_authn,
@@ -553,13 +605,15 @@ pub fn load(bytes: &[u8], node: &NodeInfo) -> Result<(Engine, LoadReport), Confi
         // Istio's jwt_authn verifies (and strips) the tokens; verifying again here would fail.
         providers.clear();
     }
-    Ok((
-        Engine::new(applied, Authenticator::new(providers), settings)
-            .with_mtls(mtls)
-            .with_security_layer(security_layer)
-            .with_egress(egress, workload.namespace()),
+    Ok(Compiled {
+        applied,
+        authenticator: Authenticator::new(providers),
+        settings,
+        mtls,
+        security_layer,
+        egress,
         report,
-    ))
+    })
 }
 
 fn non_empty(

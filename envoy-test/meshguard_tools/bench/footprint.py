@@ -173,6 +173,10 @@ def cases_for(a) -> list:
         label, path = spec.split("=", 1)
         cases.append({"key": f"module-{label}", "label": f"module {label}, no policies", "config": empty,
                       "module": path, "module_bytes": Path(path).stat().st_size})
+        for n in a.sizes if a.module_sizes else []:
+            cases.append({"key": f"module-{label}-{n}", "label": f"module {label}, {n:,} rules", "rules": n,
+                          "config": policies.meshguard_config(policies.authorization_policies(n)),
+                          "module": path, "module_bytes": Path(path).stat().st_size})
     if a.noop:
         cases.append({"key": "noop", "label": "no-op filter, no configuration", "config": {},
                       "module": a.noop, "module_bytes": Path(a.noop).stat().st_size})
@@ -253,6 +257,7 @@ def main(argv=None) -> int:
     ap.add_argument("--delivery-levers", type=int, default=0, metavar="N",
                     help="add cases at N rules for each delivery, one listener against two, and (no-op "
                          "filter) a Struct configuration")
+    ap.add_argument("--module-sizes", action="store_true", help="run the --module modules at the --sizes too")
     ap.add_argument("--noop", help="a no-op proxy-wasm filter module: its floor, and the delivery levers for it")
     a = ap.parse_args(argv)
     a.sizes = [int(s) for s in a.sizes.split(",") if s]
