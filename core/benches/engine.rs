@@ -5,7 +5,7 @@
 //! cargo bench --bench engine -- --quick   # sizes 10, 1000, shorter batches
 //! cargo bench --bench engine -- --sizes 1,10000,99997   # these sizes (99,997 + 3 DENY = 100,000)
 //! cargo bench --bench engine -- --load-only 10000   # one load, for a profiler
-//! cargo bench --bench engine -- --load-file cfg.json   # one load of a file (massif)
+//! cargo bench --bench engine -- --load-file cfg.json [--owned]   # load a file (massif)
 //! cargo bench --bench engine -- --decide-only 50    # 100,000 decisions, for a profiler
 //! ```
 //!
@@ -322,11 +322,13 @@ fn main() -> Result<(), Box<dyn Error>> {
         // filter loads it (the text is the only other allocation).
         let bytes = std::fs::read(path)?;
         let input = bytes.len();
-        let (held, peak) = load_heap(&bytes)?;
-        println!(
-            "load: {input} bytes in, engine heap {held} bytes, peak with the input {} bytes",
-            input + peak
-        );
+        if !args.iter().any(|a| a == "--owned") {
+            let (held, peak) = load_heap(&bytes)?;
+            println!(
+                "load: {input} bytes in, engine heap {held} bytes, peak with the input {} bytes",
+                input + peak
+            );
+        }
         let (held, peak) = load_owned_heap(bytes)?;
         println!(
             "load_owned (as the filter loads): engine heap {held} bytes, peak with the input \
