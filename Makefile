@@ -235,7 +235,10 @@ $(BENCH_STAMP): $(RUN_STAMP)
 ## footprint ----------------------------------------------------------------------------------------
 # Memory and start-up levers side by side (one Envoy per case, no load): module builds, rule counts, VM
 # sharing, tcmalloc release; ready time, RSS, Envoy's /memory and the module's largest function
-# (FOOTPRINT_ARGS="--sizes 1,10000,99997 --module noop=path/to/other.wasm"). Writes target/footprint/.
+# (FOOTPRINT_ARGS="--sizes 1,10000,99997 --module noop=path/to/other.wasm"). The filter reaches Envoy as
+# Istio delivers a WasmPlugin (ECDS, binary protobuf; --delivery static-json|static-yaml|ecds-json|ecds-pb);
+# FOOTPRINT_ARGS="--delivery-levers 10000 --noop path/to/noop.wasm" compares the deliveries, one listener
+# against two and a Struct configuration, for meshguard and a no-op filter. Writes target/footprint/.
 FOOTPRINT_ARGS ?=
 
 .PHONY: footprint

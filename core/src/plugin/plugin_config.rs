@@ -371,158 +371,17 @@ fn compile(bytes: &[u8], node: &NodeInfo) -> Result<Compiled, ConfigError> {
     let trust = TrustBundle::new(&trust_domain, &raw.trust_domain_aliases);
 
     // At most one policy per resource unless `List`s expand: allocated once, not doubled.
-    let mut applied = Vec::with_capacity(resources.len());
-    let mut providers = Vec::new();
-    let mut applied_authn = 0;
-    let mut peer_authentications = Vec::new();
-    let mut legacy = LegacyRbac::default();
-    let mut security_rules = Vec::new();
-    let mut any_security_rule = false;
-    let mut sidecars = Vec::new();
-    let mut registry = Vec::new();
-    let mut compile_one = |path: ResourcePath, resource: RawResource<'_>| {
-        let path = &path;
-        let in_spec = || path.path().field("spec");
-        if resource.metadata.name.is_empty() {
-            return Err(ConfigError::new(
-                path.path().field("metadata").field("name"),
-                "must not be empty",
-            ));
-        }
-        let spec = resource.spec;
-        let namespace = resource
-            .metadata
-            .namespace
-            .clone()
-            .filter(|ns| !ns.is_empty())
-            .unwrap_or_else(|| workload.namespace().to_string());
-        match (resource.api_version.as_str(), resource.kind.as_str()) {
-            ("security.istio.io/v1" | "security.istio.io/v1beta1", "AuthorizationPolicy") => {
-                let spec: authorization_policy::AuthorizationPolicySpec =
-                    read_spec(spec).map_err(|e| e.within(in_spec()))?;
-                let ctx = authorization_policy::Context {
-                    name: &resource.metadata.name,
-                    namespace: &namespace,
-                    annotations: &resource.metadata.annotations,
-                    trust: &trust,
-                };
-                let policy = authorization_policy::compile_authorization_policy(spec, &ctx)
-                    .map_err(|e| e.within(path.path()))?;
-                if applies(
-                    policy.selector.as_ref(),
-                    policy.has_target_ref,
-                    &namespace,
-                    &root_namespace,
-                    &workload,
-                ) {
-                    // The selector has done its work: drop it now rather than at the end of
-                    // the load, whose peak Wasm memory keeps for good.
-                    applied.push(CompiledPolicy {
-                        selector: None,
-                        ..policy
-                    });
-                }
-            }
-            ("security.istio.io/v1" | "security.istio.io/v1beta1", "RequestAuthentication") => {
-                let spec: request_authentication::RequestAuthenticationSpec =
-                    read_spec(spec).map_err(|e| e.within(in_spec()))?;
-                let ra = request_authentication::compile_request_authentication(
-                    spec,
-                    &raw.jwks_clusters,
-                )
-                .map_err(|e| e.within(in_spec()))?;
-                if applies(
-                    ra.selector.as_ref(),
-                    ra.has_target_ref,
-                    &namespace,
-                    &root_namespace,
-                    &workload,
-                ) {
-                    providers.extend(ra.providers);
-                    applied_authn += 1;
-                }
-            }
-            ("security.istio.io/v1" | "security.istio.io/v1beta1", "PeerAuthentication") => {
-                let spec: peer_authentication::PeerAuthenticationSpec =
-                    read_spec(spec).map_err(|e| e.within(in_spec()))?;
-                let pa = peer_authentication::compile_peer_authentication(
-                    spec,
-                    &resource.metadata.name,
-                    &namespace,
-                    resource.metadata.creation_timestamp.clone(),
-                )
-                .map_err(|e| e.within(in_spec()))?;
-                peer_authentications.push(pa);
-            }
-            ("supergloo.solo.io/v1", "SecurityRule") => {
-                let spec: security_rule::SecurityRuleSpec =
-                    read_spec(spec).map_err(|e| e.within(in_spec()))?;
-                let ctx = security_rule::Context {
-                    workload: &workload,
-                    trust: &trust,
-                    service_accounts: &raw.service_accounts,
-                    inventory: &raw.inventory,
-                };
-                let id = RuleId::security_rule(&namespace, &resource.metadata.name);
-                any_security_rule = true;
-                if let Some(rule) = security_rule::compile_security_rule(&spec, id, &ctx)
-                    .map_err(|e| e.within(in_spec()))?
-                {
-                    security_rules.push(rule);
-                }
-            }
-            (
-                "networking.istio.io/v1alpha3"
-                | "networking.istio.io/v1beta1"
-                | "networking.istio.io/v1",
-                "Sidecar",
-            ) => {
-                let spec: sidecar::SidecarSpec =
-                    read_spec(spec).map_err(|e| e.within(in_spec()))?;
-                sidecars.push(
-                    sidecar::compile_sidecar(spec, &resource.metadata.name, &namespace)
-                        .map_err(|e| e.within(in_spec()))?,
-                );
-            }
-            (
-                "networking.istio.io/v1alpha3"
-                | "networking.istio.io/v1beta1"
-                | "networking.istio.io/v1",
-                "ServiceEntry",
-            ) => {
-                let spec: service_entry::ServiceEntrySpec =
-                    read_spec(spec).map_err(|e| e.within(in_spec()))?;
-                registry.push(
-                    service_entry::compile_service_entry(spec, &namespace)
-                        .map_err(|e| e.within(in_spec()))?,
-                );
-            }
-            ("rbac.istio.io/v1alpha1", "ClusterRbacConfig" | "RbacConfig") => {
-                let spec = read_spec(spec).map_err(|e| e.within(in_spec()))?;
-                legacy.add_config(&resource.metadata.name, spec, path)?;
-            }
-            ("rbac.istio.io/v1alpha1", "ServiceRole") => {
-                let spec = read_spec(spec).map_err(|e| e.within(in_spec()))?;
-                legacy.add_role(&namespace, &resource.metadata.name, spec, path)?;
-            }
-            ("rbac.istio.io/v1alpha1", "ServiceRoleBinding") => {
-                let spec = read_spec(spec).map_err(|e| e.within(in_spec()))?;
-                legacy.add_binding(&namespace, &resource.metadata.name, spec, path)?;
-            }
-            (api, kind) => {
-                return Err(ConfigError::new(
-                    path.path().field("kind"),
-                    format!(
-                        "unsupported resource {api}/{kind}: meshguard accepts security.istio.io \
-                        AuthorizationPolicy, RequestAuthentication and PeerAuthentication, \
-                        rbac.istio.io/v1alpha1 ClusterRbacConfig, ServiceRole and \
-                        ServiceRoleBinding, networking.istio.io Sidecar and ServiceEntry, and \
-                        supergloo.solo.io/v1 SecurityRule"
-                    ),
-                ))
-            }
-        }
-        Ok(())
+    let mut out = Gathered {
+        applied: Vec::with_capacity(resources.len()),
+        ..Gathered::default()
+    };
+    let scope = Scope {
+        workload: &workload,
+        root_namespace: &root_namespace,
+        trust: &trust,
+        jwks_clusters: &raw.jwks_clusters,
+        service_accounts: &raw.service_accounts,
+        inventory: &raw.inventory,
     };
     // Each resource is flattened and compiled before the next is read, so no list of every
     // resource's metadata is ever held. Every resource is still read even after one fails to
@@ -536,13 +395,24 @@ fn compile(bytes: &[u8], node: &NodeInfo) -> Result<Compiled, ConfigError> {
         resource_count += items.len();
         for (path, resource) in items.drain(..) {
             if first_error.is_none() {
-                first_error = compile_one(path, resource).err();
+                first_error = compile_resource(path, resource, &scope, &mut out).err();
             }
         }
     }
     if let Some(e) = first_error {
         return Err(e);
     }
+    let Gathered {
+        mut applied,
+        mut providers,
+        applied_authn,
+        peer_authentications,
+        legacy,
+        security_rules,
+        any_security_rule,
+        sidecars,
+        registry,
+    } = out;
 
     // Istio 1.4/1.5: once any AuthorizationPolicy applies, v1alpha1 RBAC is ignored.
     // When an AuthorizationPolicy applies, Istio ignored the v1alpha1 RBAC that SuperGloo
@@ -616,6 +486,183 @@ fn compile(bytes: &[u8], node: &NodeInfo) -> Result<Compiled, ConfigError> {
     })
 }
 
+/// What the resources compile into, gathered one resource at a time.
+#[derive(Default)]
+struct Gathered {
+    applied: Vec<CompiledPolicy>,
+    providers: Vec<request_authentication::Provider>,
+    applied_authn: usize,
+    peer_authentications: Vec<peer_authentication::Compiled>,
+    legacy: LegacyRbac,
+    security_rules: Vec<CompiledRule>,
+    any_security_rule: bool,
+    sidecars: Vec<sidecar::Compiled>,
+    registry: Vec<service_entry::RegisteredService>,
+}
+
+/// What every resource is compiled against.
+struct Scope<'a> {
+    workload: &'a Workload,
+    root_namespace: &'a str,
+    trust: &'a TrustBundle,
+    jwks_clusters: &'a BTreeMap<String, String>,
+    service_accounts: &'a BTreeMap<String, Vec<String>>,
+    inventory: &'a [InventoryEntry],
+}
+
+/// Compiles one resource into `out`.
+// Not inlined into `compile`: V8 compiles the whole module at load with its optimizing
+// compiler, whose memory grows with the largest function (README, "Module size and memory").
+#[inline(never)]
+fn compile_resource(
+    path: ResourcePath,
+    resource: RawResource<'_>,
+    scope: &Scope<'_>,
+    out: &mut Gathered,
+) -> Result<(), ConfigError> {
+    let path = &path;
+    let in_spec = || path.path().field("spec");
+    if resource.metadata.name.is_empty() {
+        return Err(ConfigError::new(
+            path.path().field("metadata").field("name"),
+            "must not be empty",
+        ));
+    }
+    let spec = resource.spec;
+    let namespace = resource
+        .metadata
+        .namespace
+        .clone()
+        .filter(|ns| !ns.is_empty())
+        .unwrap_or_else(|| scope.workload.namespace().to_string());
+    match (resource.api_version.as_str(), resource.kind.as_str()) {
+        ("security.istio.io/v1" | "security.istio.io/v1beta1", "AuthorizationPolicy") => {
+            let spec: authorization_policy::AuthorizationPolicySpec =
+                read_spec(spec).map_err(|e| e.within(in_spec()))?;
+            let ctx = authorization_policy::Context {
+                name: &resource.metadata.name,
+                namespace: &namespace,
+                annotations: &resource.metadata.annotations,
+                trust: scope.trust,
+            };
+            let policy = authorization_policy::compile_authorization_policy(spec, &ctx)
+                .map_err(|e| e.within(path.path()))?;
+            if applies(
+                policy.selector.as_ref(),
+                policy.has_target_ref,
+                &namespace,
+                scope.root_namespace,
+                scope.workload,
+            ) {
+                // The selector has done its work: drop it now rather than at the end of
+                // the load, whose peak Wasm memory keeps for good.
+                out.applied.push(CompiledPolicy {
+                    selector: None,
+                    ..policy
+                });
+            }
+        }
+        ("security.istio.io/v1" | "security.istio.io/v1beta1", "RequestAuthentication") => {
+            let spec: request_authentication::RequestAuthenticationSpec =
+                read_spec(spec).map_err(|e| e.within(in_spec()))?;
+            let ra =
+                request_authentication::compile_request_authentication(spec, scope.jwks_clusters)
+                    .map_err(|e| e.within(in_spec()))?;
+            if applies(
+                ra.selector.as_ref(),
+                ra.has_target_ref,
+                &namespace,
+                scope.root_namespace,
+                scope.workload,
+            ) {
+                out.providers.extend(ra.providers);
+                out.applied_authn += 1;
+            }
+        }
+        ("security.istio.io/v1" | "security.istio.io/v1beta1", "PeerAuthentication") => {
+            let spec: peer_authentication::PeerAuthenticationSpec =
+                read_spec(spec).map_err(|e| e.within(in_spec()))?;
+            let pa = peer_authentication::compile_peer_authentication(
+                spec,
+                &resource.metadata.name,
+                &namespace,
+                resource.metadata.creation_timestamp.clone(),
+            )
+            .map_err(|e| e.within(in_spec()))?;
+            out.peer_authentications.push(pa);
+        }
+        ("supergloo.solo.io/v1", "SecurityRule") => {
+            let spec: security_rule::SecurityRuleSpec =
+                read_spec(spec).map_err(|e| e.within(in_spec()))?;
+            let ctx = security_rule::Context {
+                workload: scope.workload,
+                trust: scope.trust,
+                service_accounts: scope.service_accounts,
+                inventory: scope.inventory,
+            };
+            let id = RuleId::security_rule(&namespace, &resource.metadata.name);
+            out.any_security_rule = true;
+            if let Some(rule) = security_rule::compile_security_rule(&spec, id, &ctx)
+                .map_err(|e| e.within(in_spec()))?
+            {
+                out.security_rules.push(rule);
+            }
+        }
+        (
+            "networking.istio.io/v1alpha3"
+            | "networking.istio.io/v1beta1"
+            | "networking.istio.io/v1",
+            "Sidecar",
+        ) => {
+            let spec: sidecar::SidecarSpec = read_spec(spec).map_err(|e| e.within(in_spec()))?;
+            out.sidecars.push(
+                sidecar::compile_sidecar(spec, &resource.metadata.name, &namespace)
+                    .map_err(|e| e.within(in_spec()))?,
+            );
+        }
+        (
+            "networking.istio.io/v1alpha3"
+            | "networking.istio.io/v1beta1"
+            | "networking.istio.io/v1",
+            "ServiceEntry",
+        ) => {
+            let spec: service_entry::ServiceEntrySpec =
+                read_spec(spec).map_err(|e| e.within(in_spec()))?;
+            out.registry.push(
+                service_entry::compile_service_entry(spec, &namespace)
+                    .map_err(|e| e.within(in_spec()))?,
+            );
+        }
+        ("rbac.istio.io/v1alpha1", "ClusterRbacConfig" | "RbacConfig") => {
+            let spec = read_spec(spec).map_err(|e| e.within(in_spec()))?;
+            out.legacy.add_config(&resource.metadata.name, spec, path)?;
+        }
+        ("rbac.istio.io/v1alpha1", "ServiceRole") => {
+            let spec = read_spec(spec).map_err(|e| e.within(in_spec()))?;
+            out.legacy
+                .add_role(&namespace, &resource.metadata.name, spec, path)?;
+        }
+        ("rbac.istio.io/v1alpha1", "ServiceRoleBinding") => {
+            let spec = read_spec(spec).map_err(|e| e.within(in_spec()))?;
+            out.legacy
+                .add_binding(&namespace, &resource.metadata.name, spec, path)?;
+        }
+        (api, kind) => {
+            return Err(ConfigError::new(
+                path.path().field("kind"),
+                format!(
+                    "unsupported resource {api}/{kind}: meshguard accepts security.istio.io \
+                    AuthorizationPolicy, RequestAuthentication and PeerAuthentication, \
+                    rbac.istio.io/v1alpha1 ClusterRbacConfig, ServiceRole and \
+                    ServiceRoleBinding, networking.istio.io Sidecar and ServiceEntry, and \
+                    supergloo.solo.io/v1 SecurityRule"
+                ),
+            ))
+        }
+    }
+    Ok(())
+}
+
 fn non_empty(
     value: Option<String>,
     field: &'static str,
@@ -642,6 +689,9 @@ struct RawResource<'a> {
 
 /// Parses `value` and expands `v1` `List` objects into their items, each with its path.
 /// Parsed once; `metadata` and `spec` stay raw until the kind is known.
+// Not inlined into `compile`: V8 compiles the whole module at load with its optimizing
+// compiler, whose memory grows with the largest function (README, "Module size and memory").
+#[inline(never)]
 fn flatten<'v>(
     value: &'v RawValue,
     path: ResourcePath,

@@ -108,16 +108,16 @@ def wasm_filter_pb(wasm: dict) -> bytes:
     return _field(1, plugin)
 
 
-def discovery_response_pb(wasm: dict) -> bytes:
+def discovery_response_pb(name: str, wasm: dict) -> bytes:
     """A DiscoveryResponse (version_info 1, resources 2, type_url 4) with one TypedExtensionConfig
     (name 1, typed_config 2) holding the Wasm filter."""
-    tec = _text(1, ECDS_NAME) + _field(2, _any(WASM_TYPE, wasm_filter_pb(wasm)))
+    tec = _text(1, name) + _field(2, _any(WASM_TYPE, wasm_filter_pb(wasm)))
     return _text(1, "1") + _field(2, _any(TEC_TYPE, tec)) + _text(4, TEC_TYPE)
 
 
-def discovery_response_json(wasm: dict) -> dict:
+def discovery_response_json(name: str, wasm: dict) -> dict:
     return {"version_info": "1", "type_url": TEC_TYPE,
-            "resources": [{"@type": TEC_TYPE, "name": ECDS_NAME, "typed_config": wasm}]}
+            "resources": [{"@type": TEC_TYPE, "name": name, "typed_config": wasm}]}
 
 
 # --- bootstrap rewrites ---------------------------------------------------------------------------
@@ -148,19 +148,27 @@ def struct_configuration(cfg: dict) -> None:
 
 
 def ecds(cfg: dict, path: Path, binary: bool) -> None:
-    """Moves the Wasm filter to an ECDS resource in ``path`` (``.pb`` binary or ``.json``); every
-    listener that had it names the resource instead."""
-    filters = list(_wasm_filters(cfg))
-    if not filters:
-        return
-    wasm = filters[0][1][filters[0][2]]["typed_config"]
-    if binary:
-        path.write_bytes(discovery_response_pb(wasm))
-    else:
-        path.write_text(json.dumps(discovery_response_json(wasm), separators=(",", ":")), encoding="utf-8")
-    for _, hf, i in filters:
-        hf[i] = {"name": ECDS_NAME, "config_discovery": {
-            "config_source": {"path_config_source": {"path": str(path)}, "resource_api_version": "V3"},
+    """Moves the Wasm filters to ECDS resources, each in its own file (``path``, then
+    ``<stem>-1<suffix>``...: Envoy takes one resource per ECDS response), ``.pb`` binary or ``.json``;
+    every listener that had a filter names its resource instead. Identical filters are one resource
+    (as istiod sends one per WasmPlugin); filters that differ (a distinct ``vm_id``) are one each."""
+    resources: dict = {}
+    for _, hf, i in list(_wasm_filters(cfg)):
+        wasm = hf[i]["typed_config"]
+        key = json.dumps(wasm, sort_keys=True)
+        if key not in resources:
+            k = len(resources)
+            name = f"{ECDS_NAME}-{k}" if k else ECDS_NAME
+            file = path.with_name(f"{path.stem}-{k}{path.suffix}") if k else path
+            if binary:
+                file.write_bytes(discovery_response_pb(name, wasm))
+            else:
+                file.write_text(json.dumps(discovery_response_json(name, wasm), separators=(",", ":")),
+                                encoding="utf-8")
+            resources[key] = (name, file)
+        name, file = resources[key]
+        hf[i] = {"name": name, "config_discovery": {
+            "config_source": {"path_config_source": {"path": str(file)}, "resource_api_version": "V3"},
             "type_urls": [WASM_TYPE]}}
 
 

@@ -2,7 +2,9 @@
 """meshguard's memory and start-up levers, side by side in one run (`make footprint`).
 
 Each case starts one real Envoy (--concurrency 1, the bench's server bootstrap: a plaintext and an
-mTLS listener, both with the filter) and records: time to ready (process start to admin /ready 200),
+mTLS listener, both with the filter; by default the filter reaches Envoy as Istio delivers a
+WasmPlugin, an ECDS resource in binary protobuf that both listeners name, see bench/delivery.py and
+--delivery) and records: time to ready (process start to admin /ready 200),
 VmRSS after one request through the plaintext listener and a settle time, and Envoy's tcmalloc
 figures from the admin /memory endpoint (allocated, heap size, free pages still mapped). No load
 is sent: the numbers are what a sidecar pays at rest, which is what a fleet of sidecars pays.
@@ -15,6 +17,9 @@ The levers measured:
   VM each (distinct vm_id);
 * tcmalloc: the bootstrap's memory_allocator_manager, which makes Envoy hand free pages back to the
   kernel every second (V8 compiles the module in memory it frees right after, and tcmalloc keeps it).
+* with --delivery-levers N: how the configuration reaches Envoy at N rules (inline in a JSON or YAML
+  bootstrap, ECDS from a JSON or binary protobuf file), on one listener or two, and (for the no-op
+  filter given with --noop) as a google.protobuf.Struct instead of a StringValue.
 
 Where the memory goes, per case, from /proc/PID/smaps: the Wasm linear memories (V8 reserves 8 GiB
 for each; the accessible part is the read-write mapping just below the reservation) with their count
