@@ -280,8 +280,16 @@ fn one_of(names: &[&str]) -> String {
         [one] => format!("`{one}`"),
         [a, b] => format!("`{a}` or `{b}`"),
         _ => {
-            let quoted: Vec<String> = names.iter().map(|n| format!("`{n}`")).collect();
-            format!("one of {}", quoted.join(", "))
+            let mut out = String::from("one of ");
+            for (i, name) in names.iter().enumerate() {
+                if i > 0 {
+                    out.push_str(", ");
+                }
+                out.push('`');
+                out.push_str(name);
+                out.push('`');
+            }
+            out
         }
     }
 }
