@@ -111,10 +111,18 @@ impl<'a> Json<'a> {
             _ => return Err(self.invalid_type(ty)),
         };
         if (min..=max).contains(&n) {
-            Ok(n)
-        } else {
-            err("", format!("invalid value: integer `{n}`, expected {ty}"))
+            return Ok(n);
         }
+        // Printed from the JSON's own integer: formatting the `i128` would link core's
+        // 128-bit integer formatting for this message alone.
+        let text = match self {
+            Json::Signed(n) => n.to_string(),
+            _ => u64::try_from(n).unwrap_or_default().to_string(),
+        };
+        err(
+            "",
+            format!("invalid value: integer `{text}`, expected {ty}"),
+        )
     }
 
     /// A list, each element read by `read`; an element's error names its index.
