@@ -323,6 +323,14 @@ type LeafBuilder<'a> = Box<dyn Fn(&str, &mut Vec<Predicate>) -> Result<()> + 'a>
 
 /// A [`LeafBuilder`] for values that translate to exactly one predicate.
 fn single<'a>(leaf: impl Fn(&str) -> Result<Predicate> + 'a) -> LeafBuilder<'a> {
+    push_one(Box::new(leaf))
+}
+
+/// One `when` value to exactly one predicate.
+type SingleLeaf<'a> = Box<dyn Fn(&str) -> Result<Predicate> + 'a>;
+
+/// The pushing half of [`single`], not generic: one copy for the sixteen `when` keys.
+fn push_one(leaf: SingleLeaf<'_>) -> LeafBuilder<'_> {
     Box::new(move |v, out| {
         out.push(leaf(v)?);
         Ok(())
