@@ -161,6 +161,21 @@ impl<'a> Json<'a> {
         Ok(out)
     }
 
+    /// A map with string keys as `(key, value)` pairs in document order, repeated keys
+    /// included (walk them with `matchers::sort_order::map_order` to see what [`Json::map`]
+    /// keeps); errors as in [`Json::map`].
+    pub fn entries<T>(&self, read: impl Fn(&Json<'a>) -> Result<T>) -> Result<Vec<(String, T)>> {
+        let Json::Object(members) = self else {
+            return Err(self.invalid_type("a map"));
+        };
+        let mut out = Vec::with_capacity(members.len());
+        for (key, value) in members {
+            let v = read(value).map_err(|e| e.within(ConfigPath::root().field(key.to_string())))?;
+            out.push((key.to_string(), v));
+        }
+        Ok(out)
+    }
+
     /// A map of strings to strings.
     pub fn string_map(&self) -> Result<BTreeMap<String, String>> {
         self.map(Json::string)
