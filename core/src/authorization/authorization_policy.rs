@@ -510,7 +510,7 @@ fn compile_rule(
     let labels: Box<[RulePart]> = labels
         .into_iter()
         .zip(&parts)
-        .filter(|(_, p)| **p != Predicate::Any)
+        .filter(|(_, p)| !matches!(p, Predicate::Any))
         .map(|(label, _)| label)
         .collect();
     Ok((Predicate::all(parts), labels))
