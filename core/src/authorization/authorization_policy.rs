@@ -323,6 +323,14 @@ type LeafBuilder<'a> = Box<dyn Fn(&str, &mut Vec<Predicate>) -> Result<()> + 'a>
 
 /// A [`LeafBuilder`] for values that translate to exactly one predicate.
 fn single<'a>(leaf: impl Fn(&str) -> Result<Predicate> + 'a) -> LeafBuilder<'a> {
+    push_one(Box::new(leaf))
+}
+
+/// One `when` value to exactly one predicate.
+type SingleLeaf<'a> = Box<dyn Fn(&str) -> Result<Predicate> + 'a>;
+
+/// The pushing half of [`single`], not generic: one copy for the sixteen `when` keys.
+fn push_one(leaf: SingleLeaf<'_>) -> LeafBuilder<'_> {
     Box::new(move |v, out| {
         out.push(leaf(v)?);
         Ok(())
@@ -502,7 +510,7 @@ fn compile_rule(
     let labels: Box<[RulePart]> = labels
         .into_iter()
         .zip(&parts)
-        .filter(|(_, p)| **p != Predicate::Any)
+        .filter(|(_, p)| !matches!(p, Predicate::Any))
         .map(|(label, _)| label)
         .collect();
     Ok((Predicate::all(parts), labels))
@@ -510,16 +518,14 @@ fn compile_rule(
 
 /// `(any value) AND NOT (any notValue)` for one field; `None` when the field is unset. `leaf`
 /// appends the predicates for one value; errors are relative to the object holding the field.
-fn field<F>(
+// `leaf` is a trait object: one copy of this function for the eleven fields, not one each.
+fn field(
     name: &'static str,
     not_name: &'static str,
     values: Option<Vec<String>>,
     not_values: Option<Vec<String>>,
-    mut leaf: F,
-) -> Result<Option<Predicate>>
-where
-    F: FnMut(&str, &mut Vec<Predicate>) -> Result<()>,
-{
+    leaf: &dyn Fn(&str, &mut Vec<Predicate>) -> Result<()>,
+) -> Result<Option<Predicate>> {
     let mut out = Vec::new();
     for (label, list, negate) in [(name, values, false), (not_name, not_values, true)] {
         let Some(list) = list else { continue };
@@ -585,7 +591,7 @@ fn compile_source(s: Source, ctx: &Context<'_>) -> Result<Predicate> {
             "notPrincipals",
             s.principals,
             s.not_principals,
-            |v, out| {
+            &|v, out| {
                 principal_leaves(v, ctx.trust, out);
                 Ok(())
             },
@@ -595,7 +601,7 @@ fn compile_source(s: Source, ctx: &Context<'_>) -> Result<Predicate> {
             "notNamespaces",
             s.namespaces,
             s.not_namespaces,
-            |v, out| {
+            &|v, out| {
                 out.push(Predicate::Identity(IdentityMatch::namespace(v)));
                 Ok(())
             },
@@ -605,7 +611,7 @@ fn compile_source(s: Source, ctx: &Context<'_>) -> Result<Predicate> {
             "notServiceAccounts",
             s.service_accounts,
             s.not_service_accounts,
-            |v, out| {
+            &|v, out| {
                 out.push(Predicate::Identity(IdentityMatch::service_account(
                     v,
                     ctx.namespace,
@@ -618,7 +624,7 @@ fn compile_source(s: Source, ctx: &Context<'_>) -> Result<Predicate> {
             "notTrustDomains",
             s.trust_domains,
             s.not_trust_domains,
-            |v, out| {
+            &|v, out| {
                 trust_domain_leaves(v, ctx.trust, out);
                 Ok(())
             },
@@ -628,7 +634,7 @@ fn compile_source(s: Source, ctx: &Context<'_>) -> Result<Predicate> {
             "notRequestPrincipals",
             s.request_principals,
             s.not_request_principals,
-            |v, out| {
+            &|v, out| {
                 out.push(request_principal(v));
                 Ok(())
             },
@@ -638,7 +644,7 @@ fn compile_source(s: Source, ctx: &Context<'_>) -> Result<Predicate> {
             "notIpBlocks",
             s.ip_blocks,
             s.not_ip_blocks,
-            |v, out| {
+            &|v, out| {
                 out.push(Predicate::SourceIp(cidr(v)?));
                 Ok(())
             },
@@ -648,7 +654,7 @@ fn compile_source(s: Source, ctx: &Context<'_>) -> Result<Predicate> {
             "notRemoteIpBlocks",
             s.remote_ip_blocks,
             s.not_remote_ip_blocks,
-            |v, out| {
+            &|v, out| {
                 out.push(Predicate::RemoteIp(cidr(v)?));
                 Ok(())
             },
@@ -667,14 +673,14 @@ fn compile_source(s: Source, ctx: &Context<'_>) -> Result<Predicate> {
 #[inline(never)]
 fn compile_operation(o: Operation, case_insensitive_paths: bool) -> Result<Predicate> {
     let fields = [
-        field("hosts", "notHosts", o.hosts, o.not_hosts, |v, out| {
+        field("hosts", "notHosts", o.hosts, o.not_hosts, &|v, out| {
             out.push(Predicate::Header(
                 ":authority".into(),
                 ValueMatch::new(StringMatch::parse(v, Star::Present), true),
             ));
             Ok(())
         })?,
-        field("ports", "notPorts", o.ports, o.not_ports, |v, out| {
+        field("ports", "notPorts", o.ports, o.not_ports, &|v, out| {
             out.push(Predicate::DestinationPort(port(v)?));
             Ok(())
         })?,
@@ -683,7 +689,7 @@ fn compile_operation(o: Operation, case_insensitive_paths: bool) -> Result<Predi
             "notMethods",
             o.methods,
             o.not_methods,
-            |v, out| {
+            &|v, out| {
                 out.push(Predicate::Header(
                     ":method".into(),
                     ValueMatch::parse(v, Star::Present),
@@ -691,7 +697,7 @@ fn compile_operation(o: Operation, case_insensitive_paths: bool) -> Result<Predi
                 Ok(())
             },
         )?,
-        field("paths", "notPaths", o.paths, o.not_paths, |v, out| {
+        field("paths", "notPaths", o.paths, o.not_paths, &|v, out| {
             out.push(Predicate::Path(
                 PathMatch::parse(v)
                     .map(|m| {
@@ -925,8 +931,6 @@ fn compile_condition(c: Condition, ctx: &Context<'_>) -> Result<Predicate> {
             _ => return err(key_path, format!("unknown attribute: {key}")),
         }
     };
-    let predicate = field("values", "notValues", c.values, c.not_values, |v, out| {
-        leaf(v, out)
-    })?;
+    let predicate = field("values", "notValues", c.values, c.not_values, &*leaf)?;
     Ok(predicate.unwrap_or(Predicate::Any))
 }

@@ -30,6 +30,7 @@ use crate::error::ConfigResult as Result;
 use crate::error::{ConfigError, ConfigPath};
 use crate::matchers::identity_match::{IdentityMatch, TrustBundle};
 use crate::matchers::predicate::Predicate;
+use crate::matchers::sort_order::map_order;
 use crate::matchers::string_match::{Star, ValueMatch};
 use crate::targeting::workload::Workload;
 
@@ -167,11 +168,42 @@ impl FromJson for InventoryEntry {
     }
 }
 
+/// The plugin's `serviceAccounts` map, `"<namespace>/<service>"` to the service's accounts,
+/// as read (repeated keys included) with the positions a `BTreeMap` would keep, in key order
+/// (`map_order`: the last of repeated keys). Looked up by binary search over the positions;
+/// no `BTreeMap<String, Vec<String>>` instantiation in the module.
+#[derive(Debug, Default)]
+pub struct ServiceAccounts {
+    entries: Vec<(String, Vec<String>)>,
+    order: Vec<usize>,
+}
+
+impl ServiceAccounts {
+    pub fn new(entries: Vec<(String, Vec<String>)>) -> ServiceAccounts {
+        let order = map_order(entries.iter().map(|(k, _)| k.as_bytes()).collect());
+        ServiceAccounts { entries, order }
+    }
+
+    fn key(&self, position: usize) -> &str {
+        self.entries.get(position).map_or("", |(k, _)| k.as_str())
+    }
+
+    /// The accounts listed for `service` (the last entry of a repeated key).
+    pub fn get(&self, service: &str) -> Option<&[String]> {
+        let at = self
+            .order
+            .binary_search_by(|i| self.key(*i).cmp(service))
+            .ok()?;
+        let position = self.order.get(at)?;
+        self.entries.get(*position).map(|(_, v)| v.as_slice())
+    }
+}
+
 /// What the translation needs besides the rule.
 pub struct Context<'a> {
     pub workload: &'a Workload,
     pub trust: &'a TrustBundle,
-    pub service_accounts: &'a BTreeMap<String, Vec<String>>,
+    pub service_accounts: &'a ServiceAccounts,
     pub inventory: &'a [InventoryEntry],
 }
 
@@ -294,7 +326,7 @@ fn principals_of(ns: &str, svc: &str, ctx: &Context<'_>) -> Vec<Predicate> {
     let accounts = ctx
         .service_accounts
         .get(&format!("{ns}/{svc}"))
-        .cloned()
+        .map(<[String]>::to_vec)
         .unwrap_or_else(|| vec![svc.to_string()]);
     accounts
         .iter()
@@ -377,6 +409,30 @@ fn sources(selector: Option<&PodSelector>, ctx: &Context<'_>) -> Result<Predicat
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn service_accounts_look_up_as_the_btree_map_did_last_repeated_key_wins() {
+        let entries: Vec<(String, Vec<String>)> = [
+            ("ns/b", "b1"),
+            ("ns/a", "a1"),
+            ("ns/b", "b2"),
+            ("", "empty"),
+            ("ns/ab", "ab1"),
+        ]
+        .iter()
+        .map(|(k, v)| (k.to_string(), vec![v.to_string()]))
+        .collect();
+        let map: BTreeMap<String, Vec<String>> = entries.iter().cloned().collect();
+        let accounts = ServiceAccounts::new(entries);
+        for key in ["ns/a", "ns/b", "", "ns/ab", "ns/c", "ns", "ns/a "] {
+            assert_eq!(
+                accounts.get(key),
+                map.get(key).map(Vec::as_slice),
+                "{key:?}"
+            );
+        }
+        assert_eq!(ServiceAccounts::default().get("ns/a"), None);
+    }
 
     #[test]
     fn upstream_names_split_into_namespace_and_service() {

@@ -111,10 +111,18 @@ impl<'a> Json<'a> {
             _ => return Err(self.invalid_type(ty)),
         };
         if (min..=max).contains(&n) {
-            Ok(n)
-        } else {
-            err("", format!("invalid value: integer `{n}`, expected {ty}"))
+            return Ok(n);
         }
+        // Printed from the JSON's own integer: formatting the `i128` would link core's
+        // 128-bit integer formatting for this message alone.
+        let text = match self {
+            Json::Signed(n) => n.to_string(),
+            _ => u64::try_from(n).unwrap_or_default().to_string(),
+        };
+        err(
+            "",
+            format!("invalid value: integer `{text}`, expected {ty}"),
+        )
     }
 
     /// A list, each element read by `read`; an element's error names its index.
@@ -149,6 +157,21 @@ impl<'a> Json<'a> {
         for (key, value) in members {
             let v = read(value).map_err(|e| e.within(ConfigPath::root().field(key.to_string())))?;
             out.insert(key.to_string(), v);
+        }
+        Ok(out)
+    }
+
+    /// A map with string keys as `(key, value)` pairs in document order, repeated keys
+    /// included (walk them with `matchers::sort_order::map_order` to see what [`Json::map`]
+    /// keeps); errors as in [`Json::map`].
+    pub fn entries<T>(&self, read: impl Fn(&Json<'a>) -> Result<T>) -> Result<Vec<(String, T)>> {
+        let Json::Object(members) = self else {
+            return Err(self.invalid_type("a map"));
+        };
+        let mut out = Vec::with_capacity(members.len());
+        for (key, value) in members {
+            let v = read(value).map_err(|e| e.within(ConfigPath::root().field(key.to_string())))?;
+            out.push((key.to_string(), v));
         }
         Ok(out)
     }
@@ -280,8 +303,16 @@ fn one_of(names: &[&str]) -> String {
         [one] => format!("`{one}`"),
         [a, b] => format!("`{a}` or `{b}`"),
         _ => {
-            let quoted: Vec<String> = names.iter().map(|n| format!("`{n}`")).collect();
-            format!("one of {}", quoted.join(", "))
+            let mut out = String::from("one of ");
+            for (i, name) in names.iter().enumerate() {
+                if i > 0 {
+                    out.push_str(", ");
+                }
+                out.push('`');
+                out.push_str(name);
+                out.push('`');
+            }
+            out
         }
     }
 }

@@ -184,7 +184,7 @@ impl Predicate {
 
     /// `All`, collapsing the trivial cases.
     pub fn all(mut ps: Vec<Predicate>) -> Predicate {
-        ps.retain(|p| *p != Predicate::Any);
+        ps.retain(|p| !matches!(p, Predicate::Any));
         match ps.len() {
             0 => Predicate::Any,
             1 => ps.pop().unwrap_or(Predicate::Any),

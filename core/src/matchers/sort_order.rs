@@ -20,6 +20,21 @@ pub fn sort_by_bytes<T>(items: &mut Vec<T>, key: impl Fn(&T) -> &[u8]) {
     );
 }
 
+/// The positions of map entries read in document order, in the order a `BTreeMap` would
+/// hold them: by key, only the last of repeated keys. Not generic: a caller walks its entries
+/// by position instead of a `BTreeMap` instantiation per value type in the module.
+pub fn map_order(keys: Vec<&[u8]>) -> Vec<usize> {
+    let positions = sorted_positions(keys.clone());
+    let mut out = Vec::with_capacity(positions.len());
+    for (n, &i) in positions.iter().enumerate() {
+        let next = positions.get(n + 1).and_then(|j| keys.get(*j));
+        if next.is_none() || next != keys.get(i) {
+            out.push(i);
+        }
+    }
+    out
+}
+
 /// The original positions of `keys` in stable sorted order: the position breaks ties, so an
 /// unstable sort of `(key, position)` pairs gives the stable order.
 #[inline(never)]
@@ -32,6 +47,16 @@ fn sorted_positions(keys: Vec<&[u8]>) -> Vec<usize> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn map_order_is_btree_map_order_with_the_last_repeated_key() {
+        let keys = ["b", "a", "b", "", "a", "ab"];
+        let map: std::collections::BTreeMap<&str, usize> =
+            keys.iter().enumerate().map(|(i, k)| (*k, i)).collect();
+        let order = map_order(keys.iter().map(|k| k.as_bytes()).collect());
+        assert!(order.into_iter().eq(map.into_values()));
+        assert!(map_order(Vec::new()).is_empty());
+    }
 
     #[test]
     fn equal_keys_keep_their_original_order() {

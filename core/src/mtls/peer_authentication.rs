@@ -19,13 +19,16 @@ use std::collections::BTreeMap;
 
 use crate::config_json::reader::{FromJson, Json};
 use crate::error::{ConfigError, ConfigPath, ConfigResult};
+use crate::matchers::sort_order::map_order;
 use crate::targeting::attachment::WorkloadSelector;
 
 #[derive(Debug)]
 pub struct PeerAuthenticationSpec {
     pub selector: Option<WorkloadSelector>,
     pub mtls: Option<MutualTls>,
-    pub port_level_mtls: Option<BTreeMap<String, MutualTls>>,
+    /// In document order, repeated keys included; compiled in `map_order` (key order, the
+    /// last of repeated keys), as the `BTreeMap` serde read it into held them.
+    pub port_level_mtls: Option<Vec<(String, MutualTls)>>,
 }
 
 impl FromJson for PeerAuthenticationSpec {
@@ -37,7 +40,7 @@ impl FromJson for PeerAuthenticationSpec {
         Ok(PeerAuthenticationSpec {
             selector: f.optional("selector", WorkloadSelector::from_json)?,
             mtls: f.optional("mtls", MutualTls::from_json)?,
-            port_level_mtls: f.optional("portLevelMtls", |v| v.map(MutualTls::from_json))?,
+            port_level_mtls: f.optional("portLevelMtls", |v| v.entries(MutualTls::from_json))?,
         })
     }
 }
@@ -161,7 +164,8 @@ pub fn compile_peer_authentication(
                 "portLevelMtls requires a workload selector",
             ));
         }
-        for (port, mtls) in levels {
+        let order = map_order(levels.iter().map(|(port, _)| port.as_bytes()).collect());
+        for (port, mtls) in order.into_iter().filter_map(|i| levels.get(i)) {
             let number: u16 = port.parse().ok().filter(|p| *p > 0).ok_or_else(|| {
                 ConfigError::new(
                     ConfigPath::root().field("portLevelMtls").key(port.as_str()),
@@ -314,6 +318,47 @@ mod tests {
                 assert_eq!(ports.get(probe), map.get(&probe).copied());
             }
         }
+    }
+
+    fn compile_json(text: &str) -> Result<Compiled, String> {
+        let json: Json = serde_json::from_str(text).unwrap();
+        let spec = PeerAuthenticationSpec::from_json(&json).map_err(|e| e.to_string())?;
+        compile_peer_authentication(spec, "pa", "default", None).map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn port_level_mtls_reads_as_a_map_last_repeated_key_wins_errors_in_key_order() {
+        let compiled = compile_json(
+            r#"{"selector": {"matchLabels": {"app": "web"}}, "portLevelMtls": {
+            "9080": {"mode": "STRICT"}, "80": {"mode": "PERMISSIVE"},
+            "9080": {"mode": "DISABLE"}, "080": {"mode": "STRICT"}}}"#,
+        )
+        .unwrap();
+        // Key order "080" < "80": port 80 ends PERMISSIVE, as with the BTreeMap before.
+        assert!(compiled
+            .ports
+            .iter()
+            .eq([(80, Mode::Permissive), (9080, Mode::Disable)]));
+        assert_eq!(
+            compile_json(
+                r#"{"selector": {}, "portLevelMtls": {"x": {"mode": "STRICT"},
+                "0": {"mode": "STRICT"}, "x": {}}}"#
+            )
+            .unwrap_err(),
+            "portLevelMtls[0]: must be a port number 1..65535"
+        );
+        assert_eq!(
+            compile_json(
+                r#"{"selector": {}, "portLevelMtls": {"1": {"mode": "STRICT"}, "1": {}}}"#
+            )
+            .unwrap_err(),
+            "portLevelMtls[1].mode: mode is required"
+        );
+        assert_eq!(
+            compile_json(r#"{"portLevelMtls": {"1": {"mode": "strict"}, "1": {}}}"#).unwrap_err(),
+            "portLevelMtls.1.mode: unknown variant `strict`, expected one of `UNSET`, `DISABLE`, \
+            `PERMISSIVE`, `STRICT`"
+        );
     }
 
     #[test]

@@ -29,7 +29,7 @@ use crate::authorization::authorization_policy::{self, CompiledPolicy, CompiledR
 use crate::authorization::deny_response::{DenyResponse, RawDenyResponse};
 use crate::authorization::legacy_rbac::LegacyRbac;
 use crate::authorization::rule_id::RuleId;
-use crate::authorization::security_rule::{self, InventoryEntry};
+use crate::authorization::security_rule::{self, InventoryEntry, ServiceAccounts};
 use crate::config_json::reader::{FromJson, Json, RawMembers, RawMembersSeed};
 use crate::egress::service_entry;
 use crate::egress::sidecar::{self, Egress, OutboundMode};
@@ -88,7 +88,7 @@ struct RawConfig {
     jwt_source: JwtSource,
     /// Service accounts of services, `"<namespace>/<service>": ["<sa>"]`, for SecurityRule
     /// sources (default: the service name).
-    service_accounts: BTreeMap<String, Vec<String>>,
+    service_accounts: ServiceAccounts,
     /// Pods of the mesh, for label-selected SecurityRule sources.
     inventory: Vec<InventoryEntry>,
     /// The mesh's `outboundTrafficPolicy.mode` (default `ALLOW_ANY`, as Istio's).
@@ -116,7 +116,9 @@ impl FromJson for RawConfig {
             jwks_refresh_seconds: f.optional("jwksRefreshSeconds", Json::u64)?,
             jwt_cache_size: f.optional("jwtCacheSize", Json::usize)?,
             jwt_source: f.or_default("jwtSource", JwtSource::from_json)?,
-            service_accounts: f.or_default("serviceAccounts", |v| v.map(Json::strings))?,
+            service_accounts: f.or_default("serviceAccounts", |v| {
+                v.entries(Json::strings).map(ServiceAccounts::new)
+            })?,
             inventory: f.or_default("inventory", |v| v.list(InventoryEntry::from_json))?,
             outbound_traffic_policy: f
                 .optional("outboundTrafficPolicy", OutboundMode::from_json)?,
