@@ -508,7 +508,7 @@ struct Scope<'a> {
     root_namespace: &'a str,
     trust: &'a TrustBundle,
     jwks_clusters: &'a BTreeMap<String, String>,
-    service_accounts: &'a BTreeMap<String, Vec<String>>,
+    service_accounts: &'a ServiceAccounts,
     inventory: &'a [InventoryEntry],
 }
 
