@@ -296,19 +296,42 @@ fn write_string(s: &str, out: &mut String) {
     out.push('"');
 }
 
-/// A double as protobuf prints it in JSON (`SimpleDtoa`): `%.15g` when that reads back as the
-/// same double, else `%.17g`; Rust's shortest round-trip digits stand in for either.
+/// A double as protobuf prints it in JSON (`io::SimpleDtoa`): `%.15g` when that reads back as
+/// the same double, else `%.17g` (17 digits, not the shortest round-trip form: `1/3` prints as
+/// `0.33333333333333331`); above `DBL_MAX / 1.000000000000001` always `%.17g`.
 pub fn proto_double(d: f64) -> String {
-    let shortest = format!("{d:e}");
-    let (mantissa, exp) = shortest.split_once('e').unwrap_or((&shortest, "0"));
+    let fifteen = (d.abs() <= f64::MAX / 1.000000000000001)
+        .then(|| printf_g(d, 15))
+        .filter(|text| text.parse::<f64>().ok() == Some(d));
+    fifteen.unwrap_or_else(|| printf_g(d, 17))
+}
+
+/// C's `%.{precision}g`: `precision` significant digits (correctly rounded, ties to even, as
+/// Rust's exact formatting and glibc both round), fixed notation when the decimal exponent is in
+/// `[-4, precision)`, else `d.ddde±XX`; trailing zeros and a bare point removed.
+fn printf_g(d: f64, precision: usize) -> String {
+    let scientific = format!("{:.*e}", precision.saturating_sub(1), d);
+    let (mantissa, exp) = scientific.split_once('e').unwrap_or((&scientific, "0"));
     let exp: i32 = exp.parse().unwrap_or(0);
-    let digits = mantissa.bytes().filter(u8::is_ascii_digit).count();
-    let precision = if digits <= 15 { 15 } else { 17 };
-    if exp < -4 || exp >= precision {
+    let digits = i32::try_from(precision).unwrap_or(17);
+    if exp < -4 || exp >= digits {
         let sign = if exp < 0 { '-' } else { '+' };
-        format!("{mantissa}e{sign}{:02}", exp.abs())
+        format!(
+            "{}e{sign}{:02}",
+            trim_fraction(mantissa),
+            exp.unsigned_abs()
+        )
     } else {
-        format!("{d}")
+        let decimals = usize::try_from(digits - 1 - exp).unwrap_or(0);
+        trim_fraction(&format!("{d:.decimals$}")).to_string()
+    }
+}
+
+fn trim_fraction(number: &str) -> &str {
+    if number.contains('.') {
+        number.trim_end_matches('0').trim_end_matches('.')
+    } else {
+        number
     }
 }
 
@@ -379,7 +402,7 @@ mod tests {
     }
 
     #[test]
-    fn protobuf_json_sorts_keys_and_prints_doubles_shortest() {
+    fn protobuf_json_sorts_keys_and_prints_doubles_as_simple_dtoa() {
         let v = serde_json::json!({"team": "core", "a": [1.5, 7, null, true]});
         let v = Value::Object(parse_object(v.to_string().as_bytes()).unwrap());
         assert_eq!(
@@ -396,5 +419,64 @@ mod tests {
         assert_eq!(proto_double(7.0), "7");
         assert_eq!(proto_double(1e15), "1e+15");
         assert_eq!(proto_double(123456789012.5), "123456789012.5");
+        assert_eq!(proto_double(-0.0), "-0");
+        assert_eq!(proto_double(0.1), "0.1");
+        // 15 digits do not read back: 17 digits, not the shortest form
+        assert_eq!(proto_double(1.0 / 3.0), "0.33333333333333331");
+        assert_eq!(proto_double(-2.0 / 3.0), "-0.66666666666666663");
+        assert_eq!(proto_double(1e-7 / 3.0), "3.3333333333333334e-08");
+        // an exact tie at the 17th digit rounds to even
+        assert_eq!(proto_double(1e15 + 0.25), "1000000000000000.2");
+        assert_eq!(proto_double(1e15 + 0.75), "1000000000000000.8");
+        assert_eq!(proto_double(5e-324), "4.94065645841247e-324");
+        // above DBL_MAX / 1.000000000000001 the 15-digit form is not tried
+        assert_eq!(proto_double(f64::MAX), "1.7976931348623157e+308");
+        assert_eq!(proto_double(1.7e308), "1.7e+308");
+    }
+
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn doubles_print_as_the_c_library_prints_simple_dtoa() {
+        use std::ffi::{c_char, c_int, CStr};
+        extern "C" {
+            fn snprintf(buf: *mut c_char, size: usize, format: *const c_char, ...) -> c_int;
+        }
+        let printf = |precision: c_int, d: f64| {
+            let mut buf = [0 as c_char; 64];
+            // SAFETY: the buffer is 64 bytes, `%.*g` of a double with 17 digits needs at most 25.
+            unsafe { snprintf(buf.as_mut_ptr(), buf.len(), c"%.*g".as_ptr(), precision, d) };
+            // SAFETY: snprintf always writes a terminating NUL within `size`.
+            unsafe { CStr::from_ptr(buf.as_ptr()) }
+                .to_str()
+                .unwrap()
+                .to_string()
+        };
+        let simple_dtoa = |d: f64| {
+            let fifteen = printf(15, d);
+            if d.abs() <= f64::MAX / 1.000000000000001 && fifteen.parse::<f64>().unwrap() == d {
+                fifteen
+            } else {
+                printf(17, d)
+            }
+        };
+        let mut state = 0x9e37_79b9_7f4a_7c15_u64;
+        let mut next = || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        for i in 0..200_000u32 {
+            let bits = next();
+            let d = match i % 4 {
+                0 => f64::from_bits(bits),
+                1 => (bits >> 11) as f64 / (1u64 << (bits % 60)) as f64,
+                2 => (bits % 1_000_000) as f64 / 1000.0,
+                _ => f64::from_bits((bits & 0x800f_ffff_ffff_ffff) | ((1023 + bits % 60) << 52)),
+            };
+            if d.is_finite() {
+                assert_eq!(proto_double(d), simple_dtoa(d), "{d:e} ({bits:#x})");
+            }
+        }
     }
 }

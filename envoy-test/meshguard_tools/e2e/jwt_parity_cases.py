@@ -322,7 +322,16 @@ def build(ring) -> list[Case]:
                         ("big-u64", {"big": 18446744073709551615}), ("big-2-64", {"big": 18446744073709551616}),
                         ("float-big", {"float": 1e300}), ("neg-frac", {"neg": -0.5}), ("empty-nested", {"org": {"team": ""}}),
                         ("nested-num", {"org": {"team": 7}}), ("bool-true", {"flag": True}), ("sub-empty", {"sub": ""}),
-                        ("unicode", {"empty": "é✓"}), ("null-claim", {"org": {"team": None}})]:
+                        ("unicode", {"empty": "é✓"}), ("null-claim", {"org": {"team": None}}),
+                        # numbers in a list or object claim: protobuf's JSON text (%.15g, or %.17g when
+                        # 15 digits do not round-trip, whatever the shortest form; %.17g above
+                        # DBL_MAX / 1.000000000000001)
+                        ("list-17-digits", {"groups": [1 / 3, 2 / 3, 0.1, 1e-7 / 3, 123456789.123456789]}),
+                        ("list-17-digit-ties", {"groups": [1000000000000000.25, 1000000000000000.75]}),
+                        ("list-near-max", {"groups": [1.7976931348623157e308, 1.7e308, 1e21, 1e15, 5e-324]}),
+                        # one key: Envoy prints a Struct's keys in its protobuf map's order, which
+                        # is unspecified (meshguard sorts them; README, deliberate differences)
+                        ("obj-17-digits", {"org": {"team": -2 / 3}})]:
         add("outputs", name, "default", "/any", [bearer(t(**extra))])
     add("outputs", "spoofed-outputs", "default", "/open", [("x-sub", "admin"), ("x-jwt-payload", "e30"), ("x-num", "1")])
     add("outputs", "spoofed-with-token", "default", "/any", [("x-sub", "admin"), bearer(ok)])
