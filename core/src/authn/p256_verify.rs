@@ -15,8 +15,8 @@
 //! The field arithmetic is written for V8's compiler: a product is 64 (a square 36) 32x32-bit
 //! limb products on `u64` locals, unrolled by macros, with no array indexed in a loop, then the
 //! P-256 (Solinas) reduction of the 512-bit result, `2^256 = 2^224 - 2^192 - 2^96 + 1 mod p`;
-//! elements are kept fully reduced. Scalars mod n use an unrolled Montgomery product (one
-//! inversion of `s` per verification, by Fermat with a 4-bit window).
+//! elements are kept fully reduced. The one inversion mod n per verification (`s^-1`) is a
+//! binary extended Euclid; the two products mod n an unrolled Montgomery product.
 //!
 //! `R` comes from one pass of 64 doublings: each scalar is cut into four 64-bit chunks, chunk
 //! `j` of `u` multiplying `2^(64 j) P`, and every chunk is written in width-w NAF. The affine odd
@@ -503,8 +503,85 @@ fn nmul(a: &Fe, b: &Fe) -> Fe {
     subtract_once([c8, c9, c10, c11, c12, c13, c14, c15], &N)
 }
 
-fn nsqr(a: &Fe) -> Fe {
-    nmul(a, a)
+/// `a / 2 mod n` for `a < n`.
+#[inline(never)]
+fn half_mod_n(a: &Fe) -> Fe {
+    limbs64!(a => d0, d1, d2, d3, d4, d5, d6, d7);
+    let (mut d0, mut d1, mut d2, mut d3, mut d4, mut d5, mut d6, mut d7) =
+        (d0, d1, d2, d3, d4, d5, d6, d7);
+    let mut top = 0u64;
+    if d0 & 1 == 1 {
+        let [n0, n1, n2, n3, n4, n5, n6, n7] = N.map(u64::from);
+        top = add_chain!(
+            d0 + n0,
+            d1 + n1,
+            d2 + n2,
+            d3 + n3,
+            d4 + n4,
+            d5 + n5,
+            d6 + n6,
+            d7 + n7
+        );
+    }
+    shift_right_1([d0, d1, d2, d3, d4, d5, d6, d7], top)
+}
+
+/// `(a + top 2^256) >> 1` over 32-bit limbs.
+#[inline(always)]
+fn shift_right_1(a: [u64; 8], top: u64) -> Fe {
+    let [d0, d1, d2, d3, d4, d5, d6, d7] = a;
+    [
+        (d0 >> 1) | ((d1 << 31) & MASK),
+        (d1 >> 1) | ((d2 << 31) & MASK),
+        (d2 >> 1) | ((d3 << 31) & MASK),
+        (d3 >> 1) | ((d4 << 31) & MASK),
+        (d4 >> 1) | ((d5 << 31) & MASK),
+        (d5 >> 1) | ((d6 << 31) & MASK),
+        (d6 >> 1) | ((d7 << 31) & MASK),
+        (d7 >> 1) | ((top << 31) & MASK),
+    ]
+    .map(|v| v as u32)
+}
+
+/// `a >> 1`.
+#[inline(never)]
+fn half(a: &Fe) -> Fe {
+    shift_right_1(a.map(u64::from), 0)
+}
+
+/// `a^-1 mod n` for `a` in `[1, n-1]`, by the binary extended Euclidean algorithm (variable
+/// time: `a` is public). Invariants: `x1 a = u` and `x2 a = v (mod n)`, `gcd(u, v) = 1`.
+fn ninv(a: &Fe) -> Fe {
+    let (mut u, mut v) = (*a, N);
+    let (mut x1, mut x2) = (ONE, ZERO);
+    // Each round halves u or v at least once; 2 * 256 rounds bound the loop.
+    for _ in 0..2 * 256 + 2 {
+        if u == ONE {
+            return x1;
+        }
+        if v == ONE {
+            return x2;
+        }
+        if is_zero(&u) || is_zero(&v) {
+            break;
+        }
+        while u.first().is_some_and(|l| l & 1 == 0) {
+            u = half(&u);
+            x1 = half_mod_n(&x1);
+        }
+        while v.first().is_some_and(|l| l & 1 == 0) {
+            v = half(&v);
+            x2 = half_mod_n(&x2);
+        }
+        if less(&u, &v) {
+            v = msub(&v, &u, &N);
+            x2 = msub(&x2, &x1, &N);
+        } else {
+            u = msub(&u, &v, &N);
+            x1 = msub(&x1, &x2, &N);
+        }
+    }
+    ZERO
 }
 
 /// An affine point.
@@ -747,18 +824,10 @@ impl P256PublicKey {
         if !less(&z, &N) {
             z = subtract_once(z.map(u64::from), &N);
         }
-        // In the Montgomery domain (x R mod n, `nmul(a R, b R) = a b R`) `pow` gives
-        // `s^(n-2) R = s^-1 R`.
-        let one_m = nmul(&ONE, &RR_N);
-        let s_m = nmul(&s, &RR_N);
-        let mut e = N;
-        if let Some(low) = e.first_mut() {
-            *low -= 2;
-        }
-        let w_m = pow(&s_m, &e, one_m, nmul, nsqr);
-        // nmul(w R, z) = w z: the products leave the Montgomery domain.
-        let u1 = nmul(&w_m, &z);
-        let u2 = nmul(&w_m, &r);
+        // w = s^-1; nmul(a, b) = a b / R, so nmul(nmul(w, R^2), z) = w z.
+        let w_r = nmul(&ninv(&s), &RR_N);
+        let u1 = nmul(&w_r, &z);
+        let u2 = nmul(&w_r, &r);
         let Some(point) = self.multiply(&u1, &u2) else {
             return false;
         };
@@ -849,6 +918,33 @@ mod tests {
         }
         assert_eq!(x, RR_N);
         assert_eq!((u64::from(N[0]) * N0) & MASK, MASK);
+    }
+
+    #[test]
+    fn p256_scalar_inverse_times_the_scalar_is_one() {
+        let mut a: Fe = [
+            0x1234_5678,
+            9,
+            0xffff_fff0,
+            7,
+            0x8000_0001,
+            3,
+            0xdead_beef,
+            0x7fff_ffff,
+        ];
+        for i in 0..200u32 {
+            let inv = ninv(&a);
+            // nmul(a, inv) = a inv / R = 1 / R, and nmul(1 / R, R^2) = 1.
+            assert_eq!(nmul(&nmul(&a, &inv), &RR_N), ONE, "{a:x?}");
+            a = nmul(&a, &[i + 3, 5, 0, 0, 0, 0, 0, 1]);
+            if is_zero(&a) {
+                a = ONE;
+            }
+        }
+        assert_eq!(ninv(&ONE), ONE);
+        let mut n_minus_1 = N;
+        n_minus_1[0] -= 1;
+        assert_eq!(ninv(&n_minus_1), n_minus_1);
     }
 
     #[test]
