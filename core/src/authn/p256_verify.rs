@@ -20,8 +20,8 @@
 //!
 //! `R` comes from one pass of 64 doublings: each scalar is cut into four 64-bit chunks, chunk
 //! `j` of `u` multiplying `2^(64 j) P`, and every chunk is written in width-w NAF. The affine odd
-//! multiples of `2^(64 j) G` (width 7) are built once per module instance, those of
-//! `2^(64 j) Q` (width 6) when the key is imported (keys are imported once per JWKS).
+//! multiples of `2^(64 j) G` (width 7) are built once per module instance, with the first key,
+//! those of `2^(64 j) Q` (width 6) when the key is imported (keys are imported once per JWKS).
 
 use std::sync::OnceLock;
 
@@ -802,6 +802,10 @@ impl P256PublicKey {
         let x2 = fadd(&x, &x);
         let rhs = fadd(&fsub(&fsub(&x3, &x2), &x), &B);
         if fsqr(&y) != rhs {
+            return None;
+        }
+        // The generator's tables are built with the first key, at JWKS import, not in a request.
+        if g_tables().is_empty() {
             return None;
         }
         Some(P256PublicKey {
