@@ -46,19 +46,25 @@ fn keys() -> &'static [Key] {
         for _ in 0..64 {
             two64 = two64.double();
         }
-        [Scalar::ONE, two64, -Scalar::ONE, scalar([7; 32]), scalar([0x5a; 32])]
-            .into_iter()
-            .map(|d| {
-                let point = (ProjectivePoint::GENERATOR * d).to_affine();
-                let (x, y) = (point.x(), point.y());
-                Key {
-                    d,
-                    ours: P256PublicKey::new(&x, &y).expect("a valid key"),
-                    theirs: p256::ecdsa::VerifyingKey::from_sec1_bytes(&[&[4u8][..], &x, &y].concat())
-                        .expect("a valid key"),
-                }
-            })
-            .collect()
+        [
+            Scalar::ONE,
+            two64,
+            -Scalar::ONE,
+            scalar([7; 32]),
+            scalar([0x5a; 32]),
+        ]
+        .into_iter()
+        .map(|d| {
+            let point = (ProjectivePoint::GENERATOR * d).to_affine();
+            let (x, y) = (point.x(), point.y());
+            Key {
+                d,
+                ours: P256PublicKey::new(&x, &y).expect("a valid key"),
+                theirs: p256::ecdsa::VerifyingKey::from_sec1_bytes(&[&[4u8][..], &x, &y].concat())
+                    .expect("a valid key"),
+            }
+        })
+        .collect()
     })
 }
 
@@ -73,7 +79,9 @@ fn x_mod_n(point: &ProjectivePoint) -> Scalar {
             out[i] = v.rem_euclid(256) as u8;
             borrow = i32::from(v < 0);
         }
-        Scalar::from_repr(out.into()).into_option().expect("below n")
+        Scalar::from_repr(out.into())
+            .into_option()
+            .expect("below n")
     })
 }
 
@@ -82,7 +90,11 @@ fuzz_target!(|data: &[u8]| {
         return;
     };
     let mut u = Unstructured::new(rest);
-    let _ = if selector % 4 == 0 { key_import(&mut u) } else { signature(&mut u) };
+    let _ = if selector % 4 == 0 {
+        key_import(&mut u)
+    } else {
+        signature(&mut u)
+    };
 });
 
 /// A number edited as the fuzzer says: 32 bytes big-endian, or any length.
@@ -138,8 +150,22 @@ fn signature(u: &mut Unstructured<'_>) -> Result<()> {
     let (mut r, mut s) = (r.to_repr().to_vec(), s.to_repr().to_vec());
     for _ in 0..u.int_in_range(0..=2)? {
         match u.int_in_range(0..=2)? {
-            0 => r = edit(u, &Scalar::from_repr(pad(&r)?.into()).into_option().unwrap_or(Scalar::ZERO))?,
-            1 => s = edit(u, &Scalar::from_repr(pad(&s)?.into()).into_option().unwrap_or(Scalar::ZERO))?,
+            0 => {
+                r = edit(
+                    u,
+                    &Scalar::from_repr(pad(&r)?.into())
+                        .into_option()
+                        .unwrap_or(Scalar::ZERO),
+                )?
+            }
+            1 => {
+                s = edit(
+                    u,
+                    &Scalar::from_repr(pad(&s)?.into())
+                        .into_option()
+                        .unwrap_or(Scalar::ZERO),
+                )?
+            }
             _ => {
                 let i = u.choose_index(digest.len())?;
                 digest[i] ^= u.arbitrary::<u8>()?;
@@ -152,7 +178,10 @@ fn signature(u: &mut Unstructured<'_>) -> Result<()> {
             .is_ok_and(|sig| key.theirs.verify_prehash(&digest, &sig).is_ok()),
         _ => false,
     };
-    assert_eq!(mine, reference, "r {r:02x?} s {s:02x?} digest {digest:02x?}");
+    assert_eq!(
+        mine, reference,
+        "r {r:02x?} s {s:02x?} digest {digest:02x?}"
+    );
     Ok(())
 }
 

@@ -174,9 +174,12 @@ fn product(a: &Fe, b: &Fe) -> [u64; 16] {
     row!(a2; b0 => c2, b1 => c3, b2 => c4, b3 => c5, b4 => c6, b5 => c7, b6 => c8, b7 => c9; c10);
     row!(a3; b0 => c3, b1 => c4, b2 => c5, b3 => c6, b4 => c7, b5 => c8, b6 => c9, b7 => c10; c11);
     row!(a4; b0 => c4, b1 => c5, b2 => c6, b3 => c7, b4 => c8, b5 => c9, b6 => c10, b7 => c11; c12);
-    row!(a5; b0 => c5, b1 => c6, b2 => c7, b3 => c8, b4 => c9, b5 => c10, b6 => c11, b7 => c12; c13);
-    row!(a6; b0 => c6, b1 => c7, b2 => c8, b3 => c9, b4 => c10, b5 => c11, b6 => c12, b7 => c13; c14);
-    row!(a7; b0 => c7, b1 => c8, b2 => c9, b3 => c10, b4 => c11, b5 => c12, b6 => c13, b7 => c14; c15);
+    row!(a5; b0 => c5, b1 => c6, b2 => c7, b3 => c8,
+        b4 => c9, b5 => c10, b6 => c11, b7 => c12; c13);
+    row!(a6; b0 => c6, b1 => c7, b2 => c8, b3 => c9,
+        b4 => c10, b5 => c11, b6 => c12, b7 => c13; c14);
+    row!(a7; b0 => c7, b1 => c8, b2 => c9, b3 => c10,
+        b4 => c11, b5 => c12, b6 => c13, b7 => c14; c15);
     [
         c0, c1, c2, c3, c4, c5, c6, c7, c8, c9, c10, c11, c12, c13, c14, c15,
     ]
@@ -329,8 +332,8 @@ fn fsqr(a: &Fe) -> Fe {
     reduce(square(a))
 }
 
-/// `a + b mod m` for `a, b < m`.
-#[inline(never)]
+/// `a + b mod m` for `a, b < m` (inlined where `m` is a constant).
+#[inline(always)]
 fn madd(a: &Fe, b: &Fe, m: &Fe) -> Fe {
     limbs64!(a => s0, s1, s2, s3, s4, s5, s6, s7);
     limbs64!(b => b0, b1, b2, b3, b4, b5, b6, b7);
@@ -367,8 +370,8 @@ fn madd(a: &Fe, b: &Fe, m: &Fe) -> Fe {
     }
 }
 
-/// `a - b mod m` for `a, b < m`.
-#[inline(never)]
+/// `a - b mod m` for `a, b < m` (inlined where `m` is a constant).
+#[inline(always)]
 fn msub(a: &Fe, b: &Fe, m: &Fe) -> Fe {
     limbs64!(a => d0, d1, d2, d3, d4, d5, d6, d7);
     limbs64!(b => b0, b1, b2, b3, b4, b5, b6, b7);
@@ -400,12 +403,20 @@ fn msub(a: &Fe, b: &Fe, m: &Fe) -> Fe {
     [d0, d1, d2, d3, d4, d5, d6, d7].map(|v| v as u32)
 }
 
+#[inline(never)]
 fn fadd(a: &Fe, b: &Fe) -> Fe {
     madd(a, b, &P)
 }
 
+#[inline(never)]
 fn fsub(a: &Fe, b: &Fe) -> Fe {
     msub(a, b, &P)
+}
+
+/// `a - b mod n`.
+#[inline(never)]
+fn nsub(a: &Fe, b: &Fe) -> Fe {
+    msub(a, b, &N)
 }
 
 fn is_zero(a: &Fe) -> bool {
@@ -471,18 +482,29 @@ macro_rules! redc_row {
 /// Montgomery product mod n: `a b 2^-256 mod n` for `a, b < n`.
 #[inline(never)]
 fn nmul(a: &Fe, b: &Fe) -> Fe {
-    let [mut c0, mut c1, mut c2, mut c3, mut c4, mut c5, mut c6, mut c7, mut c8, mut c9, mut c10, mut c11, mut c12, mut c13, mut c14, mut c15] =
-        product(a, b);
+    let [c0, c1, c2, c3, c4, c5, c6, c7, c8, c9, c10, c11, c12, c13, c14, c15] = product(a, b);
+    let (mut c0, mut c1, mut c2, mut c3, mut c4, mut c5, mut c6, mut c7) =
+        (c0, c1, c2, c3, c4, c5, c6, c7);
+    let (mut c8, mut c9, mut c10, mut c11, mut c12, mut c13, mut c14, mut c15) =
+        (c8, c9, c10, c11, c12, c13, c14, c15);
     let mut extra = 0u64;
     let [n0, n1, n2, n3, n4, n5, n6, n7] = N.map(u64::from);
-    redc_row!(c0; c0 * n0, c1 * n1, c2 * n2, c3 * n3, c4 * n4, c5 * n5, c6 * n6, c7 * n7; c8; extra);
-    redc_row!(c1; c1 * n0, c2 * n1, c3 * n2, c4 * n3, c5 * n4, c6 * n5, c7 * n6, c8 * n7; c9; extra);
-    redc_row!(c2; c2 * n0, c3 * n1, c4 * n2, c5 * n3, c6 * n4, c7 * n5, c8 * n6, c9 * n7; c10; extra);
-    redc_row!(c3; c3 * n0, c4 * n1, c5 * n2, c6 * n3, c7 * n4, c8 * n5, c9 * n6, c10 * n7; c11; extra);
-    redc_row!(c4; c4 * n0, c5 * n1, c6 * n2, c7 * n3, c8 * n4, c9 * n5, c10 * n6, c11 * n7; c12; extra);
-    redc_row!(c5; c5 * n0, c6 * n1, c7 * n2, c8 * n3, c9 * n4, c10 * n5, c11 * n6, c12 * n7; c13; extra);
-    redc_row!(c6; c6 * n0, c7 * n1, c8 * n2, c9 * n3, c10 * n4, c11 * n5, c12 * n6, c13 * n7; c14; extra);
-    redc_row!(c7; c7 * n0, c8 * n1, c9 * n2, c10 * n3, c11 * n4, c12 * n5, c13 * n6, c14 * n7; c15; extra);
+    redc_row!(c0; c0 * n0, c1 * n1, c2 * n2, c3 * n3,
+        c4 * n4, c5 * n5, c6 * n6, c7 * n7; c8; extra);
+    redc_row!(c1; c1 * n0, c2 * n1, c3 * n2, c4 * n3,
+        c5 * n4, c6 * n5, c7 * n6, c8 * n7; c9; extra);
+    redc_row!(c2; c2 * n0, c3 * n1, c4 * n2, c5 * n3,
+        c6 * n4, c7 * n5, c8 * n6, c9 * n7; c10; extra);
+    redc_row!(c3; c3 * n0, c4 * n1, c5 * n2, c6 * n3,
+        c7 * n4, c8 * n5, c9 * n6, c10 * n7; c11; extra);
+    redc_row!(c4; c4 * n0, c5 * n1, c6 * n2, c7 * n3,
+        c8 * n4, c9 * n5, c10 * n6, c11 * n7; c12; extra);
+    redc_row!(c5; c5 * n0, c6 * n1, c7 * n2, c8 * n3,
+        c9 * n4, c10 * n5, c11 * n6, c12 * n7; c13; extra);
+    redc_row!(c6; c6 * n0, c7 * n1, c8 * n2, c9 * n3,
+        c10 * n4, c11 * n5, c12 * n6, c13 * n7; c14; extra);
+    redc_row!(c7; c7 * n0, c8 * n1, c9 * n2, c10 * n3,
+        c11 * n4, c12 * n5, c13 * n6, c14 * n7; c15; extra);
     let _ = (c0, c1, c2, c3, c4, c5, c6, c7);
     if extra != 0 {
         // The result is below 2n < 2^257: subtracting n once brings it below 2^256.
@@ -574,11 +596,11 @@ fn ninv(a: &Fe) -> Fe {
             x2 = half_mod_n(&x2);
         }
         if less(&u, &v) {
-            v = msub(&v, &u, &N);
-            x2 = msub(&x2, &x1, &N);
+            v = nsub(&v, &u);
+            x2 = nsub(&x2, &x1);
         } else {
-            u = msub(&u, &v, &N);
-            x1 = msub(&x1, &x2, &N);
+            u = nsub(&u, &v);
+            x1 = nsub(&x1, &x2);
         }
     }
     ZERO
