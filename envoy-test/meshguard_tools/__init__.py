@@ -10,6 +10,7 @@ by `make deps-run` / `make deps`; stdlib-only modules such as ``oci`` also run w
     oci             the Istio "compat" OCI image of meshguard.wasm, build and push (`make oci`)
     release         the release files: module, image tar and digest, CycloneDX SBOM, SHA256SUMS (`make release`)
     wasm_imports    the module's import check (`make test`)
+    wasm_exports    the post-link step removing unused proxy-wasm callbacks (`make build`), the exports check
     e2e/            pytest fixtures (fixtures), client, loopback servers, policy builders, bypass, seeds, JWT
     bench/          `make bench`
     soak/           `make soak`
