@@ -29,10 +29,11 @@
 //! [`MAX_TOKEN_LEN`] is malformed.
 
 use ed25519_compact::{PublicKey as Ed25519Key, Signature as Ed25519Signature};
-use p256::ecdsa::signature::hazmat::PrehashVerifier;
+use p384::ecdsa::signature::hazmat::PrehashVerifier;
 use serde_json::{Map, Value};
 
 use crate::authn::jwt_json;
+use crate::authn::p256_verify::P256PublicKey;
 use crate::authn::rsa_verify::{Digest, RsaPublicKey};
 
 /// Clock skew for `exp` and `nbf`, Envoy's `kClockSkewInSecond`.
@@ -483,7 +484,7 @@ pub struct Jwk {
 #[derive(Debug, Clone)]
 enum PublicKey {
     Rsa(RsaPublicKey),
-    P256(p256::ecdsa::VerifyingKey),
+    P256(P256PublicKey),
     P384(p384::ecdsa::VerifyingKey),
     /// A P-521 key Envoy would use; kept for kid/alg selection, never verifies here.
     P521,
@@ -559,9 +560,10 @@ impl KeySet {
                         _ => false,
                     }
                 }
-                PublicKey::P256(key) => ecdsa_signature(sig, 32)
-                    .and_then(|s| p256::ecdsa::Signature::from_slice(&s).ok())
-                    .is_some_and(|s| key.verify_prehash(&hash.digest(data), &s).is_ok()),
+                PublicKey::P256(key) => ecdsa_signature(sig, 32).is_some_and(|rs| {
+                    let (r, s) = rs.split_at(rs.len() / 2);
+                    key.verify(&hash.digest(data), r, s)
+                }),
                 PublicKey::P384(key) => ecdsa_signature(sig, 48)
                     .and_then(|s| p384::ecdsa::Signature::from_slice(&s).ok())
                     .is_some_and(|s| key.verify_prehash(&hash.digest(data), &s).is_ok()),
@@ -670,9 +672,7 @@ fn parse_jwk(entry: &Map<String, Value>, source: JwksSource) -> Option<Jwk> {
             };
             let (x, y) = (number(entry, "x")?, number(entry, "y")?);
             match curve {
-                256 => PublicKey::P256(
-                    p256::ecdsa::VerifyingKey::from_sec1_bytes(&sec1(&x, &y, 32)?).ok()?,
-                ),
+                256 => PublicKey::P256(P256PublicKey::new(&x, &y)?),
                 384 => PublicKey::P384(
                     p384::ecdsa::VerifyingKey::from_sec1_bytes(&sec1(&x, &y, 48)?).ok()?,
                 ),
