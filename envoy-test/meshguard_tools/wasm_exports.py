@@ -35,7 +35,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from meshguard_tools.wasm_imports import Reader, WasmError
+from meshguard_tools.wasm_imports import Reader, WasmError, uleb128
 
 class MissingExport(WasmError):
     """An export to drop is not in the module (an SDK update renamed or removed it)."""
@@ -81,18 +81,6 @@ EXPECTED = (
     ("proxy_on_upstream_data", "func"),
     ("proxy_on_upstream_connection_close", "func"),
 )
-
-
-def _uleb(n: int) -> bytes:
-    out = bytearray()
-    while True:
-        b = n & 0x7F
-        n >>= 7
-        if n:
-            out.append(b | 0x80)
-        else:
-            out.append(b)
-            return bytes(out)
 
 
 def _sections(data: bytes):
@@ -150,8 +138,8 @@ def strip(data: bytes, drop: tuple[str, ...] = DROPPED) -> bytes:
         if missing:
             raise MissingExport(f"not exported, cannot drop: {', '.join(missing)}")
         kept = [e for e in entries if e[0] not in drop]
-        body = _uleb(len(kept)) + b"".join(e[3] for e in kept)
-        section = bytes([EXPORT_SECTION]) + _uleb(len(body)) + body
+        body = uleb128(len(kept)) + b"".join(e[3] for e in kept)
+        section = bytes([EXPORT_SECTION]) + uleb128(len(body)) + body
         return data[:head] + section + data[end:]
     raise WasmError("no export section")
 

@@ -61,6 +61,18 @@ class Reader:
             self.uleb()
 
 
+def uleb128(n: int) -> bytes:
+    """``n`` as unsigned LEB128: WebAssembly's integer encoding, and protobuf's varint."""
+    out = bytearray()
+    while True:
+        b = n & 0x7F
+        n >>= 7
+        if not n:
+            out.append(b)
+            return bytes(out)
+        out.append(b | 0x80)
+
+
 def imports(data: bytes) -> list[tuple[str, str, str]]:
     """Return (module, field, kind) for every import of the module."""
     if data[:4] != b"\0asm":

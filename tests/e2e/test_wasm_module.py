@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from meshguard_tools import wasm_exports, wasm_imports
+from meshguard_tools.wasm_imports import uleb128
 from meshguard_tools.e2e.policies import assert_allowed, assert_denied, config, policy, rule, to
 from meshguard_tools.paths import wasm_path
 
@@ -46,20 +47,20 @@ def test_stripping_the_shipped_module_again_is_refused(module_bytes):
 def _module(exports: list[tuple[str, int, int]], tail: bytes = b"") -> bytes:
     """A minimal module: a type, three functions, a memory, the given exports, then `tail` sections."""
     def section(sid: int, body: bytes) -> bytes:
-        return bytes([sid]) + wasm_exports._uleb(len(body)) + body
+        return bytes([sid]) + uleb128(len(body)) + body
 
     def name(s: str) -> bytes:
-        return wasm_exports._uleb(len(s)) + s.encode()
+        return uleb128(len(s)) + s.encode()
 
     code = b"\x03" + b"\x02\x00\x0b" * 3
-    export_body = wasm_exports._uleb(len(exports)) + b"".join(name(n) + bytes([k]) + wasm_exports._uleb(i)
+    export_body = uleb128(len(exports)) + b"".join(name(n) + bytes([k]) + uleb128(i)
                                                              for n, k, i in exports)
     return (b"\0asm\x01\0\0\0" + section(1, b"\x01\x60\x00\x00") + section(3, b"\x03\x00\x00\x00")
             + section(5, b"\x01\x00\x01") + section(7, export_body) + section(10, code) + tail)
 
 
 def test_strip_removes_only_the_named_exports_and_keeps_every_other_byte():
-    custom = bytes([0]) + wasm_exports._uleb(5) + b"\x01xabc"
+    custom = bytes([0]) + uleb128(5) + b"\x01xabc"
     before = _module([("memory", 2, 0), ("proxy_on_log", 0, 0), ("proxy_on_tick", 0, 1), ("proxy_on_done", 0, 2)],
                      custom)
     after = wasm_exports.strip(before, ("proxy_on_log", "proxy_on_done"))

@@ -299,6 +299,12 @@ fn reduce(c: [u64; 16]) -> Fe {
 /// `a - m` if `a >= m`, else `a` (limbs below 2^32 each, `a < 2m`).
 #[inline(always)]
 fn subtract_once(a: [u64; 8], m: &Fe) -> Fe {
+    subtract_once_with_carry(a, 0, m)
+}
+
+/// `carry * 2^256 + a`, less `m` once if that is at least `m` (the value is below `2m`).
+#[inline(always)]
+fn subtract_once_with_carry(a: [u64; 8], carry: u64, m: &Fe) -> Fe {
     let [a0, a1, a2, a3, a4, a5, a6, a7] = a;
     limbs64!(m => m0, m1, m2, m3, m4, m5, m6, m7);
     let (mut d0, mut d1, mut d2, mut d3, mut d4, mut d5, mut d6, mut d7) =
@@ -313,7 +319,7 @@ fn subtract_once(a: [u64; 8], m: &Fe) -> Fe {
         d6 - m6,
         d7 - m7
     );
-    if borrow != 0 {
+    if carry == 0 && borrow != 0 {
         [a0, a1, a2, a3, a4, a5, a6, a7].map(|v| v as u32)
     } else {
         [d0, d1, d2, d3, d4, d5, d6, d7].map(|v| v as u32)
@@ -337,7 +343,6 @@ fn fsqr(a: &Fe) -> Fe {
 fn madd(a: &Fe, b: &Fe, m: &Fe) -> Fe {
     limbs64!(a => s0, s1, s2, s3, s4, s5, s6, s7);
     limbs64!(b => b0, b1, b2, b3, b4, b5, b6, b7);
-    limbs64!(m => m0, m1, m2, m3, m4, m5, m6, m7);
     let (mut s0, mut s1, mut s2, mut s3, mut s4, mut s5, mut s6, mut s7) =
         (s0, s1, s2, s3, s4, s5, s6, s7);
     let carry = add_chain!(
@@ -350,24 +355,7 @@ fn madd(a: &Fe, b: &Fe, m: &Fe) -> Fe {
         s6 + b6,
         s7 + b7
     );
-    let sum = [s0, s1, s2, s3, s4, s5, s6, s7];
-    let (mut d0, mut d1, mut d2, mut d3, mut d4, mut d5, mut d6, mut d7) =
-        (s0, s1, s2, s3, s4, s5, s6, s7);
-    let borrow = sub_chain!(
-        d0 - m0,
-        d1 - m1,
-        d2 - m2,
-        d3 - m3,
-        d4 - m4,
-        d5 - m5,
-        d6 - m6,
-        d7 - m7
-    );
-    if carry == 0 && borrow != 0 {
-        sum.map(|v| v as u32)
-    } else {
-        [d0, d1, d2, d3, d4, d5, d6, d7].map(|v| v as u32)
-    }
+    subtract_once_with_carry([s0, s1, s2, s3, s4, s5, s6, s7], carry, m)
 }
 
 /// `a - b mod m` for `a, b < m` (inlined where `m` is a constant).

@@ -26,6 +26,7 @@ import struct
 from pathlib import Path
 
 from meshguard_tools import envoy_config
+from meshguard_tools.wasm_imports import uleb128 as _varint  # protobuf's varint is unsigned LEB128
 
 WASM_TYPE = "type.googleapis.com/envoy.extensions.filters.http.wasm.v3.Wasm"
 TEC_TYPE = "type.googleapis.com/envoy.config.core.v3.TypedExtensionConfig"
@@ -35,18 +36,6 @@ ECDS_NAME = "meshguard"
 
 
 # --- protobuf wire format (proto3: varints and length-delimited fields only) ----------------------
-
-def _varint(n: int) -> bytes:
-    out = bytearray()
-    while True:
-        b = n & 0x7F
-        n >>= 7
-        if n:
-            out.append(b | 0x80)
-        else:
-            out.append(b)
-            return bytes(out)
-
 
 def _field(number: int, payload: bytes) -> bytes:
     """A length-delimited field (string, bytes, message)."""
