@@ -494,23 +494,8 @@ fn nmul(a: &Fe, b: &Fe) -> Fe {
     redc_row!(c7; c7 * n0, c8 * n1, c9 * n2, c10 * n3,
         c11 * n4, c12 * n5, c13 * n6, c14 * n7; c15; extra);
     let _ = (c0, c1, c2, c3, c4, c5, c6, c7);
-    if extra != 0 {
-        // The result is below 2n < 2^257: subtracting n once brings it below 2^256.
-        let (mut d0, mut d1, mut d2, mut d3, mut d4, mut d5, mut d6, mut d7) =
-            (c8, c9, c10, c11, c12, c13, c14, c15);
-        sub_chain!(
-            d0 - n0,
-            d1 - n1,
-            d2 - n2,
-            d3 - n3,
-            d4 - n4,
-            d5 - n5,
-            d6 - n6,
-            d7 - n7
-        );
-        return [d0, d1, d2, d3, d4, d5, d6, d7].map(|v| v as u32);
-    }
-    subtract_once([c8, c9, c10, c11, c12, c13, c14, c15], &N)
+    // The result, `extra * 2^256 + c8..c15`, is below 2n: at most one subtraction of n.
+    subtract_once_with_carry([c8, c9, c10, c11, c12, c13, c14, c15], extra, &N)
 }
 
 /// `a / 2 mod n` for `a < n`.

@@ -537,6 +537,15 @@ fn compile_resource(
         .clone()
         .filter(|ns| !ns.is_empty())
         .unwrap_or_else(|| scope.workload.namespace().to_string());
+    let applies_here = |selector: Option<&BTreeMap<String, String>>, has_target_ref: bool| {
+        applies(
+            selector,
+            has_target_ref,
+            &namespace,
+            scope.root_namespace,
+            scope.workload,
+        )
+    };
     match (resource.api_version.as_str(), resource.kind.as_str()) {
         ("security.istio.io/v1" | "security.istio.io/v1beta1", "AuthorizationPolicy") => {
             let spec: authorization_policy::AuthorizationPolicySpec =
@@ -549,13 +558,7 @@ fn compile_resource(
             };
             let policy = authorization_policy::compile_authorization_policy(spec, &ctx)
                 .map_err(|e| e.within(path.path()))?;
-            if applies(
-                policy.selector.as_ref(),
-                policy.has_target_ref,
-                &namespace,
-                scope.root_namespace,
-                scope.workload,
-            ) {
+            if applies_here(policy.selector.as_ref(), policy.has_target_ref) {
                 // The selector has done its work: drop it now rather than at the end of
                 // the load, whose peak Wasm memory keeps for good.
                 out.applied.push(CompiledPolicy {
@@ -570,13 +573,7 @@ fn compile_resource(
             let ra =
                 request_authentication::compile_request_authentication(spec, scope.jwks_clusters)
                     .map_err(|e| e.within(in_spec()))?;
-            if applies(
-                ra.selector.as_ref(),
-                ra.has_target_ref,
-                &namespace,
-                scope.root_namespace,
-                scope.workload,
-            ) {
+            if applies_here(ra.selector.as_ref(), ra.has_target_ref) {
                 out.providers.extend(ra.providers);
                 out.applied_authn += 1;
             }
