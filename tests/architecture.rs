@@ -12,6 +12,9 @@
 //!
 //!   The glue (`src/`) and the CLI (`cli/`) sit above `plugin`. Grouped `crate::{...}` imports
 //!   are refused so that every dependency is visible to this check.
+//! * **The crypto crate below the core.** `crypto/` (`meshguard-crypto`: the verification-only
+//!   RSA and P-256 that `authn::jwt` calls) depends on no other meshguard crate and on no host
+//!   SDK: the core imports it, never the reverse.
 //! * **proxy-wasm only in the glue.** Only the root package depends on proxy-wasm.
 //! * **Every host call through `src/host.rs`.** No other glue module declares host imports,
 //!   calls `proxy_wasm::hostcalls`, installs the SDK's logger (`proxy_wasm::set_log_level`,
@@ -199,8 +202,30 @@ fn the_check_catches_a_back_edge_and_a_grouped_import() {
 }
 
 #[test]
+fn the_crypto_crate_depends_on_no_other_meshguard_crate() {
+    let manifest = fs::read_to_string(Path::new(ROOT).join("crypto/Cargo.toml")).unwrap();
+    let meshguard_deps: Vec<&str> = manifest
+        .lines()
+        .filter(|l| l.trim_start().starts_with("meshguard"))
+        .collect();
+    assert!(
+        meshguard_deps.is_empty(),
+        "crypto/Cargo.toml depends on {meshguard_deps:?}"
+    );
+    let mut files = Vec::new();
+    rust_files(&Path::new(ROOT).join("crypto"), &mut files);
+    assert!(files.iter().any(|f| f.ends_with("rsa_verify.rs")));
+    for file in files {
+        let text = fs::read_to_string(&file).unwrap();
+        for other in ["meshguard_core", "meshguard::", "proxy_wasm"] {
+            assert!(!text.contains(other), "{} uses {other}", file.display());
+        }
+    }
+}
+
+#[test]
 fn only_the_glue_depends_on_proxy_wasm() {
-    for manifest in ["core/Cargo.toml", "cli/Cargo.toml"] {
+    for manifest in ["core/Cargo.toml", "crypto/Cargo.toml", "cli/Cargo.toml"] {
         let text = fs::read_to_string(Path::new(ROOT).join(manifest)).unwrap();
         let depends = text
             .lines()
@@ -367,7 +392,7 @@ const MAX_WIDTH: usize = 100;
 #[test]
 fn no_line_is_wider_than_rustfmt_formats() {
     let mut files = Vec::new();
-    for dir in ["src", "core", "cli", "tests"] {
+    for dir in ["src", "core", "crypto", "cli", "tests"] {
         rust_files(&Path::new(ROOT).join(dir), &mut files);
     }
     let mut wide = Vec::new();

@@ -1,5 +1,5 @@
-//! `p256_verify`: meshguard's verification-only ECDSA P-256 (`authn::p256_verify`) against the
-//! `p256` crate (RustCrypto, what meshguard used before).
+//! `p256_verify`: meshguard's verification-only ECDSA P-256 (`meshguard_crypto::p256_verify`)
+//! against the `p256` crate (RustCrypto, what meshguard used before).
 //!
 //! The first byte selects the case:
 //! * a fixed key (private keys 1, 2^64, n - 1, and two from a fixed seed; `Q = G` and
@@ -16,7 +16,7 @@ use std::sync::OnceLock;
 
 use arbitrary::{Result, Unstructured};
 use libfuzzer_sys::fuzz_target;
-use meshguard_core::authn::p256_verify::P256PublicKey;
+use meshguard_crypto::p256_verify::P256PublicKey;
 use p256::ecdsa::signature::hazmat::PrehashVerifier;
 use p256::elliptic_curve::point::AffineCoordinates;
 use p256::elliptic_curve::PrimeField;

@@ -1,5 +1,5 @@
-//! `rsa_verify`: meshguard's verification-only RSA (`authn::rsa_verify`) against the `rsa` crate
-//! (RustCrypto, the backend jwt-simple uses) and `num-bigint-dig`'s `modpow`.
+//! `rsa_verify`: meshguard's verification-only RSA (`meshguard_crypto::rsa_verify`) against the
+//! `rsa` crate (RustCrypto, the backend jwt-simple uses) and `num-bigint-dig`'s `modpow`.
 //!
 //! The first byte selects the case:
 //! * a fixed key (1024-bit e = 65537, 1031-bit e = 3, 2048-bit e = 65537; generated once from a
@@ -15,7 +15,7 @@ use std::sync::OnceLock;
 
 use arbitrary::{Result, Unstructured};
 use libfuzzer_sys::fuzz_target;
-use meshguard_core::authn::rsa_verify::{Digest, RsaPublicKey};
+use meshguard_crypto::rsa_verify::{Digest, RsaPublicKey};
 use rsa::rand_core::{CryptoRng, RngCore};
 use rsa::traits::PublicKeyParts;
 use rsa::{BigUint, Pkcs1v15Sign, Pss, RsaPrivateKey};

@@ -29,12 +29,12 @@
 //! [`MAX_TOKEN_LEN`] is malformed.
 
 use ed25519_compact::{PublicKey as Ed25519Key, Signature as Ed25519Signature};
+use meshguard_crypto::p256_verify::P256PublicKey;
+use meshguard_crypto::rsa_verify::{Digest, RsaPublicKey};
 use p384::ecdsa::signature::hazmat::PrehashVerifier;
 use serde_json::{Map, Value};
 
 use crate::authn::jwt_json;
-use crate::authn::p256_verify::P256PublicKey;
-use crate::authn::rsa_verify::{Digest, RsaPublicKey};
 
 /// Clock skew for `exp` and `nbf`, Envoy's `kClockSkewInSecond`.
 pub const CLOCK_SKEW_SECS: u64 = 60;

@@ -1,8 +1,8 @@
-//! `authn::rsa_verify` against the `rsa` crate (RustCrypto, the backend jwt-simple uses) and
-//! `num-bigint-dig`'s `modpow` on generated keys: 2048, 3072 and 4096 bits, odd sizes, `e` 3
-//! and 65537, every RS* and PS* hash; good signatures, corrupted ones, wrong lengths, leading
-//! zero bytes, signatures not below the modulus, and the key import rules Envoy/BoringSSL
-//! apply. Keys come from a seeded generator, so a failure reproduces.
+//! `meshguard_crypto::rsa_verify` against the `rsa` crate (RustCrypto, the backend jwt-simple uses)
+//! and `num-bigint-dig`'s `modpow` on generated keys: 2048, 3072 and 4096 bits, odd sizes, `e` 3
+//! and 65537, every RS* and PS* hash; good signatures, corrupted ones, wrong lengths, leading zero
+//! bytes, signatures not below the modulus, and the key import rules Envoy/BoringSSL apply. Keys
+//! come from a seeded generator, so a failure reproduces.
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -10,7 +10,7 @@
     clippy::indexing_slicing
 )]
 
-use meshguard_core::authn::rsa_verify::{Digest, RsaPublicKey};
+use meshguard_crypto::rsa_verify::{Digest, RsaPublicKey};
 use rsa::rand_core::{CryptoRng, RngCore};
 use rsa::traits::PublicKeyParts;
 use rsa::{BigUint, Pkcs1v15Sign, Pss, RsaPrivateKey};

@@ -1,9 +1,9 @@
-//! `authn::p256_verify` against the `p256` crate (RustCrypto, what meshguard used before) on
-//! generated keys and ES256 signatures: good signatures, the other valid `s` (n - s, high-S),
-//! corrupted `r`/`s`/digest, `r`/`s` of 0, n or above, and key import (off-curve points,
+//! `meshguard_crypto::p256_verify` against the `p256` crate (RustCrypto, what meshguard used
+//! before) on generated keys and ES256 signatures: good signatures, the other valid `s` (n - s,
+//! high-S), corrupted `r`/`s`/digest, `r`/`s` of 0, n or above, and key import (off-curve points,
 //! coordinates not below p, no affine identity). Signatures built deliberately reach the
-//! exceptional paths: `u1 G + u2 Q` adding a point to itself (doubling inside the addition) or
-//! to its negation (R at infinity), and `x(R) >= n` (accepted through `r + n < p`).
+//! exceptional paths: `u1 G + u2 Q` adding a point to itself (doubling inside the addition) or to
+//! its negation (R at infinity), and `x(R) >= n` (accepted through `r + n < p`).
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -12,7 +12,7 @@
 )]
 
 use jwt_simple::prelude::*;
-use meshguard_core::authn::p256_verify::P256PublicKey;
+use meshguard_crypto::p256_verify::P256PublicKey;
 use p256::ecdsa::signature::hazmat::PrehashVerifier;
 use p256::elliptic_curve::point::AffineCoordinates;
 use p256::elliptic_curve::sec1::FromSec1Point;

@@ -118,6 +118,7 @@ impl std::fmt::Debug for RsaPublicKey {
 impl RsaPublicKey {
     /// Imports `n` and `e` (big-endian, any number of leading zero bytes), or `None` for a key
     /// Envoy refuses.
+    #[inline(never)]
     pub fn new(n: &[u8], e: &[u8]) -> Option<RsaPublicKey> {
         let e = match strip_zeros(e) {
             [3] => 3,
@@ -160,6 +161,7 @@ impl RsaPublicKey {
     }
 
     /// RSASSA-PKCS1-v1_5: whether `sig` signs the message whose `digest` hash is `hashed`.
+    #[inline(never)]
     pub fn verify_pkcs1v15(&self, digest: Digest, hashed: &[u8], sig: &[u8]) -> bool {
         let Some(em) = self.raw(sig) else {
             return false;
@@ -182,6 +184,7 @@ impl RsaPublicKey {
     }
 
     /// RSASSA-PSS with MGF1 of the same hash and a salt as long as the hash.
+    #[inline(never)]
     pub fn verify_pss(&self, digest: Digest, hashed: &[u8], sig: &[u8]) -> bool {
         let Some(em) = self.raw(sig) else {
             return false;

@@ -787,6 +787,7 @@ impl std::fmt::Debug for P256PublicKey {
 impl P256PublicKey {
     /// Imports the affine point `(x, y)` (big-endian, any length), or `None` when a coordinate
     /// is not below p or the point is not on the curve.
+    #[inline(never)]
     pub fn new(x: &[u8], y: &[u8]) -> Option<P256PublicKey> {
         let (x, y) = (from_be_bytes(x)?, from_be_bytes(y)?);
         if !less(&x, &P) || !less(&y, &P) {
@@ -809,6 +810,7 @@ impl P256PublicKey {
     }
 
     /// Whether `(r, s)` (big-endian, any length) signs the message whose hash is `digest`.
+    #[inline(never)]
     pub fn verify(&self, digest: &[u8], r: &[u8], s: &[u8]) -> bool {
         let (Some(r), Some(s)) = (from_be_bytes(r), from_be_bytes(s)) else {
             return false;
