@@ -7,6 +7,7 @@
 //! cargo bench --bench engine -- --load-only 10000   # one load, for a profiler
 //! cargo bench --bench engine -- --load-file cfg.json [--owned]   # load a file (massif)
 //! cargo bench --bench engine -- --decide-only 50    # 100,000 decisions, for a profiler
+//! cargo bench --bench engine -- --pipeline-only 1 [--allowed]   # 100,000 requests, for a profiler
 //! ```
 //!
 //! Needs `[[bench]] name = "engine" harness = false` in Cargo.toml. Uses only the public API:
@@ -21,6 +22,13 @@
 //! * denied, no match: the right path with `x-tenant: nobody` (every ALLOW rule is tried);
 //! * denied by DENY: `GET /admin/config` (the DENY policies decide first).
 //!
+//! `--pipeline-only` runs what the filter runs per request instead of `Engine::decide` alone:
+//! the header map decoded from the proxy-wasm pairs wire format, then `decide_request` (the
+//! DENY policies, the ALLOW rules, the reply of a denial, the counters), in `make bench`'s
+//! half-denied rotation (allowed prefix path, DENY `/admin`, allowed template, no ALLOW match),
+//! or only the allowed request with `--allowed`: the native counterpart of `make bench-instr`'s
+//! 1-rule cases, per function under callgrind (`callgrind_annotate --inclusive=yes`).
+//!
 //! Memory: a counting global allocator reports the heap the loaded engine holds and the
 //! peak above the input during `load` (native 64-bit sizes; wasm32 pointers are half as wide).
 //!
@@ -33,13 +41,17 @@
 //! module ships), so absolute numbers are for that optimization level.
 
 use std::alloc::{GlobalAlloc, Layout, System};
+use std::cell::RefCell;
 use std::error::Error;
 use std::hint::black_box;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use meshguard_core::plugin::engine::Engine;
+use meshguard_core::authn::authenticator::AuthnState;
+use meshguard_core::plugin::engine::{Engine, Verdict};
 use meshguard_core::plugin::plugin_config::{self, NodeInfo};
+use meshguard_core::plugin::request_pipeline::{decide_request, PipelineRequest, Side};
+use meshguard_core::request::header_pairs;
 use meshguard_core::request::peer::Peer;
 use meshguard_core::request::request_view::{Headers, StaticConnection};
 use serde_json::{json, Map, Value};
@@ -187,6 +199,70 @@ fn headers(path: &str, tenant: &str) -> Vec<(String, Vec<u8>)> {
     .iter()
     .map(|(k, v)| (k.to_string(), v.as_bytes().to_vec()))
     .collect()
+}
+
+/// The request headers in the pairs wire format the host hands the filter, with the headers
+/// Envoy adds on the way (`x-forwarded-proto`, `x-request-id`, `x-envoy-expected-rq-timeout-ms`).
+fn wire_headers(path: &str, tenant: &str) -> Vec<u8> {
+    header_pairs::encode(&[
+        (":authority", "localhost:10001"),
+        (":path", path),
+        (":method", "GET"),
+        (":scheme", "https"),
+        ("user-agent", "wrk"),
+        ("x-tenant", tenant),
+        ("x-forwarded-proto", "https"),
+        ("x-request-id", "5f0c5a2e-1d3b-4d7e-9a51-0b8f1c2d3e4f"),
+        ("x-envoy-expected-rq-timeout-ms", "15000"),
+    ])
+}
+
+/// N rules, then 100,000 requests through the whole pipeline (see the module doc).
+fn pipeline_only(n: usize, allowed_only: bool) -> Result<(), Box<dyn Error>> {
+    let bytes = config_json(n, true)?;
+    let (engine, _report) =
+        plugin_config::load(&bytes, &NodeInfo::default()).map_err(|e| e.to_string())?;
+    let caller = n - 1;
+    let conn = connection(caller);
+    let tenant = format!("t{caller}");
+    let ok = (
+        wire_headers(&format!("/svc{caller}/items/42"), &tenant),
+        true,
+    );
+    let mut stream = vec![ok];
+    if !allowed_only {
+        stream.push((wire_headers("/admin/config", &tenant), false));
+        stream.push((
+            wire_headers(&format!("/api/v1/items{caller}"), &tenant),
+            true,
+        ));
+        stream.push((
+            wire_headers(&format!("/svc{caller}/items/42"), "nobody"),
+            false,
+        ));
+    }
+    let cache = RefCell::new(AuthnState::new(100));
+    let no_payload = || None;
+    let clock = || 1_800_000_000;
+    let mut allowed = 0;
+    for (wire, expect) in stream.iter().cycle().take(100_000) {
+        let pairs = header_pairs::decode(black_box(wire)).ok_or("bad pairs")?;
+        let request = PipelineRequest {
+            headers: Headers::from_wire(&pairs),
+            connection: &conn,
+            side: Side::Inbound,
+            clock: &clock,
+            jwt_authn_payload: &no_payload,
+        };
+        let outcome = decide_request(&engine, &request, &cache);
+        if (outcome.verdict == Verdict::Allow) != *expect {
+            return Err(format!("unexpected verdict {:?}", outcome.verdict).into());
+        }
+        allowed += usize::from(outcome.verdict == Verdict::Allow);
+        black_box(outcome);
+    }
+    println!("{allowed} of 100000 allowed");
+    Ok(())
 }
 
 fn connection(caller: usize) -> StaticConnection {
@@ -358,6 +434,13 @@ fn main() -> Result<(), Box<dyn Error>> {
             .count();
         println!("{allowed} of 100000 allowed");
         return Ok(());
+    }
+    if let Some(n) = args
+        .iter()
+        .position(|a| a == "--pipeline-only")
+        .and_then(|i| args.get(i + 1))
+    {
+        return pipeline_only(n.parse()?, args.iter().any(|a| a == "--allowed"));
     }
     let quick = args.iter().any(|a| a == "--quick");
     let listed: Option<Vec<usize>> = args

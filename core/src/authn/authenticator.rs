@@ -55,7 +55,7 @@ use crate::authn::jwt::{self, JwtFailure, KeySet, ParsedToken};
 use crate::authn::jwt_json;
 use crate::authn::request_authentication::{Keys, Location, Provider};
 use crate::matchers::sort_order::sort_by_bytes;
-use crate::request::request_view::Headers;
+use crate::request::request_view::{self, Headers};
 use crate::request::verified_claims::Claims;
 
 /// A change the filter applies to an allowed request, in order.
@@ -401,7 +401,7 @@ impl<'h, 'a> Work<'h, 'a> {
             out.extend(
                 self.headers
                     .iter()
-                    .filter(|(n, _)| n.eq_ignore_ascii_case(name.as_bytes()))
+                    .filter(|(n, _)| request_view::same_name(n, name.as_bytes()))
                     .map(|(_, v)| v),
             );
         }
@@ -433,7 +433,7 @@ impl<'h, 'a> Work<'h, 'a> {
             let present = self
                 .headers
                 .iter()
-                .any(|(n, _)| n.eq_ignore_ascii_case(name.as_bytes()));
+                .any(|(n, _)| request_view::same_name(n, name.as_bytes()));
             if present {
                 edits.push(HeaderEdit::Remove(name.to_string()));
             }
@@ -684,7 +684,7 @@ pub fn edited_headers<'a>(
     for edit in edits {
         match edit {
             HeaderEdit::Remove(name) => {
-                out.retain(|(n, _)| !n.eq_ignore_ascii_case(name.as_bytes()));
+                out.retain(|(n, _)| !request_view::same_name(n, name.as_bytes()));
             }
             HeaderEdit::Append(name, value) => out.push((name.as_bytes(), value.as_bytes())),
             HeaderEdit::SetPath(path) => {

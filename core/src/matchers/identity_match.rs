@@ -296,7 +296,11 @@ fn describe_glob(tokens: &[GlobToken]) -> (IdentityField, Vec<String>) {
 /// Every `<x>` such that `/ns/<x>/` occurs in `id` (occurrences may overlap).
 fn namespace_segments(id: &[u8]) -> impl Iterator<Item = &[u8]> {
     (0..id.len()).filter_map(move |start| {
-        let rest = id.get(start..)?.strip_prefix(b"/ns/")?;
+        // A slice pattern, not `strip_prefix`: it compiles to four byte tests where the core's
+        // opt-level "z" would call `strip_prefix` and `memcmp` for every position.
+        let [b'/', b'n', b's', b'/', rest @ ..] = id.get(start..)? else {
+            return None;
+        };
         let end = rest.iter().position(|c| *c == b'/')?;
         rest.get(..end)
     })

@@ -141,7 +141,7 @@ impl Predicate {
             Predicate::All(_) | Predicate::Or(_) | Predicate::Not(_) | Predicate::SourceIp(_) => {
                 self.eval(s) == Tri::True
             }
-            Predicate::Header(name, m) => s.headers.values(name).any(|v| m.matches(v)),
+            Predicate::Header(name, m) => s.headers.any_value(name, |v| m.matches(v)),
             Predicate::Path(m) => s
                 .headers
                 .first(":path")

@@ -144,8 +144,16 @@ impl MtlsPolicy {
     }
 
     /// True when some port is STRICT or DISABLE (so the filter must look at the connection).
+    /// Asked on every request: inlined, with `matches!` rather than the derived `PartialEq`
+    /// (a call at the core's opt-level "z").
+    #[inline(always)]
     pub fn needs_connection(&self) -> bool {
-        self.default != Mode::Permissive || self.ports.iter().any(|(_, m)| m != Mode::Permissive)
+        !matches!(self.default, Mode::Permissive)
+            || self
+                .ports
+                .0
+                .iter()
+                .any(|(_, m)| !matches!(m, Mode::Permissive))
     }
 }
 

@@ -54,16 +54,55 @@ impl<'a> Headers<'a> {
     pub fn values(&self, name: &'a str) -> impl Iterator<Item = &'a [u8]> + 'a {
         let name = lookup_name(name).as_bytes();
         self.iter()
-            .filter(move |(n, _)| n.eq_ignore_ascii_case(name))
+            .filter(move |(n, _)| same_name(n, name))
             .map(|(_, v)| v)
     }
 
-    /// The first value of `name`; for pseudo-headers, which occur once.
+    /// Whether some value of header `name` satisfies `test` (what [`Headers::values`]`.any`
+    /// answers), in plain loops over the pairs: this runs for every header condition of every
+    /// request, and the core's opt-level "z" leaves each step of an iterator chain a call.
+    pub fn any_value(&self, name: &str, mut test: impl FnMut(&[u8]) -> bool) -> bool {
+        let name = lookup_name(name).as_bytes();
+        match self.pairs {
+            Pairs::Owned(pairs) => {
+                for (n, v) in pairs {
+                    if same_name(n.as_bytes(), name) && test(v) {
+                        return true;
+                    }
+                }
+            }
+            Pairs::Wire(pairs) => {
+                for (n, v) in pairs {
+                    if same_name(n, name) && test(v) {
+                        return true;
+                    }
+                }
+            }
+        }
+        false
+    }
+
+    /// The first value of `name`; for pseudo-headers, which occur once. Plain loops, as
+    /// [`Headers::any_value`].
     pub fn first(&self, name: &str) -> Option<&'a [u8]> {
         let name = lookup_name(name).as_bytes();
-        self.iter()
-            .find(|(n, _)| n.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v)
+        match self.pairs {
+            Pairs::Owned(pairs) => {
+                for (n, v) in pairs {
+                    if same_name(n.as_bytes(), name) {
+                        return Some(v);
+                    }
+                }
+            }
+            Pairs::Wire(pairs) => {
+                for (n, v) in pairs {
+                    if same_name(n, name) {
+                        return Some(v);
+                    }
+                }
+            }
+        }
+        None
     }
 
     /// True for a gRPC request (`content-type: application/grpc...`).
@@ -73,12 +112,32 @@ impl<'a> Headers<'a> {
     }
 }
 
+/// Header names compared ASCII case-insensitively, the lengths first, in a loop written out so
+/// that it compiles into the caller: at the core's opt-level "z", `eq_ignore_ascii_case` (of
+/// slices or of bytes) or a `zip` stays a call for every name of the map.
+#[inline(always)]
+#[allow(clippy::manual_ignore_case_cmp)]
+pub fn same_name(a: &[u8], b: &[u8]) -> bool {
+    if a.len() != b.len() {
+        return false;
+    }
+    let mut i = 0;
+    while let (Some(x), Some(y)) = (a.get(i), b.get(i)) {
+        if x.to_ascii_lowercase() != y.to_ascii_lowercase() {
+            return false;
+        }
+        i += 1;
+    }
+    true
+}
+
 /// The name Envoy's request header map looks `name` up under: the legacy `host` is an alias of
 /// `:authority` (`Headers::HostLegacy` in Envoy's static lookup table), so Envoy's RBAC header
 /// matcher on `host` (Istio `request.headers[host]`) reads the `:authority` value. The map handed
 /// to a filter never holds a separate `host` entry.
+#[inline(always)]
 fn lookup_name(name: &str) -> &str {
-    if name.eq_ignore_ascii_case("host") {
+    if same_name(name.as_bytes(), b"host") {
         ":authority"
     } else {
         name
@@ -164,5 +223,59 @@ impl Connection for StaticConnection {
             .iter()
             .find(|(f, k, _)| f == filter && k == key)
             .map(|(_, _, v)| v.clone())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn owned() -> Vec<(String, Vec<u8>)> {
+        [
+            (":authority", "example.com"),
+            (":path", "/a?b"),
+            ("X-Tenant", "t1"),
+            ("x-tenant", "t2"),
+            ("x-tenanT-id", "t3"),
+        ]
+        .iter()
+        .map(|(n, v)| (n.to_string(), v.as_bytes().to_vec()))
+        .collect()
+    }
+
+    #[test]
+    fn first_and_any_value_answer_as_the_iterator_does_for_both_pair_forms() {
+        let owned = owned();
+        let wire: Vec<(&[u8], &[u8])> = owned
+            .iter()
+            .map(|(n, v)| (n.as_bytes(), v.as_slice()))
+            .collect();
+        for headers in [Headers::new(&owned), Headers::from_wire(&wire)] {
+            for name in [
+                ":path",
+                "x-tenant",
+                "X-TENANT",
+                "host",
+                ":authority",
+                "x-ten",
+                "",
+            ] {
+                let by_iterator = headers
+                    .iter()
+                    .find(|(n, _)| n.eq_ignore_ascii_case(lookup_name(name).as_bytes()));
+                assert_eq!(headers.first(name), by_iterator.map(|(_, v)| v), "{name}");
+                let values: Vec<&[u8]> = headers.values(name).collect();
+                for wanted in [&b"t1"[..], b"t2", b"t3", b"example.com", b"/a?b"] {
+                    assert_eq!(
+                        headers.any_value(name, |v| v == wanted),
+                        values.contains(&wanted),
+                        "{name} {wanted:?}"
+                    );
+                }
+            }
+        }
+        assert!(same_name(b"X-Tenant", b"x-tenant"));
+        assert!(!same_name(b"x-tenant", b"x-tenanz"));
+        assert!(!same_name(b"x-tenant", b"x-tenant-id"));
     }
 }
