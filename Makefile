@@ -177,7 +177,7 @@ test: deps build lint unit-test wasm-imports e2e
 lint:
 	cargo fmt --all --check
 	cargo clippy $(CARGO_LOCKED) --workspace --all-targets -- -D warnings
-	cargo clippy $(CARGO_LOCKED) --release --target $(WASM_TARGET) -p meshguard -p meshguard-core --lib -- -D warnings
+	cargo clippy $(CARGO_LOCKED) --release --target $(WASM_TARGET) -p meshguard -p meshguard-core -p meshguard-crypto --lib -- -D warnings
 	cargo check $(CARGO_LOCKED) --manifest-path fuzz/Cargo.toml --bins
 
 unit-test:
