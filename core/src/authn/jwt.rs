@@ -29,11 +29,11 @@
 //! [`MAX_TOKEN_LEN`] is malformed.
 
 use ed25519_compact::{PublicKey as Ed25519Key, Signature as Ed25519Signature};
-use p384::ecdsa::signature::hazmat::PrehashVerifier;
 use serde_json::{Map, Value};
 
 use crate::authn::jwt_json;
 use crate::authn::p256_verify::P256PublicKey;
+use crate::authn::p384_verify::P384PublicKey;
 use crate::authn::rsa_verify::{Digest, RsaPublicKey};
 
 /// Clock skew for `exp` and `nbf`, Envoy's `kClockSkewInSecond`.
@@ -485,7 +485,7 @@ pub struct Jwk {
 enum PublicKey {
     Rsa(RsaPublicKey),
     P256(P256PublicKey),
-    P384(p384::ecdsa::VerifyingKey),
+    P384(P384PublicKey),
     /// A P-521 key Envoy would use; kept for kid/alg selection, never verifies here.
     P521,
     Ed25519(Ed25519Key),
@@ -564,9 +564,10 @@ impl KeySet {
                     let (r, s) = rs.split_at(rs.len() / 2);
                     key.verify(&hash.digest(data), r, s)
                 }),
-                PublicKey::P384(key) => ecdsa_signature(sig, 48)
-                    .and_then(|s| p384::ecdsa::Signature::from_slice(&s).ok())
-                    .is_some_and(|s| key.verify_prehash(&hash.digest(data), &s).is_ok()),
+                PublicKey::P384(key) => ecdsa_signature(sig, 48).is_some_and(|rs| {
+                    let (r, s) = rs.split_at(rs.len() / 2);
+                    key.verify(&hash.digest(data), r, s)
+                }),
                 PublicKey::P521 => false,
                 PublicKey::Oct(secret) => {
                     let mac = hash.hmac(data, secret);
@@ -673,9 +674,7 @@ fn parse_jwk(entry: &Map<String, Value>, source: JwksSource) -> Option<Jwk> {
             let (x, y) = (number(entry, "x")?, number(entry, "y")?);
             match curve {
                 256 => PublicKey::P256(P256PublicKey::new(&x, &y)?),
-                384 => PublicKey::P384(
-                    p384::ecdsa::VerifyingKey::from_sec1_bytes(&sec1(&x, &y, 48)?).ok()?,
-                ),
+                384 => PublicKey::P384(P384PublicKey::new(&x, &y)?),
                 _ => PublicKey::P521,
             }
         }
@@ -699,13 +698,6 @@ fn parse_jwk(entry: &Map<String, Value>, source: JwksSource) -> Option<Jwk> {
         alg: alg.map(str::to_string),
         key,
     })
-}
-
-/// SEC1 uncompressed point `04 || x || y` from big-endian coordinates of any length.
-fn sec1(x: &[u8], y: &[u8], size: usize) -> Option<Vec<u8>> {
-    let mut point = vec![0x04];
-    point.extend(fixed_width(&[x, y], size)?);
-    Some(point)
 }
 
 #[cfg(test)]
