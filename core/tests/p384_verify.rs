@@ -492,3 +492,57 @@ fn es384_tokens_verify_through_the_jwks_as_envoy_verifies_them() {
         Err(JwtFailure::VerificationFails)
     );
 }
+
+#[test]
+fn a_p384_key_without_alg_hashes_other_algorithms_with_sha256_as_envoy_does() {
+    // Envoy's verifyJwtWithoutTimeChecking hashes for an EC key with SHA-384 only for ES384,
+    // SHA-512 only for ES512, and SHA-256 for every other alg (RS384 included).
+    let mut rng = Rng(6);
+    let d = rng.scalar();
+    let (x, y) = coordinates(&(ProjectivePoint::GENERATOR * d));
+    let keys = p384_jwks(&x, &y, None);
+    let header = |alg: &str| {
+        use jwt_simple::reexports::ct_codecs::{Base64UrlSafeNoPadding, Encoder};
+        let h = format!(r#"{{"alg":"{alg}"}}"#);
+        let p = r#"{"sub":"alice"}"#;
+        format!(
+            "{}.{}",
+            Base64UrlSafeNoPadding::encode_to_string(h).unwrap(),
+            Base64UrlSafeNoPadding::encode_to_string(p).unwrap()
+        )
+    };
+    let mut token = |signed: &str, digest: &[u8]| {
+        use jwt_simple::reexports::ct_codecs::{Base64UrlSafeNoPadding, Encoder};
+        let mut wide = vec![0u8; 48usize.saturating_sub(digest.len())];
+        wide.extend_from_slice(&digest[..digest.len().min(48)]);
+        let (r, s) = sign(&d, &rng.scalar(), &scalar_reduced(&wide));
+        let sig = [bytes(&r), bytes(&s)].concat();
+        format!(
+            "{signed}.{}",
+            Base64UrlSafeNoPadding::encode_to_string(sig).unwrap()
+        )
+    };
+    for (alg, right, wrong) in [
+        ("ES384", 384, 256),
+        ("ES512", 512, 384),
+        ("ES256", 256, 384),
+        ("RS384", 256, 384),
+        ("PS512", 256, 512),
+        ("HS384", 256, 384),
+    ] {
+        let signed = header(alg);
+        let digest = |bits| match bits {
+            256 => hmac_sha256::Hash::hash(signed.as_bytes()).to_vec(),
+            384 => hmac_sha512::sha384::Hash::hash(signed.as_bytes()).to_vec(),
+            _ => hmac_sha512::Hash::hash(signed.as_bytes()).to_vec(),
+        };
+        let good = token(&signed, &digest(right));
+        assert_eq!(keys.verify(&parse(&good)), Ok(()), "{alg}");
+        let bad = token(&signed, &digest(wrong));
+        assert_eq!(
+            keys.verify(&parse(&bad)),
+            Err(JwtFailure::VerificationFails),
+            "{alg}"
+        );
+    }
+}

@@ -17,8 +17,9 @@
 //! * time with a 60 s skew (`nbf` against `now + 60`, `exp` against `now - 60`), then audience
 //!   (both sides stripped of `http(s)://` and one trailing `/`), then the keys: every JWK whose
 //!   `kid` (when both have one) and `alg` (when the JWK has one) fit is tried in order; the key
-//!   type, not the token's `alg`, picks the primitive, and the token's `alg` only the hash
-//!   (an Ed25519 signature of the wrong length ends the search at once);
+//!   type, not the token's `alg`, picks the primitive, and the token's `alg` only the hash:
+//!   SHA-384/512 for the key type's own 384/512 algorithms, SHA-256 for any other `alg` (an
+//!   Ed25519 signature of the wrong length ends the search at once);
 //! * JWKS entries are accepted and refused as Envoy does (an RSA key with `alg` starting `RS`
 //!   or `PS` and `e` 3 or 65537, an EC key whose `alg`/`crv` agree, defaulting to P-256; `use`
 //!   is not looked at).
@@ -227,6 +228,18 @@ impl Alg {
             Alg::Hs256 => "HS256",
             Alg::Hs384 => "HS384",
             Alg::Hs512 => "HS512",
+        }
+    }
+
+    /// The digest Envoy's `verifyJwtWithoutTimeChecking` uses with a key whose algorithms start
+    /// with `family` (`ES`, `RS`/`PS`, `HS`): SHA-384 or SHA-512 for that family's 384 and 512
+    /// algorithms, SHA-256 for any other (an `RS384` token checked against an EC key without
+    /// `alg` is hashed with SHA-256).
+    fn hash_for(self, family: &[&str]) -> Hash {
+        if family.iter().any(|f| self.name().starts_with(f)) {
+            self.hash()
+        } else {
+            Hash::Sha256
         }
     }
 
@@ -550,9 +563,9 @@ impl KeySet {
                 continue;
             }
             matched = true;
-            let hash = token.alg.hash();
             let ok = match &jwk.key {
                 PublicKey::Rsa(key) => {
+                    let hash = token.alg.hash_for(&["RS", "PS"]);
                     let digest = hash.digest(data);
                     match token.alg.name().get(..2) {
                         Some("RS") => key.verify_pkcs1v15(hash.rsa(), &digest, sig),
@@ -562,15 +575,15 @@ impl KeySet {
                 }
                 PublicKey::P256(key) => ecdsa_signature(sig, 32).is_some_and(|rs| {
                     let (r, s) = rs.split_at(rs.len() / 2);
-                    key.verify(&hash.digest(data), r, s)
+                    key.verify(&token.alg.hash_for(&["ES"]).digest(data), r, s)
                 }),
                 PublicKey::P384(key) => ecdsa_signature(sig, 48).is_some_and(|rs| {
                     let (r, s) = rs.split_at(rs.len() / 2);
-                    key.verify(&hash.digest(data), r, s)
+                    key.verify(&token.alg.hash_for(&["ES"]).digest(data), r, s)
                 }),
                 PublicKey::P521 => false,
                 PublicKey::Oct(secret) => {
-                    let mac = hash.hmac(data, secret);
+                    let mac = token.alg.hash_for(&["HS"]).hmac(data, secret);
                     mac.len() == sig.len() && constant_time_eq(&mac, sig)
                 }
                 PublicKey::Ed25519(key) => {
