@@ -870,6 +870,40 @@ mod tests {
         assert!(KeySet::parse(r#"{"keys":{}}"#, JwksSource::Inline).is_err());
     }
 
+    #[test]
+    fn an_oct_key_without_alg_macs_other_algorithms_with_sha256_as_envoy_does() {
+        // verify.cc: an oct key uses SHA-384/512 only for HS384/HS512, SHA-256 for any other alg.
+        let keys = KeySet::parse(
+            r#"{"keys":[{"kty":"oct","k":"c2VjcmV0"}]}"#,
+            JwksSource::Inline,
+        )
+        .unwrap();
+        for (alg, right, wrong) in [
+            ("HS256", Hash::Sha256, Hash::Sha384),
+            ("HS384", Hash::Sha384, Hash::Sha256),
+            ("HS512", Hash::Sha512, Hash::Sha256),
+            ("RS384", Hash::Sha256, Hash::Sha384),
+            ("ES512", Hash::Sha256, Hash::Sha512),
+        ] {
+            let header = format!(r#"{{"alg":"{alg}"}}"#);
+            let signed = format!(
+                "{}.{}",
+                ct_codecs_b64(header.as_bytes()),
+                ct_codecs_b64(br#"{"sub":"a"}"#)
+            );
+            let token = |hash: Hash| {
+                let mac = hash.hmac(signed.as_bytes(), b"secret");
+                parse(&format!("{signed}.{}", ct_codecs_b64(&mac))).unwrap()
+            };
+            assert_eq!(keys.verify(&token(right)), Ok(()), "{alg}");
+            assert_eq!(
+                keys.verify(&token(wrong)),
+                Err(JwtFailure::VerificationFails),
+                "{alg}"
+            );
+        }
+    }
+
     fn ct_codecs_b64(data: &[u8]) -> String {
         const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
         let mut out = String::new();
