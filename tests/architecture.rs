@@ -12,9 +12,10 @@
 //!
 //!   The glue (`src/`) and the CLI (`cli/`) sit above `plugin`. Grouped `crate::{...}` imports
 //!   are refused so that every dependency is visible to this check.
-//! * **The crypto crate below the core.** `crypto/` (`meshguard-crypto`: the verification-only
-//!   RSA and P-256 that `authn::jwt` calls) depends on no other meshguard crate and on no host
-//!   SDK: the core imports it, never the reverse.
+//! * **The crypto crates below the core.** `crypto/` (`meshguard-crypto`: the verification-only
+//!   RSA and P-256) and `crypto-p384/` (`meshguard-crypto-p384`: P-384), which `authn::jwt`
+//!   calls, depend on no other meshguard crate and on no host SDK: the core imports them, never
+//!   the reverse.
 //! * **proxy-wasm only in the glue.** Only the root package depends on proxy-wasm.
 //! * **Every host call through `src/host.rs`.** No other glue module declares host imports,
 //!   calls `proxy_wasm::hostcalls`, installs the SDK's logger (`proxy_wasm::set_log_level`,
@@ -202,19 +203,22 @@ fn the_check_catches_a_back_edge_and_a_grouped_import() {
 }
 
 #[test]
-fn the_crypto_crate_depends_on_no_other_meshguard_crate() {
-    let manifest = fs::read_to_string(Path::new(ROOT).join("crypto/Cargo.toml")).unwrap();
-    let meshguard_deps: Vec<&str> = manifest
-        .lines()
-        .filter(|l| l.trim_start().starts_with("meshguard"))
-        .collect();
-    assert!(
-        meshguard_deps.is_empty(),
-        "crypto/Cargo.toml depends on {meshguard_deps:?}"
-    );
+fn the_crypto_crates_depend_on_no_other_meshguard_crate() {
     let mut files = Vec::new();
-    rust_files(&Path::new(ROOT).join("crypto"), &mut files);
+    for dir in ["crypto", "crypto-p384"] {
+        let manifest = fs::read_to_string(Path::new(ROOT).join(dir).join("Cargo.toml")).unwrap();
+        let meshguard_deps: Vec<&str> = manifest
+            .lines()
+            .filter(|l| l.trim_start().starts_with("meshguard"))
+            .collect();
+        assert!(
+            meshguard_deps.is_empty(),
+            "{dir}/Cargo.toml depends on {meshguard_deps:?}"
+        );
+        rust_files(&Path::new(ROOT).join(dir), &mut files);
+    }
     assert!(files.iter().any(|f| f.ends_with("rsa_verify.rs")));
+    assert!(files.iter().any(|f| f.ends_with("p384_verify.rs")));
     for file in files {
         let text = fs::read_to_string(&file).unwrap();
         for other in ["meshguard_core", "meshguard::", "proxy_wasm"] {
@@ -225,7 +229,12 @@ fn the_crypto_crate_depends_on_no_other_meshguard_crate() {
 
 #[test]
 fn only_the_glue_depends_on_proxy_wasm() {
-    for manifest in ["core/Cargo.toml", "crypto/Cargo.toml", "cli/Cargo.toml"] {
+    for manifest in [
+        "core/Cargo.toml",
+        "crypto/Cargo.toml",
+        "crypto-p384/Cargo.toml",
+        "cli/Cargo.toml",
+    ] {
         let text = fs::read_to_string(Path::new(ROOT).join(manifest)).unwrap();
         let depends = text
             .lines()
@@ -392,7 +401,7 @@ const MAX_WIDTH: usize = 100;
 #[test]
 fn no_line_is_wider_than_rustfmt_formats() {
     let mut files = Vec::new();
-    for dir in ["src", "core", "crypto", "cli", "tests"] {
+    for dir in ["src", "core", "crypto", "crypto-p384", "cli", "tests"] {
         rust_files(&Path::new(ROOT).join(dir), &mut files);
     }
     let mut wide = Vec::new();

@@ -1,5 +1,6 @@
 //! End-user authentication: Istio `RequestAuthentication` verified as Envoy's `jwt_authn` does.
-//! The RSA and P-256 signature checks are the `meshguard-crypto` crate's (`crypto/`).
+//! The RSA and P-256 signature checks are the `meshguard-crypto` crate's (`crypto/`), P-384 the
+//! `meshguard-crypto-p384` crate's (`crypto-p384/`).
 
 pub mod authenticator;
 pub mod jwks_schedule;
