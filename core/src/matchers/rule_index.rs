@@ -27,7 +27,7 @@
 //! it matters and keep every candidate.
 
 use std::borrow::Cow;
-use std::collections::HashMap;
+use hashbrown::HashMap;
 
 use crate::matchers::identity_match::IdentityMatch;
 use crate::matchers::path_match::{url_path, PathMatch};
