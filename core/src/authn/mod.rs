@@ -1,6 +1,7 @@
 //! End-user authentication: Istio `RequestAuthentication` verified as Envoy's `jwt_authn` does.
 
 pub mod authenticator;
+pub mod decimal;
 pub mod jwks_schedule;
 pub mod jwt;
 pub mod jwt_json;

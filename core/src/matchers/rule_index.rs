@@ -26,8 +26,8 @@
 //! module. Hash maps keyed by exact values, prefix lengths and suffix lengths are as fast where
 //! it matters and keep every candidate.
 
-use std::borrow::Cow;
 use hashbrown::HashMap;
+use std::borrow::Cow;
 
 use crate::matchers::identity_match::IdentityMatch;
 use crate::matchers::path_match::{url_path, PathMatch};
