@@ -42,44 +42,60 @@ pub fn parse(text: &[u8]) -> Option<f64> {
     if int.is_empty() || (mantissa.len() > int.len() && frac.is_empty()) {
         return None;
     }
-    let mut digits: Vec<u8> = Vec::new();
-    let mut exp10: i64 = 0;
-    let mut sticky = false;
-    for (position, &c) in int.iter().chain(frac).enumerate() {
+    // The value is D x 10^exp10, D the integer the mantissa's digits spell (the point removed):
+    // `count` significant digits, the first 19 of them in `m`.
+    let mut count: i64 = 0;
+    let mut m = 0u64;
+    for &c in int.iter().chain(frac) {
         if !c.is_ascii_digit() {
             return None;
         }
-        let fractional = position >= int.len();
-        if digits.is_empty() && c == b'0' {
-            exp10 -= i64::from(fractional);
-        } else if digits.len() < MAX_DIGITS {
-            digits.push(c - b'0');
-            exp10 -= i64::from(fractional);
-        } else {
-            exp10 += i64::from(!fractional);
-            sticky |= c != b'0';
+        if count > 0 || c != b'0' {
+            count += 1;
+            if count <= 19 {
+                m = m * 10 + u64::from(c - b'0');
+            }
         }
     }
-    if let Some(exponent) = exponent {
-        exp10 = exp10.saturating_add(parse_exponent(exponent)?);
-    }
-    while digits.last() == Some(&0) {
-        digits.pop();
-        exp10 += 1;
-    }
-    let count = i64::try_from(digits.len()).ok()?;
-    if digits.is_empty() || count.saturating_add(exp10) < -324 {
+    let exponent = match exponent {
+        Some(exponent) => parse_exponent(exponent)?,
+        None => 0,
+    };
+    let exp10 = exponent.saturating_sub(i64::try_from(frac.len()).ok()?);
+    if count == 0 || count.saturating_add(exp10) < -324 {
         return Some(signed(0.0));
     }
     if count.saturating_add(exp10) > 310 {
         return Some(signed(f64::INFINITY));
     }
-    if !sticky && count <= 15 && (-22..=22).contains(&exp10) {
-        let m = digits.iter().fold(0u64, |m, &d| m * 10 + u64::from(d)) as f64;
+    if count <= 15 && (-22..=22).contains(&exp10) {
+        // No allocation on this path (every timestamp takes it).
         let power = exact_power_of_ten(exp10.unsigned_abs());
+        let m = m as f64;
         return Some(signed(if exp10 < 0 { m / power } else { m * power }));
     }
-    nearest(&digits, exp10, sticky).map(signed)
+    slow(int, frac, exp10, count).map(signed)
+}
+
+/// The digits kept (the first [`MAX_DIGITS`] significant ones, trailing zeros removed) and
+/// [`nearest`]'s answer for them.
+#[inline(never)]
+fn slow(int: &[u8], frac: &[u8], exp10: i64, count: i64) -> Option<f64> {
+    let mut digits: Vec<u8> = Vec::new();
+    let mut sticky = false;
+    for &c in int.iter().chain(frac).skip_while(|&&c| c == b'0') {
+        if digits.len() < MAX_DIGITS {
+            digits.push(c - b'0');
+        } else {
+            sticky |= c != b'0';
+        }
+    }
+    let mut exp10 = exp10 + count - i64::try_from(digits.len()).ok()?;
+    while digits.last() == Some(&0) {
+        digits.pop();
+        exp10 += 1;
+    }
+    nearest(&digits, exp10, sticky)
 }
 
 /// The exponent's digits after `e`, with their sign, saturated far beyond any double's range.
