@@ -25,10 +25,11 @@ use meshguard_core::authn::authenticator::{AuthnState, HeaderEdit};
 use meshguard_core::authn::jwks_schedule::JwksSchedule;
 use meshguard_core::authn::jwt::{JwksSource, KeySet};
 use meshguard_core::authn::request_authentication::{Keys, RemoteJwks};
+use meshguard_core::config_json::source::{ConfigSource, ReadError};
 use meshguard_core::matchers::cidr::parse_socket_ip;
 use meshguard_core::plugin::counters::{Counter, CounterSink, PolicyOutcome};
 use meshguard_core::plugin::engine::Engine;
-use meshguard_core::plugin::plugin_config::{self, NodeInfo, WorkloadSource};
+use meshguard_core::plugin::plugin_config::{self, LoadError, NodeInfo, WorkloadSource};
 use meshguard_core::plugin::request_pipeline::{
     decide_request, PipelineRequest, Reply, RequestOutcome, DECISION_HEADER, DENY_BODY,
     DENY_DETAILS,
@@ -344,23 +345,15 @@ impl FilterRoot {
 impl RootContext for FilterRoot {
     inert_root_helpers!();
 
-    fn on_configure(&mut self, _size: usize) -> bool {
+    fn on_configure(&mut self, size: usize) -> bool {
         // Match the log crate's level to Envoy's, so disabled debug lines cost no host call.
         let _ = host::follow_host_log_level();
-        let bytes = match host::plugin_configuration() {
-            Ok(bytes) => bytes,
-            Err(e) => {
-                log::error!(
-                    "meshguard: cannot read the plugin configuration (host status {})",
-                    e.0
-                );
-                return false;
-            }
-        };
-        let announced = fingerprint(&bytes);
-        // The text is freed inside the load, before the engine is built (the Wasm heap keeps
-        // its load peak for good).
-        match plugin_config::load_owned(bytes, &node_info()) {
+        // Read from Envoy a chunk at a time, never whole (the Wasm heap keeps its load peak for
+        // good).
+        let mut source = PluginConfiguration::new(size);
+        let loaded = plugin_config::load_from(&mut source, &node_info());
+        let announced = source.fingerprint.to_le_bytes();
+        match loaded {
             Ok((engine, report)) => {
                 let source = match report.workload_source {
                     WorkloadSource::Config => "plugin configuration",
@@ -418,9 +411,13 @@ impl RootContext for FilterRoot {
                 count_config("meshguard_config_loaded");
                 true
             }
-            Err(e) => {
+            Err(LoadError::Invalid(e)) => {
                 log::error!("meshguard: invalid configuration, rejected: {e}");
                 count_config("meshguard_config_rejected");
+                false
+            }
+            Err(LoadError::Unreadable(e)) => {
+                log::error!("meshguard: cannot read the plugin configuration {e}");
                 false
             }
         }
@@ -584,15 +581,48 @@ fn envoy_jwt_payload() -> Option<Map<String, Value>> {
 /// Shared-data key holding the fingerprint of the last configuration announced in the log.
 const LOADED_KEY: &str = "meshguard.configuration_loaded";
 
-/// FNV-1a 64 of the configuration bytes: which configuration was announced (not a security
-/// boundary; a collision only turns a start-up line into a debug line).
-fn fingerprint(bytes: &[u8]) -> [u8; 8] {
-    bytes
-        .iter()
-        .fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
+/// The plugin configuration as Envoy holds it, read a slice at a time through the host, with
+/// the FNV-1a 64 of its bytes taken as they are first read in order: which configuration was
+/// announced (not a security boundary; a collision only turns a start-up line into a debug
+/// line).
+struct PluginConfiguration {
+    size: usize,
+    /// Bytes hashed so far (the text's first bytes).
+    hashed: usize,
+    fingerprint: u64,
+}
+
+impl PluginConfiguration {
+    fn new(size: usize) -> PluginConfiguration {
+        PluginConfiguration {
+            size,
+            hashed: 0,
+            fingerprint: 0xcbf2_9ce4_8422_2325,
+        }
+    }
+}
+
+impl ConfigSource for PluginConfiguration {
+    fn size(&self) -> usize {
+        self.size
+    }
+
+    fn read(&mut self, start: usize, max: usize) -> Result<Vec<u8>, ReadError> {
+        let bytes = host::plugin_configuration_bytes(start, max)
+            .map_err(|e| ReadError::new(start, format!("host status {}", e.0)))?;
+        // The bytes not hashed yet, when this read reaches them (the text is read in order
+        // from its start at least once before a load succeeds).
+        let new = self
+            .hashed
+            .checked_sub(start)
+            .and_then(|skip| bytes.get(skip..))
+            .unwrap_or_default();
+        self.fingerprint = new.iter().fold(self.fingerprint, |h, b| {
             (h ^ u64::from(*b)).wrapping_mul(0x0000_0100_0000_01b3)
-        })
-        .to_le_bytes()
+        });
+        self.hashed += new.len();
+        Ok(bytes)
+    }
 }
 
 /// Nesting accepted when decoding claims from metadata.

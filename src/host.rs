@@ -202,10 +202,18 @@ pub fn set_request_header(name: &str, value: &str) -> Result<(), HostError> {
 
 /// A host buffer (e.g. an HTTP call response body); `Ok(None)` when empty or absent.
 pub fn buffer(buffer_type: u32, size: usize) -> Result<Option<Vec<u8>>, HostError> {
+    buffer_slice(buffer_type, 0, size)
+}
+
+/// Up to `max` bytes of a host buffer from byte `start`; `Ok(None)` when there are none.
+/// proxy-wasm-cpp-host's `get_buffer_bytes` returns fewer bytes at the end of the buffer, and
+/// an empty result (OK, a null pointer) from its end on.
+fn buffer_slice(buffer_type: u32, start: usize, max: usize) -> Result<Option<Vec<u8>>, HostError> {
     let mut data = null_mut();
     let mut returned = 0;
     // SAFETY: out-pointers are valid; the host fills them per the ABI.
-    let status = unsafe { proxy_get_buffer_bytes(buffer_type, 0, size, &mut data, &mut returned) };
+    let status =
+        unsafe { proxy_get_buffer_bytes(buffer_type, start, max, &mut data, &mut returned) };
     match status {
         // SAFETY: the host returned this buffer for this call.
         OK => Ok(unsafe { take(data, returned) }),
@@ -322,9 +330,11 @@ pub fn increment_counter(id: u32, n: u64) -> Result<(), HostError> {
     status_result(unsafe { proxy_increment_metric(id, n) })
 }
 
-/// The plugin configuration bytes (empty when Envoy passes none).
-pub fn plugin_configuration() -> Result<Vec<u8>, HostError> {
-    Ok(buffer(BUFFER_PLUGIN_CONFIGURATION, usize::MAX)?.unwrap_or_default())
+/// Up to `max` bytes of the plugin configuration from byte `start` (readable during
+/// `on_configure`, whose argument is its size): the loader reads it a chunk at a time instead
+/// of copying the whole text into the VM. Empty from the end of the configuration on.
+pub fn plugin_configuration_bytes(start: usize, max: usize) -> Result<Vec<u8>, HostError> {
+    Ok(buffer_slice(BUFFER_PLUGIN_CONFIGURATION, start, max)?.unwrap_or_default())
 }
 
 /// Shared data (one store per VM id, seen by every thread's VM): `true` when this VM is the

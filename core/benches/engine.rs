@@ -5,7 +5,7 @@
 //! cargo bench --bench engine -- --quick   # sizes 10, 1000, shorter batches
 //! cargo bench --bench engine -- --sizes 1,10000,99997   # these sizes (99,997 + 3 DENY = 100,000)
 //! cargo bench --bench engine -- --load-only 10000   # one load, for a profiler
-//! cargo bench --bench engine -- --load-file cfg.json [--owned]   # load a file (massif)
+//! cargo bench --bench engine -- --load-file cfg.json   # load a file (massif)
 //! cargo bench --bench engine -- --decide-only 50    # 100,000 decisions, for a profiler
 //! ```
 //!
@@ -38,6 +38,7 @@ use std::hint::black_box;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
+use meshguard_core::config_json::source::CHUNK;
 use meshguard_core::plugin::engine::Engine;
 use meshguard_core::plugin::plugin_config::{self, NodeInfo};
 use meshguard_core::request::peer::Peer;
@@ -285,19 +286,6 @@ fn fmt_ns(ns: f64) -> String {
     }
 }
 
-/// Heap held by the engine and the peak during `load_owned`, the input included (it is freed
-/// inside, before the engine is built, as the filter loads).
-fn load_owned_heap(bytes: Vec<u8>) -> Result<(usize, usize), Box<dyn Error>> {
-    let before = LIVE.load(Ordering::Relaxed).saturating_sub(bytes.len());
-    PEAK.store(LIVE.load(Ordering::Relaxed), Ordering::Relaxed);
-    let loaded = plugin_config::load_owned(black_box(bytes), &NodeInfo::default())
-        .map_err(|e| e.to_string())?;
-    let held = LIVE.load(Ordering::Relaxed).saturating_sub(before);
-    let peak = PEAK.load(Ordering::Relaxed).saturating_sub(before);
-    drop(black_box(loaded));
-    Ok((held, peak))
-}
-
 fn main() -> Result<(), Box<dyn Error>> {
     let args: Vec<String> = std::env::args().collect();
     if let Some(n) = args
@@ -319,20 +307,13 @@ fn main() -> Result<(), Box<dyn Error>> {
         .and_then(|i| args.get(i + 1))
     {
         // For profilers (`valgrind --tool=massif`): one load of a configuration file, as the
-        // filter loads it (the text is the only other allocation).
+        // filter loads it (the text, read before, is the only other allocation).
         let bytes = std::fs::read(path)?;
         let input = bytes.len();
-        if !args.iter().any(|a| a == "--owned") {
-            let (held, peak) = load_heap(&bytes)?;
-            println!(
-                "load: {input} bytes in, engine heap {held} bytes, peak with the input {} bytes",
-                input + peak
-            );
-        }
-        let (held, peak) = load_owned_heap(bytes)?;
+        let (held, peak) = load_heap(&bytes)?;
         println!(
-            "load_owned (as the filter loads): engine heap {held} bytes, peak with the input \
-            {peak} bytes"
+            "load (read {CHUNK} bytes at a time, as the filter reads Envoy's copy): {input} \
+            bytes in, engine heap {held} bytes, load peak {peak} bytes (the text not included)"
         );
         return Ok(());
     }

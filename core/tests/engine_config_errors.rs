@@ -10,6 +10,7 @@
 mod common;
 
 use common::*;
+use meshguard_core::config_json::source::SliceSource;
 use meshguard_core::plugin::plugin_config::{load, NodeInfo};
 use serde_json::json;
 
@@ -519,11 +520,11 @@ fn an_unknown_field_in_server_set_metadata_is_ignored_but_one_in_the_object_is_n
 // ---------------------------------------------------------------------------------------
 // resources are compiled one at a time; which error is reported does not change
 
-fn owned_err(config: &serde_json::Value) -> String {
-    match meshguard_core::plugin::plugin_config::load_owned(
-        config.to_string().into_bytes(),
-        &NodeInfo::default(),
-    ) {
+/// The error of loading `config` read three bytes at a time (every span crosses chunks).
+fn chunked_err(config: &serde_json::Value) -> String {
+    let text = config.to_string();
+    let mut source = SliceSource::with_max_read(text.as_bytes(), 3);
+    match meshguard_core::plugin::plugin_config::load_from(&mut source, &NodeInfo::default()) {
         Ok(_) => panic!("loaded: {config}"),
         Err(e) => e.to_string(),
     }
@@ -542,7 +543,7 @@ fn an_unreadable_resource_is_reported_before_an_earlier_one_that_fails_to_compil
     ]);
     let err = load_err(&config);
     assert_eq!(err.to_string(), "resources[1]: missing field `metadata`");
-    assert_eq!(owned_err(&config), err.to_string());
+    assert_eq!(chunked_err(&config), err.to_string());
 }
 
 #[test]
@@ -562,11 +563,11 @@ fn the_first_resource_that_fails_to_compile_is_reported_when_all_can_be_read() {
         err.path.to_string(),
         "resources[1].spec.rules[0].to[0].operation.method"
     );
-    assert_eq!(owned_err(&config), err.to_string());
+    assert_eq!(chunked_err(&config), err.to_string());
 }
 
 #[test]
-fn load_owned_loads_what_load_loads() {
+fn a_configuration_read_a_few_bytes_at_a_time_loads_what_it_loads_read_at_once() {
     let config = cfg(vec![
         ap(
             NS,
@@ -578,18 +579,19 @@ fn load_owned_loads_what_load_loads() {
             ap(NS, "c", json!({"action": "DENY", "rules": [{}]}))]}),
     ]);
     let node = NodeInfo::default();
-    let (borrowed, report) = load(config.to_string().as_bytes(), &node).unwrap();
-    let (owned, owned_report) =
-        meshguard_core::plugin::plugin_config::load_owned(config.to_string().into_bytes(), &node)
-            .unwrap();
-    assert_eq!(borrowed.rule_count(), 3);
-    assert_eq!(owned.rule_count(), borrowed.rule_count());
+    let text = config.to_string();
+    let (whole, report) = load(text.as_bytes(), &node).unwrap();
+    let mut source = SliceSource::with_max_read(text.as_bytes(), 5);
+    let (chunked, chunked_report) =
+        meshguard_core::plugin::plugin_config::load_from(&mut source, &node).unwrap();
+    assert_eq!(whole.rule_count(), 3);
+    assert_eq!(chunked.rule_count(), whole.rule_count());
     assert_eq!(
-        owned.policy_names().collect::<Vec<_>>(),
-        borrowed.policy_names().collect::<Vec<_>>()
+        chunked.policy_names().collect::<Vec<_>>(),
+        whole.policy_names().collect::<Vec<_>>()
     );
     assert_eq!(
-        (owned_report.resources, owned_report.applied_policies),
+        (chunked_report.resources, chunked_report.applied_policies),
         (report.resources, report.applied_policies)
     );
 }

@@ -15,6 +15,7 @@
 //! ignored. Every other unknown field is an error, and every error names the field it is about,
 //! so Envoy refuses the configuration with one clear log line.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 
 use std::marker::PhantomData;
@@ -30,7 +31,11 @@ use crate::authorization::deny_response::{DenyResponse, RawDenyResponse};
 use crate::authorization::legacy_rbac::LegacyRbac;
 use crate::authorization::rule_id::RuleId;
 use crate::authorization::security_rule::{self, InventoryEntry, ServiceAccounts};
-use crate::config_json::reader::{FromJson, Json, RawMembers, RawMembersSeed};
+use crate::config_json::outline::{outline, Outline, Span};
+use crate::config_json::reader::{check_keys, FromJson, Json, RawMembers, RawMembersSeed};
+#[cfg(test)]
+use crate::config_json::source::CHUNK as CHUNK_SIZE;
+use crate::config_json::source::{read_all, ConfigSource, Cursor, ReadError, SliceSource};
 use crate::egress::service_entry;
 use crate::egress::sidecar::{self, Egress, OutboundMode};
 use crate::error::{ConfigError, ConfigPath, ResourcePath};
@@ -283,18 +288,72 @@ fn read_spec<T: FromJson>(spec: Option<&RawValue>) -> Result<T, ConfigError> {
     }
 }
 
-/// Parses and compiles a plugin configuration. An empty configuration means no policies.
+/// Parses and compiles a plugin configuration held in memory (the CLI, the tests): read
+/// through [`load_from`] as the filter reads it. An empty configuration means no policies.
 pub fn load(bytes: &[u8], node: &NodeInfo) -> Result<(Engine, LoadReport), ConfigError> {
-    compile(bytes, node).and_then(Compiled::build)
+    load_from(&mut SliceSource::new(bytes), node).map_err(|e| match e {
+        LoadError::Invalid(e) => e,
+        // A slice is always read whole; kept for completeness.
+        LoadError::Unreadable(e) => ConfigError::new(
+            ConfigPath::root(),
+            format!("cannot read the configuration {e}"),
+        ),
+    })
 }
 
-/// [`load`], freeing the configuration text as soon as every resource is compiled, before the
-/// engine and its indexes are built: they reuse its memory instead of growing the heap above it
-/// (a Wasm VM keeps its load peak for good). Same result and errors as [`load`].
-pub fn load_owned(bytes: Vec<u8>, node: &NodeInfo) -> Result<(Engine, LoadReport), ConfigError> {
-    let compiled = compile(&bytes, node);
-    drop(bytes);
-    compiled.and_then(Compiled::build)
+/// Why a configuration was not loaded.
+#[derive(Debug, Clone, PartialEq)]
+pub enum LoadError {
+    /// The configuration is wrong (one error, naming the field).
+    Invalid(ConfigError),
+    /// The text could not be read from its source (a host error, or cut short).
+    Unreadable(ReadError),
+}
+
+impl From<ConfigError> for LoadError {
+    fn from(e: ConfigError) -> LoadError {
+        LoadError::Invalid(e)
+    }
+}
+
+impl From<ReadError> for LoadError {
+    fn from(e: ReadError) -> LoadError {
+        LoadError::Unreadable(e)
+    }
+}
+
+impl std::fmt::Display for LoadError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            LoadError::Invalid(e) => e.fmt(f),
+            LoadError::Unreadable(e) => write!(f, "cannot read the configuration {e}"),
+        }
+    }
+}
+
+/// Parses and compiles the configuration that `source` reads a chunk at a time, never holding
+/// the whole text: one pass outlines it (where each top-level member and each resource is, the
+/// whole text checked as JSON and UTF-8), then each member and each resource is read and parsed
+/// from its own bytes, compiled, and freed before the next. A text the outline does not follow
+/// (not JSON, or unusual: see `config_json::outline`) is read whole and parsed as one document,
+/// so its error is the one it always was. Results and errors are those of parsing the whole
+/// text.
+pub fn load_from(
+    source: &mut dyn ConfigSource,
+    node: &NodeInfo,
+) -> Result<(Engine, LoadReport), LoadError> {
+    let mut cursor = Cursor::new(source);
+    let compiled = match outline(&mut cursor)? {
+        Some(outline) => compile(Text::Outlined(cursor, outline), node)?,
+        None => {
+            drop(cursor);
+            let bytes = read_all(source)?;
+            // Freed once every resource is compiled, before the engine is built: the engine
+            // reuses its memory instead of growing the heap above it.
+            compile(Text::Whole(&bytes), node)?
+        }
+    };
+    Ok(compiled.build())
 }
 
 /// A configuration whose resources are compiled, owning nothing of its text: what
@@ -311,18 +370,81 @@ struct Compiled {
 
 impl Compiled {
     /// The engine: rule sets at their final size and their indexes.
-    fn build(self) -> Result<(Engine, LoadReport), ConfigError> {
+    fn build(self) -> (Engine, LoadReport) {
         let engine = Engine::new(self.applied, self.authenticator, self.settings)
             .with_mtls(self.mtls)
             .with_security_layer(self.security_layer)
             .with_egress(self.egress, self.report.workload.namespace());
-        Ok((engine, self.report))
+        (engine, self.report)
     }
 }
 
-/// Parses the configuration and compiles its resources, one at a time: a resource's metadata
-/// and document are freed as soon as it is compiled.
-fn compile(bytes: &[u8], node: &NodeInfo) -> Result<Compiled, ConfigError> {
+/// The configuration text, as [`compile`] reads it.
+enum Text<'t, 's> {
+    /// Whole in memory, parsed as one document whose members stay raw.
+    Whole(&'t [u8]),
+    /// With its source: each member and resource read where the outline puts it.
+    Outlined(Cursor<'s>, Outline),
+}
+
+/// The `resources` of a configuration, not yet parsed.
+enum Resources<'t, 's> {
+    /// The raw elements of the whole text's list.
+    Raw(Vec<&'t RawValue>),
+    /// Where each element is.
+    Spans(Cursor<'s>, Vec<Span>),
+}
+
+impl Resources<'_, '_> {
+    fn len(&self) -> usize {
+        match self {
+            Resources::Raw(list) => list.len(),
+            Resources::Spans(_, spans) => spans.len(),
+        }
+    }
+
+    /// Calls `f` with each resource's index and text, in order (the text is freed after).
+    fn each(
+        self,
+        f: &mut dyn FnMut(usize, &str) -> Result<(), ConfigError>,
+    ) -> Result<(), LoadError> {
+        match self {
+            Resources::Raw(list) => {
+                for (i, value) in list.iter().enumerate() {
+                    f(i, value.get())?;
+                }
+            }
+            Resources::Spans(mut cursor, spans) => {
+                for (i, span) in spans.iter().enumerate() {
+                    let text = span_text(&mut cursor, *span, || {
+                        ConfigPath::root().field("resources").index(i)
+                    })?;
+                    f(i, text)?;
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The text of `span`, UTF-8 as the outline checked (an error at `path` otherwise).
+fn span_text<'c>(
+    cursor: &'c mut Cursor<'_>,
+    span: Span,
+    path: impl Fn() -> ConfigPath,
+) -> Result<&'c str, LoadError> {
+    let bytes = cursor.bytes(span.start, span.end)?;
+    std::str::from_utf8(bytes).map_err(|e| {
+        LoadError::Invalid(ConfigError::new(
+            path(),
+            format!("configuration is not valid JSON: invalid UTF-8 ({e})"),
+        ))
+    })
+}
+
+/// The top-level members of a whole text: their keys checked, all but `resources` read into
+/// the configuration's settings; the resources left raw.
+fn read_whole<'t, 's>(bytes: &'t [u8]) -> Result<(RawConfig, Resources<'t, 's>), ConfigError> {
     let trimmed = bytes.iter().filter(|b| !b.is_ascii_whitespace()).count();
     let text: &[u8] = if trimmed == 0 { b"{}" } else { bytes };
     let top = parse_config(text)?;
@@ -332,13 +454,51 @@ fn compile(bytes: &[u8], node: &NodeInfo) -> Result<Compiled, ConfigError> {
         Some(list) => parse(list).map_err(|e| e.within("resources"))?,
         None => Vec::new(),
     };
+    Ok((raw, Resources::Raw(resources)))
+}
+
+/// The top-level members of an outlined text, read as [`read_whole`] reads them: each member
+/// but `resources` read from its own bytes and parsed from them (so an error in it has the
+/// line and column it had in the member's raw text).
+fn read_outlined<'t, 's>(
+    mut cursor: Cursor<'s>,
+    outline: Outline,
+) -> Result<(RawConfig, Resources<'t, 's>), LoadError> {
+    check_keys(
+        &mut outline.members.iter().map(|(key, _)| key.as_str()),
+        &CONFIG_FIELDS,
+        true,
+    )?;
+    let mut texts = Vec::new();
+    for (key, span) in outline.members.iter().filter(|(key, _)| key != "resources") {
+        let text = span_text(&mut cursor, *span, || ConfigPath::root().field(key.clone()))?;
+        texts.push((key.as_str(), text.to_string()));
+    }
+    let mut members = Vec::with_capacity(texts.len());
+    for (key, text) in &texts {
+        let value = parse_seed(text, PhantomData)
+            .map_err(|e| e.within(ConfigPath::root().field(key.to_string())))?;
+        members.push((Cow::Borrowed(*key), value));
+    }
+    let raw = RawConfig::from_json(&Json::Object(members))?;
+    Ok((raw, Resources::Spans(cursor, outline.resources)))
+}
+
+/// Parses the configuration and compiles its resources, one at a time: a resource's text,
+/// metadata and document are freed as soon as it is compiled.
+fn compile(text: Text<'_, '_>, node: &NodeInfo) -> Result<Compiled, LoadError> {
+    let (raw, resources) = match text {
+        Text::Whole(bytes) => read_whole(bytes)?,
+        Text::Outlined(cursor, outline) => read_outlined(cursor, outline)?,
+    };
 
     let (workload, workload_source) = match raw.workload {
         Some(w) if w.namespace.is_empty() => {
             return Err(ConfigError::new(
                 ConfigPath::root().field("workload").field("namespace"),
                 "must not be empty",
-            ));
+            )
+            .into());
         }
         Some(w) => {
             let services = w.services.clone();
@@ -367,7 +527,8 @@ fn compile(bytes: &[u8], node: &NodeInfo) -> Result<Compiled, ConfigError> {
             return Err(ConfigError::new(
                 ConfigPath::root().field("trustDomainAliases").index(i),
                 "must not be empty",
-            ));
+            )
+            .into());
         }
     }
     let trust = TrustBundle::new(&trust_domain, &raw.trust_domain_aliases);
@@ -391,18 +552,19 @@ fn compile(bytes: &[u8], node: &NodeInfo) -> Result<Compiled, ConfigError> {
     // reported, wherever it is, as when all were read before any was compiled.
     let mut resource_count = 0;
     let mut first_error = None;
-    let mut items = Vec::new();
-    for (i, value) in resources.iter().enumerate() {
+    resources.each(&mut |i, value| {
+        let mut items = Vec::new();
         flatten(value, ResourcePath::new(i), &mut items)?;
         resource_count += items.len();
-        for (path, resource) in items.drain(..) {
+        for (path, resource) in items {
             if first_error.is_none() {
                 first_error = compile_resource(path, resource, &scope, &mut out).err();
             }
         }
-    }
+        Ok(())
+    })?;
     if let Some(e) = first_error {
-        return Err(e);
+        return Err(e.into());
     }
     let Gathered {
         mut applied,
@@ -454,14 +616,17 @@ fn compile(bytes: &[u8], node: &NodeInfo) -> Result<Compiled, ConfigError> {
         return Err(ConfigError::new(
             "resources",
             format!("{rules} rules apply to this workload; at most {MAX_RULES} are accepted"),
-        ));
+        )
+        .into());
     }
     let settings = Settings {
         decision_header: raw.decision_header,
         decision_latency_histogram: raw.decision_latency_histogram,
         decision_filter_state: raw.decision_filter_state,
         jwks_refresh_seconds: match raw.jwks_refresh_seconds {
-            Some(0) => return Err(ConfigError::new("jwksRefreshSeconds", "must be at least 1")),
+            Some(0) => {
+                return Err(ConfigError::new("jwksRefreshSeconds", "must be at least 1").into())
+            }
             Some(s) => s,
             None => DEFAULT_JWKS_REFRESH_SECONDS,
         },
@@ -692,11 +857,11 @@ struct RawResource<'a> {
 // compiler, whose memory grows with the largest function (README, "Module size and memory").
 #[inline(never)]
 fn flatten<'v>(
-    value: &'v RawValue,
+    value: &'v str,
     path: ResourcePath,
     out: &mut Vec<(ResourcePath, RawResource<'v>)>,
 ) -> Result<(), ConfigError> {
-    let object = parse_seed(value.get(), RawMembersSeed("RawObject"))
+    let object = parse_seed(value, RawMembersSeed("RawObject"))
         .and_then(|object| object.check(&OBJECT_FIELDS, true).map(|()| object))
         .map_err(|e| e.within(path.path()))?;
     let names = parse_members(&object, |key| key == "apiVersion" || key == "kind")
@@ -726,7 +891,7 @@ fn flatten<'v>(
             return Err(ConfigError::new(path.path(), "missing field `items`"));
         };
         for (i, item) in items.into_iter().enumerate() {
-            flatten(item, path.item(i), out)?;
+            flatten(item.get(), path.item(i), out)?;
         }
         return Ok(());
     }
@@ -770,4 +935,166 @@ fn applies(
         return false;
     }
     selector.is_none_or(|labels| workload.matches_labels(labels))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// What loading `text` gives, as text: the error, or the counts of what was loaded.
+    fn outcome(loaded: Result<(Engine, LoadReport), LoadError>) -> String {
+        match loaded {
+            Ok((engine, report)) => format!(
+                "{} resources, {} apply, {} rules, policies {:?}",
+                report.resources,
+                report.applied_policies,
+                engine.rule_count(),
+                engine.policy_names().collect::<Vec<_>>()
+            ),
+            Err(e) => format!("error: {e}"),
+        }
+    }
+
+    /// The text parsed whole, as the loader did before it read configurations in chunks.
+    fn whole(text: &[u8]) -> String {
+        outcome(compile(Text::Whole(text), &NodeInfo::default()).map(Compiled::build))
+    }
+
+    fn chunked(text: &[u8], max_read: usize) -> String {
+        let mut source = SliceSource::with_max_read(text, max_read);
+        outcome(load_from(&mut source, &NodeInfo::default()))
+    }
+
+    /// A configuration whose strings hold escapes and characters of two to four bytes, so
+    /// that reads of a few bytes split them everywhere.
+    const CONFIG: &str = r#"{"workload": {"namespace": "ns1", "labels": {"app": "caf\u00e9"}},
+  "trustDomain": "cluster.local",
+  "resources": [
+    {"apiVersion": "security.istio.io/v1", "kind": "AuthorizationPolicy",
+     "metadata": {"name": "allow-é", "namespace": "ns1", "annotations": {"a": "\"q\" \\ \/"}},
+     "spec": {"action": "ALLOW", "rules": [{"to": [{"operation":
+       {"paths": ["/€/😀", "/caf\u00e9\ud83d\ude00"], "methods": ["GET"]}}]}]}},
+    {"apiVersion": "v1", "kind": "List", "items": [
+      {"apiVersion": "security.istio.io/v1", "kind": "AuthorizationPolicy",
+       "metadata": {"name": "deny\tx", "namespace": "ns1"},
+       "spec": {"action": "DENY", "rules": [{"to": [{"operation": {"paths": ["/ß"]}}]}]}}]}
+  ],
+  "decisionHeader": true}"#;
+
+    #[test]
+    fn a_configuration_read_in_chunks_of_any_size_loads_as_the_whole_text() {
+        let expected = whole(CONFIG.as_bytes());
+        assert_eq!(
+            expected,
+            "2 resources, 2 apply, 2 rules, policies [\"ns[ns1]-policy[deny\\tx]\", \
+            \"ns[ns1]-policy[allow-é]\"]"
+        );
+        for max_read in (1..=40).chain([CONFIG.len() - 1, CONFIG.len(), usize::MAX]) {
+            assert_eq!(chunked(CONFIG.as_bytes(), max_read), expected, "{max_read}");
+        }
+    }
+
+    #[test]
+    fn a_configuration_of_exactly_one_chunk_and_one_byte_more_loads() {
+        for size in [CHUNK_SIZE - 1, CHUNK_SIZE, CHUNK_SIZE + 1, 2 * CHUNK_SIZE] {
+            let mut text = CONFIG.as_bytes().to_vec();
+            let last = text.pop();
+            text.resize(size - 1, b' ');
+            text.extend(last);
+            assert_eq!(text.len(), size);
+            assert_eq!(
+                chunked(&text, usize::MAX),
+                whole(CONFIG.as_bytes()),
+                "{size}"
+            );
+        }
+    }
+
+    #[test]
+    fn an_empty_or_blank_configuration_loads_no_policies() {
+        for text in ["", "  \n", "\u{c}", "{}"] {
+            assert_eq!(
+                whole(text.as_bytes()),
+                "0 resources, 0 apply, 0 rules, policies []"
+            );
+            for max_read in [1, 2, usize::MAX] {
+                assert_eq!(chunked(text.as_bytes(), max_read), whole(text.as_bytes()));
+            }
+        }
+    }
+
+    /// Every text one edit away from the configuration, valid or not: the same result and the
+    /// same error (the field, the reason, serde_json's line and column) read in chunks as whole.
+    #[test]
+    fn every_text_one_edit_from_a_configuration_gives_the_same_error_in_chunks() {
+        let bytes = CONFIG.as_bytes();
+        let mut errors = std::collections::BTreeSet::new();
+        for at in 0..=bytes.len() {
+            let mut variants = vec![
+                [&bytes[..at], &bytes[(at + 1).min(bytes.len())..]].concat(),
+                bytes[..at].to_vec(),
+                [&bytes[..at], b"\xff", &bytes[at..]].concat(),
+            ];
+            for insert in [b"\"", b"\\", b",", b"}", b"]", b"x", b"0"] {
+                variants.push([&bytes[..at], insert, &bytes[at..]].concat());
+            }
+            for variant in variants {
+                let expected = whole(&variant);
+                assert_eq!(
+                    chunked(&variant, 3),
+                    expected,
+                    "{:?}",
+                    String::from_utf8_lossy(&variant)
+                );
+                errors.insert(expected);
+            }
+        }
+        // Syntax errors with serde_json's positions, refusals of fields, UTF-8, and more.
+        assert!(errors.len() > 200, "{}", errors.len());
+        assert!(errors
+            .iter()
+            .any(|e| e.contains("not valid JSON") && e.contains(" line ")));
+        assert!(errors.iter().any(|e| e.contains("invalid UTF-8 at byte")));
+        assert!(errors.iter().any(|e| e.contains("unknown field")));
+    }
+
+    /// A source that fails, or ends early, at a given byte.
+    struct Failing {
+        text: Vec<u8>,
+        at: usize,
+        host_error: bool,
+    }
+
+    impl ConfigSource for Failing {
+        fn size(&self) -> usize {
+            self.text.len()
+        }
+
+        fn read(&mut self, start: usize, max: usize) -> Result<Vec<u8>, ReadError> {
+            if start + max > self.at && self.host_error {
+                return Err(ReadError::new(start, "host status 2"));
+            }
+            let end = (start + max).min(self.at).max(start);
+            Ok(self.text[start..end].to_vec())
+        }
+    }
+
+    #[test]
+    fn a_host_error_or_a_text_cut_short_fails_the_load() {
+        let text = CONFIG.as_bytes().to_vec();
+        for at in [0, 1, 100, text.len() - 1] {
+            for host_error in [true, false] {
+                let mut source = Failing {
+                    text: text.clone(),
+                    at,
+                    host_error,
+                };
+                let Err(LoadError::Unreadable(e)) = load_from(&mut source, &NodeInfo::default())
+                else {
+                    panic!("loaded from a source failing at {at}");
+                };
+                assert!(e.at <= at, "{e}");
+            }
+        }
+    }
 }
