@@ -12,12 +12,14 @@
 //! Nothing here can panic on host input: every host call returns `Result`.
 
 use std::cell::{Cell, OnceCell, RefCell};
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::net::IpAddr;
 use std::rc::Rc;
+use std::time::{Duration, SystemTime};
 
+use hashbrown::HashMap;
 use proxy_wasm::traits::{Context, HttpContext, RootContext};
-use proxy_wasm::types::{Action, ContextType};
+use proxy_wasm::types::{Action, Bytes, ContextType, GrpcStatusCode, Status};
 
 use meshguard_core::authn::authenticator::{AuthnState, HeaderEdit};
 use meshguard_core::authn::jwks_schedule::JwksSchedule;
@@ -38,6 +40,7 @@ use meshguard_core::request::request_view::{Connection, Headers, MetadataValue, 
 use serde_json::{Map, Value};
 
 use crate::host;
+use crate::sdk_helpers::{inert_context_helpers, inert_http_helpers, inert_root_helpers};
 
 const DECISION_PROPERTY: &str = "meshguard.decision";
 /// Filter state a `set_filter_state` filter may set from `%DOWNSTREAM_DIRECT_REMOTE_ADDRESS%`
@@ -220,6 +223,8 @@ struct JwksFetch {
 }
 
 impl Context for FilterRoot {
+    inert_context_helpers!();
+
     fn on_http_call_response(
         &mut self,
         token_id: u32,
@@ -338,6 +343,8 @@ impl FilterRoot {
 }
 
 impl RootContext for FilterRoot {
+    inert_root_helpers!();
+
     fn on_configure(&mut self, size: usize) -> bool {
         // Match the log crate's level to Envoy's, so disabled debug lines cost no host call.
         let _ = host::follow_host_log_level();
@@ -490,9 +497,13 @@ struct AuthzFilter {
     decision_header: Option<String>,
 }
 
-impl Context for AuthzFilter {}
+impl Context for AuthzFilter {
+    inert_context_helpers!();
+}
 
 impl HttpContext for AuthzFilter {
+    inert_http_helpers!();
+
     fn on_http_request_headers(&mut self, _num_headers: usize, _end_of_stream: bool) -> Action {
         let Some(engine) = self.engine.clone() else {
             // on_configure failed or never ran: Envoy should not get here; fail closed.

@@ -6,6 +6,7 @@
 //! * `filter` implements the proxy-wasm contexts: it reads headers and properties from Envoy,
 //!   calls the core's request pipeline and applies its outcome;
 //! * `host` holds every host call, each returning `Result` (no SDK call that can panic).
+//! * `sdk_helpers` overrides the SDK's unused host-call helpers with inert bodies (module size).
 //!
 //! On anything but wasm32 this crate is empty (the core and the CLI build natively).
 
@@ -13,3 +14,5 @@
 mod filter;
 #[cfg(target_arch = "wasm32")]
 mod host;
+#[cfg(target_arch = "wasm32")]
+mod sdk_helpers;

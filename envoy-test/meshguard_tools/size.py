@@ -1,12 +1,13 @@
 #!/usr/bin/env python3
 """Where the module's bytes go: `make size` (README, "Module size and memory").
 
-    python -m meshguard_tools.size target/size/wasm32-wasip1/release/meshguard.wasm [--top 30]
+    python -m meshguard_tools.size target/size/meshguard-postlinked.wasm [--top 30]
 
 Reads a module built with its name section kept (`make size` builds the release module with
 `strip = "debuginfo"` and v0 symbol mangling, so generic instantiations carry their type
-arguments; its code is within 0.1 % of the shipped module's) through `twiggy top` (`cargo install
-twiggy`) and prints the largest items, the bytes per crate (an item counts for the crate its path
+arguments, and post-links it as `make build` does with wasm-opt's `-g`, which keeps the
+names; without the name section it is within 0.2 % of the shipped module) through `twiggy top`
+(`cargo install twiggy`) and prints the largest items, the bytes per crate (an item counts for the crate its path
 starts with: `<alloc::vec::Vec<meshguard_core::X>>::push` is `alloc`; serde's
 traits count for serde_json) and a few families that
 size work watches (standard-library sorts, BTreeMap, float formatting and parsing, core::fmt).
@@ -41,7 +42,7 @@ def items(path: str) -> list[tuple[str, int]]:
 
 
 def crate(name: str) -> str:
-    if name.startswith('"function names"') or name.startswith("custom section"):
+    if re.match(r'"\w+ names" subsection', name) or name.startswith("custom section"):
         return "(name section)"
     if name.startswith("data segment"):
         return "(data)"

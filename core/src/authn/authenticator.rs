@@ -44,7 +44,7 @@
 //! is hashed a word at a time (`TokenHasher`), and authorization sees the edited request as
 //! borrowed pairs ([`edited_headers`]).
 
-use std::collections::HashMap;
+use hashbrown::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
 use std::rc::Rc;
 use std::sync::atomic::{AtomicU64, Ordering};

@@ -15,6 +15,8 @@
 
 use serde_json::{Map, Number, Value};
 
+use crate::authn::decimal;
+
 /// Protobuf's JSON recursion limit, the outermost object included.
 pub const MAX_DEPTH: usize = 100;
 
@@ -156,8 +158,7 @@ impl Parser<'_> {
             }
             self.digits();
         }
-        let text = std::str::from_utf8(self.s.get(start..self.i)?).ok()?;
-        let n: f64 = text.parse().ok()?;
+        let n = decimal::parse(self.s.get(start..self.i)?)?;
         Number::from_f64(n).map(Value::Number)
     }
 
@@ -312,7 +313,7 @@ fn write_string(s: &str, out: &mut String) {
 pub fn proto_double(d: f64) -> String {
     let fifteen = (d.abs() <= f64::MAX / 1.000000000000001)
         .then(|| printf_g(d, 15))
-        .filter(|text| text.parse::<f64>().ok() == Some(d));
+        .filter(|text| decimal::parse(text.as_bytes()) == Some(d));
     fifteen.unwrap_or_else(|| printf_g(d, 17))
 }
 

@@ -3,6 +3,7 @@
 //! `meshguard-crypto-p384` crate's (`crypto-p384/`).
 
 pub mod authenticator;
+pub mod decimal;
 pub mod jwks_schedule;
 pub mod jwt;
 pub mod jwt_json;

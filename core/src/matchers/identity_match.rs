@@ -43,7 +43,7 @@ pub enum IdentityMatch {
     Contains(Box<[u8]>),
     /// Several `namespaces` values without `*` or `/`, ORed: some `/ns/<x>/` segment of the
     /// identity is in the set (equal to an OR of `Contains("/ns/<x>/")`).
-    Namespaces(std::collections::HashSet<Box<[u8]>>),
+    Namespaces(hashbrown::HashSet<Box<[u8]>>),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -309,7 +309,7 @@ fn namespace_segments(id: &[u8]) -> impl Iterator<Item = &[u8]> {
 impl IdentityMatch {
     /// Folds an OR of namespace matchers into one set lookup where that is exact.
     pub fn fold_namespaces(alternatives: Vec<IdentityMatch>) -> Vec<IdentityMatch> {
-        let mut set = std::collections::HashSet::new();
+        let mut set = hashbrown::HashSet::new();
         let mut rest = Vec::new();
         for m in alternatives {
             match m {

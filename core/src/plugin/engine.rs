@@ -16,7 +16,7 @@
 //! physical peer address behind a trusted X-Forwarded-For), a DENY or AUDIT rule that might
 //! match is taken as matching and an ALLOW rule that might match is not. Unknowns fail closed.
 
-use std::collections::HashMap;
+use hashbrown::HashMap;
 
 use crate::authn::authenticator::Authenticator;
 use crate::authorization::authorization_policy::{Action, CompiledPolicy, CompiledRule};
@@ -348,6 +348,8 @@ impl Engine {
                     *slot = Some(Box::new(reply));
                 }
             }
+            // hashbrown's map, unlike std's, borrows its keys until dropped.
+            drop(known);
             engine.deny_responses = deny_responses;
         }
         for (set, indexes) in engine.sets_mut().into_iter().zip(numbering) {
