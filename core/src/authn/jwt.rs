@@ -17,8 +17,9 @@
 //! * time with a 60 s skew (`nbf` against `now + 60`, `exp` against `now - 60`), then audience
 //!   (both sides stripped of `http(s)://` and one trailing `/`), then the keys: every JWK whose
 //!   `kid` (when both have one) and `alg` (when the JWK has one) fit is tried in order; the key
-//!   type, not the token's `alg`, picks the primitive, and the token's `alg` only the hash
-//!   (an Ed25519 signature of the wrong length ends the search at once);
+//!   type, not the token's `alg`, picks the primitive, and the token's `alg` only the hash:
+//!   SHA-384/512 for the key type's own 384/512 algorithms, SHA-256 for any other `alg` (an
+//!   Ed25519 signature of the wrong length ends the search at once);
 //! * JWKS entries are accepted and refused as Envoy does (an RSA key with `alg` starting `RS`
 //!   or `PS` and `e` 3 or 65537, an EC key whose `alg`/`crv` agree, defaulting to P-256; `use`
 //!   is not looked at).
@@ -29,11 +30,11 @@
 //! [`MAX_TOKEN_LEN`] is malformed.
 
 use ed25519_compact::{PublicKey as Ed25519Key, Signature as Ed25519Signature};
-use p384::ecdsa::signature::hazmat::PrehashVerifier;
 use serde_json::{Map, Value};
 
 use crate::authn::jwt_json;
 use crate::authn::p256_verify::P256PublicKey;
+use crate::authn::p384_verify::P384PublicKey;
 use crate::authn::rsa_verify::{Digest, RsaPublicKey};
 
 /// Clock skew for `exp` and `nbf`, Envoy's `kClockSkewInSecond`.
@@ -227,6 +228,18 @@ impl Alg {
             Alg::Hs256 => "HS256",
             Alg::Hs384 => "HS384",
             Alg::Hs512 => "HS512",
+        }
+    }
+
+    /// The digest Envoy's `verifyJwtWithoutTimeChecking` uses with a key whose algorithms start
+    /// with `family` (`ES`, `RS`/`PS`, `HS`): SHA-384 or SHA-512 for that family's 384 and 512
+    /// algorithms, SHA-256 for any other (an `RS384` token checked against an EC key without
+    /// `alg` is hashed with SHA-256).
+    fn hash_for(self, family: &[&str]) -> Hash {
+        if family.iter().any(|f| self.name().starts_with(f)) {
+            self.hash()
+        } else {
+            Hash::Sha256
         }
     }
 
@@ -485,7 +498,7 @@ pub struct Jwk {
 enum PublicKey {
     Rsa(RsaPublicKey),
     P256(P256PublicKey),
-    P384(p384::ecdsa::VerifyingKey),
+    P384(P384PublicKey),
     /// A P-521 key Envoy would use; kept for kid/alg selection, never verifies here.
     P521,
     Ed25519(Ed25519Key),
@@ -550,9 +563,9 @@ impl KeySet {
                 continue;
             }
             matched = true;
-            let hash = token.alg.hash();
             let ok = match &jwk.key {
                 PublicKey::Rsa(key) => {
+                    let hash = token.alg.hash_for(&["RS", "PS"]);
                     let digest = hash.digest(data);
                     match token.alg.name().get(..2) {
                         Some("RS") => key.verify_pkcs1v15(hash.rsa(), &digest, sig),
@@ -562,14 +575,15 @@ impl KeySet {
                 }
                 PublicKey::P256(key) => ecdsa_signature(sig, 32).is_some_and(|rs| {
                     let (r, s) = rs.split_at(rs.len() / 2);
-                    key.verify(&hash.digest(data), r, s)
+                    key.verify(&token.alg.hash_for(&["ES"]).digest(data), r, s)
                 }),
-                PublicKey::P384(key) => ecdsa_signature(sig, 48)
-                    .and_then(|s| p384::ecdsa::Signature::from_slice(&s).ok())
-                    .is_some_and(|s| key.verify_prehash(&hash.digest(data), &s).is_ok()),
+                PublicKey::P384(key) => ecdsa_signature(sig, 48).is_some_and(|rs| {
+                    let (r, s) = rs.split_at(rs.len() / 2);
+                    key.verify(&token.alg.hash_for(&["ES"]).digest(data), r, s)
+                }),
                 PublicKey::P521 => false,
                 PublicKey::Oct(secret) => {
-                    let mac = hash.hmac(data, secret);
+                    let mac = token.alg.hash_for(&["HS"]).hmac(data, secret);
                     mac.len() == sig.len() && constant_time_eq(&mac, sig)
                 }
                 PublicKey::Ed25519(key) => {
@@ -673,9 +687,7 @@ fn parse_jwk(entry: &Map<String, Value>, source: JwksSource) -> Option<Jwk> {
             let (x, y) = (number(entry, "x")?, number(entry, "y")?);
             match curve {
                 256 => PublicKey::P256(P256PublicKey::new(&x, &y)?),
-                384 => PublicKey::P384(
-                    p384::ecdsa::VerifyingKey::from_sec1_bytes(&sec1(&x, &y, 48)?).ok()?,
-                ),
+                384 => PublicKey::P384(P384PublicKey::new(&x, &y)?),
                 _ => PublicKey::P521,
             }
         }
@@ -699,13 +711,6 @@ fn parse_jwk(entry: &Map<String, Value>, source: JwksSource) -> Option<Jwk> {
         alg: alg.map(str::to_string),
         key,
     })
-}
-
-/// SEC1 uncompressed point `04 || x || y` from big-endian coordinates of any length.
-fn sec1(x: &[u8], y: &[u8], size: usize) -> Option<Vec<u8>> {
-    let mut point = vec![0x04];
-    point.extend(fixed_width(&[x, y], size)?);
-    Some(point)
 }
 
 #[cfg(test)]
@@ -863,6 +868,40 @@ mod tests {
         assert!(set(r#"{"kty":"OKP","x":"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"}"#).is_err());
         assert!(KeySet::parse(r#"{"keys":[1,"x"]}"#, JwksSource::Inline).is_err());
         assert!(KeySet::parse(r#"{"keys":{}}"#, JwksSource::Inline).is_err());
+    }
+
+    #[test]
+    fn an_oct_key_without_alg_macs_other_algorithms_with_sha256_as_envoy_does() {
+        // verify.cc: an oct key uses SHA-384/512 only for HS384/HS512, SHA-256 for any other alg.
+        let keys = KeySet::parse(
+            r#"{"keys":[{"kty":"oct","k":"c2VjcmV0"}]}"#,
+            JwksSource::Inline,
+        )
+        .unwrap();
+        for (alg, right, wrong) in [
+            ("HS256", Hash::Sha256, Hash::Sha384),
+            ("HS384", Hash::Sha384, Hash::Sha256),
+            ("HS512", Hash::Sha512, Hash::Sha256),
+            ("RS384", Hash::Sha256, Hash::Sha384),
+            ("ES512", Hash::Sha256, Hash::Sha512),
+        ] {
+            let header = format!(r#"{{"alg":"{alg}"}}"#);
+            let signed = format!(
+                "{}.{}",
+                ct_codecs_b64(header.as_bytes()),
+                ct_codecs_b64(br#"{"sub":"a"}"#)
+            );
+            let token = |hash: Hash| {
+                let mac = hash.hmac(signed.as_bytes(), b"secret");
+                parse(&format!("{signed}.{}", ct_codecs_b64(&mac))).unwrap()
+            };
+            assert_eq!(keys.verify(&token(right)), Ok(()), "{alg}");
+            assert_eq!(
+                keys.verify(&token(wrong)),
+                Err(JwtFailure::VerificationFails),
+                "{alg}"
+            );
+        }
     }
 
     fn ct_codecs_b64(data: &[u8]) -> String {

@@ -474,7 +474,7 @@ def main(argv=None) -> int:
     ap.add_argument("--no-jwt", action="store_true", help="skip the JWT section")
     ap.add_argument("--jwt-only", action="store_true", help="only the JWT section (no authorization cases)")
     ap.add_argument("--jwt-algs", default="RS256,ES256",
-                    help="algorithms of the distinct-token JWT cases (RS256, RS384, RS512, PS256, ES256; "
+                    help="algorithms of the distinct-token JWT cases (RS256, RS384, RS512, PS256, ES256, ES384; "
                          "the first one also signs the cached-token cases)")
     ap.add_argument("--no-templates", action="store_true",
                     help="drop the /api/{*}/items{i} path template from every rule (both engines)")

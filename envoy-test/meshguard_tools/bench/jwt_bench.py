@@ -1,4 +1,4 @@
-"""The JWT section: signing keys (RS256, RS384, RS512, PS256, ES256), tokens, and the meshguard / native
+"""The JWT section: signing keys (RS256, RS384, RS512, PS256, ES256, ES384), tokens, and the meshguard / native
 Envoy configurations.
 
 Keys and tokens are generated at bench time (``cryptography`` + ``PyJWT``, see requirements.txt).
@@ -21,11 +21,11 @@ import time
 ISSUER = "https://issuer.bench.meshguard.test"
 PROVIDER = "origins-0"
 # The algorithms the distinct-token cases can use: (PyJWT algorithm, key factory, JWK converter).
-ALGS = ("RS256", "RS384", "RS512", "PS256", "ES256")
+ALGS = ("RS256", "RS384", "RS512", "PS256", "ES256", "ES384")
 
 
 class Tokens:
-    """One signing key of algorithm ``alg`` (RSA 2048-bit or P-256), its JWKS, one token for the
+    """One signing key of algorithm ``alg`` (RSA 2048-bit, P-256 or P-384), its JWKS, one token for the
     cached cases and ``distinct`` tokens (different ``sub``) for the cache-miss cases."""
 
     def __init__(self, distinct: int = 1000, alg: str = "RS256"):
@@ -37,7 +37,7 @@ class Tokens:
         self.alg = alg
         self.kid = f"bench-{alg.lower()}"
         if alg.startswith("ES"):
-            key = ec.generate_private_key(ec.SECP256R1())
+            key = ec.generate_private_key(ec.SECP384R1() if alg == "ES384" else ec.SECP256R1())
             jwk = json.loads(jwt.algorithms.ECAlgorithm.to_jwk(key.public_key()))
         else:
             key = rsa.generate_private_key(public_exponent=65537, key_size=2048)

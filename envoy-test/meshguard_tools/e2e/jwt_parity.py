@@ -185,6 +185,20 @@ def _int_b64_bytes(key: Key) -> bytes:
     return n.to_bytes((n.bit_length() + 7) // 8, "big")
 
 
+def bad_p384_keys(key: Key) -> list:
+    """P-384 JWKs BoringSSL's EC_KEY_set_public_key_affine_coordinates refuses, kids ec-bad-*."""
+    pub = key.private.public_key().public_numbers()
+    p = 2**384 - 2**128 - 2**96 + 2**32 - 1
+    g256 = ec.derive_private_key(1, ec.SECP256R1()).public_key().public_numbers()
+    size = lambda v: max(48, (v.bit_length() + 7) // 8)  # noqa: E731
+    return [key.jwk(kid=kid, x=_int_b64(x, size(x)), y=_int_b64(y, size(y))) for kid, x, y in [
+        ("ec-bad-y", pub.x, pub.y ^ 1),
+        ("ec-bad-x-plus-p", pub.x + p, pub.y),
+        ("ec-bad-zero", 0, 0),
+        ("ec-bad-p256-point", g256.x, g256.y),
+    ]]
+
+
 # ---- scenarios ---------------------------------------------------------------------------------------
 
 
@@ -253,13 +267,15 @@ def scenarios(ring: KeyRing) -> list[Scenario]:
                                  {"issuer": ISS, "jwks": ring.jwks(only=[ring.ec, ring.ed]),
                                   "outputClaimToHeaders": [{"header": "x-num", "claim": "num"}]}]),
         # JWKS entries Envoy accepts although they look odd: EC without crv (alg implies P-256), a padded
-        # modulus with a leading zero byte, alg "", use enc with a signing alg, an ES384 key without alg
+        # modulus with a leading zero byte, alg "", use enc with a signing alg, an ES384 key without alg;
+        # and P-384 keys it refuses (off the curve, x + p, (0, 0), the P-256 generator)
         Scenario("odd-jwks", [{"issuer": ISS, "jwks": json.dumps({"keys": [
             ring.ec.jwk(crv=None),
             ring.rsa.jwk(n=b64(b"\x00" + _int_b64_bytes(ring.rsa)) + "=" * (-len(b64(b"\x00" + _int_b64_bytes(ring.rsa))) % 4)),
             ring.ed.jwk(alg=""),
             ring.ps.jwk(use="enc"),
             ring.ec384.jwk(alg=None),
+            *bad_p384_keys(ring.ec384),
             {"kty": "EC", "crv": "P-256", "alg": "ES384", "x": "AA", "y": "AA"},
             {"kty": "RSA", "alg": "RS256", "kid": "weak", "n": "AQAB", "e": "AQAB"},
             {"kty": "oct", "alg": "RS256", "k": "c2VjcmV0"},

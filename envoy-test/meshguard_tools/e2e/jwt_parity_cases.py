@@ -339,4 +339,76 @@ def build(ring) -> list[Case]:
                                                           ("access-control-request-method", "GET")], method="OPTIONS")
     add("outputs", "long-path-realm", "default", "/open/" + "a" * 300 + "?q=1", [bearer("x.y.z")])
     add("outputs", "ed25519-wrong-length", "default", "/open", [bearer(forge(claims(), ring.ed, sig=b"\x00" * 10))])
+
+    # -- (9) ECDSA P-384 (meshguard's own p384_verify against BoringSSL): signatures Envoy reads as two
+    # BN_bin2bn halves of len/2 bytes each, r and s in [1, n-1], high S accepted; the digest is chosen by
+    # the token's alg (SHA-384 only for ES384 and SHA-512 only for ES512 with an EC key, else SHA-256)
+    es384_cases(ring, add)
     return out
+
+
+P384_N = int("ffffffffffffffffffffffffffffffffffffffffffffffffc7634d81f4372ddf581a0db248b0a77aecec196accc52973", 16)
+
+
+def es384_cases(ring, add) -> None:
+    key = ring.ec384
+
+    def segments(alg: str = "ES384", kid: str | None = "ec-2", **claim) -> str:
+        header = {"alg": alg, "typ": "JWT", **({"kid": kid} if kid is not None else {})}
+        return f"{b64(json.dumps(header, separators=(',', ':')).encode())}.{b64(json.dumps(claims(**claim)).encode())}"
+
+    def tok(signed: str, sig: bytes) -> list:
+        return [bearer(f"{signed}.{b64(sig)}")]
+
+    def num(v: int, size: int = 48) -> bytes:
+        return v.to_bytes(size, "big")
+
+    signed = segments()
+    sig = key.sign(signed.encode())
+    r, s = int.from_bytes(sig[:48], "big"), int.from_bytes(sig[48:], "big")
+    flipped = bytearray(sig)
+    flipped[20] ^= 0x10
+    other = segments(sub="bob")
+    cls = "es384"
+    for name, path, headers in [
+        ("valid", "/alice", tok(signed, sig)),
+        ("high-s", "/alice", tok(signed, num(r) + num(P384_N - s))),
+        ("tampered-signature", "/open", tok(signed, bytes(flipped))),
+        ("tampered-payload", "/alice", tok(segments(sub="alice", num=43), key.sign(other.encode()))),
+        ("other-key", "/open", tok(signed, ec_other_signature(signed))),
+        ("swapped-r-s", "/open", tok(signed, sig[48:] + sig[:48])),
+        ("97-bytes-trailing", "/alice", tok(signed, sig + b"\x5a")),
+        ("98-bytes-padded-halves", "/alice", tok(signed, b"\x00" + sig[:48] + b"\x00" + sig[48:])),
+        ("98-bytes-trailing", "/open", tok(signed, sig + b"\x00\x00")),
+        ("95-bytes", "/open", tok(signed, sig[:95])),
+        ("64-bytes", "/open", tok(signed, sig[:64])),
+        ("2-bytes", "/open", tok(signed, b"\x01\x01")),
+        ("r-zero", "/open", tok(signed, num(0) + num(s))),
+        ("s-zero", "/open", tok(signed, num(r) + num(0))),
+        ("r-n", "/open", tok(signed, num(P384_N) + num(s))),
+        ("s-n", "/open", tok(signed, num(r) + num(P384_N))),
+        ("r-plus-n", "/open", tok(signed, num(r + P384_N, 49) + num(s, 49))),
+        ("s-plus-n", "/open", tok(signed, num(r, 49) + num(s + P384_N, 49))),
+        ("r-all-ones", "/open", tok(signed, b"\xff" * 48 + num(s))),
+    ]:
+        add(cls, name, "default", path, headers)
+    # the digest of an alg other than ES384 on a P-384 key without alg (odd-jwks' kid ec-2)
+    for alg, digest_of, path in [("ES256", "ES256", "/alice"), ("ES512", "ES512", "/alice"),
+                                 ("ES256", "ES384", "/open"), ("ES512", "ES384", "/open"),
+                                 ("RS384", "ES256", "/alice"), ("RS384", "ES384", "/open"),
+                                 ("HS384", "ES256", "/alice"), ("HS384", "ES384", "/open"),
+                                 ("PS512", "ES256", "/alice")]:
+        signed2 = segments(alg=alg)
+        add(cls, f"no-alg-key-{alg.lower()}-token-{digest_of.lower()}-digest", "odd-jwks", path,
+            tok(signed2, key.sign(signed2.encode(), digest_of)))
+    # P-384 keys Envoy refuses at import (odd-jwks: kid ec-bad-*): the token then has no key to match
+    for kid in ("ec-bad-y", "ec-bad-x-plus-p", "ec-bad-zero", "ec-bad-p256-point"):
+        signed3 = segments(kid=kid)
+        add(cls, f"key-{kid[3:]}", "odd-jwks", "/open", tok(signed3, key.sign(signed3.encode())))
+
+
+def ec_other_signature(signed: str) -> bytes:
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    from meshguard_tools.e2e.jwt_parity import Key
+    return Key("x", "ES384", ec.generate_private_key(ec.SECP384R1())).sign(signed.encode())
