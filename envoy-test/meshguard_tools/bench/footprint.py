@@ -20,6 +20,15 @@ The levers measured:
 * with --delivery-levers N: how the configuration reaches Envoy at N rules (inline in a JSON or YAML
   bootstrap, ECDS from a JSON or binary protobuf file), on one listener or two, and (for the no-op
   filter given with --noop) as a google.protobuf.Struct instead of a StringValue.
+* with --lever LABEL=ITEMS: an operator's allocator settings (Envoy's environment, such as
+  GLIBC_TUNABLES=glibc.pthread.rseq=0 for tcmalloc's per-CPU caches, and the bootstrap's
+  memory_allocator_manager fields, such as soft_memory_limit_bytes), for no filter, the no-op filter,
+  meshguard and each --module alike. Synthetic modules (a no-op filter plus code of a chosen size in
+  functions of a chosen size) come from bench/synthetic.py.
+
+tcmalloc's own accounting of each case (the admin /memory/tcmalloc page: bytes in use, free in the
+page heap, in thread, per-CPU and transfer caches, the peak, the free objects per size class) is
+saved as work/<round>-<case>-tcmalloc.txt next to the results.
 
 Where the memory goes, per case, from /proc/PID/smaps: the Wasm linear memories (V8 reserves 8 GiB
 for each; the accessible part is the read-write mapping just below the reservation) with their count
@@ -33,6 +42,7 @@ from __future__ import annotations
 import argparse
 import atexit
 import json
+import os
 import random
 import shutil
 import statistics
@@ -114,6 +124,8 @@ def bootstrap(case: dict, wasm: str, cert_dir: str) -> tuple[dict, int, int]:
                             hf["typed_config"]["config"]["vm_config"]["vm_id"] = f"meshguard-{k}"
     if case.get("release"):
         cfg["memory_allocator_manager"] = dict(envoy_config.RELEASE_MEMORY)
+    if case.get("allocator"):
+        cfg["memory_allocator_manager"] = dict(case["allocator"])
     if case.get("one_listener"):
         delivery.one_listener(cfg)
     if case.get("struct"):
@@ -143,16 +155,26 @@ def run_case(case: dict, a, work: Path, cert_dir: Path, rnd: int) -> dict:
     config = delivery.write_yaml(cfg, work / f"{name}.yaml") if how == "static-yaml" else cfg
     out: dict = {}
     env = None
+    saved = {k: os.environ.get(k) for k in case.get("environ", {})}
     try:
-        env = launcher.launch(a.envoy, config, work, name, admin, concurrency=1, ready_timeout=600)
+        os.environ.update(case.get("environ", {}))
+        try:
+            env = launcher.launch(a.envoy, config, work, name, admin, concurrency=1, ready_timeout=600)
+        finally:
+            for k, v in saved.items():
+                if v is None:
+                    os.environ.pop(k, None)
+                else:
+                    os.environ[k] = v
         out["ready_s"] = env.ready_s
         out["status"] = one_request(plain)
-        time.sleep(a.settle)
+        time.sleep(case.get("settle", a.settle))
         out["rss_kb"] = launcher.rss_kb(env.pid)
         out.update(wasm_regions(env.pid))
         mem = json.loads(env.admin("/memory"))
-        for k in ("allocated", "heap_size", "pageheap_free", "pageheap_unmapped"):
+        for k in ("allocated", "heap_size", "pageheap_free", "pageheap_unmapped", "total_thread_cache"):
             out[k] = int(mem.get(k, 0))
+        (work / f"{name}-tcmalloc.txt").write_text(env.admin("/memory/tcmalloc"), encoding="utf-8")
     except Exception as e:  # noqa: BLE001 - record and go on with the other cases
         out["error"] = f"{type(e).__name__}: {str(e)[-1500:]}"
         print(f"    !! {case['label']}: {out['error']}", flush=True)
@@ -204,6 +226,30 @@ def cases_for(a) -> list:
                     cases.append({"key": f"{tag}-{how}-struct-{n}",
                                   "label": f"{who}, {n:,} rules, {DELIVERIES[how]}, Struct configuration, 2 listeners",
                                   "config": cfg, "rules": n, "delivery": how, "struct": True, **extra})
+    for spec in a.lever:
+        label, _, items = spec.partition("=")
+        extra: dict = {"environ": {}, "env_label": label}
+        for item in (i for i in items.split(",") if i):
+            kind, _, value = item.partition(":")
+            key, _, val = value.partition("=")
+            if kind == "env":
+                extra["environ"][key] = val
+            elif kind == "mam":
+                extra.setdefault("allocator", {})[key] = val
+            elif kind == "settle":
+                extra["settle"] = float(value)
+            else:
+                raise SystemExit(f"footprint: --lever {spec!r}: {item!r} is not env:, mam: or settle:")
+        cases.append({"key": f"env-{label}-none", "label": f"no filter, {label}", "config": None, **extra})
+        if a.noop:
+            cases.append({"key": f"env-{label}-noop", "label": f"no-op filter, {label}", "config": {},
+                          "module": a.noop, "module_bytes": Path(a.noop).stat().st_size, **extra})
+        cases.append({"key": f"env-{label}-empty", "label": f"meshguard, no policies, {label}", "config": empty,
+                      **extra})
+        for mspec in a.module:
+            mlabel, path = mspec.split("=", 1)
+            cases.append({"key": f"env-{label}-module-{mlabel}", "label": f"module {mlabel}, no policies, {label}",
+                          "config": empty, "module": path, "module_bytes": Path(path).stat().st_size, **extra})
     for n in a.sizes:
         cfg = policies.meshguard_config(policies.authorization_policies(n))
         cases.append({"key": f"rules-{n}", "label": f"meshguard, {n:,} rules", "config": cfg, "rules": n})
@@ -219,7 +265,8 @@ def med(values):
 
 def report(cases: list, a) -> str:
     mb = 1024 * 1024
-    base = med([r.get("rss_kb") for r in cases[0]["results"]])
+    bases = {c.get("env_label"): med([r.get("rss_kb") for r in c["results"]])
+             for c in cases if c["config"] is None}
     lines = [f"Envoy {launcher.envoy_version(a.envoy)}, --concurrency 1, module {a.wasm_bytes:,} bytes, "
              f"{a.rounds} round(s), medians; RSS read {a.settle:g} s after ready and one request; "
              f"configuration {DELIVERIES[a.delivery]} unless the case says otherwise.", "",
@@ -233,7 +280,8 @@ def report(cases: list, a) -> str:
             lines.append(f"| {c['label']} | error: {c['results'][0].get('error', '?')[:80]} |")
             continue
         rss = med([r["rss_kb"] for r in rs])
-        over = f"{(rss - base) / 1024:+.1f}" if base and c["key"] != "none" else ""
+        base = bases.get(c.get("env_label"))
+        over = f"{(rss - base) / 1024:+.1f}" if base and c["config"] is not None else ""
         mod = c.get("module_bytes", a.wasm_bytes) if c["config"] is not None else 0
         big = largest_function(c.get("module") or a.wasm) if c["config"] is not None else 0
         lines.append(f"| {c['label']} | {med([r['ready_s'] for r in rs]):.2f} | {rss / 1024:.1f} | {over} | "
@@ -263,6 +311,13 @@ def main(argv=None) -> int:
                     help="add cases at N rules for each delivery, one listener against two, and (no-op "
                          "filter) a Struct configuration")
     ap.add_argument("--module-sizes", action="store_true", help="run the --module modules at the --sizes too")
+    ap.add_argument("--lever", action="append", default=[], metavar="LABEL=ITEM[,ITEM...]",
+                    help="an operator's allocator setting: no filter, the no-op filter (with --noop), meshguard "
+                         "and each --module with no policies, each with it (RSS over no filter is then against "
+                         "the no-filter case with the same setting). ITEM is env:VAR=VALUE (Envoy's environment), "
+                         "mam:FIELD=VALUE (a field of the bootstrap's memory_allocator_manager) or "
+                         "settle:SECONDS; repeatable. "
+                         "E.g. 'percpu=env:GLIBC_TUNABLES=glibc.pthread.rseq=0,mam:bytes_to_release=268435456'")
     ap.add_argument("--noop", help="a no-op proxy-wasm filter module: its floor, and the delivery levers for it")
     a = ap.parse_args(argv)
     a.sizes = [int(s) for s in a.sizes.split(",") if s]
