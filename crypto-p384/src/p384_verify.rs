@@ -19,14 +19,19 @@
 //! Montgomery product (CIOS) serves both the field mod p (elements kept in Montgomery form,
 //! fully reduced) and the scalars mod n, one binary extended Euclid both inversions.
 //!
-//! `R` comes from one pass of 96 doublings, as in `p256_verify`: each scalar is cut into four
-//! 96-bit chunks, chunk `j` of `u` multiplying `2^(96 j) P`, and every chunk is written in
-//! width-w NAF. The affine odd multiples of `2^(96 j) G` (width 7) are built once per module
-//! instance, with the first key, those of `2^(96 j) Q` (width 6) when the key is imported (keys
-//! are imported once per JWKS).
+//! This module owns P-384's field, scalars, constants and key format; the group law, the tables
+//! and the double-scalar multiplication are `meshguard_crypto::short_weierstrass`'s (shared with
+//! P-256), instantiated here for `P384Field` and so compiled in this crate, at its "s". Each
+//! scalar is cut into four 96-bit chunks; the affine odd multiples of `2^(96 j) G` (width 7) are
+//! built once per module instance, with the first key, those of `2^(96 j) Q` (width 6) when the
+//! key is imported (keys are imported once per JWKS).
 
 use std::cmp::Ordering;
 use std::sync::OnceLock;
+
+use meshguard_crypto::short_weierstrass::{
+    self, chunk_tables, key_tables, r_matches, Field, CHUNKS, G_WIDTH,
+};
 
 const LIMBS: usize = 12;
 
@@ -153,13 +158,10 @@ const GY: Fe = [
 const ONE: Fe = [1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0];
 const ZERO: Fe = [0; LIMBS];
 
-/// The scalars are cut into this many chunks of [`CHUNK_BITS`] bits.
-const CHUNKS: usize = 4;
+/// The scalars are cut into [`CHUNKS`] chunks of this many bits, written in NAF in this many
+/// digits plus one.
 const CHUNK_BITS: u32 = 96;
-/// NAF width for the generator's tables (`2^(w-2)` odd multiples per chunk).
-const G_WIDTH: u32 = 7;
-/// NAF width for a key's tables.
-const Q_WIDTH: u32 = 6;
+const DIGITS: usize = CHUNK_BITS as usize + 1;
 
 /// `a b 2^-384 mod m` for `a, b < m` (coarsely integrated operand scanning).
 #[inline(never)]
@@ -239,25 +241,9 @@ fn sub_mod(a: &Fe, b: &Fe, m: &Fe) -> Fe {
     }
 }
 
-fn fmul(a: &Fe, b: &Fe) -> Fe {
-    mont_mul(a, b, &FP)
-}
-
-fn fsqr(a: &Fe) -> Fe {
-    mont_mul(a, a, &FP)
-}
-
-fn fadd(a: &Fe, b: &Fe) -> Fe {
-    add_mod(a, b, &FP.m)
-}
-
-fn fsub(a: &Fe, b: &Fe) -> Fe {
-    sub_mod(a, b, &FP.m)
-}
-
 /// `a` (below p) in Montgomery form.
 fn to_montgomery(a: &Fe) -> Fe {
-    fmul(a, &RR_P)
+    P384Field::mul(a, &RR_P)
 }
 
 fn is_zero(a: &Fe) -> bool {
@@ -321,150 +307,50 @@ fn inverse(a: &Fe, m: &Fe) -> Fe {
     ZERO
 }
 
-/// `a^-1` for a field element in Montgomery form (0 for 0).
-fn finv(a: &Fe) -> Fe {
-    // inverse(a R) = a^-1 R^-1; each product by R^2 multiplies by R.
-    fmul(&fmul(&inverse(a, &FP.m), &RR_P), &RR_P)
+/// The field mod p, for the shared group law: elements in Montgomery form, the looped
+/// Montgomery product and the modular additions above, with the constant p.
+struct P384Field;
+
+impl Field for P384Field {
+    type Element = Fe;
+    const ZERO: Fe = ZERO;
+    /// 1 in Montgomery form.
+    const ONE: Fe = ONE_M;
+
+    #[inline(always)]
+    fn mul(a: &Fe, b: &Fe) -> Fe {
+        mont_mul(a, b, &FP)
+    }
+
+    #[inline(always)]
+    fn sqr(a: &Fe) -> Fe {
+        mont_mul(a, a, &FP)
+    }
+
+    #[inline(always)]
+    fn add(a: &Fe, b: &Fe) -> Fe {
+        add_mod(a, b, &FP.m)
+    }
+
+    #[inline(always)]
+    fn sub(a: &Fe, b: &Fe) -> Fe {
+        sub_mod(a, b, &FP.m)
+    }
+
+    #[inline(always)]
+    fn is_zero(a: &Fe) -> bool {
+        is_zero(a)
+    }
+
+    /// `a^-1` for a field element in Montgomery form (0 for 0).
+    fn invert(a: &Fe) -> Fe {
+        // inverse(a R) = a^-1 R^-1; each product by R^2 multiplies by R.
+        Self::mul(&Self::mul(&inverse(a, &FP.m), &RR_P), &RR_P)
+    }
 }
 
 /// An affine point (Montgomery coordinates).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-struct Affine {
-    x: Fe,
-    y: Fe,
-}
-
-/// A Jacobian point `(X/Z^2, Y/Z^3)`; `Z = 0` is the point at infinity.
-#[derive(Clone, Copy, Debug)]
-struct Jacobian {
-    x: Fe,
-    y: Fe,
-    z: Fe,
-}
-
-const INFINITY: Jacobian = Jacobian {
-    x: ONE_M,
-    y: ONE_M,
-    z: ZERO,
-};
-
-impl Jacobian {
-    fn from_affine(a: &Affine) -> Jacobian {
-        Jacobian {
-            x: a.x,
-            y: a.y,
-            z: ONE_M,
-        }
-    }
-}
-
-/// `2a` (dbl-2001-b, `a = -3`: 3 products, 5 squares).
-fn double(a: &Jacobian) -> Jacobian {
-    if is_zero(&a.z) {
-        return *a;
-    }
-    let delta = fsqr(&a.z);
-    let gamma = fsqr(&a.y);
-    let beta = fmul(&a.x, &gamma);
-    let t = fmul(&fsub(&a.x, &delta), &fadd(&a.x, &delta));
-    let alpha = fadd(&fadd(&t, &t), &t);
-    let beta2 = fadd(&beta, &beta);
-    let beta4 = fadd(&beta2, &beta2);
-    let beta8 = fadd(&beta4, &beta4);
-    let x = fsub(&fsqr(&alpha), &beta8);
-    let yz = fadd(&a.y, &a.z);
-    let z = fsub(&fsub(&fsqr(&yz), &gamma), &delta);
-    let gamma2 = fsqr(&gamma);
-    let g2 = fadd(&gamma2, &gamma2);
-    let g4 = fadd(&g2, &g2);
-    let gamma8 = fadd(&g4, &g4);
-    let y = fsub(&fmul(&alpha, &fsub(&beta4, &x)), &gamma8);
-    Jacobian { x, y, z }
-}
-
-/// `a + b` for an affine `b` (madd-2007-bl: 7 products, 4 squares), with the cases of `a`
-/// at infinity, `a = b` (doubling) and `a = -b` (infinity).
-fn add_affine(a: &Jacobian, b: &Affine) -> Jacobian {
-    if is_zero(&a.z) {
-        return Jacobian::from_affine(b);
-    }
-    let z1z1 = fsqr(&a.z);
-    let u2 = fmul(&b.x, &z1z1);
-    let s2 = fmul(&b.y, &fmul(&a.z, &z1z1));
-    let h = fsub(&u2, &a.x);
-    let s2_y1 = fsub(&s2, &a.y);
-    if is_zero(&h) {
-        return if is_zero(&s2_y1) { double(a) } else { INFINITY };
-    }
-    let hh = fsqr(&h);
-    let hh2 = fadd(&hh, &hh);
-    let i = fadd(&hh2, &hh2);
-    let j = fmul(&h, &i);
-    let r = fadd(&s2_y1, &s2_y1);
-    let v = fmul(&a.x, &i);
-    let x = fsub(&fsub(&fsqr(&r), &j), &fadd(&v, &v));
-    let y1j = fmul(&a.y, &j);
-    let y = fsub(&fmul(&r, &fsub(&v, &x)), &fadd(&y1j, &y1j));
-    let zh = fmul(&a.z, &h);
-    let z = fadd(&zh, &zh);
-    Jacobian { x, y, z }
-}
-
-/// The affine forms of `points` (none at infinity) with one inversion; `None` if one is.
-fn batch_to_affine(points: &[Jacobian]) -> Option<Vec<Affine>> {
-    let mut prefix = Vec::with_capacity(points.len());
-    let mut acc = ONE_M;
-    for point in points {
-        prefix.push(acc);
-        acc = fmul(&acc, &point.z);
-    }
-    if is_zero(&acc) {
-        return None;
-    }
-    // `inv` is the inverse of the product of the Z's not yet visited (walking backwards).
-    let mut inv = finv(&acc);
-    let mut out = vec![Affine { x: ZERO, y: ZERO }; points.len()];
-    for ((point, before), slot) in points.iter().zip(&prefix).zip(out.iter_mut()).rev() {
-        let zi = fmul(&inv, before);
-        inv = fmul(&inv, &point.z);
-        let zi2 = fsqr(&zi);
-        *slot = Affine {
-            x: fmul(&point.x, &zi2),
-            y: fmul(&point.y, &fmul(&zi2, &zi)),
-        };
-    }
-    Some(out)
-}
-
-/// The affine form of one point not at infinity.
-fn to_affine(point: &Jacobian) -> Option<Affine> {
-    batch_to_affine(&[*point])?.into_iter().next()
-}
-
-/// For each chunk `j`, the odd multiples `P_j, 3 P_j, .., (2^(w-1) - 1) P_j` of
-/// `P_j = 2^(96 j) P`, affine, chunk after chunk.
-fn chunk_tables(point: &Affine, width: u32) -> Option<Vec<Affine>> {
-    let per_chunk = 1usize << (width - 2);
-    let mut jacobian = Vec::with_capacity(CHUNKS * per_chunk);
-    let mut base = *point;
-    for chunk in 0..CHUNKS {
-        if chunk > 0 {
-            let mut b = Jacobian::from_affine(&base);
-            for _ in 0..CHUNK_BITS {
-                b = double(&b);
-            }
-            base = to_affine(&b)?;
-        }
-        let twice = to_affine(&double(&Jacobian::from_affine(&base)))?;
-        let mut acc = Jacobian::from_affine(&base);
-        jacobian.push(acc);
-        for _ in 1..per_chunk {
-            acc = add_affine(&acc, &twice);
-            jacobian.push(acc);
-        }
-    }
-    batch_to_affine(&jacobian)
-}
+type Affine = short_weierstrass::Affine<Fe>;
 
 fn g_tables() -> &'static [Affine] {
     static TABLES: OnceLock<Vec<Affine>> = OnceLock::new();
@@ -473,34 +359,8 @@ fn g_tables() -> &'static [Affine] {
             x: to_montgomery(&GX),
             y: to_montgomery(&GY),
         };
-        chunk_tables(&g, G_WIDTH).unwrap_or_default()
+        chunk_tables::<P384Field>(&g, G_WIDTH, CHUNK_BITS).unwrap_or_default()
     })
-}
-
-/// Width-`w` NAF digits of a chunk (`value < 2^96`), least significant first.
-fn wnaf(value: u128, width: u32) -> [i8; CHUNK_BITS as usize + 1] {
-    let mut digits = [0i8; CHUNK_BITS as usize + 1];
-    let mut k = value;
-    let window = 1i64 << width;
-    for d in digits.iter_mut() {
-        if k == 0 {
-            break;
-        }
-        if k & 1 == 1 {
-            let mut v = (k & (window as u128 - 1)) as i64;
-            if v >= window / 2 {
-                v -= window;
-            }
-            *d = v as i8;
-            if v > 0 {
-                k -= v as u128;
-            } else {
-                k += (-v) as u128;
-            }
-        }
-        k >>= 1;
-    }
-    digits
 }
 
 /// The four 96-bit chunks of a scalar, least significant first.
@@ -552,19 +412,13 @@ impl P384PublicKey {
             return None;
         }
         let (x, y) = (to_montgomery(&x), to_montgomery(&y));
-        // y^2 = x^3 - 3x + b
-        let x3 = fmul(&fsqr(&x), &x);
-        let x2 = fadd(&x, &x);
-        let rhs = fadd(&fsub(&fsub(&x3, &x2), &x), &to_montgomery(&B));
-        if fsqr(&y) != rhs {
-            return None;
-        }
-        // The generator's tables are built with the first key, at JWKS import, not in a request.
-        if g_tables().is_empty() {
-            return None;
-        }
         Some(P384PublicKey {
-            tables: chunk_tables(&Affine { x, y }, Q_WIDTH)?,
+            tables: key_tables::<P384Field>(
+                &Affine { x, y },
+                &to_montgomery(&B),
+                g_tables,
+                CHUNK_BITS,
+            )?,
         })
     }
 
@@ -589,66 +443,19 @@ impl P384PublicKey {
         let w_r = mont_mul(&inverse(&s, n), &RR_N, &FN);
         let u1 = mont_mul(&w_r, &z, &FN);
         let u2 = mont_mul(&w_r, &r, &FN);
-        let Some(point) = self.multiply(&u1, &u2) else {
-            return false;
-        };
-        let zz = fsqr(&point.z);
-        if fmul(&to_montgomery(&r), &zz) == point.x {
-            return true;
-        }
-        // x mod n == r also when x = r + n < p.
-        let (rn, carry) = add_sub(&r, n, false);
-        !carry && less(&rn, &FP.m) && fmul(&to_montgomery(&rn), &zz) == point.x
-    }
-
-    /// `u1 G + u2 Q` in Jacobian form, `None` at infinity.
-    fn multiply(&self, u1: &Fe, u2: &Fe) -> Option<Jacobian> {
-        let g = g_tables();
-        let per_g = 1usize << (G_WIDTH - 2);
-        let per_q = 1usize << (Q_WIDTH - 2);
-        let g_digits = chunks(u1).map(|c| wnaf(c, G_WIDTH));
-        let q_digits = chunks(u2).map(|c| wnaf(c, Q_WIDTH));
-        let mut acc = INFINITY;
-        for i in (0..=CHUNK_BITS as usize).rev() {
-            acc = double(&acc);
-            for (chunk, digits) in g_digits.iter().enumerate() {
-                acc = add_digit(&acc, digits.get(i).copied(), g, chunk * per_g)?;
-            }
-            for (chunk, digits) in q_digits.iter().enumerate() {
-                acc = add_digit(&acc, digits.get(i).copied(), &self.tables, chunk * per_q)?;
-            }
-        }
-        if is_zero(&acc.z) {
-            None
-        } else {
-            Some(acc)
-        }
-    }
-}
-
-/// `acc + d P` for a NAF digit `d` whose odd multiple `|d| P` is `table[offset + |d|/2]`.
-fn add_digit(
-    acc: &Jacobian,
-    digit: Option<i8>,
-    table: &[Affine],
-    offset: usize,
-) -> Option<Jacobian> {
-    let d = digit?;
-    if d == 0 {
-        return Some(*acc);
-    }
-    let point = table.get(offset + usize::from(d.unsigned_abs() / 2))?;
-    Some(if d > 0 {
-        add_affine(acc, point)
-    } else {
-        add_affine(
-            acc,
-            &Affine {
-                x: point.x,
-                y: fsub(&ZERO, &point.y),
+        r_matches::<P384Field, DIGITS>(
+            g_tables(),
+            &self.tables,
+            chunks(&u1),
+            chunks(&u2),
+            &to_montgomery(&r),
+            || {
+                // x mod n == r also when x = r + n < p.
+                let (rn, carry) = add_sub(&r, n, false);
+                (!carry && less(&rn, &FP.m)).then(|| to_montgomery(&rn))
             },
         )
-    })
+    }
 }
 
 #[cfg(test)]
@@ -669,7 +476,7 @@ mod tests {
         }
         let mut x = ONE;
         for _ in 0..384 {
-            x = fadd(&x, &x);
+            x = P384Field::add(&x, &x);
         }
         assert_eq!(x, ONE_M);
         assert_eq!(to_montgomery(&ONE), ONE_M);
@@ -700,7 +507,7 @@ mod tests {
                 "{a:x?}"
             );
             // Mod p, in Montgomery form.
-            assert_eq!(fmul(&a, &finv(&a)), ONE_M, "{a:x?}");
+            assert_eq!(P384Field::mul(&a, &P384Field::invert(&a)), ONE_M, "{a:x?}");
             a = mont_mul(&a, &[i + 3, 5, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1], &FN);
             if is_zero(&a) {
                 a = ONE;
@@ -710,7 +517,7 @@ mod tests {
         let mut n_minus_1 = FN.m;
         n_minus_1[0] -= 1;
         assert_eq!(inverse(&n_minus_1, &FN.m), n_minus_1);
-        assert_eq!(finv(&ZERO), ZERO);
+        assert_eq!(P384Field::invert(&ZERO), ZERO);
     }
 
     #[test]

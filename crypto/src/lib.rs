@@ -3,7 +3,10 @@
 //! behaviour it mirrors: BoringSSL as Envoy 1.40's `jwt_authn` calls it):
 //!
 //! * [`rsa_verify`]: RSA PKCS#1 v1.5 and PSS (RS256/384/512, PS256/384/512);
-//! * [`p256_verify`]: ECDSA on P-256 (ES256).
+//! * [`p256_verify`]: ECDSA on P-256 (ES256);
+//! * [`short_weierstrass`]: the group law and double-scalar multiplication of the NIST prime
+//!   curves, generic over their field: P-256 here and `meshguard-crypto-p384`'s P-384 instantiate
+//!   it (each in its own crate, so each at its own opt-level).
 //!
 //! ES384's P-384 is the `meshguard-crypto-p384` crate's (`crypto-p384/`), built for size.
 //!
@@ -32,3 +35,4 @@
 
 pub mod p256_verify;
 pub mod rsa_verify;
+pub mod short_weierstrass;

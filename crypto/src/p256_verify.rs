@@ -18,12 +18,16 @@
 //! elements are kept fully reduced. The one inversion mod n per verification (`s^-1`) is a
 //! binary extended Euclid; the two products mod n an unrolled Montgomery product.
 //!
-//! `R` comes from one pass of 64 doublings: each scalar is cut into four 64-bit chunks, chunk
-//! `j` of `u` multiplying `2^(64 j) P`, and every chunk is written in width-w NAF. The affine odd
-//! multiples of `2^(64 j) G` (width 7) are built once per module instance, with the first key,
-//! those of `2^(64 j) Q` (width 6) when the key is imported (keys are imported once per JWKS).
+//! This module owns P-256's field, scalars, constants and key format; the group law, the tables
+//! and the double-scalar multiplication are [`short_weierstrass`]'s (shared with P-384),
+//! instantiated here for `P256Field` and so compiled at this crate's opt-level. Each scalar is
+//! cut into four 64-bit chunks; the affine odd multiples of `2^(64 j) G` (width 7) are built once
+//! per module instance, with the first key, those of `2^(64 j) Q` (width 6) when the key is
+//! imported (keys are imported once per JWKS).
 
 use std::sync::OnceLock;
+
+use crate::short_weierstrass::{self, chunk_tables, key_tables, r_matches, Field, CHUNKS, G_WIDTH};
 
 /// A field element or scalar: eight 32-bit limbs, little-endian, fully reduced.
 type Fe = [u32; 8];
@@ -96,13 +100,10 @@ const GY: Fe = [
 const ONE: Fe = [1, 0, 0, 0, 0, 0, 0, 0];
 const ZERO: Fe = [0; 8];
 
-/// The scalars are cut into this many chunks of [`CHUNK_BITS`] bits.
-const CHUNKS: usize = 4;
+/// The scalars are cut into [`CHUNKS`] chunks of this many bits, written in NAF in this many
+/// digits plus one.
 const CHUNK_BITS: u32 = 64;
-/// NAF width for the generator's tables (`2^(w-2)` odd multiples per chunk).
-const G_WIDTH: u32 = 7;
-/// NAF width for a key's tables.
-const Q_WIDTH: u32 = 6;
+const DIGITS: usize = CHUNK_BITS as usize + 1;
 
 /// Binds each limb of `$a` to a `u64` local.
 macro_rules! limbs64 {
@@ -326,16 +327,50 @@ fn subtract_once_with_carry(a: [u64; 8], carry: u64, m: &Fe) -> Fe {
     }
 }
 
-/// `a b mod p`.
-#[inline(never)]
-fn fmul(a: &Fe, b: &Fe) -> Fe {
-    reduce(product(a, b))
-}
+/// The field mod p, for the shared group law: elements as they are (no Montgomery form), the
+/// straight-line products above, additions inlined with the constant p.
+struct P256Field;
 
-/// `a^2 mod p`.
-#[inline(never)]
-fn fsqr(a: &Fe) -> Fe {
-    reduce(square(a))
+impl Field for P256Field {
+    type Element = Fe;
+    const ZERO: Fe = ZERO;
+    const ONE: Fe = ONE;
+
+    /// `a b mod p`.
+    #[inline(never)]
+    fn mul(a: &Fe, b: &Fe) -> Fe {
+        reduce(product(a, b))
+    }
+
+    /// `a^2 mod p`.
+    #[inline(never)]
+    fn sqr(a: &Fe) -> Fe {
+        reduce(square(a))
+    }
+
+    #[inline(never)]
+    fn add(a: &Fe, b: &Fe) -> Fe {
+        madd(a, b, &P)
+    }
+
+    #[inline(never)]
+    fn sub(a: &Fe, b: &Fe) -> Fe {
+        msub(a, b, &P)
+    }
+
+    #[inline(always)]
+    fn is_zero(a: &Fe) -> bool {
+        is_zero(a)
+    }
+
+    /// `a^-1 mod p` (0 for 0), by Fermat.
+    fn invert(a: &Fe) -> Fe {
+        let mut e = P;
+        if let Some(low) = e.first_mut() {
+            *low -= 2;
+        }
+        pow(a, &e, ONE, Self::mul, Self::sqr)
+    }
 }
 
 /// `a + b mod m` for `a, b < m` (inlined where `m` is a constant).
@@ -391,16 +426,6 @@ fn msub(a: &Fe, b: &Fe, m: &Fe) -> Fe {
     [d0, d1, d2, d3, d4, d5, d6, d7].map(|v| v as u32)
 }
 
-#[inline(never)]
-fn fadd(a: &Fe, b: &Fe) -> Fe {
-    madd(a, b, &P)
-}
-
-#[inline(never)]
-fn fsub(a: &Fe, b: &Fe) -> Fe {
-    msub(a, b, &P)
-}
-
 /// `a - b mod n`.
 #[inline(never)]
 fn nsub(a: &Fe, b: &Fe) -> Fe {
@@ -439,15 +464,6 @@ fn pow(a: &Fe, e: &Fe, one: Fe, mul: fn(&Fe, &Fe) -> Fe, sqr: fn(&Fe) -> Fe) -> 
         }
     }
     acc
-}
-
-/// `a^-1 mod p` (0 for 0), by Fermat.
-fn finv(a: &Fe) -> Fe {
-    let mut e = P;
-    if let Some(low) = e.first_mut() {
-        *low -= 2;
-    }
-    pow(a, &e, ONE, fmul, fsqr)
 }
 
 /// Montgomery reduction row: `$c.. += m n..` with `m = $c0 n0 mod 2^32` (making `$c0` zero),
@@ -579,175 +595,17 @@ fn ninv(a: &Fe) -> Fe {
     ZERO
 }
 
-/// An affine point.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-struct Affine {
-    x: Fe,
-    y: Fe,
-}
-
-/// A Jacobian point `(X/Z^2, Y/Z^3)`; `Z = 0` is the point at infinity.
-#[derive(Clone, Copy, Debug)]
-struct Jacobian {
-    x: Fe,
-    y: Fe,
-    z: Fe,
-}
-
-const INFINITY: Jacobian = Jacobian {
-    x: ONE,
-    y: ONE,
-    z: ZERO,
-};
-
-impl Jacobian {
-    fn from_affine(a: &Affine) -> Jacobian {
-        Jacobian {
-            x: a.x,
-            y: a.y,
-            z: ONE,
-        }
-    }
-}
-
-/// `2a` (dbl-2001-b, `a = -3`: 3 products, 5 squares).
-fn double(a: &Jacobian) -> Jacobian {
-    if is_zero(&a.z) {
-        return *a;
-    }
-    let delta = fsqr(&a.z);
-    let gamma = fsqr(&a.y);
-    let beta = fmul(&a.x, &gamma);
-    let t = fmul(&fsub(&a.x, &delta), &fadd(&a.x, &delta));
-    let alpha = fadd(&fadd(&t, &t), &t);
-    let beta2 = fadd(&beta, &beta);
-    let beta4 = fadd(&beta2, &beta2);
-    let beta8 = fadd(&beta4, &beta4);
-    let x = fsub(&fsqr(&alpha), &beta8);
-    let yz = fadd(&a.y, &a.z);
-    let z = fsub(&fsub(&fsqr(&yz), &gamma), &delta);
-    let gamma2 = fsqr(&gamma);
-    let g2 = fadd(&gamma2, &gamma2);
-    let g4 = fadd(&g2, &g2);
-    let gamma8 = fadd(&g4, &g4);
-    let y = fsub(&fmul(&alpha, &fsub(&beta4, &x)), &gamma8);
-    Jacobian { x, y, z }
-}
-
-/// `a + b` for an affine `b` (madd-2007-bl: 7 products, 4 squares), with the cases of `a`
-/// at infinity, `a = b` (doubling) and `a = -b` (infinity).
-fn add_affine(a: &Jacobian, b: &Affine) -> Jacobian {
-    if is_zero(&a.z) {
-        return Jacobian::from_affine(b);
-    }
-    let z1z1 = fsqr(&a.z);
-    let u2 = fmul(&b.x, &z1z1);
-    let s2 = fmul(&b.y, &fmul(&a.z, &z1z1));
-    let h = fsub(&u2, &a.x);
-    let s2_y1 = fsub(&s2, &a.y);
-    if is_zero(&h) {
-        return if is_zero(&s2_y1) { double(a) } else { INFINITY };
-    }
-    let hh = fsqr(&h);
-    let hh2 = fadd(&hh, &hh);
-    let i = fadd(&hh2, &hh2);
-    let j = fmul(&h, &i);
-    let r = fadd(&s2_y1, &s2_y1);
-    let v = fmul(&a.x, &i);
-    let x = fsub(&fsub(&fsqr(&r), &j), &fadd(&v, &v));
-    let y1j = fmul(&a.y, &j);
-    let y = fsub(&fmul(&r, &fsub(&v, &x)), &fadd(&y1j, &y1j));
-    let zh = fmul(&a.z, &h);
-    let z = fadd(&zh, &zh);
-    Jacobian { x, y, z }
-}
-
-/// The affine forms of `points` (none at infinity) with one inversion; `None` if one is.
-fn batch_to_affine(points: &[Jacobian]) -> Option<Vec<Affine>> {
-    let mut prefix = Vec::with_capacity(points.len());
-    let mut acc = ONE;
-    for point in points {
-        prefix.push(acc);
-        acc = fmul(&acc, &point.z);
-    }
-    if is_zero(&acc) {
-        return None;
-    }
-    // `inv` is the inverse of the product of the Z's not yet visited (walking backwards).
-    let mut inv = finv(&acc);
-    let mut out = vec![Affine { x: ZERO, y: ZERO }; points.len()];
-    for ((point, before), slot) in points.iter().zip(&prefix).zip(out.iter_mut()).rev() {
-        let zi = fmul(&inv, before);
-        inv = fmul(&inv, &point.z);
-        let zi2 = fsqr(&zi);
-        *slot = Affine {
-            x: fmul(&point.x, &zi2),
-            y: fmul(&point.y, &fmul(&zi2, &zi)),
-        };
-    }
-    Some(out)
-}
-
-/// For each chunk `j`, the odd multiples `P_j, 3 P_j, .., (2^(w-1) - 1) P_j` of
-/// `P_j = 2^(64 j) P`, affine, chunk after chunk.
-fn chunk_tables(point: &Affine, width: u32) -> Option<Vec<Affine>> {
-    let per_chunk = 1usize << (width - 2);
-    let mut jacobian = Vec::with_capacity(CHUNKS * per_chunk);
-    let mut base = *point;
-    for chunk in 0..CHUNKS {
-        if chunk > 0 {
-            let mut b = Jacobian::from_affine(&base);
-            for _ in 0..CHUNK_BITS {
-                b = double(&b);
-            }
-            base = batch_to_affine(&[b])?.into_iter().next()?;
-        }
-        let twice = batch_to_affine(&[double(&Jacobian::from_affine(&base))])?
-            .into_iter()
-            .next()?;
-        let mut acc = Jacobian::from_affine(&base);
-        jacobian.push(acc);
-        for _ in 1..per_chunk {
-            acc = add_affine(&acc, &twice);
-            jacobian.push(acc);
-        }
-    }
-    batch_to_affine(&jacobian)
-}
+type Affine = short_weierstrass::Affine<Fe>;
 
 fn g_tables() -> &'static [Affine] {
     static TABLES: OnceLock<Vec<Affine>> = OnceLock::new();
-    TABLES.get_or_init(|| chunk_tables(&Affine { x: GX, y: GY }, G_WIDTH).unwrap_or_default())
-}
-
-/// Width-`w` NAF digits of a chunk (`value < 2^64`), least significant first.
-fn wnaf(value: u64, width: u32) -> [i8; CHUNK_BITS as usize + 1] {
-    let mut digits = [0i8; CHUNK_BITS as usize + 1];
-    let mut k = u128::from(value);
-    let window = 1i64 << width;
-    for d in digits.iter_mut() {
-        if k == 0 {
-            break;
-        }
-        if k & 1 == 1 {
-            let mut v = (k & (window as u128 - 1)) as i64;
-            if v >= window / 2 {
-                v -= window;
-            }
-            *d = v as i8;
-            if v > 0 {
-                k -= v as u128;
-            } else {
-                k += (-v) as u128;
-            }
-        }
-        k >>= 1;
-    }
-    digits
+    TABLES.get_or_init(|| {
+        chunk_tables::<P256Field>(&Affine { x: GX, y: GY }, G_WIDTH, CHUNK_BITS).unwrap_or_default()
+    })
 }
 
 /// The four 64-bit chunks of a scalar, least significant first.
-fn chunks(a: &Fe) -> [u64; CHUNKS] {
+fn chunks(a: &Fe) -> [u128; CHUNKS] {
     let [a0, a1, a2, a3, a4, a5, a6, a7] = a.map(u64::from);
     [
         a0 | (a1 << 32),
@@ -755,6 +613,7 @@ fn chunks(a: &Fe) -> [u64; CHUNKS] {
         a4 | (a5 << 32),
         a6 | (a7 << 32),
     ]
+    .map(u128::from)
 }
 
 /// Big-endian bytes of any length (leading zeros allowed) as a 256-bit number, `None` when
@@ -793,19 +652,8 @@ impl P256PublicKey {
         if !less(&x, &P) || !less(&y, &P) {
             return None;
         }
-        // y^2 = x^3 - 3x + b
-        let x3 = fmul(&fsqr(&x), &x);
-        let x2 = fadd(&x, &x);
-        let rhs = fadd(&fsub(&fsub(&x3, &x2), &x), &B);
-        if fsqr(&y) != rhs {
-            return None;
-        }
-        // The generator's tables are built with the first key, at JWKS import, not in a request.
-        if g_tables().is_empty() {
-            return None;
-        }
         Some(P256PublicKey {
-            tables: chunk_tables(&Affine { x, y }, Q_WIDTH)?,
+            tables: key_tables::<P256Field>(&Affine { x, y }, &B, g_tables, CHUNK_BITS)?,
         })
     }
 
@@ -829,81 +677,33 @@ impl P256PublicKey {
         let w_r = nmul(&ninv(&s), &RR_N);
         let u1 = nmul(&w_r, &z);
         let u2 = nmul(&w_r, &r);
-        let Some(point) = self.multiply(&u1, &u2) else {
-            return false;
-        };
-        let zz = fsqr(&point.z);
-        if fmul(&r, &zz) == point.x {
-            return true;
-        }
-        // x mod n == r also when x = r + n < p.
-        let [r0, r1, r2, r3, r4, r5, r6, r7] = r.map(u64::from);
-        let (mut d0, mut d1, mut d2, mut d3, mut d4, mut d5, mut d6, mut d7) =
-            (r0, r1, r2, r3, r4, r5, r6, r7);
-        let [n0, n1, n2, n3, n4, n5, n6, n7] = N.map(u64::from);
-        let carry = add_chain!(
-            d0 + n0,
-            d1 + n1,
-            d2 + n2,
-            d3 + n3,
-            d4 + n4,
-            d5 + n5,
-            d6 + n6,
-            d7 + n7
-        );
-        let rn = [d0, d1, d2, d3, d4, d5, d6, d7].map(|v| v as u32);
-        carry == 0 && less(&rn, &P) && fmul(&rn, &zz) == point.x
-    }
-
-    /// `u1 G + u2 Q` in Jacobian form, `None` at infinity.
-    fn multiply(&self, u1: &Fe, u2: &Fe) -> Option<Jacobian> {
-        let g = g_tables();
-        let per_g = 1usize << (G_WIDTH - 2);
-        let per_q = 1usize << (Q_WIDTH - 2);
-        let (c1, c2) = (chunks(u1), chunks(u2));
-        let g_digits = c1.map(|c| wnaf(c, G_WIDTH));
-        let q_digits = c2.map(|c| wnaf(c, Q_WIDTH));
-        let mut acc = INFINITY;
-        for i in (0..=CHUNK_BITS as usize).rev() {
-            acc = double(&acc);
-            for (chunk, digits) in g_digits.iter().enumerate() {
-                acc = add_digit(&acc, digits.get(i).copied(), g, chunk * per_g)?;
-            }
-            for (chunk, digits) in q_digits.iter().enumerate() {
-                acc = add_digit(&acc, digits.get(i).copied(), &self.tables, chunk * per_q)?;
-            }
-        }
-        if is_zero(&acc.z) {
-            None
-        } else {
-            Some(acc)
-        }
-    }
-}
-
-/// `acc + d P` for a NAF digit `d` whose odd multiple `|d| P` is `table[offset + |d|/2]`.
-fn add_digit(
-    acc: &Jacobian,
-    digit: Option<i8>,
-    table: &[Affine],
-    offset: usize,
-) -> Option<Jacobian> {
-    let d = digit?;
-    if d == 0 {
-        return Some(*acc);
-    }
-    let point = table.get(offset + usize::from(d.unsigned_abs() / 2))?;
-    Some(if d > 0 {
-        add_affine(acc, point)
-    } else {
-        add_affine(
-            acc,
-            &Affine {
-                x: point.x,
-                y: fsub(&ZERO, &point.y),
+        r_matches::<P256Field, DIGITS>(
+            g_tables(),
+            &self.tables,
+            chunks(&u1),
+            chunks(&u2),
+            &r,
+            || {
+                // x mod n == r also when x = r + n < p.
+                let [r0, r1, r2, r3, r4, r5, r6, r7] = r.map(u64::from);
+                let (mut d0, mut d1, mut d2, mut d3, mut d4, mut d5, mut d6, mut d7) =
+                    (r0, r1, r2, r3, r4, r5, r6, r7);
+                let [n0, n1, n2, n3, n4, n5, n6, n7] = N.map(u64::from);
+                let carry = add_chain!(
+                    d0 + n0,
+                    d1 + n1,
+                    d2 + n2,
+                    d3 + n3,
+                    d4 + n4,
+                    d5 + n5,
+                    d6 + n6,
+                    d7 + n7
+                );
+                let rn = [d0, d1, d2, d3, d4, d5, d6, d7].map(|v| v as u32);
+                (carry == 0 && less(&rn, &P)).then_some(rn)
             },
         )
-    })
+    }
 }
 
 #[cfg(test)]
