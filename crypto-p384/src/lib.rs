@@ -6,8 +6,8 @@
 //! (`short_weierstrass`) it instantiates for P-384's field (`tests/architecture.rs`). It is apart
 //! from `meshguard-crypto` only for its opt-level ("s": this code is written for size; the
 //! workspace's Cargo.toml says why): generic code is compiled in the crate that instantiates it,
-//! so the shared group law runs here at "s". `P384PublicKey::new` and `verify` are `#[inline(never)]`,
-//! so that LTO keeps them at this crate's level (see `meshguard-crypto`).
+//! so the shared group law runs here at "s". `P384PublicKey::new` and `verify` are
+//! `#[inline(never)]`, so that LTO keeps them at this crate's level (see `meshguard-crypto`).
 
 #![cfg_attr(
     test,
