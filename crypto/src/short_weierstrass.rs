@@ -254,7 +254,7 @@ fn wnaf<const DIGITS: usize>(value: u128, width: u32) -> [i8; DIGITS] {
 /// ECDSA's last step: whether `R = u1 G + u2 Q` is not at infinity and `x(R) mod n == r`, from
 /// the chunks of `u1` and `u2` (least significant first, each below `2^(DIGITS - 1)`: `DIGITS`
 /// is the chunk size plus one), the [`chunk_tables`] of `G` (width [`G_WIDTH`]) and of `Q`
-/// (width [`Q_WIDTH`]), `r` as a field element and `r_plus_n` as [`x_matches`] takes it.
+/// (width [`Q_WIDTH`]), `r` as a field element and `r_plus_n` as `x_matches` takes it.
 pub fn r_matches<F: Field, const DIGITS: usize>(
     g_tables: &[Affine<F::Element>],
     q_tables: &[Affine<F::Element>],
