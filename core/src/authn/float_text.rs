@@ -147,7 +147,10 @@ pub fn significant(d: f64, precision: usize) -> (bool, String, i32) {
     let mut n = Digits::exact(d);
     n.round(precision);
     let exponent = if n.digits.is_empty() { 0 } else { n.point - 1 };
-    let digits = (1..=precision).map(|i| n.at(i - n.point)).collect();
+    let mut digits = String::new();
+    for i in 1..=precision {
+        digits.push(n.at(i - n.point));
+    }
     (d.is_sign_negative(), digits, exponent)
 }
 
