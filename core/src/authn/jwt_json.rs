@@ -15,7 +15,8 @@
 
 use serde_json::{Map, Number, Value};
 
-use crate::authn::{decimal, float_text};
+use crate::authn::decimal;
+use crate::authn::float_text;
 
 /// Protobuf's JSON recursion limit, the outermost object included.
 pub const MAX_DEPTH: usize = 100;
