@@ -261,7 +261,7 @@ pub(crate) fn mul_add(n: &mut Vec<u32>, factor: u64, add: u64) {
 }
 
 /// `n` = `n` x 5^`power`.
-pub(crate) fn mul_pow5(n: &mut Vec<u32>, mut power: u64) {
+fn mul_pow5(n: &mut Vec<u32>, mut power: u64) {
     while power >= 13 {
         mul_add(n, FIVE_13, 0);
         power -= 13;

@@ -6,24 +6,31 @@
 //! It exists for module size: `format!("{:.N}")` and `format!("{:.Ne}")` link the standard
 //! library's float formatting (Grisu with the Dragon4 fallback, exact and shortest modes, and its
 //! 40-limb big integer: about 18 KB of module) for these few cold calls. Here a double m x 2^e is
-//! written out exactly as a decimal (the integer m x 2^e, or m x 5^-e with the point -e digits
-//! from the right: at most 767 digits, big integers of 32-bit limbs shared with
-//! `authn::decimal`), then rounded at the wanted digit: up when the digits cut off are above
-//! 5000..., to even when they are exactly 5000... (a tie, only possible when the expansion ends
-//! there). The tests compare it with `format!` and with the C library's `snprintf`.
+//! written out exactly as a decimal, as far as the rounding needs it: the integer part by division
+//! (at most 309 digits), then the fraction, n / 2^s with n below 2^s, nine digits at a time by
+//! multiplying n by 10^9 (big integers of 32-bit limbs shared with `authn::decimal`), until the
+//! digit after the last one kept is known, a flag telling whether any non-zero digit follows.
+//! It is rounded there: up when what is cut off is above 5000..., to even when it is exactly
+//! 5000... (a tie, only possible when the expansion ends there). The tests compare it with
+//! `format!` and with the C library's `snprintf`.
 
-use crate::authn::decimal::{mul_add, mul_pow5, shift_left};
+use crate::authn::decimal::{mul_add, shift_left};
 
-/// The exact decimal expansion of a finite non-zero |d| rounded at a digit: `digits` (values
-/// 0-9, no leading zero; empty when it rounded to zero) with the value 0.d1 d2 d3... x 10^`point`.
+/// The decimal expansion of a finite |d| as far as a rounding needs it: `digits` (values 0-9, no
+/// leading zero; none for zero or once rounded to zero) with the value 0.d1 d2 d3... x
+/// 10^`point`, and `sticky` when non-zero digits follow the ones written out.
 struct Digits {
     digits: Vec<u8>,
     point: i32,
+    sticky: bool,
 }
 
+const BILLION: u64 = 1_000_000_000;
+
 impl Digits {
-    /// |d| exactly; zero has no digits.
-    fn exact(d: f64) -> Digits {
+    /// |d| written out until it has more than [`Self::keep`] digits (or all of them): the
+    /// integer part by division, the fraction n / 2^s nine digits at a time by multiplication.
+    fn new(d: f64, precision: i32, significant: bool) -> Digits {
         let bits = d.to_bits();
         let biased = i32::try_from((bits >> 52) & 0x7ff).unwrap_or(0);
         let fraction = bits & ((1 << 52) - 1);
@@ -32,39 +39,82 @@ impl Digits {
         } else {
             (fraction | (1 << 52), biased - 1075)
         };
-        let mut n = vec![1u32];
-        mul_add(&mut n, m, 0);
-        if e >= 0 {
-            shift_left(&mut n, u64::from(e.unsigned_abs()));
-        } else {
-            mul_pow5(&mut n, u64::from(e.unsigned_abs()));
-        }
+        let s = (-e).max(0).unsigned_abs();
+        let mut n = Digits {
+            digits: Vec::new(),
+            point: 0,
+            sticky: false,
+        };
+        let mut int = vec![1u32];
+        mul_add(&mut int, m.checked_shr(s).unwrap_or(0), 0);
+        shift_left(&mut int, u64::from(e.max(0).unsigned_abs()));
         // Nine decimal digits at a time, least significant first.
         let mut chunks = Vec::new();
-        while n.iter().any(|&limb| limb != 0) {
+        while int.iter().any(|&limb| limb != 0) {
             let mut rest = 0u64;
-            for limb in n.iter_mut().rev() {
+            for limb in int.iter_mut().rev() {
                 let current = (rest << 32) | u64::from(*limb);
-                *limb = u32::try_from(current / 1_000_000_000).unwrap_or(0);
-                rest = current % 1_000_000_000;
+                *limb = u32::try_from(current / BILLION).unwrap_or(0);
+                rest = current % BILLION;
             }
             chunks.push(rest);
         }
-        let mut digits = Vec::with_capacity(chunks.len() * 9);
-        for chunk in chunks.iter().rev() {
-            let mut power = 100_000_000;
-            while power > 0 {
-                let digit = chunk / power % 10;
-                if digit != 0 || !digits.is_empty() {
-                    digits.push(u8::try_from(digit).unwrap_or(0));
-                }
-                power /= 10;
-            }
+        for &chunk in chunks.iter().rev() {
+            n.push_nine(chunk, false);
         }
-        let count = i32::try_from(digits.len()).unwrap_or(0);
-        Digits {
-            digits,
-            point: count + e.min(0),
+        n.point = i32::try_from(n.digits.len()).unwrap_or(0);
+        // The fraction: below 2^s, times 10^9 it is below 10^9 x 2^s, so its bits from s
+        // on (two limbs at most) are the next nine digits.
+        let low = usize::try_from(s / 32).unwrap_or(0);
+        let mut frac = vec![1u32];
+        mul_add(
+            &mut frac,
+            m & 1u64.checked_shl(s).map_or(u64::MAX, |bit| bit - 1),
+            0,
+        );
+        frac.resize(low + 2, 0);
+        while frac.iter().any(|&limb| limb != 0)
+            && i32::try_from(n.digits.len()).unwrap_or(i32::MAX) <= n.keep(precision, significant)
+        {
+            mul_add(&mut frac, BILLION, 0);
+            let mut chunk = 0u64;
+            for (i, limb) in frac.iter_mut().enumerate().skip(low) {
+                let above = if i == low { *limb >> (s % 32) } else { *limb };
+                chunk |= u64::from(above) << (if i == low { 0 } else { 32 - s % 32 });
+                *limb = if i == low {
+                    *limb & ((1 << (s % 32)) - 1)
+                } else {
+                    0
+                };
+            }
+            n.push_nine(chunk, true);
+        }
+        n.sticky = frac.iter().any(|&limb| limb != 0);
+        n
+    }
+
+    /// Appends the nine digits of `chunk`; in the fraction, zeros before the first digit move
+    /// the point down.
+    fn push_nine(&mut self, chunk: u64, fraction: bool) {
+        let mut power = BILLION / 10;
+        while power > 0 {
+            let digit = chunk / power % 10;
+            if digit != 0 || !self.digits.is_empty() {
+                self.digits.push(u8::try_from(digit).unwrap_or(0));
+            } else if fraction {
+                self.point -= 1;
+            }
+            power /= 10;
+        }
+    }
+
+    /// How many digits a rounding keeps: `precision` significant ones, or the integer digits
+    /// and `precision` decimals.
+    fn keep(&self, precision: i32, significant: bool) -> i32 {
+        if significant {
+            precision
+        } else {
+            self.point.saturating_add(precision)
         }
     }
 
@@ -85,7 +135,7 @@ impl Digits {
             .digits
             .get(at.wrapping_sub(1))
             .is_some_and(|d| d % 2 == 1);
-        let up = first > 5 || (first == 5 && (odd || rest.iter().any(|&d| d != 0)));
+        let up = first > 5 || (first == 5 && (odd || self.sticky || rest.iter().any(|&d| d != 0)));
         self.digits.truncate(at);
         if !up {
             return;
@@ -117,8 +167,8 @@ impl Digits {
 /// `%.{decimals}f` of a finite `d`: `-` for any negative (`-0.000000`), at least one integer digit.
 pub fn fixed(d: f64, decimals: usize) -> String {
     let decimals = i32::try_from(decimals).unwrap_or(i32::MAX).min(1100);
-    let mut n = Digits::exact(d);
-    n.round(n.point.saturating_add(decimals));
+    let mut n = Digits::new(d, decimals, false);
+    n.round(n.keep(decimals, false));
     let mut out = String::new();
     if d.is_sign_negative() {
         out.push('-');
@@ -144,7 +194,7 @@ pub fn fixed(d: f64, decimals: usize) -> String {
 /// (ASCII, zeros when `d` is zero) and the decimal exponent of the first one.
 pub fn significant(d: f64, precision: usize) -> (bool, String, i32) {
     let precision = i32::try_from(precision).unwrap_or(i32::MAX).clamp(1, 1100);
-    let mut n = Digits::exact(d);
+    let mut n = Digits::new(d, precision, true);
     n.round(precision);
     let exponent = if n.digits.is_empty() { 0 } else { n.point - 1 };
     let mut digits = String::new();
