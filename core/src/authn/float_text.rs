@@ -65,27 +65,23 @@ impl Digits {
         n.point = i32::try_from(n.digits.len()).unwrap_or(0);
         // The fraction: below 2^s, times 10^9 it is below 10^9 x 2^s, so its bits from s
         // on (two limbs at most) are the next nine digits.
-        let low = usize::try_from(s / 32).unwrap_or(0);
+        let (low, r) = (usize::try_from(s / 32).unwrap_or(0), s % 32);
         let mut frac = vec![1u32];
         mul_add(
             &mut frac,
             m & 1u64.checked_shl(s).map_or(u64::MAX, |bit| bit - 1),
             0,
         );
-        frac.resize(low + 2, 0);
+        frac.resize(low + 1, 0);
         while frac.iter().any(|&limb| limb != 0)
             && i32::try_from(n.digits.len()).unwrap_or(i32::MAX) <= n.keep(precision, significant)
         {
             mul_add(&mut frac, BILLION, 0);
-            let mut chunk = 0u64;
-            for (i, limb) in frac.iter_mut().enumerate().skip(low) {
-                let above = if i == low { *limb >> (s % 32) } else { *limb };
-                chunk |= u64::from(above) << (if i == low { 0 } else { 32 - s % 32 });
-                *limb = if i == low {
-                    *limb & ((1 << (s % 32)) - 1)
-                } else {
-                    0
-                };
+            let high = u64::from(frac.get(low + 1).copied().unwrap_or(0)) << 32;
+            let chunk = (high | u64::from(frac.get(low).copied().unwrap_or(0))) >> r;
+            frac.truncate(low + 1);
+            if let Some(limb) = frac.last_mut() {
+                *limb &= (1 << r) - 1;
             }
             n.push_nine(chunk, true);
         }
