@@ -362,14 +362,14 @@ release: oci
 
 ## fuzz ---------------------------------------------------------------------------------------------
 # cargo-fuzz (libFuzzer, nightly) harnesses in fuzz/: config_load, decide, matchers, jwt, rsa_verify,
-# p256_verify, p384_verify, decimal. Each target runs FUZZ_SECONDS from its seeds in fuzz/corpus/<target>/ (inputs it
+# p256_verify, p384_verify, decimal, float_text. Each target runs FUZZ_SECONDS from its seeds in fuzz/corpus/<target>/ (inputs it
 # discovers go to target/fuzz/corpus/<target>/, crashes to fuzz/artifacts/<target>/, logs to target/fuzz/logs/) and the
 # executions per target are printed. Debug assertions (overflow checks) are on; a crash fails the target.
 #   make fuzz FUZZ_SECONDS=300 FUZZ_TARGETS="decide jwt" FUZZ_ARGS="-only_ascii=1"
 # Reproduce: cargo +nightly fuzz run -a <target> fuzz/artifacts/<target>/crash-...   (add a test to
 # core/tests/fuzz_regressions.rs). MESHGUARD_FUZZ_DEBUG=1 prints what a structured input decoded to.
 FUZZ_SECONDS   ?= 60
-FUZZ_TARGETS   ?= config_load decide matchers jwt rsa_verify p256_verify p384_verify decimal
+FUZZ_TARGETS   ?= config_load decide matchers jwt rsa_verify p256_verify p384_verify decimal float_text
 FUZZ_ARGS      ?=
 FUZZ_TOOLCHAIN ?= nightly
 FUZZ_FLAGS     ?= --debug-assertions
