@@ -10,7 +10,7 @@
 //! meshguard differences: inline `jwks` or `jwksUri` is required (no OpenID discovery), both at
 //! once is an error, and an inline JWKS without a usable key is a load error.
 
-use std::collections::BTreeMap;
+use crate::config_json::string_map::StringMap;
 
 use crate::authn::jwt::{JwksSource, KeySet};
 use crate::config_json::reader::{FromJson, Json};
@@ -172,7 +172,7 @@ pub struct Provider {
 /// A validated RequestAuthentication.
 #[derive(Debug, Clone)]
 pub struct CompiledRequestAuthentication {
-    pub selector: Option<BTreeMap<String, String>>,
+    pub selector: Option<StringMap>,
     pub has_target_ref: bool,
     pub providers: Vec<Provider>,
 }
@@ -184,7 +184,7 @@ const DEFAULT_TIMEOUT_MS: u64 = 5_000;
 /// Errors are relative to the spec.
 pub fn compile_request_authentication(
     spec: RequestAuthenticationSpec,
-    clusters: &BTreeMap<String, String>,
+    clusters: &StringMap,
 ) -> Result<CompiledRequestAuthentication> {
     let has_target_ref = check_attachment(
         spec.selector.is_some(),
@@ -219,7 +219,7 @@ fn non_empty_list(list: &Option<Vec<String>>, field: &'static str) -> Result<()>
 }
 
 /// Validates one `jwtRules` entry; errors are relative to it.
-fn compile_rule(rule: JwtRule, clusters: &BTreeMap<String, String>) -> Result<Provider> {
+fn compile_rule(rule: JwtRule, clusters: &StringMap) -> Result<Provider> {
     if rule.issuer.as_deref().is_some_and(str::is_empty) {
         return err("issuer", "must not be empty");
     }
@@ -360,7 +360,7 @@ fn parse_duration_ms(text: &str) -> Option<u64> {
 pub fn remote_jwks(
     uri: &str,
     timeout_ms: u64,
-    clusters: &BTreeMap<String, String>,
+    clusters: &StringMap,
 ) -> std::result::Result<RemoteJwks, String> {
     let (rest, default_port) = if let Some(r) = uri.strip_prefix("https://") {
         (r, 443)
@@ -385,7 +385,7 @@ pub fn remote_jwks(
     }
     let cluster = clusters
         .get(uri)
-        .cloned()
+        .map(str::to_string)
         .unwrap_or_else(|| format!("outbound|{port}||{host}"));
     Ok(RemoteJwks {
         uri: uri.to_string(),
@@ -402,7 +402,7 @@ mod tests {
 
     #[test]
     fn jwks_uri_names_istio_outbound_cluster() {
-        let none = BTreeMap::new();
+        let none = StringMap::new();
         let r = remote_jwks(
             "https://kc.example.com/realms/demo/protocol/openid-connect/certs",
             5000,
@@ -414,11 +414,12 @@ mod tests {
         assert_eq!(r.authority, "kc.example.com");
         let r = remote_jwks("http://keycloak.iam:8080/certs", 5000, &none).unwrap();
         assert_eq!(r.cluster, "outbound|8080||keycloak.iam");
-        let mut map = BTreeMap::new();
-        map.insert(
+        let map: StringMap = [(
             "http://keycloak.iam:8080/certs".to_string(),
             "jwks".to_string(),
-        );
+        )]
+        .into_iter()
+        .collect();
         assert_eq!(
             remote_jwks("http://keycloak.iam:8080/certs", 5000, &map)
                 .unwrap()
