@@ -901,7 +901,7 @@ fn compile_condition(c: Condition, ctx: &Context<'_>) -> Result<Predicate> {
                 })
             }
             _ if key.starts_with("experimental.envoy.filters.") => {
-                let rest = key.trim_start_matches("experimental.");
+                let rest = key.strip_prefix("experimental.").unwrap_or(key);
                 let (filter, name) = rest
                     .strip_suffix(']')
                     .and_then(|r| r.split_once('['))

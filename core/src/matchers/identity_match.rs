@@ -27,6 +27,7 @@
 
 use crate::matchers::sort_order::sort_by_bytes;
 use crate::matchers::string_match::{Glob, GlobToken, StringMatch};
+use crate::matchers::substring;
 use crate::request::peer::Peer;
 
 /// One compiled identity matcher (a single policy value).
@@ -91,7 +92,9 @@ impl IdentityMatch {
         match self {
             IdentityMatch::String(m) => m.matches(id),
             IdentityMatch::Globs(globs) => globs.iter().any(|g| g.matches(id)),
-            IdentityMatch::Contains(needle) => !id.contains(&b'\n') && contains(id, needle),
+            IdentityMatch::Contains(needle) => {
+                !id.contains(&b'\n') && substring::contains(id, needle)
+            }
             IdentityMatch::Namespaces(set) => {
                 !id.contains(&b'\n') && namespace_segments(id).any(|ns| set.contains(ns))
             }
@@ -274,10 +277,18 @@ fn describe_glob(tokens: &[GlobToken]) -> (IdentityField, Vec<String>) {
     let service_account = matches!(tokens.get(1), Some(GlobToken::AnyOne));
     if service_account {
         // spiffe://*/ns/NS/sa/SA -> NS/SA
-        let value = pattern
-            .split_once("/ns/")
-            .map(|(_, rest)| rest.replacen("/sa/", "/", 1))
-            .unwrap_or(pattern);
+        let after_ns =
+            substring::find(pattern.as_bytes(), b"/ns/").and_then(|at| pattern.get(at + 4..));
+        let value = match after_ns {
+            Some(rest) => match substring::find(rest.as_bytes(), b"/sa/") {
+                Some(at) => {
+                    let (ns, sa) = (rest.get(..at), rest.get(at + 4..));
+                    format!("{}/{}", ns.unwrap_or_default(), sa.unwrap_or_default())
+                }
+                None => rest.to_string(),
+            },
+            None => pattern,
+        };
         return (IdentityField::ServiceAccounts, vec![value]);
     }
     if let Some(ns) = pattern
@@ -337,14 +348,6 @@ impl IdentityMatch {
             );
         }
         rest
-    }
-}
-
-/// Substring search: `str::contains` (two-way search) for UTF-8 identities, bytes otherwise.
-fn contains(haystack: &[u8], needle: &[u8]) -> bool {
-    match (std::str::from_utf8(haystack), std::str::from_utf8(needle)) {
-        (Ok(h), Ok(n)) => h.contains(n),
-        _ => haystack.windows(needle.len().max(1)).any(|w| w == needle),
     }
 }
 
