@@ -364,13 +364,17 @@ pub fn compile_authorization_policy(
         .keys()
         .find(|k| k.starts_with("meshguard.io/") && !MESHGUARD_ANNOTATIONS.contains(&k.as_str()))
     {
+        // `join(", ")`, without the standard library's generic join in the module.
+        let mut known = String::new();
+        for (i, name) in MESHGUARD_ANNOTATIONS.iter().enumerate() {
+            known.push_str(if i == 0 { "" } else { ", " });
+            known.push_str(name);
+        }
         return err(
             annotation(unknown),
             format!(
-                "unknown meshguard annotation on policy {}/{} (known: {})",
-                ctx.namespace,
-                ctx.name,
-                MESHGUARD_ANNOTATIONS.join(", ")
+                "unknown meshguard annotation on policy {}/{} (known: {known})",
+                ctx.namespace, ctx.name,
             ),
         );
     }

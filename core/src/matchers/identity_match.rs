@@ -393,7 +393,7 @@ impl TrustBundle {
             let candidate = if td == domain || suffix_wildcard_matches(td, domain) {
                 principal.to_string()
             } else {
-                [td, "/", rest].concat()
+                format!("{td}/{rest}")
             };
             if !out.contains(&candidate) {
                 out.push(candidate);
