@@ -43,8 +43,9 @@ pub enum IdentityMatch {
     /// The regex `.*<literal>.*`: the literal occurs and the identity has no newline.
     Contains(Box<[u8]>),
     /// Several `namespaces` values without `*` or `/`, ORed: some `/ns/<x>/` segment of the
-    /// identity is in the set (equal to an OR of `Contains("/ns/<x>/")`).
-    Namespaces(hashbrown::HashSet<Box<[u8]>>),
+    /// identity is in the set (equal to an OR of `Contains("/ns/<x>/")`). The set is a map
+    /// with empty values of the rule index's table type, so one copy of that code ships.
+    Namespaces(hashbrown::HashMap<Box<[u8]>, Vec<u32>>),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -96,7 +97,7 @@ impl IdentityMatch {
                 !id.contains(&b'\n') && substring::contains(id, needle)
             }
             IdentityMatch::Namespaces(set) => {
-                !id.contains(&b'\n') && namespace_segments(id).any(|ns| set.contains(ns))
+                !id.contains(&b'\n') && namespace_segments(id).any(|ns| set.contains_key(ns))
             }
             IdentityMatch::TrustDomain(td) => {
                 let Some(rest) = id.strip_prefix(SPIFFE.as_bytes()) else {
@@ -236,7 +237,7 @@ impl IdentityMatch {
                 (IdentityField::Namespaces, vec![text(ns)])
             }
             IdentityMatch::Namespaces(set) => {
-                let mut values: Vec<String> = set.iter().map(|ns| text(ns)).collect();
+                let mut values: Vec<String> = set.keys().map(|ns| text(ns)).collect();
                 sort_by_bytes(&mut values, |s| s.as_bytes());
                 (IdentityField::Namespaces, values)
             }
@@ -320,7 +321,7 @@ fn namespace_segments(id: &[u8]) -> impl Iterator<Item = &[u8]> {
 impl IdentityMatch {
     /// Folds an OR of namespace matchers into one set lookup where that is exact.
     pub fn fold_namespaces(alternatives: Vec<IdentityMatch>) -> Vec<IdentityMatch> {
-        let mut set = hashbrown::HashSet::new();
+        let mut set = hashbrown::HashMap::new();
         let mut rest = Vec::new();
         for m in alternatives {
             match m {
@@ -331,7 +332,7 @@ impl IdentityMatch {
                         .filter(|s| !s.contains(&b'/'));
                     match segment {
                         Some(ns) => {
-                            set.insert(Box::<[u8]>::from(ns));
+                            set.insert(Box::<[u8]>::from(ns), Vec::new());
                         }
                         None => rest.push(IdentityMatch::Contains(needle)),
                     }
@@ -343,8 +344,8 @@ impl IdentityMatch {
             rest.push(IdentityMatch::Namespaces(set));
         } else {
             rest.extend(
-                set.into_iter()
-                    .map(|ns| IdentityMatch::Contains([&b"/ns/"[..], &ns, b"/"].concat().into())),
+                set.keys()
+                    .map(|ns| IdentityMatch::Contains([&b"/ns/"[..], ns, b"/"].concat().into())),
             );
         }
         rest
