@@ -126,49 +126,58 @@ impl Parser<'_> {
         next
     }
 
-    /// Consumes the separator before every group but the first.
-    fn separator(&mut self, index: usize, c: u8) -> bool {
-        index == 0 || self.eat(c)
-    }
-
     /// Up to `max` decimal (or hexadecimal) digits, as the standard parser's `read_number`: more
     /// digits fail, and so does a leading zero of several digits unless `zero_prefix`.
     fn number(&mut self, hex: bool, max: usize, zero_prefix: bool) -> Option<u32> {
-        let start = self.pos;
+        let rest = self.text.get(self.pos..).unwrap_or_default();
+        let radix = if hex { 16 } else { 10 };
         let mut value = 0_u32;
         let mut count = 0;
-        while let Some(digit) = self.text.get(self.pos).and_then(|&b| digit(b, hex)) {
-            value = value * if hex { 16 } else { 10 } + digit;
-            count += 1;
-            self.pos += 1;
-            if count > max {
+        for &b in rest {
+            let Some(digit) = digit(b, hex) else {
                 break;
+            };
+            if count == max {
+                return None;
             }
+            value = value * radix + digit;
+            count += 1;
         }
-        let leading_zero = count > 1 && !zero_prefix && self.text.get(start) == Some(&b'0');
-        if count == 0 || count > max || leading_zero {
-            self.pos = start;
+        if count == 0 || (count > 1 && !zero_prefix && rest.first() == Some(&b'0')) {
             return None;
         }
+        self.pos += count;
         Some(value)
     }
 
     /// Four dotted decimal octets, each 0-255 in at most three digits without a leading zero.
+    /// One pass over the bytes (the request path reads the peer's address with it).
     fn ipv4(&mut self) -> Option<[u8; 4]> {
-        let start = self.pos;
+        let rest = self.text.get(self.pos..).unwrap_or_default();
         let mut octets = [0_u8; 4];
-        for (i, slot) in octets.iter_mut().enumerate() {
-            let octet = self
-                .separator(i, b'.')
-                .then(|| self.number(false, 3, false));
-            match octet.flatten().and_then(|n| u8::try_from(n).ok()) {
-                Some(o) => *slot = o,
-                None => {
-                    self.pos = start;
+        let (mut index, mut value, mut digits, mut leading_zero) = (0, 0_u32, 0, false);
+        let mut used = 0;
+        for &b in rest {
+            if b.is_ascii_digit() {
+                if digits == 3 {
                     return None;
                 }
+                leading_zero |= digits == 0 && b == b'0';
+                value = value * 10 + u32::from(b - b'0');
+                digits += 1;
+            } else if b == b'.' && digits > 0 && index < 3 {
+                *octets.get_mut(index)? = octet(value, digits, leading_zero)?;
+                (index, value, digits, leading_zero) = (index + 1, 0, 0, false);
+            } else {
+                break;
             }
+            used += 1;
         }
+        if index != 3 || digits == 0 {
+            return None;
+        }
+        *octets.get_mut(3)? = octet(value, digits, leading_zero)?;
+        self.pos += used;
         Some(octets)
     }
 
@@ -178,18 +187,22 @@ impl Parser<'_> {
         let limit = groups.len();
         for i in 0..limit {
             let before = self.pos;
-            if i + 1 < limit {
-                if let Some([a, b, c, d]) = self.separator(i, b':').then(|| self.ipv4()).flatten() {
+            let separated = i == 0 || self.eat(b':');
+            if separated && i + 1 < limit {
+                if let Some([a, b, c, d]) = self.ipv4() {
                     let pair = [u16::from_be_bytes([a, b]), u16::from_be_bytes([c, d])];
                     if let Some(slots) = groups.get_mut(i..i + 2) {
                         slots.copy_from_slice(&pair);
                     }
                     return (i + 2, true);
                 }
-                self.pos = before;
             }
-            let group = self.separator(i, b':').then(|| self.number(true, 4, true));
-            match (group.flatten(), groups.get_mut(i)) {
+            let group = if separated {
+                self.number(true, 4, true)
+            } else {
+                None
+            };
+            match (group, groups.get_mut(i)) {
                 (Some(g), Some(slot)) => *slot = u16::try_from(g).unwrap_or(0),
                 _ => {
                     self.pos = before;
@@ -217,6 +230,14 @@ impl Parser<'_> {
             .copy_from_slice(tail.get(..tail_size)?);
         Some(Ipv6Addr::from(head))
     }
+}
+
+/// A decimal octet's value: at most 255, no leading zero unless it is `0` itself.
+fn octet(value: u32, digits: usize, leading_zero: bool) -> Option<u8> {
+    if leading_zero && digits > 1 {
+        return None;
+    }
+    u8::try_from(value).ok()
 }
 
 /// The value of an ASCII digit (hexadecimal digits of either case when `hex`).
