@@ -210,8 +210,9 @@ struct FilterRoot {
     engine: Option<Rc<Engine>>,
     authn: Rc<RefCell<AuthnState>>,
     fetches: Vec<JwksFetch>,
-    /// In-flight `dispatch_http_call` tokens -> index into `fetches`.
-    calls: HashMap<u32, usize>,
+    /// In-flight `dispatch_http_call` tokens -> index into `fetches`. `u32` values: the SDK's
+    /// own callout map is a `HashMap<u32, u32>`, and one map type means one copy of its code.
+    calls: HashMap<u32, u32>,
     metrics: Rc<Metrics>,
     /// Authentication counters already flushed: cache hits, misses, fetch ok, fetch failed.
     flushed_authn: [u64; 4],
@@ -242,7 +243,7 @@ impl Context for FilterRoot {
             .engine
             .as_ref()
             .map_or(1200, |e| e.settings().jwks_refresh_seconds);
-        let Some(fetch) = self.fetches.get_mut(index) else {
+        let Some(fetch) = self.fetches.get_mut(index as usize) else {
             return;
         };
         fetch.schedule.answered();
@@ -325,7 +326,8 @@ impl FilterRoot {
             match call {
                 Ok(token) => {
                     fetch.schedule.started();
-                    self.calls.insert(token, index);
+                    self.calls
+                        .insert(token, u32::try_from(index).unwrap_or(u32::MAX));
                 }
                 Err(status) => {
                     self.authn.borrow_mut().jwks_fetch_failed += 1;

@@ -436,13 +436,17 @@ fn read_annotations(ctx: &Context<'_>) -> Result<Annotations> {
         .keys()
         .find(|k| k.starts_with("meshguard.io/") && !MESHGUARD_ANNOTATIONS.contains(&k.as_str()))
     {
+        // `join(", ")`, without the standard library's generic join in the module.
+        let mut known = String::new();
+        for (i, name) in MESHGUARD_ANNOTATIONS.iter().enumerate() {
+            known.push_str(if i == 0 { "" } else { ", " });
+            known.push_str(name);
+        }
         return err(
             annotation_path(unknown),
             format!(
-                "unknown meshguard annotation on policy {}/{} (known: {})",
-                ctx.namespace,
-                ctx.name,
-                MESHGUARD_ANNOTATIONS.join(", ")
+                "unknown meshguard annotation on policy {}/{} (known: {known})",
+                ctx.namespace, ctx.name,
             ),
         );
     }
@@ -899,7 +903,7 @@ fn claims_leaf(key: &str) -> Result<LeafBuilder<'static>> {
 /// metadata); errors are relative to it.
 #[inline(never)]
 fn metadata_leaf(key: &str) -> Result<LeafBuilder<'static>> {
-    let rest = key.trim_start_matches("experimental.");
+    let rest = key.strip_prefix("experimental.").unwrap_or(key);
     let (filter, name) = rest
         .strip_suffix(']')
         .and_then(|r| r.split_once('['))
