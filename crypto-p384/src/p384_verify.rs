@@ -157,7 +157,6 @@ const GY: Fe = [
     0x9626_2c6f,
     0x3617_de4a,
 ];
-const ONE: Fe = [1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0];
 const ZERO: Fe = [0; LIMBS];
 
 /// The scalars are cut into [`CHUNKS`] chunks of this many bits, written in NAF in this many
@@ -267,29 +266,9 @@ fn half_mod(a: &Fe, m: &Fe) -> Fe {
 /// The numbers modulo an odd `m` (p or n), for the shared inversion: the looped steps above.
 struct Modulo<'m>(&'m Fe);
 
-impl OddModulus for Modulo<'_> {
-    type Element = Fe;
-    const BITS: usize = 384;
-    const ZERO: Fe = ZERO;
-    const ONE: Fe = ONE;
-
+impl OddModulus<LIMBS> for Modulo<'_> {
     fn modulus(&self) -> Fe {
         *self.0
-    }
-
-    #[inline(always)]
-    fn is_zero(&self, a: &Fe) -> bool {
-        is_zero(a)
-    }
-
-    #[inline(always)]
-    fn is_even(&self, a: &Fe) -> bool {
-        a.first().is_some_and(|l| l & 1 == 0)
-    }
-
-    #[inline(always)]
-    fn less(&self, a: &Fe, b: &Fe) -> bool {
-        less(a, b)
     }
 
     /// `half_mod` halves an even number of any size as it is.
@@ -468,6 +447,8 @@ impl P384PublicKey {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    const ONE: Fe = [1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0];
 
     #[test]
     fn p384_montgomery_constants_hold() {

@@ -1,8 +1,7 @@
-//! The inverse modulo an odd modulus by the binary extended Euclidean algorithm, written once
-//! over the arithmetic it needs ([`OddModulus`]): what `p256_verify` (`s^-1 mod n`) and
+//! The inverse modulo an odd modulus of 32-bit limbs (little-endian) by the binary extended
+//! Euclidean algorithm, written once over the steps it needs ([`OddModulus`]): what `p256_verify` (`s^-1 mod n`) and
 //! `meshguard-crypto-p384`'s `p384_verify` (`s^-1 mod n` and its field inversion mod p) share,
-//! with the two comparisons of little-endian 32-bit limbs every curve module uses ([`is_zero`],
-//! [`less`]).
+//! with the two comparisons every curve module uses ([`is_zero`], [`less`]).
 //!
 //! Each curve implements [`OddModulus`] with its own arithmetic, so that [`inverse`] compiles
 //! as if written for it: P-256's straight-line steps (ES256's speed, this crate's opt-level),
@@ -23,56 +22,53 @@ pub fn less<const L: usize>(a: &[u32; L], b: &[u32; L]) -> bool {
     a.iter().rev().cmp(b.iter().rev()) == std::cmp::Ordering::Less
 }
 
-/// Numbers of `BITS` bits and the arithmetic modulo an odd `m > 1` (below `2^BITS`) that
-/// [`inverse`] runs on.
-pub trait OddModulus {
-    /// A number below `2^BITS`, in a representation where equal numbers compare equal.
-    type Element: Copy + PartialEq;
-    const BITS: usize;
-    const ZERO: Self::Element;
-    const ONE: Self::Element;
+#[inline(always)]
+fn is_even<const L: usize>(a: &[u32; L]) -> bool {
+    a.first().is_some_and(|l| l & 1 == 0)
+}
+
+/// The arithmetic modulo an odd `m > 1` of `L` 32-bit limbs that [`inverse`] runs on.
+pub trait OddModulus<const L: usize> {
     /// `m`.
-    fn modulus(&self) -> Self::Element;
-    fn is_zero(&self, a: &Self::Element) -> bool;
-    fn is_even(&self, a: &Self::Element) -> bool;
-    /// `a < b`.
-    fn less(&self, a: &Self::Element, b: &Self::Element) -> bool;
-    /// `a / 2` for an even `a` (any number of `BITS` bits).
-    fn half(&self, a: &Self::Element) -> Self::Element;
+    fn modulus(&self) -> [u32; L];
+    /// `a / 2` for an even `a` (any number of `L` limbs).
+    fn half(&self, a: &[u32; L]) -> [u32; L];
     /// `a / 2 mod m` for `a < m`.
-    fn half_mod(&self, a: &Self::Element) -> Self::Element;
+    fn half_mod(&self, a: &[u32; L]) -> [u32; L];
     /// `a - b mod m` for `b <= a` (then `a - b`), or for `a, b < m`.
-    fn sub_mod(&self, a: &Self::Element, b: &Self::Element) -> Self::Element;
+    fn sub_mod(&self, a: &[u32; L], b: &[u32; L]) -> [u32; L];
 }
 
 /// `a^-1 mod m` by the binary extended Euclidean algorithm (variable time: `a` is public). `a`
-/// may be any number of `BITS` bits: one at or above `m` gives the inverse of `a mod m`; the
+/// may be any number of `L` limbs: one at or above `m` gives the inverse of `a mod m`; the
 /// result is 0 when `a mod m` is 0 or has no inverse. Invariants: `x1 a = u` and
 /// `x2 a = v (mod m)`, `x1, x2 < m`, `gcd(u, v) = gcd(a, m)`.
-pub fn inverse<M: OddModulus>(m: &M, a: &M::Element) -> M::Element {
+pub fn inverse<const L: usize, M: OddModulus<L>>(m: &M, a: &[u32; L]) -> [u32; L] {
+    let zero = [0u32; L];
+    let one: [u32; L] = std::array::from_fn(|i| u32::from(i == 0));
     let (mut u, mut v) = (*a, m.modulus());
-    let (mut x1, mut x2) = (M::ONE, M::ZERO);
+    let (mut x1, mut x2) = (one, zero);
     // Each round halves u or v at least once (after the first, both are odd and one of them is
-    // replaced by their even difference): 2 BITS rounds bound the loop.
-    for _ in 0..2 * M::BITS + 2 {
-        if u == M::ONE {
+    // replaced by their even difference): 2 * 32 L rounds bound the loop.
+    for _ in 0..64 * L + 2 {
+        if u == one {
             return x1;
         }
-        if v == M::ONE {
+        if v == one {
             return x2;
         }
-        if m.is_zero(&u) || m.is_zero(&v) {
+        if is_zero(&u) || is_zero(&v) {
             break;
         }
-        while m.is_even(&u) {
+        while is_even(&u) {
             u = m.half(&u);
             x1 = m.half_mod(&x1);
         }
-        while m.is_even(&v) {
+        while is_even(&v) {
             v = m.half(&v);
             x2 = m.half_mod(&x2);
         }
-        if m.less(&u, &v) {
+        if less(&u, &v) {
             v = m.sub_mod(&v, &u);
             x2 = m.sub_mod(&x2, &x1);
         } else {
@@ -80,50 +76,45 @@ pub fn inverse<M: OddModulus>(m: &M, a: &M::Element) -> M::Element {
             x1 = m.sub_mod(&x1, &x2);
         }
     }
-    M::ZERO
+    zero
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    /// Numbers below 2^96 in a `u128`, modulo `.0`: an [`OddModulus`] with an independent
-    /// reference (Fermat) for the tests.
+    /// Numbers below 2^96 in three limbs, modulo `.0`, computed on `u128`s: an [`OddModulus`]
+    /// for the tests, with an independent reference (Fermat).
     struct Small(u128);
 
-    impl OddModulus for Small {
-        type Element = u128;
-        const BITS: usize = 96;
-        const ZERO: u128 = 0;
-        const ONE: u128 = 1;
-        fn modulus(&self) -> u128 {
-            self.0
+    fn limbs(x: u128) -> [u32; 3] {
+        [x as u32, (x >> 32) as u32, (x >> 64) as u32]
+    }
+
+    fn number(a: &[u32; 3]) -> u128 {
+        a.iter()
+            .rev()
+            .fold(0, |acc, l| (acc << 32) | u128::from(*l))
+    }
+
+    impl OddModulus<3> for Small {
+        fn modulus(&self) -> [u32; 3] {
+            limbs(self.0)
         }
-        fn is_zero(&self, a: &u128) -> bool {
-            *a == 0
+        fn half(&self, a: &[u32; 3]) -> [u32; 3] {
+            limbs(number(a) >> 1)
         }
-        fn is_even(&self, a: &u128) -> bool {
-            a & 1 == 0
-        }
-        fn less(&self, a: &u128, b: &u128) -> bool {
-            a < b
-        }
-        fn half(&self, a: &u128) -> u128 {
-            a >> 1
-        }
-        fn half_mod(&self, a: &u128) -> u128 {
-            if a & 1 == 0 {
+        fn half_mod(&self, a: &[u32; 3]) -> [u32; 3] {
+            let a = number(a);
+            limbs(if a & 1 == 0 {
                 a >> 1
             } else {
                 (a + self.0) >> 1
-            }
+            })
         }
-        fn sub_mod(&self, a: &u128, b: &u128) -> u128 {
-            if a < b {
-                a + self.0 - b
-            } else {
-                a - b
-            }
+        fn sub_mod(&self, a: &[u32; 3], b: &[u32; 3]) -> [u32; 3] {
+            let (a, b) = (number(a), number(b));
+            limbs(if a < b { a + self.0 - b } else { a - b })
         }
     }
 
@@ -156,7 +147,11 @@ mod tests {
             }
             for a in inputs {
                 let expected = if a % m == 0 { 0 } else { fermat(a, m) };
-                assert_eq!(inverse(&Small(m), &a), expected, "{a:#x} mod {m:#x}");
+                assert_eq!(
+                    number(&inverse(&Small(m), &limbs(a))),
+                    expected,
+                    "{a:#x} mod {m:#x}"
+                );
             }
         }
     }
@@ -164,8 +159,8 @@ mod tests {
     #[test]
     fn inverse_is_zero_without_an_inverse() {
         // 15 = 3 * 5 shares the factor 5 with 35; 2 * 18 = 36 = 1 mod 35.
-        assert_eq!(inverse(&Small(35), &15), 0);
-        assert_eq!(inverse(&Small(35), &2), 18);
+        assert_eq!(inverse(&Small(35), &limbs(15)), limbs(0));
+        assert_eq!(inverse(&Small(35), &limbs(2)), limbs(18));
     }
 
     #[test]

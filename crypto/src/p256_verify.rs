@@ -556,29 +556,9 @@ fn half(a: &Fe) -> Fe {
 /// The scalars mod n, for the shared inversion: the straight-line steps above.
 struct ScalarsModN;
 
-impl OddModulus for ScalarsModN {
-    type Element = Fe;
-    const BITS: usize = 256;
-    const ZERO: Fe = ZERO;
-    const ONE: Fe = ONE;
-
+impl OddModulus<8> for ScalarsModN {
     fn modulus(&self) -> Fe {
         N
-    }
-
-    #[inline(always)]
-    fn is_zero(&self, a: &Fe) -> bool {
-        is_zero(a)
-    }
-
-    #[inline(always)]
-    fn is_even(&self, a: &Fe) -> bool {
-        a.first().is_some_and(|l| l & 1 == 0)
-    }
-
-    #[inline(always)]
-    fn less(&self, a: &Fe, b: &Fe) -> bool {
-        less(a, b)
     }
 
     #[inline(always)]
