@@ -1,7 +1,8 @@
-//! The inverse modulo an odd modulus of 32-bit limbs (little-endian) by the binary extended
-//! Euclidean algorithm, written once over the steps it needs ([`OddModulus`]): what `p256_verify` (`s^-1 mod n`) and
-//! `meshguard-crypto-p384`'s `p384_verify` (`s^-1 mod n` and its field inversion mod p) share,
-//! with the two comparisons every curve module uses ([`is_zero`], [`less`]).
+//! The inverse modulo an odd modulus of 32-bit limbs (little-endian) by the binary
+//! extended Euclidean algorithm, written once over the steps it needs ([`OddModulus`]): what
+//! `p256_verify` (`s^-1 mod n`) and `meshguard-crypto-p384`'s `p384_verify` (`s^-1 mod n` and
+//! its field inversion mod p) share, with the two comparisons every curve module uses
+//! ([`is_zero`], [`less`]).
 //!
 //! Each curve implements [`OddModulus`] with its own arithmetic, so that [`inverse`] compiles
 //! as if written for it: P-256's straight-line steps (ES256's speed, this crate's opt-level),
