@@ -268,6 +268,9 @@ impl Decision<'_> {
 }
 
 impl Engine {
+    // Its steps are functions of their own, never inlined here: V8 compiles the whole module at
+    // load with its optimizing compiler, and the memory it leaves behind grows with the largest
+    // function (README, "What sets the memory at rest").
     pub fn new(
         policies: Vec<CompiledPolicy>,
         authenticator: Authenticator,
@@ -278,31 +281,7 @@ impl Engine {
             settings,
             ..Engine::default()
         };
-        // Each set's rules are allocated once at their exact size: no doubling and no copy on
-        // growth at the load peak (Wasm memory never shrinks below it).
-        let mut wanted = [0usize; SETS];
-        for policy in &policies {
-            if let Some(n) = set_slot(policy.action, policy.dry_run).and_then(|k| wanted.get_mut(k))
-            {
-                *n += policy.rules.len();
-            }
-        }
-        for (set, n) in engine.sets_mut().into_iter().zip(wanted) {
-            set.rules.reserve_exact(n);
-        }
-        let mut custom_replies: Vec<(Box<str>, DenyResponse)> = Vec::new();
-        for mut policy in policies {
-            if let (Some(reply), Some(rule)) = (policy.deny_response.take(), policy.rules.first()) {
-                custom_replies.push((rule.id.policy().into(), reply));
-            }
-            // Custom is rejected at load; nothing to evaluate.
-            let Some(k) = set_slot(policy.action, policy.dry_run) else {
-                continue;
-            };
-            if let Some(set) = engine.sets_mut().into_iter().nth(k) {
-                set.add(policy);
-            }
-        }
+        let custom_replies = engine.add_policies(policies);
         // Envoy's RBAC engine checks its policies in name order; the reported rule of a
         // reporting-only set is the first matching one by name (enforced sets keep
         // configuration order, which only picks the `meshguard.io/deny-*` reply).
@@ -317,13 +296,52 @@ impl Engine {
         for set in engine.sets_mut() {
             set.build_index();
         }
-        // Policies are numbered by first appearance; a policy's name is the policy part of its
-        // first rule's id (no copy of the text is kept).
+        engine.number_policies(custom_replies);
+        engine
+    }
+
+    /// Puts each policy's rules into the set of its action, and returns the
+    /// `meshguard.io/deny-*` replies by policy name.
+    #[inline(never)]
+    fn add_policies(&mut self, policies: Vec<CompiledPolicy>) -> Vec<(Box<str>, DenyResponse)> {
+        // Each set's rules are allocated once at their exact size: no doubling and no copy on
+        // growth at the load peak (Wasm memory never shrinks below it).
+        let mut wanted = [0usize; SETS];
+        for policy in &policies {
+            if let Some(n) = set_slot(policy.action, policy.dry_run).and_then(|k| wanted.get_mut(k))
+            {
+                *n += policy.rules.len();
+            }
+        }
+        for (set, n) in self.sets_mut().into_iter().zip(wanted) {
+            set.rules.reserve_exact(n);
+        }
+        let mut custom_replies: Vec<(Box<str>, DenyResponse)> = Vec::new();
+        for mut policy in policies {
+            if let (Some(reply), Some(rule)) = (policy.deny_response.take(), policy.rules.first()) {
+                custom_replies.push((rule.id.policy().into(), reply));
+            }
+            // Custom is rejected at load; nothing to evaluate.
+            let Some(k) = set_slot(policy.action, policy.dry_run) else {
+                continue;
+            };
+            if let Some(set) = self.sets_mut().into_iter().nth(k) {
+                set.add(policy);
+            }
+        }
+        custom_replies
+    }
+
+    /// Numbers the policies by first appearance (a policy's name is the policy part of its
+    /// first rule's id: no copy of the text is kept), gives each rule its policy's number, and
+    /// files the `meshguard.io/deny-*` replies under it.
+    #[inline(never)]
+    fn number_policies(&mut self, custom_replies: Vec<(Box<str>, DenyResponse)>) {
         let mut first_rules: Vec<(u8, u32)> = Vec::new();
         let mut numbering: Vec<Vec<u32>> = Vec::with_capacity(SETS);
         {
             let mut known: HashMap<&str, u32> = HashMap::new();
-            for (k, set) in engine.sets().into_iter().enumerate() {
+            for (k, set) in self.sets().into_iter().enumerate() {
                 let mut indexes = Vec::with_capacity(set.rules.len());
                 for (j, rule) in set.rules.iter().enumerate() {
                     let next = u32::try_from(first_rules.len()).unwrap_or(u32::MAX);
@@ -350,16 +368,15 @@ impl Engine {
             }
             // hashbrown's map, unlike std's, borrows its keys until dropped.
             drop(known);
-            engine.deny_responses = deny_responses;
+            self.deny_responses = deny_responses;
         }
-        for (set, indexes) in engine.sets_mut().into_iter().zip(numbering) {
+        for (set, indexes) in self.sets_mut().into_iter().zip(numbering) {
             for (rule, index) in set.rules.iter_mut().zip(indexes) {
                 rule.id.set_policy_index(index);
             }
         }
         first_rules.shrink_to_fit();
-        engine.policy_first_rules = first_rules;
-        engine
+        self.policy_first_rules = first_rules;
     }
 
     /// The rule sets numbered for [`Engine::policy_names`], in policy numbering order.
