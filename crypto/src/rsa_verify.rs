@@ -314,55 +314,59 @@ impl RsaPublicKey {
             .iter_mut()
             .zip(b.iter().rev())
             .for_each(|(r, &l)| *r = l);
-        self.product_scan(out, a, b_rev, m, false);
+        self.product_scan(out, m, |k, lo, hi| dot(a.get(lo..hi), b_rev.get(k..)));
     }
 
-    /// `out = a * a / R mod n` (below `2n`) for `a` below `2n`.
+    /// `out = a * a / R mod n` (below `2n`) for `a` below `2n`: each cross product once,
+    /// doubled, then the square of the middle limb.
     fn mont_sqr(&self, out: &mut [u64], a: &[u64], t: &mut [u64]) {
         let (a_rev, m) = t.split_at_mut(self.n.len());
         a_rev
             .iter_mut()
             .zip(a.iter().rev())
             .for_each(|(r, &l)| *r = l);
-        self.product_scan(out, a, a_rev, m, true);
+        self.product_scan(out, m, |k, lo, hi| {
+            let mid = lo + (hi - lo) / 2;
+            let middle = match (hi - lo) % 2 {
+                1 => a.get(mid).map_or(0, |l| l * l),
+                _ => 0,
+            };
+            2 * dot(a.get(lo..mid), a_rev.get(k..)) + middle
+        });
     }
 
-    /// Montgomery multiplication `out = x * y / R mod n` by columns (product scanning, the
-    /// reduction interleaved), with `y_rev` the limbs of `y` most significant first. Column `c`
-    /// of `x * y + m * n` is summed in one `u64` with no carry per product (see
-    /// [`limb_width`]): `x[i] * y[c - i]` (for a square, `x == y`, each cross product once,
-    /// doubled, and the middle limb's square) and the reduction's `m[i] * n[c - i]`. In the low
-    /// `limbs` columns `m[c]` is chosen to clear the column (`n0 = -n^-1 mod 2^w`); the high
-    /// columns are the result.
-    #[inline(never)]
-    fn product_scan(&self, out: &mut [u64], x: &[u64], y_rev: &[u64], m: &mut [u64], square: bool) {
+    /// Montgomery multiplication `x * y / R mod n` by columns (product scanning, the reduction
+    /// interleaved). Column `c` of `x * y + m * n` is summed in one `u64` with no carry per
+    /// product (see [`limb_width`]): `products(k, lo, hi)` is the column's part of `x * y`,
+    /// `x[i] * y[c - i]` over `x[lo..hi]`, read against `y` reversed from index
+    /// `k = limbs - 1 - c + lo`; the reduction adds `m[i] * n[c - i]`, with `n` reversed too. In
+    /// the low `limbs` columns `m[c]` is chosen to clear the column (`n0 = -n^-1 mod 2^w`); the
+    /// high columns are the result.
+    #[inline(always)]
+    fn product_scan(
+        &self,
+        out: &mut [u64],
+        m: &mut [u64],
+        products: impl Fn(usize, usize, usize) -> u64,
+    ) {
         let (w, m_mask, n0) = (self.w, mask(self.w), self.n0);
         let limbs = self.n.len();
         let n0_limb = self.n.first().copied().unwrap_or(0);
         let mut acc = 0u64;
-        for c in 0..2 * limbs {
-            let (lo, hi) = ((c + 1).saturating_sub(limbs), (c + 1).min(limbs));
-            // `x[i] * y[c - i]` over `x[lo..end]`; `y_rev[k]` is `y[c - lo]`.
-            let k = limbs - 1 - c + lo;
-            let (end, middle) = match (square, (hi - lo) % 2) {
-                (false, _) => (hi, 0),
-                (true, odd) => {
-                    let mid = lo + (hi - lo) / 2;
-                    let middle = x.get(mid).filter(|_| odd == 1).map_or(0, |l| l * l);
-                    (mid, middle)
-                }
-            };
-            acc += (dot(x.get(lo..end), y_rev.get(k..)) << u32::from(square)) + middle;
-            acc += dot(m.get(lo..c.min(limbs)), self.n_rev.get(k..));
-            if c < limbs {
-                let mc = acc.wrapping_mul(n0) & m_mask;
-                if let Some(slot) = m.get_mut(c) {
-                    *slot = mc;
-                }
-                acc += mc * n0_limb;
-            } else if let Some(o) = out.get_mut(c - limbs) {
-                *o = acc & m_mask;
+        for c in 0..limbs {
+            acc += products(limbs - 1 - c, 0, c + 1);
+            acc += dot(m.get(..c), self.n_rev.get(limbs - 1 - c..));
+            let mc = acc.wrapping_mul(n0) & m_mask;
+            if let Some(slot) = m.get_mut(c) {
+                *slot = mc;
             }
+            acc = (acc + mc * n0_limb) >> w;
+        }
+        for (c, o) in (limbs..2 * limbs).zip(out.iter_mut()) {
+            let lo = c + 1 - limbs;
+            acc += products(0, lo, limbs);
+            acc += dot(m.get(lo..), self.n_rev.get(..));
+            *o = acc & m_mask;
             acc >>= w;
         }
     }
