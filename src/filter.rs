@@ -35,9 +35,9 @@ use meshguard_core::plugin::request_pipeline::{
     DENY_DETAILS,
 };
 use meshguard_core::request::header_pairs;
+use meshguard_core::request::json_value::{JsonObject, JsonValue};
 use meshguard_core::request::peer::Peer;
 use meshguard_core::request::request_view::{Connection, Headers, MetadataValue, Unknown};
-use serde_json::{Map, Value};
 
 use crate::host;
 use crate::sdk_helpers::{inert_context_helpers, inert_http_helpers, inert_root_helpers};
@@ -565,7 +565,7 @@ impl HttpContext for AuthzFilter {
 
 /// The payload Envoy's `jwt_authn` verified (Istio sets `payload_in_metadata: payload`); its
 /// space-delimited claims are already lists.
-fn envoy_jwt_payload() -> Option<Map<String, Value>> {
+fn envoy_jwt_payload() -> Option<JsonObject> {
     let bytes = read(&[
         "metadata",
         "filter_metadata",
@@ -573,7 +573,7 @@ fn envoy_jwt_payload() -> Option<Map<String, Value>> {
         "payload",
     ])?;
     match header_pairs::decode_untyped(&bytes, MAX_CLAIM_DEPTH) {
-        Value::Object(payload) => Some(payload),
+        JsonValue::Object(payload) => Some(payload),
         _ => None,
     }
 }

@@ -17,6 +17,7 @@ use meshguard_core::plugin::engine::{DryRun, Engine, Explanation, RuleExplanatio
 use meshguard_core::plugin::plugin_config::JwtSource;
 use meshguard_core::plugin::rbac_report::RbacReport;
 use meshguard_core::plugin::request_pipeline::{decide_request, PipelineRequest, Side, Stage};
+use meshguard_core::request::json_value::{JsonObject, JsonValue};
 use meshguard_core::request::path_normalization::{PathNormalization, PathRejected};
 use meshguard_core::request::peer::Peer;
 use meshguard_core::request::request_view::{Headers, StaticConnection};
@@ -145,7 +146,7 @@ pub fn check(args: &CheckArgs) -> Result<u8, Fail> {
     }
     let claims = match &args.claims {
         Some(text) => match serde_json::from_str::<Value>(text) {
-            Ok(Value::Object(payload)) => Some(payload),
+            Ok(Value::Object(payload)) => Some(claims_object(&payload)),
             _ => {
                 return Err(Fail(
                     "meshguard check: --claims must be a JSON object".into(),
@@ -394,6 +395,30 @@ fn stage_name(stage: &Stage<'_>) -> &'static str {
         Stage::MtlsRequired { .. } => "mtlsRequired",
         Stage::TokenRejected(_) => "tokenRejected",
         Stage::Authorized { .. } => "authorized",
+    }
+}
+
+/// `--claims` as the core holds a payload: members in key order, numbers as `serde_json` read
+/// them (an integer literal stays an integer).
+fn claims_object(map: &Map<String, Value>) -> JsonObject {
+    JsonObject::with_last_of_repeated_keys(
+        map.iter()
+            .map(|(k, v)| (k.clone(), claims_value(v)))
+            .collect(),
+    )
+}
+
+fn claims_value(value: &Value) -> JsonValue {
+    match value {
+        Value::Null => JsonValue::Null,
+        Value::Bool(b) => JsonValue::Bool(*b),
+        Value::Number(n) => match n.as_f64().filter(|_| n.is_f64()) {
+            Some(d) => JsonValue::Number(d),
+            None => JsonValue::Integer(n.to_string()),
+        },
+        Value::String(s) => JsonValue::String(s.clone()),
+        Value::Array(items) => JsonValue::Array(items.iter().map(claims_value).collect()),
+        Value::Object(map) => JsonValue::Object(claims_object(map)),
     }
 }
 

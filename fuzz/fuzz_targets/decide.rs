@@ -17,11 +17,13 @@
 mod common;
 
 use std::net::IpAddr;
+use std::rc::Rc;
 use std::sync::OnceLock;
 
 use arbitrary::{Result, Unstructured};
 use common::*;
 use libfuzzer_sys::fuzz_target;
+use meshguard_core::authn::jwt_json::parse_object;
 use meshguard_core::request::verified_claims::Claims;
 use meshguard_core::plugin::plugin_config::{load, NodeInfo};
 use meshguard_core::plugin::engine::Engine;
@@ -189,7 +191,11 @@ fuzz_target!(|data: &[u8]| {
     debug("headers", &headers);
     debug("connection", &connection);
     debug("claims", &claims);
-    let claims = claims.map(|c| Claims::new(c, &["scope".to_string()]));
+    // The claims as a token carries them: the JSON text read as the filter reads a payload.
+    let claims = claims.map(|c| {
+        let payload = parse_object(Value::Object(c).to_string().as_bytes()).unwrap_or_default();
+        Claims::new(Rc::new(payload), &["scope".to_string()])
+    });
     let h = Headers::new(&headers);
     let first = linear.decide_with_claims(h, &connection, claims.as_ref());
     let again = linear.decide_with_claims(h, &connection, claims.as_ref());

@@ -49,12 +49,11 @@ use std::hash::{BuildHasherDefault, Hasher};
 use std::rc::Rc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use serde_json::{Map, Value};
-
 use crate::authn::jwt::{self, JwtFailure, KeySet, ParsedToken};
 use crate::authn::jwt_json;
 use crate::authn::request_authentication::{Keys, Location, Provider};
 use crate::matchers::sort_order::sort_by_bytes;
+use crate::request::json_value::{JsonObject, JsonValue};
 use crate::request::request_view::{self, Headers};
 use crate::request::verified_claims::Claims;
 
@@ -624,7 +623,7 @@ impl Authenticator {
                         .verify(&token)?,
                 }
                 let claims = Rc::new(Claims::new(
-                    token.payload.clone(),
+                    Rc::clone(&token.payload),
                     &provider.space_delimited,
                 ));
                 state.remember(
@@ -700,20 +699,22 @@ pub fn edited_headers<'a>(
 }
 
 /// Envoy `addJWTClaimToHeader`: the claim at `a.b` of the payload as header text.
-fn claim_text(payload: &Map<String, Value>, path: &[String]) -> Option<String> {
+fn claim_text(payload: &JsonObject, path: &[String]) -> Option<String> {
     let (first, rest) = path.split_first()?;
     let mut value = payload.get(first)?;
     for part in rest {
         value = value.as_object()?.get(part)?;
     }
     match value {
-        Value::String(s) => Some(s.clone()),
-        Value::Number(n) => Some(claim_number(n.as_f64()?)),
-        Value::Bool(b) => Some(b.to_string()),
-        Value::Array(_) | Value::Object(_) => {
+        JsonValue::String(s) => Some(s.clone()),
+        JsonValue::Number(n) => Some(claim_number(*n)),
+        // Never in a token (the CLI's `--claims` only): as written.
+        JsonValue::Integer(n) => Some(n.clone()),
+        JsonValue::Bool(b) => Some(b.to_string()),
+        JsonValue::Array(_) | JsonValue::Object(_) => {
             Some(base64_std(jwt_json::to_proto_json(value).as_bytes()))
         }
-        Value::Null => None,
+        JsonValue::Null => None,
     }
 }
 
@@ -1012,23 +1013,26 @@ mod tests {
 
     #[test]
     fn space_delimited_claims_become_lists_unless_no_part_is_left() {
-        let mut payload = Map::new();
-        payload.insert("scope".into(), Value::String("openid  orders.write".into()));
-        payload.insert("permission".into(), Value::String(" ".into()));
-        payload.insert("groups".into(), Value::String("a b".into()));
-        let c = Claims::new(payload, &["scope".to_string(), "permission".to_string()]);
+        let payload = jwt_json::parse_object(
+            br#"{"scope":"openid  orders.write","permission":" ","groups":"a b"}"#,
+        )
+        .unwrap();
+        let payload = Rc::new(payload);
+        let names = ["scope".to_string(), "permission".into(), "scope".into()];
+        let c = Claims::new(Rc::clone(&payload), &names);
+        let text = |s: &str| JsonValue::String(s.into());
         assert_eq!(
             c.get(&["scope".into()]),
-            Some(&serde_json::json!(["openid", "orders.write"]))
+            Some(&JsonValue::Array(vec![
+                text("openid"),
+                text("orders.write")
+            ]))
         );
-        assert_eq!(
-            c.get(&["permission".into()]),
-            Some(&Value::String(" ".into()))
-        );
-        assert_eq!(
-            c.get(&["groups".into()]),
-            Some(&Value::String("a b".into()))
-        );
+        assert_eq!(c.string("scope"), None);
+        assert_eq!(c.get(&["permission".into()]), Some(&text(" ")));
+        assert_eq!(c.get(&["groups".into()]), Some(&text("a b")));
+        // The token's own payload (claim headers read it) keeps the strings.
+        assert_eq!(payload.get("scope"), Some(&text("openid  orders.write")));
     }
 
     #[test]
@@ -1043,10 +1047,9 @@ mod tests {
             "18446744073709551616.000000"
         );
         assert_eq!(claim_number(1e-300), "0.000000");
-        let mut payload = Map::new();
-        payload.insert("l".into(), serde_json::json!(["a", "b"]));
-        payload.insert("e".into(), serde_json::json!([]));
-        payload.insert("o".into(), serde_json::json!({"team": "core", "n": null}));
+        let payload =
+            jwt_json::parse_object(br#"{"l":["a","b"],"e":[],"o":{"team":"core","n":null}}"#)
+                .unwrap();
         assert_eq!(claim_text(&payload, &["l".into()]).unwrap(), "WyJhIiwiYiJd");
         assert_eq!(claim_text(&payload, &["e".into()]).unwrap(), "W10=");
         assert_eq!(
@@ -1061,7 +1064,7 @@ mod tests {
             provider: 0,
             generation,
             token: Rc::new(jwt::parse("eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJhIn0.c2ln").unwrap()),
-            claims: Rc::new(Claims::new(Map::new(), &[])),
+            claims: Rc::new(Claims::new(Rc::new(JsonObject::new()), &[])),
             last_used: 0,
         }
     }

@@ -29,13 +29,15 @@
 //! the module), a fetched JWKS never yields symmetric keys, and a token longer than
 //! [`MAX_TOKEN_LEN`] is malformed.
 
+use std::rc::Rc;
+
 use ed25519_compact::{PublicKey as Ed25519Key, Signature as Ed25519Signature};
 use meshguard_crypto::p256_verify::P256PublicKey;
 use meshguard_crypto::rsa_verify::{Digest, RsaPublicKey};
 use meshguard_crypto_p384::p384_verify::P384PublicKey;
-use serde_json::{Map, Value};
 
 use crate::authn::jwt_json;
+use crate::request::json_value::{JsonObject, JsonValue};
 
 /// Clock skew for `exp` and `nbf`, Envoy's `kClockSkewInSecond`.
 pub const CLOCK_SKEW_SECS: u64 = 60;
@@ -326,7 +328,8 @@ pub struct ParsedToken {
     /// Where the payload section starts in `signed`.
     payload_at: usize,
     signature: Vec<u8>,
-    pub payload: Map<String, Value>,
+    /// Shared with the claims authorization sees (and the token cache): never copied.
+    pub payload: Rc<JsonObject>,
     /// `iss`, empty when absent (Envoy's `iss_`).
     pub issuer: String,
     pub audiences: Vec<String>,
@@ -338,15 +341,15 @@ pub struct ParsedToken {
 /// Envoy `GetUInt64`: a JSON number (a double), truncated; below 0 or from 2^64 on is out of
 /// range; any other JSON type is the wrong type.
 fn timestamp(
-    payload: &Map<String, Value>,
+    payload: &JsonObject,
     name: &str,
     not_integer: JwtFailure,
     out_of_range: JwtFailure,
 ) -> Result<u64, JwtFailure> {
     match payload.get(name) {
         None => Ok(0),
-        Some(Value::Number(n)) => {
-            let d = n.as_f64().unwrap_or(-1.0);
+        Some(JsonValue::Number(d)) => {
+            let d = *d;
             if (0.0..18_446_744_073_709_551_616.0).contains(&d) {
                 Ok(d as u64)
             } else {
@@ -358,13 +361,13 @@ fn timestamp(
 }
 
 fn string_field(
-    object: &Map<String, Value>,
+    object: &JsonObject,
     name: &str,
     wrong: JwtFailure,
 ) -> Result<Option<String>, JwtFailure> {
     match object.get(name) {
         None => Ok(None),
-        Some(Value::String(s)) => Ok(Some(s.clone())),
+        Some(JsonValue::String(s)) => Ok(Some(s.clone())),
         Some(_) => Err(wrong),
     }
 }
@@ -387,7 +390,7 @@ pub fn parse(token: &str) -> Result<ParsedToken, JwtFailure> {
     let header_json = jwt_json::parse_object(&base64url(header.as_bytes()).ok_or(HeaderBadBase64)?)
         .ok_or(HeaderBadJson)?;
     let alg = match header_json.get("alg") {
-        Some(Value::String(a)) => Alg::parse(a).ok_or(HeaderNotImplementedAlg)?,
+        Some(JsonValue::String(a)) => Alg::parse(a).ok_or(HeaderNotImplementedAlg)?,
         _ => return Err(HeaderBadAlg),
     };
     let kid = string_field(&header_json, "kid", HeaderKidNotString)?.filter(|k| !k.is_empty());
@@ -417,8 +420,8 @@ pub fn parse(token: &str) -> Result<ParsedToken, JwtFailure> {
     string_field(&payload_json, "jti", PayloadJtiNotString)?;
     let audiences = match payload_json.get("aud") {
         None => Vec::new(),
-        Some(Value::String(a)) => vec![a.clone()],
-        Some(Value::Array(items)) => items
+        Some(JsonValue::String(a)) => vec![a.clone()],
+        Some(JsonValue::Array(items)) => items
             .iter()
             .map(|v| v.as_str().map(str::to_string))
             .collect::<Option<Vec<_>>>()
@@ -432,7 +435,7 @@ pub fn parse(token: &str) -> Result<ParsedToken, JwtFailure> {
         signed: format!("{header}.{payload}"),
         payload_at: header.len() + 1,
         signature,
-        payload: payload_json,
+        payload: Rc::new(payload_json),
         issuer,
         audiences,
         expires,
@@ -525,13 +528,13 @@ impl KeySet {
     pub fn parse(json: &str, source: JwksSource) -> Result<KeySet, String> {
         let doc = jwt_json::parse_object(json.as_bytes()).ok_or("JWKS is not valid JSON")?;
         let entries = match doc.get("keys") {
-            Some(Value::Array(entries)) => entries,
+            Some(JsonValue::Array(entries)) => entries,
             Some(_) => return Err("JWKS \"keys\" is not a list".to_string()),
             None => return Err("JWKS has no \"keys\" list".to_string()),
         };
         let keys: Vec<Jwk> = entries
             .iter()
-            .filter_map(Value::as_object)
+            .filter_map(JsonValue::as_object)
             .filter_map(|e| parse_jwk(e, source))
             .collect();
         if keys.is_empty() {
@@ -636,17 +639,17 @@ fn strip_zeros(bytes: &[u8]) -> &[u8] {
 }
 
 /// A JWK string member; a missing or non-string member is `None`.
-fn member<'v>(entry: &'v Map<String, Value>, name: &str) -> Option<&'v str> {
-    entry.get(name).and_then(Value::as_str)
+fn member<'v>(entry: &'v JsonObject, name: &str) -> Option<&'v str> {
+    entry.get(name).and_then(JsonValue::as_str)
 }
 
 /// A big-endian number from a base64url JWK member (leading zero bytes allowed).
-fn number(entry: &Map<String, Value>, name: &str) -> Option<Vec<u8>> {
+fn number(entry: &JsonObject, name: &str) -> Option<Vec<u8>> {
     base64url(member(entry, name)?.as_bytes())
 }
 
 /// Envoy `extractJwk`, returning `None` for every entry Envoy refuses.
-fn parse_jwk(entry: &Map<String, Value>, source: JwksSource) -> Option<Jwk> {
+fn parse_jwk(entry: &JsonObject, source: JwksSource) -> Option<Jwk> {
     let kid = member(entry, "kid").filter(|k| !k.is_empty());
     let alg = member(entry, "alg").filter(|a| !a.is_empty());
     let key = match member(entry, "kty")? {
@@ -667,7 +670,7 @@ fn parse_jwk(entry: &Map<String, Value>, source: JwksSource) -> Option<Jwk> {
             }
             let crv = match entry.get("crv") {
                 None => None,
-                Some(Value::String(c)) => Some(c.as_str()).filter(|c| !c.is_empty()),
+                Some(JsonValue::String(c)) => Some(c.as_str()).filter(|c| !c.is_empty()),
                 Some(_) => return None,
             };
             if let (Some(a), Some(c)) = (alg, crv) {

@@ -13,26 +13,25 @@
 //! back as protobuf's JSON printer does (keys sorted, shortest round-trip doubles), which is
 //! what Envoy base64-encodes for a list or object claim copied to a header.
 
-use serde_json::{Map, Number, Value};
-
 use crate::authn::decimal;
+use crate::request::json_value::{JsonObject, JsonValue};
 
 /// Protobuf's JSON recursion limit, the outermost object included.
 pub const MAX_DEPTH: usize = 100;
 
 /// Parses `text` as protobuf parses a `Struct`: an object (top-level `null` is the empty
 /// one, as for any message), or `None`.
-pub fn parse_object(text: &[u8]) -> Option<Map<String, Value>> {
+pub fn parse_object(text: &[u8]) -> Option<JsonObject> {
     let mut p = Parser { s: text, i: 0 };
     p.ws();
     let map = match p.peek()? {
         b'{' => match p.value(1)? {
-            Value::Object(map) => map,
+            JsonValue::Object(map) => map,
             _ => return None,
         },
         b'n' => {
-            p.literal(b"null", Value::Null)?;
-            Map::new()
+            p.literal(b"null", JsonValue::Null)?;
+            JsonObject::new()
         }
         _ => return None,
     };
@@ -68,7 +67,7 @@ impl Parser<'_> {
         }
     }
 
-    fn literal(&mut self, word: &[u8], value: Value) -> Option<Value> {
+    fn literal(&mut self, word: &[u8], value: JsonValue) -> Option<JsonValue> {
         if self.s.get(self.i..self.i + word.len()) == Some(word) {
             self.i += word.len();
             Some(value)
@@ -78,7 +77,7 @@ impl Parser<'_> {
     }
 
     /// A value at nesting `depth` (containers count; a scalar inside the 100th is fine).
-    fn value(&mut self, depth: usize) -> Option<Value> {
+    fn value(&mut self, depth: usize) -> Option<JsonValue> {
         self.ws();
         let c = self.peek()?;
         if matches!(c, b'{' | b'[') && depth > MAX_DEPTH {
@@ -87,10 +86,12 @@ impl Parser<'_> {
         match c {
             b'{' => {
                 self.i += 1;
-                let mut map = Map::new();
+                // Members in document order; a repeated key (after unescaping) is refused
+                // when the object is built.
+                let mut members = Vec::new();
                 loop {
                     if self.eat(b'}') {
-                        return Some(Value::Object(map));
+                        return JsonObject::with_unique_keys(members).map(JsonValue::Object);
                     }
                     self.ws();
                     let key = if matches!(self.peek(), Some(b'"' | b'\'')) {
@@ -101,12 +102,12 @@ impl Parser<'_> {
                     if !self.eat(b':') {
                         return None;
                     }
-                    let v = self.value(depth + 1)?;
-                    if map.insert(key, v).is_some() {
-                        return None;
-                    }
+                    members.push((key, self.value(depth + 1)?));
                     if !self.eat(b',') {
-                        return self.eat(b'}').then_some(Value::Object(map));
+                        if !self.eat(b'}') {
+                            return None;
+                        }
+                        return JsonObject::with_unique_keys(members).map(JsonValue::Object);
                     }
                 }
             }
@@ -115,23 +116,23 @@ impl Parser<'_> {
                 let mut items = Vec::new();
                 loop {
                     if self.eat(b']') {
-                        return Some(Value::Array(items));
+                        return Some(JsonValue::Array(items));
                     }
                     items.push(self.value(depth + 1)?);
                     if !self.eat(b',') {
-                        return self.eat(b']').then_some(Value::Array(items));
+                        return self.eat(b']').then_some(JsonValue::Array(items));
                     }
                 }
             }
-            b'"' | b'\'' => self.string().map(Value::String),
-            b't' => self.literal(b"true", Value::Bool(true)),
-            b'f' => self.literal(b"false", Value::Bool(false)),
-            b'n' => self.literal(b"null", Value::Null),
+            b'"' | b'\'' => self.string().map(JsonValue::String),
+            b't' => self.literal(b"true", JsonValue::Bool(true)),
+            b'f' => self.literal(b"false", JsonValue::Bool(false)),
+            b'n' => self.literal(b"null", JsonValue::Null),
             _ => self.number(),
         }
     }
 
-    fn number(&mut self) -> Option<Value> {
+    fn number(&mut self) -> Option<JsonValue> {
         let start = self.i;
         if self.peek() == Some(b'-') {
             self.i += 1;
@@ -159,7 +160,7 @@ impl Parser<'_> {
             self.digits();
         }
         let n = decimal::parse(self.s.get(start..self.i)?)?;
-        Number::from_f64(n).map(Value::Number)
+        n.is_finite().then_some(JsonValue::Number(n))
     }
 
     fn digits(&mut self) {
@@ -249,62 +250,12 @@ impl Parser<'_> {
     }
 }
 
-/// Protobuf's JSON text of a `Value`: compact, object keys sorted, numbers as [`proto_double`].
-pub fn to_proto_json(value: &Value) -> String {
+/// Protobuf's JSON text of a `Value`: compact, object keys sorted (a [`JsonObject`] holds them
+/// in key order), numbers as [`proto_double`].
+pub fn to_proto_json(value: &JsonValue) -> String {
     let mut out = String::new();
-    write_value(value, &mut out);
+    value.write_json(&mut out, &proto_double);
     out
-}
-
-fn write_value(value: &Value, out: &mut String) {
-    match value {
-        Value::Null => out.push_str("null"),
-        Value::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
-        Value::Number(n) => out.push_str(&proto_double(n.as_f64().unwrap_or(0.0))),
-        Value::String(s) => write_string(s, out),
-        Value::Array(items) => {
-            out.push('[');
-            for (i, v) in items.iter().enumerate() {
-                if i > 0 {
-                    out.push(',');
-                }
-                write_value(v, out);
-            }
-            out.push(']');
-        }
-        Value::Object(map) => {
-            // serde_json's `Map` is a `BTreeMap` (no `preserve_order` in the build): its
-            // iteration is already in key order, as protobuf prints a `Struct`.
-            out.push('{');
-            for (i, (k, v)) in map.iter().enumerate() {
-                if i > 0 {
-                    out.push(',');
-                }
-                write_string(k, out);
-                out.push(':');
-                write_value(v, out);
-            }
-            out.push('}');
-        }
-    }
-}
-
-fn write_string(s: &str, out: &mut String) {
-    out.push('"');
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            '\u{8}' => out.push_str("\\b"),
-            '\u{c}' => out.push_str("\\f"),
-            c if (c as u32) < 0x20 => out.push_str(&format!("\\u{:04x}", c as u32)),
-            c => out.push(c),
-        }
-    }
-    out.push('"');
 }
 
 /// A double as protobuf prints it in JSON (`io::SimpleDtoa`): `%.15g` when that reads back as
@@ -351,10 +302,55 @@ mod tests {
     use super::*;
 
     #[test]
+    fn strings_are_unescaped_and_objects_nest() {
+        let m = parse_object(
+            br#"{"s":"a\"b\\c\/d\n\u00e9\ud83d\ude00",'q':'it\'s',"o":{"p":{"q":[1,{"r":"x"}]}}}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            m.get("s").and_then(JsonValue::as_str),
+            Some("a\"b\\c/d\n\u{e9}\u{1f600}")
+        );
+        assert_eq!(m.get("q").and_then(JsonValue::as_str), Some("it's"));
+        let inner = m
+            .get("o")
+            .and_then(JsonValue::as_object)
+            .and_then(|o| o.get("p"))
+            .and_then(JsonValue::as_object)
+            .and_then(|p| p.get("q"));
+        let Some(JsonValue::Array(items)) = inner else {
+            panic!("{inner:?}")
+        };
+        assert_eq!(items.first(), Some(&JsonValue::Number(1.0)));
+        assert_eq!(
+            items
+                .get(1)
+                .and_then(JsonValue::as_object)
+                .and_then(|o| o.get("r")),
+            Some(&JsonValue::String("x".into()))
+        );
+    }
+
+    #[test]
+    fn printed_objects_are_sorted_by_key_bytes_at_every_level() {
+        let m = parse_object(
+            br#"{"z":{"y":1,"b":[{"d":true,"c":false}],"B":"\u0001\t"},"a":[],"\u00e9":null}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            to_proto_json(&JsonValue::Object(m)),
+            r#"{"a":[],"z":{"B":"\u0001\t","b":[{"c":false,"d":true}],"y":1},"é":null}"#
+        );
+    }
+
+    #[test]
     fn duplicate_keys_are_invalid_even_when_escaped() {
         assert!(parse_object(br#"{"role":"admin","role":"user"}"#).is_none());
         assert!(parse_object(br#"{"sub":"a","s\u0075b":"b"}"#).is_none());
         assert!(parse_object(br#"{"a":{"x":1},"b":{"x":1}}"#).is_some());
+        assert!(parse_object(br#"{"a":{"x":1,"y":2,"x":3}}"#).is_none());
+        assert!(parse_object(br#"{"a":1,"b":2,"a":3,}"#).is_none());
+        assert!(parse_object(br#"{a:1,'a':2}"#).is_none());
     }
 
     #[test]
@@ -395,19 +391,18 @@ mod tests {
 
     #[test]
     fn numbers_become_doubles() {
-        let m = parse_object(br#"{"n":9007199254740993,"e":4e9}"#).unwrap();
-        assert_eq!(m["n"].as_f64(), Some(9007199254740992.0));
-        assert_eq!(m["e"].as_f64(), Some(4e9));
+        let m = parse_object(br#"{"n":9007199254740993,"e":4e9,"i":7}"#).unwrap();
+        assert_eq!(m.get("n"), Some(&JsonValue::Number(9007199254740992.0)));
+        assert_eq!(m.get("e").and_then(JsonValue::as_f64), Some(4e9));
+        assert_eq!(m.get("i"), Some(&JsonValue::Number(7.0)));
     }
 
     #[test]
     fn protobuf_json_prints_object_keys_in_byte_order_whatever_the_insertion_order() {
-        let mut m = Map::new();
-        for k in ["b", "é", "B", "a", "ab", ""] {
-            m.insert(k.to_string(), Value::Null);
-        }
+        let text = br#"{"b":null,"\u00e9":null,"B":null,"a":null,"ab":null,"":null}"#;
+        let m = parse_object(text).unwrap();
         assert_eq!(
-            to_proto_json(&Value::Object(m)),
+            to_proto_json(&JsonValue::Object(m)),
             r#"{"":null,"B":null,"a":null,"ab":null,"b":null,"é":null}"#
         );
     }
@@ -415,7 +410,7 @@ mod tests {
     #[test]
     fn protobuf_json_sorts_keys_and_prints_doubles_as_simple_dtoa() {
         let v = serde_json::json!({"team": "core", "a": [1.5, 7, null, true]});
-        let v = Value::Object(parse_object(v.to_string().as_bytes()).unwrap());
+        let v = JsonValue::Object(parse_object(v.to_string().as_bytes()).unwrap());
         assert_eq!(
             to_proto_json(&v),
             r#"{"a":[1.5,7,null,true],"team":"core"}"#

@@ -12,11 +12,10 @@
 
 use std::fmt;
 
-use serde_json::Value;
-
 use crate::matchers::identity_match::IdentityField;
 use crate::matchers::path_match::url_path;
 use crate::matchers::predicate::{Predicate, Subject, Tri};
+use crate::request::json_value::JsonValue;
 
 /// Where a conjunct of a compiled rule came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -359,7 +358,7 @@ fn actual(p: &Predicate, s: &Subject<'_>) -> Result<String, String> {
             match s.claims.map(|claims| claims.get(path)) {
                 None => Err("no verified token".to_string()),
                 Some(None) => Err(format!("a token without claim {name}")),
-                Some(Some(Value::String(v))) => Ok(format!("claim {name} {v:?}")),
+                Some(Some(JsonValue::String(v))) => Ok(format!("claim {name} {v:?}")),
                 Some(Some(other)) => Ok(format!("claim {name} {other}")),
             }
         }

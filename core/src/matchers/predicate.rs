@@ -8,13 +8,12 @@
 
 use std::borrow::Cow;
 
-use serde_json::Value;
-
 use crate::matchers::cidr::Cidr;
 use crate::matchers::identity_match::IdentityMatch;
 use crate::matchers::path_match::{url_path, PathMatch};
 use crate::matchers::string_match::{StringMatch, ValueMatch};
 use crate::request::header_pairs;
+use crate::request::json_value::JsonValue;
 use crate::request::request_view::{Connection, Headers, MetadataValue};
 use crate::request::verified_claims::Claims;
 
@@ -159,8 +158,8 @@ impl Predicate {
                     && c.string("sub").is_some_and(|v| sub.matches(v.as_bytes()))
             }),
             Predicate::Claim(path, m) => match s.claims.and_then(|c| c.get(path)) {
-                Some(Value::String(v)) => m.matches(v.as_bytes()),
-                Some(Value::Array(items)) => items
+                Some(JsonValue::String(v)) => m.matches(v.as_bytes()),
+                Some(JsonValue::Array(items)) => items
                     .iter()
                     .any(|i| i.as_str().is_some_and(|v| m.matches(v.as_bytes()))),
                 _ => false,

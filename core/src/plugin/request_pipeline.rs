@@ -25,8 +25,6 @@ use std::borrow::Cow;
 use std::cell::RefCell;
 use std::rc::Rc;
 
-use serde_json::{Map, Value};
-
 use crate::authn::authenticator::{edited_headers, AuthnState, HeaderEdit, Outcome};
 use crate::authn::jwt::JwtFailure;
 use crate::authorization::rule_id::RuleId;
@@ -34,6 +32,7 @@ use crate::plugin::counters::{Counter, CounterBumps, PolicyOutcome};
 use crate::plugin::engine::{Decision, DryRun, Engine, Verdict};
 use crate::plugin::rbac_report::RbacReport;
 use crate::plugin::settings::{Direction, JwtSource};
+use crate::request::json_value::JsonObject;
 use crate::request::request_view::{Connection, Headers};
 use crate::request::verified_claims::Claims;
 
@@ -80,7 +79,7 @@ pub struct PipelineRequest<'r> {
     pub clock: &'r dyn Fn() -> u64,
     /// The payload Envoy's `jwt_authn` verified (for `jwtSource: envoyJwtAuthn`), asked only
     /// then.
-    pub jwt_authn_payload: &'r dyn Fn() -> Option<Map<String, Value>>,
+    pub jwt_authn_payload: &'r dyn Fn() -> Option<JsonObject>,
 }
 
 /// The reply meshguard sends itself instead of forwarding the request.
@@ -161,7 +160,7 @@ pub fn decide_request<'e>(
     let mut edits = Vec::new();
     let authn = if engine.settings().jwt_source == JwtSource::EnvoyJwtAuthn {
         match (request.jwt_authn_payload)() {
-            Some(payload) => Outcome::Verified(Rc::new(Claims::new(payload, &[]))),
+            Some(payload) => Outcome::Verified(Rc::new(Claims::new(Rc::new(payload), &[]))),
             None => Outcome::NoToken,
         }
     } else if engine.authenticator().is_empty() {

@@ -6,6 +6,8 @@
 //! encoded with its elements as keys and empty values. The SDK's own decoder indexes and
 //! unwraps; this one returns `None` on any malformed input.
 
+use crate::request::json_value::{JsonObject, JsonValue};
+
 /// Decodes a pairs buffer into `(key, value)` byte pairs.
 pub fn decode(bytes: &[u8]) -> Option<Vec<(&[u8], &[u8])>> {
     decode_prefix(bytes).map(|(pairs, _)| pairs)
@@ -23,35 +25,31 @@ pub fn decode_exact(bytes: &[u8]) -> Option<Vec<(&[u8], &[u8])>> {
 /// dynamic metadata): NUL-free bytes are a string; an exact pairs encoding is a list (all
 /// values empty) or a map (values decoded recursively); anything else (a number or a bool)
 /// becomes `null`, which no string pattern matches.
-pub fn decode_untyped(bytes: &[u8], depth: u8) -> serde_json::Value {
-    use serde_json::Value;
+pub fn decode_untyped(bytes: &[u8], depth: u8) -> JsonValue {
     if !bytes.contains(&0) {
         return match std::str::from_utf8(bytes) {
-            Ok(s) => Value::String(s.to_string()),
-            Err(_) => Value::Null,
+            Ok(s) => JsonValue::String(s.to_string()),
+            Err(_) => JsonValue::Null,
         };
     }
     let Some(pairs) = decode_exact(bytes).filter(|_| depth > 0) else {
-        return Value::Null;
+        return JsonValue::Null;
     };
     let text = |b: &[u8]| std::str::from_utf8(b).ok().map(str::to_string);
     if !pairs.is_empty() && pairs.iter().all(|(_, v)| v.is_empty()) {
-        return Value::Array(
+        return JsonValue::Array(
             pairs
                 .iter()
-                .filter_map(|(k, _)| text(k).map(Value::String))
+                .filter_map(|(k, _)| text(k).map(JsonValue::String))
                 .collect(),
         );
     }
-    // Inserted one by one (a later repeated key wins, as with `collect`): collecting into
-    // the map would instantiate a whole stable sort for its bulk build.
-    let mut map = serde_json::Map::new();
-    for (k, v) in &pairs {
-        if let Some(k) = text(k) {
-            map.insert(k, decode_untyped(v, depth - 1));
-        }
-    }
-    Value::Object(map)
+    // A later repeated key wins, as inserting into a map would have it.
+    let members = pairs
+        .iter()
+        .filter_map(|(k, v)| Some((text(k)?, decode_untyped(v, depth - 1))))
+        .collect();
+    JsonValue::Object(JsonObject::with_last_of_repeated_keys(members))
 }
 
 /// Decoded pairs and the number of bytes they occupied.
@@ -146,35 +144,45 @@ mod tests {
 
     #[test]
     fn untyped_values_decode_to_strings_lists_and_maps() {
-        use serde_json::json;
-        assert_eq!(decode_untyped(b"alice", 8), json!("alice"));
+        let text = |v: &JsonValue| v.to_string();
+        assert_eq!(text(&decode_untyped(b"alice", 8)), r#""alice""#);
         let list = encode(&[("a", ""), ("b", "")]);
-        assert_eq!(decode_untyped(&list, 8), json!(["a", "b"]));
+        assert_eq!(text(&decode_untyped(&list, 8)), r#"["a","b"]"#);
         let inner = encode(&[("admin", ""), ("user", "")]);
         let inner = String::from_utf8(inner).unwrap();
         let map = encode(&[("roles", inner.as_str()), ("name", "x")]);
         assert_eq!(
-            decode_untyped(&map, 8),
-            json!({"roles": ["admin", "user"], "name": "x"})
+            text(&decode_untyped(&map, 8)),
+            r#"{"name":"x","roles":["admin","user"]}"#
         );
         // An 8-byte double (1.0) is neither a string nor a pairs encoding.
-        assert_eq!(decode_untyped(&1.0f64.to_le_bytes(), 8), json!(null));
-        assert_eq!(decode_untyped(&[0], 8), json!(null));
+        assert_eq!(decode_untyped(&1.0f64.to_le_bytes(), 8), JsonValue::Null);
+        assert_eq!(decode_untyped(&[0], 8), JsonValue::Null);
     }
 
     #[test]
     fn an_untyped_map_keeps_the_last_value_of_a_repeated_key_as_collecting_would() {
-        use serde_json::{json, Map, Value};
         let bytes = encode(&[("k", "1"), ("a", "x"), ("k", "2"), ("b", "y"), ("a", "z")]);
-        let collected: Map<String, Value> = decode_exact(&bytes)
+        let collected: std::collections::BTreeMap<String, String> = decode_exact(&bytes)
             .unwrap()
             .iter()
-            .map(|(k, v)| (String::from_utf8(k.to_vec()).unwrap(), decode_untyped(v, 7)))
+            .map(|(k, v)| {
+                (
+                    String::from_utf8(k.to_vec()).unwrap(),
+                    decode_untyped(v, 7).to_string(),
+                )
+            })
             .collect();
-        assert_eq!(decode_untyped(&bytes, 8), Value::Object(collected));
+        let JsonValue::Object(decoded) = decode_untyped(&bytes, 8) else {
+            panic!("not an object")
+        };
+        assert!(decoded
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .eq(collected));
         assert_eq!(
-            decode_untyped(&bytes, 8),
-            json!({"a": "z", "b": "y", "k": "2"})
+            decode_untyped(&bytes, 8).to_string(),
+            r#"{"a":"z","b":"y","k":"2"}"#
         );
     }
 

@@ -2,6 +2,7 @@
 //! format.
 
 pub mod header_pairs;
+pub mod json_value;
 pub mod path_normalization;
 pub mod peer;
 pub mod request_view;

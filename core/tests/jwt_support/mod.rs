@@ -358,12 +358,14 @@ pub fn authenticate_at(engine: &Engine, req: &Req, now: u64) -> Run {
     authenticate_with(engine, req, now, &mut state)
 }
 
-/// The claims of a verified outcome, as JSON for easy assertions (`None` if not verified).
+/// The claims of a verified outcome, as `serde_json` reads their text, for easy assertions
+/// (`None` if not verified; a token's numbers are doubles: `7.0`).
 pub fn claim(outcome: &Outcome, path: &[&str]) -> Option<Value> {
     match outcome {
         Outcome::Verified(c) => {
             let path: Vec<Box<str>> = path.iter().map(|p| (*p).into()).collect();
-            c.get(&path).cloned()
+            c.get(&path)
+                .map(|v| serde_json::from_str(&v.to_string()).unwrap())
         }
         _ => None,
     }
