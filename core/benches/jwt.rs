@@ -19,8 +19,9 @@
 //! `--only ALG N` runs N such requests and nothing else timed: under callgrind,
 //! `valgrind --tool=callgrind --toggle-collect='*decide_request*' target/release/deps/jwt-* --only
 //! RS256 2000 --tokens FILE` (the key and tokens made by a first run without the profiler; build
-//! with `CARGO_PROFILE_RELEASE_STRIP=false` for the symbols) then `callgrind_annotate --inclusive=yes` gives the instructions per function of
-//! the uncached path, key generation and token signing excluded. The bench profile inherits
+//! with `CARGO_PROFILE_RELEASE_STRIP=false` for the symbols) then `callgrind_annotate
+//! --inclusive=yes` gives the instructions per function of the uncached path, key generation
+//! and token signing excluded. The bench profile inherits
 //! `[profile.release]` (the crypto crates at their own opt-level, the core at "z"), native x86-64
 //! code: the shares are close to the module's, not its absolute counts.
 
