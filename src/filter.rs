@@ -29,7 +29,9 @@ use meshguard_core::config_json::string_map::StringMap;
 use meshguard_core::matchers::cidr::parse_socket_ip;
 use meshguard_core::plugin::counters::{Counter, CounterSink, PolicyOutcome};
 use meshguard_core::plugin::engine::Engine;
-use meshguard_core::plugin::plugin_config::{self, LoadError, NodeInfo, WorkloadSource};
+use meshguard_core::plugin::plugin_config::{
+    self, LoadError, LoadReport, NodeInfo, WorkloadSource,
+};
 use meshguard_core::plugin::request_pipeline::{
     decide_request, PipelineRequest, Reply, RequestOutcome, DECISION_HEADER, DENY_BODY,
     DENY_DETAILS,
@@ -208,8 +210,9 @@ struct FilterRoot {
     engine: Option<Rc<Engine>>,
     authn: Rc<RefCell<AuthnState>>,
     fetches: Vec<JwksFetch>,
-    /// In-flight `dispatch_http_call` tokens -> index into `fetches`.
-    calls: HashMap<u32, usize>,
+    /// In-flight `dispatch_http_call` tokens -> index into `fetches`. `u32` values: the SDK's
+    /// own callout map is a `HashMap<u32, u32>`, and one map type means one copy of its code.
+    calls: HashMap<u32, u32>,
     metrics: Rc<Metrics>,
     /// Authentication counters already flushed: cache hits, misses, fetch ok, fetch failed.
     flushed_authn: [u64; 4],
@@ -240,7 +243,7 @@ impl Context for FilterRoot {
             .engine
             .as_ref()
             .map_or(1200, |e| e.settings().jwks_refresh_seconds);
-        let Some(fetch) = self.fetches.get_mut(index) else {
+        let Some(fetch) = self.fetches.get_mut(index as usize) else {
             return;
         };
         fetch.schedule.answered();
@@ -323,7 +326,8 @@ impl FilterRoot {
             match call {
                 Ok(token) => {
                     fetch.schedule.started();
-                    self.calls.insert(token, index);
+                    self.calls
+                        .insert(token, u32::try_from(index).unwrap_or(u32::MAX));
                 }
                 Err(status) => {
                     self.authn.borrow_mut().jwks_fetch_failed += 1;
@@ -342,6 +346,72 @@ impl FilterRoot {
     }
 }
 
+/// Logs the loaded configuration: one line per configuration, not one per VM (Envoy loads it
+/// in the main thread's VM and in every worker's; the first to record it logs at warn).
+// Not inlined into `on_configure`: V8 compiles the whole module at load with its optimizing
+// compiler, and the memory it leaves behind grows with the largest function (README, "What sets
+// the memory at rest").
+#[inline(never)]
+fn log_loaded(report: &LoadReport, engine: &Engine, announced: &[u8]) {
+    let source = match report.workload_source {
+        WorkloadSource::Config => "plugin configuration",
+        WorkloadSource::NodeMetadata => "Istio node metadata",
+        WorkloadSource::Default => "default (no workload in configuration or node metadata)",
+    };
+    let level = match host::first_to_store(LOADED_KEY, announced) {
+        Ok(false) => log::Level::Debug,
+        Ok(true) | Err(_) => log::Level::Warn,
+    };
+    log::log!(
+        level,
+        "meshguard {}: configuration loaded: workload namespace={} labels={:?} (from \
+        {source}), {} resources, {} apply, {} rules",
+        env!("CARGO_PKG_VERSION"),
+        report.workload.namespace(),
+        report.workload.labels(),
+        report.resources,
+        report.applied_policies,
+        engine.rule_count(),
+    );
+}
+
+impl FilterRoot {
+    /// Makes `engine` the one new requests use: fresh JWT state and JWKS fetches for its
+    /// providers, its metrics defined, the tick started.
+    #[inline(never)]
+    fn install(&mut self, engine: Engine) {
+        self.authn = Rc::new(RefCell::new(AuthnState::new(
+            engine.settings().jwt_cache_size,
+        )));
+        self.calls.clear();
+        self.fetches = engine
+            .authenticator()
+            .providers()
+            .iter()
+            .enumerate()
+            .filter_map(|(provider, p)| match &p.keys {
+                Keys::Remote(remote) => Some(JwksFetch {
+                    provider,
+                    remote: remote.clone(),
+                    schedule: JwksSchedule::new(),
+                }),
+                Keys::Inline(_) => None,
+            })
+            .collect();
+        self.metrics.define(engine.policy_names());
+        self.metrics
+            .define_latency(engine.settings().decision_latency_histogram);
+        self.flushed_authn = [0; 4];
+        if let Err(e) = host::set_tick_period(1000) {
+            log::error!(
+                "meshguard: cannot set the tick period (host status {})",
+                e.0
+            );
+        }
+        self.engine = Some(Rc::new(engine));
+    }
+}
+
 impl RootContext for FilterRoot {
     inert_root_helpers!();
 
@@ -355,59 +425,8 @@ impl RootContext for FilterRoot {
         let announced = source.fingerprint.to_le_bytes();
         match loaded {
             Ok((engine, report)) => {
-                let source = match report.workload_source {
-                    WorkloadSource::Config => "plugin configuration",
-                    WorkloadSource::NodeMetadata => "Istio node metadata",
-                    WorkloadSource::Default => {
-                        "default (no workload in configuration or node metadata)"
-                    }
-                };
-                // One line per configuration, not one per VM: Envoy loads it in the main
-                // thread's VM and in every worker's; the first to record it logs at warn.
-                let level = match host::first_to_store(LOADED_KEY, &announced) {
-                    Ok(false) => log::Level::Debug,
-                    Ok(true) | Err(_) => log::Level::Warn,
-                };
-                log::log!(
-                    level,
-                    "meshguard {}: configuration loaded: workload namespace={} labels={:?} (from \
-                    {source}), {} resources, {} apply, {} rules",
-                    env!("CARGO_PKG_VERSION"),
-                    report.workload.namespace(),
-                    report.workload.labels(),
-                    report.resources,
-                    report.applied_policies,
-                    engine.rule_count(),
-                );
-                self.authn = Rc::new(RefCell::new(AuthnState::new(
-                    engine.settings().jwt_cache_size,
-                )));
-                self.calls.clear();
-                self.fetches = engine
-                    .authenticator()
-                    .providers()
-                    .iter()
-                    .enumerate()
-                    .filter_map(|(provider, p)| match &p.keys {
-                        Keys::Remote(remote) => Some(JwksFetch {
-                            provider,
-                            remote: remote.clone(),
-                            schedule: JwksSchedule::new(),
-                        }),
-                        Keys::Inline(_) => None,
-                    })
-                    .collect();
-                self.metrics.define(engine.policy_names());
-                self.metrics
-                    .define_latency(engine.settings().decision_latency_histogram);
-                self.flushed_authn = [0; 4];
-                if let Err(e) = host::set_tick_period(1000) {
-                    log::error!(
-                        "meshguard: cannot set the tick period (host status {})",
-                        e.0
-                    );
-                }
-                self.engine = Some(Rc::new(engine));
+                log_loaded(&report, &engine, &announced);
+                self.install(engine);
                 count_config("meshguard_config_loaded");
                 true
             }

@@ -49,6 +49,7 @@ use std::hash::{BuildHasherDefault, Hasher};
 use std::rc::Rc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use crate::authn::float_text;
 use crate::authn::jwt::{self, JwtFailure, KeySet, ParsedToken};
 use crate::authn::jwt_json;
 use crate::authn::request_authentication::{Keys, Location, Provider};
@@ -724,7 +725,7 @@ fn claim_number(d: f64) -> String {
     if (0.0..18_446_744_073_709_551_616.0).contains(&d) && d.fract() == 0.0 {
         format!("{}", d as u64)
     } else {
-        format!("{d:.6}")
+        float_text::fixed(d, 6)
     }
 }
 

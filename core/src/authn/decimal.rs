@@ -247,7 +247,7 @@ impl Decimal {
 }
 
 /// `n` = `n` x `factor` + `add` (little-endian limbs).
-fn mul_add(n: &mut Vec<u32>, factor: u64, add: u64) {
+pub(crate) fn mul_add(n: &mut Vec<u32>, factor: u64, add: u64) {
     let mut carry = u128::from(add);
     for limb in n.iter_mut() {
         let product = u128::from(*limb) * u128::from(factor) + carry;
@@ -270,7 +270,7 @@ fn mul_pow5(n: &mut Vec<u32>, mut power: u64) {
 }
 
 /// `n` = `n` x 2^`bits`.
-fn shift_left(n: &mut Vec<u32>, bits: u64) {
+pub(crate) fn shift_left(n: &mut Vec<u32>, bits: u64) {
     let limbs = usize::try_from(bits / 32).unwrap_or(0);
     let bits = bits % 32;
     if bits != 0 {

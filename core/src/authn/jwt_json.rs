@@ -14,6 +14,7 @@
 //! what Envoy base64-encodes for a list or object claim copied to a header.
 
 use crate::authn::decimal;
+use crate::authn::float_text;
 use crate::request::json_value::{JsonObject, JsonValue};
 
 /// Protobuf's JSON recursion limit, the outermost object included.
@@ -269,23 +270,23 @@ pub fn proto_double(d: f64) -> String {
 }
 
 /// C's `%.{precision}g`: `precision` significant digits (correctly rounded, ties to even, as
-/// Rust's exact formatting and glibc both round), fixed notation when the decimal exponent is in
-/// `[-4, precision)`, else `d.ddde±XX`; trailing zeros and a bare point removed.
+/// glibc rounds), fixed notation when the decimal exponent is in `[-4, precision)`, else
+/// `d.ddde±XX`; trailing zeros and a bare point removed.
 fn printf_g(d: f64, precision: usize) -> String {
-    let scientific = format!("{:.*e}", precision.saturating_sub(1), d);
-    let (mantissa, exp) = scientific.split_once('e').unwrap_or((&scientific, "0"));
-    let exp: i32 = exp.parse().unwrap_or(0);
-    let digits = i32::try_from(precision).unwrap_or(17);
-    if exp < -4 || exp >= digits {
-        let sign = if exp < 0 { '-' } else { '+' };
+    let (negative, digits, exp) = float_text::significant(d, precision);
+    if exp < -4 || exp >= i32::try_from(precision).unwrap_or(17) {
+        let (first, rest) = digits.split_at_checked(1).unwrap_or((&digits, ""));
+        let rest = rest.trim_end_matches('0');
         format!(
-            "{}e{sign}{:02}",
-            trim_fraction(mantissa),
+            "{}{first}{}{rest}e{}{:02}",
+            if negative { "-" } else { "" },
+            if rest.is_empty() { "" } else { "." },
+            if exp < 0 { '-' } else { '+' },
             exp.unsigned_abs()
         )
     } else {
-        let decimals = usize::try_from(digits - 1 - exp).unwrap_or(0);
-        trim_fraction(&format!("{d:.decimals$}")).to_string()
+        let decimals = usize::try_from(i32::try_from(precision).unwrap_or(17) - 1 - exp);
+        trim_fraction(&float_text::fixed(d, decimals.unwrap_or(0))).to_string()
     }
 }
 

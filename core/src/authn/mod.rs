@@ -4,6 +4,7 @@
 
 pub mod authenticator;
 pub mod decimal;
+pub mod float_text;
 pub mod jwks_schedule;
 pub mod jwt;
 pub mod jwt_json;

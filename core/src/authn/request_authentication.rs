@@ -41,7 +41,7 @@ impl FromJson for RequestAuthenticationSpec {
     }
 }
 
-#[derive(Debug)]
+#[derive(Debug, Default)]
 pub struct JwtRule {
     pub issuer: Option<String>,
     pub audiences: Option<Vec<String>>,
@@ -58,6 +58,8 @@ pub struct JwtRule {
 }
 
 impl FromJson for JwtRule {
+    // Field by field on purpose (see below), which this lint would undo.
+    #[allow(clippy::field_reassign_with_default)]
     fn from_json(value: &Json<'_>) -> Result<JwtRule> {
         let f = value.fields(
             "JwtRule",
@@ -76,21 +78,24 @@ impl FromJson for JwtRule {
                 "spaceDelimitedClaims",
             ],
         )?;
-        Ok(JwtRule {
-            issuer: f.optional("issuer", Json::string)?,
-            audiences: f.optional("audiences", Json::strings)?,
-            jwks_uri: f.optional("jwksUri", Json::string)?,
-            jwks: f.optional("jwks", Json::string)?,
-            from_headers: f.optional("fromHeaders", |v| v.list(JwtHeader::from_json))?,
-            from_params: f.optional("fromParams", Json::strings)?,
-            from_cookies: f.optional("fromCookies", Json::strings)?,
-            output_payload_to_header: f.optional("outputPayloadToHeader", Json::string)?,
-            output_claim_to_headers: f
-                .optional("outputClaimToHeaders", |v| v.list(ClaimToHeader::from_json))?,
-            forward_original_token: f.optional("forwardOriginalToken", Json::boolean)?,
-            timeout: f.optional("timeout", Json::string)?,
-            space_delimited_claims: f.optional("spaceDelimitedClaims", Json::strings)?,
-        })
+        // Filled field by field: a `?` then drops one struct, not the fields read so far (in
+        // a struct literal each `?` drops its own set, and the function grows with their count;
+        // README, "What sets the memory at rest").
+        let mut rule = JwtRule::default();
+        rule.issuer = f.optional("issuer", Json::string)?;
+        rule.audiences = f.optional("audiences", Json::strings)?;
+        rule.jwks_uri = f.optional("jwksUri", Json::string)?;
+        rule.jwks = f.optional("jwks", Json::string)?;
+        rule.from_headers = f.optional("fromHeaders", |v| v.list(JwtHeader::from_json))?;
+        rule.from_params = f.optional("fromParams", Json::strings)?;
+        rule.from_cookies = f.optional("fromCookies", Json::strings)?;
+        rule.output_payload_to_header = f.optional("outputPayloadToHeader", Json::string)?;
+        rule.output_claim_to_headers =
+            f.optional("outputClaimToHeaders", |v| v.list(ClaimToHeader::from_json))?;
+        rule.forward_original_token = f.optional("forwardOriginalToken", Json::boolean)?;
+        rule.timeout = f.optional("timeout", Json::string)?;
+        rule.space_delimited_claims = f.optional("spaceDelimitedClaims", Json::strings)?;
+        Ok(rule)
     }
 }
 
@@ -219,6 +224,10 @@ fn non_empty_list(list: &Option<Vec<String>>, field: &'static str) -> Result<()>
 }
 
 /// Validates one `jwtRules` entry; errors are relative to it.
+// Its parts are functions of their own, never inlined here: V8 compiles the whole module at load
+// with its optimizing compiler, and the memory it leaves behind grows with the largest function
+// (README, "What sets the memory at rest").
+#[inline(never)]
 fn compile_rule(rule: JwtRule, clusters: &StringMap) -> Result<Provider> {
     if rule.issuer.as_deref().is_some_and(str::is_empty) {
         return err("issuer", "must not be empty");
@@ -229,6 +238,32 @@ fn compile_rule(rule: JwtRule, clusters: &StringMap) -> Result<Provider> {
     non_empty_list(&rule.audiences, "audiences")?;
     non_empty_list(&rule.from_params, "fromParams")?;
     non_empty_list(&rule.from_cookies, "fromCookies")?;
+    let keys = rule_keys(&rule, clusters)?;
+    let locations = token_locations(&rule)?;
+    if let Some(h) = &rule.output_payload_to_header {
+        check_header_name(h).map_err(|e| e.within("outputPayloadToHeader"))?;
+    }
+    let claim_headers = claim_headers(&rule)?;
+    non_empty_list(&rule.space_delimited_claims, "spaceDelimitedClaims")?;
+    let mut space_delimited = vec!["scope".to_string(), "permission".to_string()];
+    space_delimited.extend(rule.space_delimited_claims.iter().flatten().cloned());
+    Ok(Provider {
+        issuer: rule.issuer,
+        audiences: rule.audiences.unwrap_or_default(),
+        keys,
+        locations,
+        forward: rule.forward_original_token.unwrap_or(false),
+        payload_header: rule
+            .output_payload_to_header
+            .map(|h| h.to_ascii_lowercase()),
+        claim_headers,
+        space_delimited,
+    })
+}
+
+/// The rule's keys: its inline `jwks`, or its `jwksUri` fetched within its `timeout`.
+#[inline(never)]
+fn rule_keys(rule: &JwtRule, clusters: &StringMap) -> Result<Keys> {
     let timeout_ms = match &rule.timeout {
         None => DEFAULT_TIMEOUT_MS,
         Some(t) => parse_duration_ms(t).ok_or_else(|| {
@@ -238,7 +273,7 @@ fn compile_rule(rule: JwtRule, clusters: &StringMap) -> Result<Provider> {
             )
         })?,
     };
-    let keys = match (&rule.jwks, &rule.jwks_uri) {
+    Ok(match (&rule.jwks, &rule.jwks_uri) {
         (Some(_), Some(_)) => return err("", "set only one of jwks and jwksUri"),
         (Some(jwks), None) => Keys::Inline(
             KeySet::parse(jwks, JwksSource::Inline).map_err(|e| ConfigError::new("jwks", e))?,
@@ -253,7 +288,13 @@ fn compile_rule(rule: JwtRule, clusters: &StringMap) -> Result<Provider> {
                 discovery)",
             )
         }
-    };
+    })
+}
+
+/// Where the rule's token is looked for: `fromHeaders`, `fromParams`, `fromCookies`, or
+/// Istio's default (`Authorization: Bearer` and `access_token`).
+#[inline(never)]
+fn token_locations(rule: &JwtRule) -> Result<Vec<Location>> {
     let mut locations = Vec::new();
     for (i, h) in rule.from_headers.iter().flatten().enumerate() {
         if h.name.is_empty() {
@@ -291,9 +332,12 @@ fn compile_rule(rule: JwtRule, clusters: &StringMap) -> Result<Provider> {
         });
         locations.push(Location::Param("access_token".to_string()));
     }
-    if let Some(h) = &rule.output_payload_to_header {
-        check_header_name(h).map_err(|e| e.within("outputPayloadToHeader"))?;
-    }
+    Ok(locations)
+}
+
+/// `outputClaimToHeaders`: each header's lower-case name and its claim path.
+#[inline(never)]
+fn claim_headers(rule: &JwtRule) -> Result<Vec<(String, Vec<String>)>> {
     let mut claim_headers = Vec::new();
     for (i, c) in rule.output_claim_to_headers.iter().flatten().enumerate() {
         let p = || ConfigPath::root().field("outputClaimToHeaders").index(i);
@@ -306,21 +350,7 @@ fn compile_rule(rule: JwtRule, clusters: &StringMap) -> Result<Provider> {
             c.claim.split('.').map(str::to_string).collect(),
         ));
     }
-    non_empty_list(&rule.space_delimited_claims, "spaceDelimitedClaims")?;
-    let mut space_delimited = vec!["scope".to_string(), "permission".to_string()];
-    space_delimited.extend(rule.space_delimited_claims.iter().flatten().cloned());
-    Ok(Provider {
-        issuer: rule.issuer,
-        audiences: rule.audiences.unwrap_or_default(),
-        keys,
-        locations,
-        forward: rule.forward_original_token.unwrap_or(false),
-        payload_header: rule
-            .output_payload_to_header
-            .map(|h| h.to_ascii_lowercase()),
-        claim_headers,
-        space_delimited,
-    })
+    Ok(claim_headers)
 }
 
 /// Istio's header-name pattern for output headers: `^[-_A-Za-z0-9]+$`. Errors are relative to

@@ -339,59 +339,15 @@ fn push_one(leaf: SingleLeaf<'_>) -> LeafBuilder<'_> {
 
 /// Validates and translates one AuthorizationPolicy spec. Errors are relative to the resource
 /// (`spec.rules[0]...`, `metadata.annotations[...]`).
+// Its parts are functions of their own, never inlined here: V8 compiles the whole module at load
+// with its optimizing compiler, and the memory it leaves behind grows with the largest function
+// (README, "What sets the memory at rest").
 pub fn compile_authorization_policy(
     spec: AuthorizationPolicySpec,
     ctx: &Context<'_>,
 ) -> Result<CompiledPolicy> {
-    let annotation = |name: &str| {
-        ConfigPath::root()
-            .field("metadata")
-            .field("annotations")
-            .key(name)
-    };
     let in_spec = || ConfigPath::root().field("spec");
-    let dry_run = match ctx.annotations.get(DRY_RUN_ANNOTATION) {
-        None => false,
-        Some(v) => parse_go_bool(v).ok_or_else(|| {
-            ConfigError::new(
-                annotation(DRY_RUN_ANNOTATION),
-                format!("{v:?} is not a boolean (use \"true\" or \"false\")"),
-            )
-        })?,
-    };
-    if let Some(unknown) = ctx
-        .annotations
-        .keys()
-        .find(|k| k.starts_with("meshguard.io/") && !MESHGUARD_ANNOTATIONS.contains(k))
-    {
-        return err(
-            annotation(unknown),
-            format!(
-                "unknown meshguard annotation on policy {}/{} (known: {})",
-                ctx.namespace,
-                ctx.name,
-                MESHGUARD_ANNOTATIONS.join(", ")
-            ),
-        );
-    }
-    let named = |e: ConfigError| {
-        ConfigError::new(
-            e.path,
-            format!("policy {}/{}: {}", ctx.namespace, ctx.name, e.reason),
-        )
-    };
-    let case_insensitive_paths = match ctx.annotations.get(CASE_INSENSITIVE_PATHS_ANNOTATION) {
-        None => false,
-        Some("true") => true,
-        Some("false") => false,
-        Some(v) => {
-            return Err(named(ConfigError::new(
-                annotation(CASE_INSENSITIVE_PATHS_ANNOTATION),
-                format!("{v:?} is not \"true\" or \"false\""),
-            )))
-        }
-    };
-    let deny_response = DenyResponse::from_annotations(ctx.annotations).map_err(named)?;
+    let annotations = read_annotations(ctx)?;
     let has_target_ref = check_attachment(
         spec.selector.is_some(),
         spec.target_ref.as_ref(),
@@ -399,8 +355,8 @@ pub fn compile_authorization_policy(
     )
     .map_err(|e| e.within(in_spec()))?;
     let action = spec.action.unwrap_or(Action::Allow);
-    if deny_response.is_some() && action != Action::Deny {
-        return Err(named(ConfigError::new(
+    if annotations.deny_response.is_some() && action != Action::Deny {
+        return Err(ctx.named(ConfigError::new(
             ConfigPath::root().field("metadata").field("annotations"),
             "meshguard.io/deny-status, -body and -headers apply only to a DENY policy",
         )));
@@ -424,9 +380,106 @@ pub fn compile_authorization_policy(
             "a DENY policy without rules is meaningless",
         );
     }
+    Ok(CompiledPolicy {
+        action,
+        dry_run: annotations.dry_run,
+        selector: spec.selector.map(|s| s.match_labels),
+        has_target_ref,
+        rules: compile_rules(raw_rules, ctx, annotations.case_insensitive_paths)?,
+        deny_response: annotations.deny_response,
+    })
+}
+
+/// What a policy's annotations set.
+struct Annotations {
+    /// `istio.io/dry-run`.
+    dry_run: bool,
+    /// `meshguard.io/case-insensitive-paths`.
+    case_insensitive_paths: bool,
+    /// `meshguard.io/deny-*`.
+    deny_response: Option<DenyResponse>,
+}
+
+impl Context<'_> {
+    /// `e` with the policy's name in front of its reason.
+    fn named(&self, e: ConfigError) -> ConfigError {
+        ConfigError::new(
+            e.path,
+            format!("policy {}/{}: {}", self.namespace, self.name, e.reason),
+        )
+    }
+}
+
+/// The path of annotation `name`.
+fn annotation_path(name: &str) -> ConfigPath {
+    ConfigPath::root()
+        .field("metadata")
+        .field("annotations")
+        .key(name)
+}
+
+/// Reads the policy's annotations: `istio.io/dry-run` and the `meshguard.io/` ones (an
+/// unknown `meshguard.io/` annotation is an error).
+#[inline(never)]
+fn read_annotations(ctx: &Context<'_>) -> Result<Annotations> {
+    let dry_run = match ctx.annotations.get(DRY_RUN_ANNOTATION) {
+        None => false,
+        Some(v) => parse_go_bool(v).ok_or_else(|| {
+            ConfigError::new(
+                annotation_path(DRY_RUN_ANNOTATION),
+                format!("{v:?} is not a boolean (use \"true\" or \"false\")"),
+            )
+        })?,
+    };
+    if let Some(unknown) = ctx
+        .annotations
+        .keys()
+        .find(|k| k.starts_with("meshguard.io/") && !MESHGUARD_ANNOTATIONS.contains(k))
+    {
+        // `join(", ")`, without the standard library's generic join in the module.
+        let mut known = String::new();
+        for (i, name) in MESHGUARD_ANNOTATIONS.iter().enumerate() {
+            known.push_str(if i == 0 { "" } else { ", " });
+            known.push_str(name);
+        }
+        return err(
+            annotation_path(unknown),
+            format!(
+                "unknown meshguard annotation on policy {}/{} (known: {known})",
+                ctx.namespace, ctx.name,
+            ),
+        );
+    }
+    let case_insensitive_paths = match ctx.annotations.get(CASE_INSENSITIVE_PATHS_ANNOTATION) {
+        None => false,
+        Some("true") => true,
+        Some("false") => false,
+        Some(v) => {
+            return Err(ctx.named(ConfigError::new(
+                annotation_path(CASE_INSENSITIVE_PATHS_ANNOTATION),
+                format!("{v:?} is not \"true\" or \"false\""),
+            )))
+        }
+    };
+    let deny_response =
+        DenyResponse::from_annotations(ctx.annotations).map_err(|e| ctx.named(e))?;
+    Ok(Annotations {
+        dry_run,
+        case_insensitive_paths,
+        deny_response,
+    })
+}
+
+/// Translates the policy's rules, each with its rule id; errors are relative to the resource.
+#[inline(never)]
+fn compile_rules(
+    raw_rules: Vec<Option<Rule>>,
+    ctx: &Context<'_>,
+    case_insensitive_paths: bool,
+) -> Result<Vec<CompiledRule>> {
     let mut rules = Vec::with_capacity(raw_rules.len());
     for (i, rule) in raw_rules.into_iter().enumerate() {
-        let rule_path = || in_spec().field("rules").index(i);
+        let rule_path = || ConfigPath::root().field("spec").field("rules").index(i);
         let Some(rule) = rule else {
             return err(rule_path(), "rule must not be null");
         };
@@ -438,14 +491,7 @@ pub fn compile_authorization_policy(
             parts,
         });
     }
-    Ok(CompiledPolicy {
-        action,
-        dry_run,
-        selector: spec.selector.map(|s| s.match_labels),
-        has_target_ref,
-        rules,
-        deny_response,
-    })
+    Ok(rules)
 }
 
 /// Go's `strconv.ParseBool`.
@@ -459,6 +505,10 @@ fn parse_go_bool(v: &str) -> Option<bool> {
 
 /// Translates one rule: the predicate and, for each of its conjuncts, the rule part it came
 /// from. Errors are relative to the rule (formatted only on failure).
+// Not inlined into `compile_rules`: V8 compiles the whole module at load with its optimizing
+// compiler, and the memory it leaves behind grows with the largest function (README, "What sets
+// the memory at rest").
+#[inline(never)]
 fn compile_rule(
     rule: Rule,
     ctx: &Context<'_>,
@@ -553,6 +603,24 @@ fn field(
     })
 }
 
+/// One field of a source or an operation for [`fields_of`]: its names (values, negated
+/// values), its lists, and the builder of one value's predicates.
+type FieldRow<'a> = (
+    (&'static str, &'static str),
+    (Option<Vec<String>>, Option<Vec<String>>),
+    &'a dyn Fn(&str, &mut Vec<Predicate>) -> Result<()>,
+);
+
+/// The predicates of the set fields of `table`, in its order (see [`field`]).
+#[inline(never)]
+fn fields_of<const N: usize>(table: [FieldRow<'_>; N]) -> Result<Vec<Predicate>> {
+    let mut out = Vec::new();
+    for ((name, not_name), (values, not_values), leaf) in table {
+        out.extend(field(name, not_name, values, not_values, leaf)?);
+    }
+    Ok(out)
+}
+
 /// Translates one `source`; errors are relative to it.
 // Not inlined into `compile_rule`: V8 compiles the whole module at load with its optimizing
 // compiler, whose memory grows with the largest function (README, "Module size and memory").
@@ -585,82 +653,76 @@ fn compile_source(s: Source, ctx: &Context<'_>) -> Result<Predicate> {
             check_trust_domains(list).map_err(|e| e.within(name))?;
         }
     }
-    let fields = [
-        field(
-            "principals",
-            "notPrincipals",
-            s.principals,
-            s.not_principals,
-            &|v, out| {
-                principal_leaves(v, ctx.trust, out);
-                Ok(())
-            },
-        )?,
-        field(
-            "namespaces",
-            "notNamespaces",
-            s.namespaces,
-            s.not_namespaces,
-            &|v, out| {
-                out.push(Predicate::Identity(IdentityMatch::namespace(v)));
-                Ok(())
-            },
-        )?,
-        field(
-            "serviceAccounts",
-            "notServiceAccounts",
-            s.service_accounts,
-            s.not_service_accounts,
-            &|v, out| {
-                out.push(Predicate::Identity(IdentityMatch::service_account(
-                    v,
-                    ctx.namespace,
-                )));
-                Ok(())
-            },
-        )?,
-        field(
-            "trustDomains",
-            "notTrustDomains",
-            s.trust_domains,
-            s.not_trust_domains,
-            &|v, out| {
-                trust_domain_leaves(v, ctx.trust, out);
-                Ok(())
-            },
-        )?,
-        field(
-            "requestPrincipals",
-            "notRequestPrincipals",
-            s.request_principals,
-            s.not_request_principals,
-            &|v, out| {
-                out.push(request_principal(v));
-                Ok(())
-            },
-        )?,
-        field(
-            "ipBlocks",
-            "notIpBlocks",
-            s.ip_blocks,
-            s.not_ip_blocks,
-            &|v, out| {
-                out.push(Predicate::SourceIp(cidr(v)?));
-                Ok(())
-            },
-        )?,
-        field(
-            "remoteIpBlocks",
-            "notRemoteIpBlocks",
-            s.remote_ip_blocks,
-            s.not_remote_ip_blocks,
-            &|v, out| {
-                out.push(Predicate::RemoteIp(cidr(v)?));
-                Ok(())
-            },
-        )?,
+    let principal = |v: &str, out: &mut Vec<Predicate>| {
+        principal_leaves(v, ctx.trust, out);
+        Ok(())
+    };
+    let namespace = |v: &str, out: &mut Vec<Predicate>| {
+        out.push(Predicate::Identity(IdentityMatch::namespace(v)));
+        Ok(())
+    };
+    let service_account = |v: &str, out: &mut Vec<Predicate>| {
+        out.push(Predicate::Identity(IdentityMatch::service_account(
+            v,
+            ctx.namespace,
+        )));
+        Ok(())
+    };
+    let trust_domain = |v: &str, out: &mut Vec<Predicate>| {
+        trust_domain_leaves(v, ctx.trust, out);
+        Ok(())
+    };
+    let request_principal = |v: &str, out: &mut Vec<Predicate>| {
+        out.push(request_principal(v));
+        Ok(())
+    };
+    let ip_block = |v: &str, out: &mut Vec<Predicate>| {
+        out.push(Predicate::SourceIp(cidr(v)?));
+        Ok(())
+    };
+    let remote_ip_block = |v: &str, out: &mut Vec<Predicate>| {
+        out.push(Predicate::RemoteIp(cidr(v)?));
+        Ok(())
+    };
+    // One table and one call of `field`, not seven inlined calls.
+    let table: [FieldRow<'_>; 7] = [
+        (
+            ("principals", "notPrincipals"),
+            (s.principals, s.not_principals),
+            &principal,
+        ),
+        (
+            ("namespaces", "notNamespaces"),
+            (s.namespaces, s.not_namespaces),
+            &namespace,
+        ),
+        (
+            ("serviceAccounts", "notServiceAccounts"),
+            (s.service_accounts, s.not_service_accounts),
+            &service_account,
+        ),
+        (
+            ("trustDomains", "notTrustDomains"),
+            (s.trust_domains, s.not_trust_domains),
+            &trust_domain,
+        ),
+        (
+            ("requestPrincipals", "notRequestPrincipals"),
+            (s.request_principals, s.not_request_principals),
+            &request_principal,
+        ),
+        (
+            ("ipBlocks", "notIpBlocks"),
+            (s.ip_blocks, s.not_ip_blocks),
+            &ip_block,
+        ),
+        (
+            ("remoteIpBlocks", "notRemoteIpBlocks"),
+            (s.remote_ip_blocks, s.not_remote_ip_blocks),
+            &remote_ip_block,
+        ),
     ];
-    let fields: Vec<Predicate> = fields.into_iter().flatten().collect();
+    let fields = fields_of(table)?;
     if fields.is_empty() {
         return err("", "a source must set at least one field");
     }
@@ -799,6 +861,73 @@ fn bracket_name<'k>(key: &'k str, prefix: &str) -> Option<&'k str> {
         .filter(|name| !name.is_empty())
 }
 
+/// The leaf builder of a `request.headers[<name>]` condition; errors are relative to it.
+#[inline(never)]
+fn request_header_leaf(key: &str) -> Result<LeafBuilder<'static>> {
+    let name = bracket_name(key, "request.headers")
+        .ok_or_else(|| {
+            ConfigError::new(
+                "key",
+                format!("bad key ({key}): should have format request.headers[<name>]"),
+            )
+        })?
+        .to_ascii_lowercase();
+    Ok(single(move |v| {
+        Ok(Predicate::Header(
+            header_name(&name),
+            ValueMatch::parse(v, Star::Present),
+        ))
+    }))
+}
+
+/// The leaf builder of a `request.auth.claims[<name>]...` condition; errors are relative to it.
+#[inline(never)]
+fn claims_leaf(key: &str) -> Result<LeafBuilder<'static>> {
+    let names = claim_path(key.strip_prefix("request.auth.claims").unwrap_or_default())
+        .ok_or_else(|| {
+            ConfigError::new(
+                "key",
+                format!(
+                    "bad key ({key}): should have format \
+                    request.auth.claims[<name>]([<name>]...)"
+                ),
+            )
+        })?;
+    Ok(single(move |v| {
+        let refs: Vec<&str> = names.iter().map(String::as_str).collect();
+        Ok(claim(&refs, v))
+    }))
+}
+
+/// The leaf builder of an `experimental.envoy.filters.<filter>[<key>]` condition (dynamic
+/// metadata); errors are relative to it.
+#[inline(never)]
+fn metadata_leaf(key: &str) -> Result<LeafBuilder<'static>> {
+    let rest = key.strip_prefix("experimental.").unwrap_or(key);
+    let (filter, name) = rest
+        .strip_suffix(']')
+        .and_then(|r| r.split_once('['))
+        .filter(|(f, n)| !f.is_empty() && !n.is_empty())
+        .ok_or_else(|| {
+            ConfigError::new("key", format!("bad key ({key}): should have format a[b]"))
+        })?;
+    let (filter, name) = (filter.to_string(), name.to_string());
+    Ok(single(move |v| {
+        let list = v.len() >= 2 && v.starts_with('[') && v.ends_with(']');
+        let inner = if list {
+            v.trim_matches(|c| c == '[' || c == ']')
+        } else {
+            v
+        };
+        Ok(Predicate::Metadata {
+            filter: filter.as_str().into(),
+            key: name.as_str().into(),
+            value: StringMatch::parse(inner, Star::NonEmpty),
+            list,
+        })
+    }))
+}
+
 /// Translates one `when` condition; errors are relative to it.
 // Not inlined into `compile_rule`: V8 compiles the whole module at load with its optimizing
 // compiler, whose memory grows with the largest function (README, "Module size and memory").
@@ -815,20 +944,7 @@ fn compile_condition(c: Condition, ctx: &Context<'_>) -> Result<Predicate> {
         return err("", "at least one of values or notValues must be set");
     }
     let leaf: LeafBuilder<'_> = if key.starts_with("request.headers") {
-        let name = bracket_name(key, "request.headers")
-            .ok_or_else(|| {
-                ConfigError::new(
-                    key_path,
-                    format!("bad key ({key}): should have format request.headers[<name>]"),
-                )
-            })?
-            .to_ascii_lowercase();
-        single(move |v| {
-            Ok(Predicate::Header(
-                header_name(&name),
-                ValueMatch::parse(v, Star::Present),
-            ))
-        })
+        request_header_leaf(key)?
     } else {
         match key {
             "source.ip" => single(|v| Ok(Predicate::SourceIp(cidr(v)?))),
@@ -884,50 +1000,8 @@ fn compile_condition(c: Condition, ctx: &Context<'_>) -> Result<Predicate> {
             "request.auth.principal" => single(|v| Ok(request_principal(v))),
             "request.auth.audiences" => single(|v| Ok(claim(&["aud"], v))),
             "request.auth.presenter" => single(|v| Ok(claim(&["azp"], v))),
-            _ if key.starts_with("request.auth.claims") => {
-                let names = claim_path(key.strip_prefix("request.auth.claims").unwrap_or_default())
-                    .ok_or_else(|| {
-                        ConfigError::new(
-                            key_path,
-                            format!(
-                                "bad key ({key}): should \
-                        have format request.auth.claims[<name>]([<name>]...)"
-                            ),
-                        )
-                    })?;
-                single(move |v| {
-                    let refs: Vec<&str> = names.iter().map(String::as_str).collect();
-                    Ok(claim(&refs, v))
-                })
-            }
-            _ if key.starts_with("experimental.envoy.filters.") => {
-                let rest = key.trim_start_matches("experimental.");
-                let (filter, name) = rest
-                    .strip_suffix(']')
-                    .and_then(|r| r.split_once('['))
-                    .filter(|(f, n)| !f.is_empty() && !n.is_empty())
-                    .ok_or_else(|| {
-                        ConfigError::new(
-                            key_path,
-                            format!("bad key ({key}): should have format a[b]"),
-                        )
-                    })?;
-                let (filter, name) = (filter.to_string(), name.to_string());
-                single(move |v| {
-                    let list = v.len() >= 2 && v.starts_with('[') && v.ends_with(']');
-                    let inner = if list {
-                        v.trim_matches(|c| c == '[' || c == ']')
-                    } else {
-                        v
-                    };
-                    Ok(Predicate::Metadata {
-                        filter: filter.as_str().into(),
-                        key: name.as_str().into(),
-                        value: StringMatch::parse(inner, Star::NonEmpty),
-                        list,
-                    })
-                })
-            }
+            _ if key.starts_with("request.auth.claims") => claims_leaf(key)?,
+            _ if key.starts_with("experimental.envoy.filters.") => metadata_leaf(key)?,
             _ => return err(key_path, format!("unknown attribute: {key}")),
         }
     };

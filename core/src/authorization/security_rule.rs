@@ -286,6 +286,10 @@ fn upstream_selects(upstream: &str, workload: &Workload) -> bool {
         })
 }
 
+// Not inlined into `compile_security_rule`: V8 compiles the whole module at load with its
+// optimizing compiler, and the memory it leaves behind grows with the largest function (README,
+// "What sets the memory at rest").
+#[inline(never)]
 fn selects_destination(selector: Option<&PodSelector>, workload: &Workload) -> bool {
     let Some(s) = selector.filter(|s| selector_kinds(s) > 0) else {
         return true;
@@ -339,6 +343,10 @@ fn principals_of(ns: &str, svc: &str, ctx: &Context<'_>) -> Vec<Predicate> {
 }
 
 /// Errors are relative to the selector.
+// Not inlined into `compile_security_rule`: V8 compiles the whole module at load with its
+// optimizing compiler, and the memory it leaves behind grows with the largest function (README,
+// "What sets the memory at rest").
+#[inline(never)]
 fn sources(selector: Option<&PodSelector>, ctx: &Context<'_>) -> Result<Predicate> {
     let Some(s) = selector.filter(|s| selector_kinds(s) > 0) else {
         return Ok(Predicate::Any);

@@ -211,6 +211,10 @@ impl<'a> Json<'a> {
 }
 
 impl<'v, 'a> Fields<'v, 'a> {
+    // Not inlined into each field's read: V8 compiles the whole module at load with its
+    // optimizing compiler, and the memory it leaves behind grows with the largest function
+    // (README, "What sets the memory at rest"); a struct's `from_json` reads every field.
+    #[inline(never)]
     fn get(&self, name: &str) -> Option<&'v Json<'a>> {
         self.members.iter().find(|(k, _)| k == name).map(|(_, v)| v)
     }
@@ -223,7 +227,7 @@ impl<'v, 'a> Fields<'v, 'a> {
     ) -> Result<T> {
         match self.get(name) {
             Some(v) => read(v).map_err(|e| e.within(name)),
-            None => err("", format!("missing field `{name}`")),
+            None => Err(missing_field(name)),
         }
     }
 
@@ -250,6 +254,12 @@ impl<'v, 'a> Fields<'v, 'a> {
             Some(v) => read(v).map_err(|e| e.within(name)),
         }
     }
+}
+
+/// serde's error for a missing required field.
+#[inline(never)]
+fn missing_field(name: &str) -> ConfigError {
+    ConfigError::new("", format!("missing field `{name}`"))
 }
 
 /// serde's refusals of an object's keys, in document order: a key that is not one of `fields`

@@ -16,8 +16,6 @@
 //! physical peer address behind a trusted X-Forwarded-For), a DENY or AUDIT rule that might
 //! match is taken as matching and an ALLOW rule that might match is not. Unknowns fail closed.
 
-use hashbrown::HashMap;
-
 use crate::authn::authenticator::Authenticator;
 use crate::authorization::authorization_policy::{Action, CompiledPolicy, CompiledRule};
 use crate::authorization::deny_response::DenyResponse;
@@ -26,7 +24,7 @@ use crate::authorization::rule_id::RuleId;
 use crate::egress::sidecar::{resolve, Egress};
 use crate::matchers::predicate::{Subject, Tri};
 use crate::matchers::rule_index::{RuleIndex, MIN_RULES_TO_INDEX};
-use crate::matchers::sort_order::sort_by_bytes;
+use crate::matchers::sort_order::{first_appearances, sort_by_bytes};
 use crate::mtls::peer_authentication::{Mode, MtlsPolicy};
 use crate::plugin::settings::Settings;
 use crate::request::request_view::{Connection, Headers};
@@ -268,6 +266,9 @@ impl Decision<'_> {
 }
 
 impl Engine {
+    // Its steps are functions of their own, never inlined here: V8 compiles the whole module at
+    // load with its optimizing compiler, and the memory it leaves behind grows with the largest
+    // function (README, "What sets the memory at rest").
     pub fn new(
         policies: Vec<CompiledPolicy>,
         authenticator: Authenticator,
@@ -278,31 +279,7 @@ impl Engine {
             settings,
             ..Engine::default()
         };
-        // Each set's rules are allocated once at their exact size: no doubling and no copy on
-        // growth at the load peak (Wasm memory never shrinks below it).
-        let mut wanted = [0usize; SETS];
-        for policy in &policies {
-            if let Some(n) = set_slot(policy.action, policy.dry_run).and_then(|k| wanted.get_mut(k))
-            {
-                *n += policy.rules.len();
-            }
-        }
-        for (set, n) in engine.sets_mut().into_iter().zip(wanted) {
-            set.rules.reserve_exact(n);
-        }
-        let mut custom_replies: Vec<(Box<str>, DenyResponse)> = Vec::new();
-        for mut policy in policies {
-            if let (Some(reply), Some(rule)) = (policy.deny_response.take(), policy.rules.first()) {
-                custom_replies.push((rule.id.policy().into(), reply));
-            }
-            // Custom is rejected at load; nothing to evaluate.
-            let Some(k) = set_slot(policy.action, policy.dry_run) else {
-                continue;
-            };
-            if let Some(set) = engine.sets_mut().into_iter().nth(k) {
-                set.add(policy);
-            }
-        }
+        let custom_replies = engine.add_policies(policies);
         // Envoy's RBAC engine checks its policies in name order; the reported rule of a
         // reporting-only set is the first matching one by name (enforced sets keep
         // configuration order, which only picks the `meshguard.io/deny-*` reply).
@@ -317,49 +294,96 @@ impl Engine {
         for set in engine.sets_mut() {
             set.build_index();
         }
-        // Policies are numbered by first appearance; a policy's name is the policy part of its
-        // first rule's id (no copy of the text is kept).
-        let mut first_rules: Vec<(u8, u32)> = Vec::new();
-        let mut numbering: Vec<Vec<u32>> = Vec::with_capacity(SETS);
-        {
-            let mut known: HashMap<&str, u32> = HashMap::new();
-            for (k, set) in engine.sets().into_iter().enumerate() {
-                let mut indexes = Vec::with_capacity(set.rules.len());
-                for (j, rule) in set.rules.iter().enumerate() {
-                    let next = u32::try_from(first_rules.len()).unwrap_or(u32::MAX);
-                    let index = *known.entry(rule.id.policy()).or_insert_with(|| {
-                        first_rules.push((
-                            u8::try_from(k).unwrap_or(u8::MAX),
-                            u32::try_from(j).unwrap_or(u32::MAX),
-                        ));
-                        next
-                    });
-                    indexes.push(index);
-                }
-                numbering.push(indexes);
+        engine.number_policies(custom_replies);
+        engine
+    }
+
+    /// Puts each policy's rules into the set of its action, and returns the
+    /// `meshguard.io/deny-*` replies by policy name.
+    #[inline(never)]
+    fn add_policies(&mut self, policies: Vec<CompiledPolicy>) -> Vec<(Box<str>, DenyResponse)> {
+        // Each set's rules are allocated once at their exact size: no doubling and no copy on
+        // growth at the load peak (Wasm memory never shrinks below it).
+        let mut wanted = [0usize; SETS];
+        for policy in &policies {
+            if let Some(n) = set_slot(policy.action, policy.dry_run).and_then(|k| wanted.get_mut(k))
+            {
+                *n += policy.rules.len();
             }
-            let mut deny_responses: Vec<Option<Box<DenyResponse>>> = Vec::new();
-            deny_responses.resize_with(first_rules.len(), || None);
-            for (policy, reply) in custom_replies {
-                if let Some(slot) = known
-                    .get(&*policy)
-                    .and_then(|i| deny_responses.get_mut(*i as usize))
-                {
-                    *slot = Some(Box::new(reply));
-                }
-            }
-            // hashbrown's map, unlike std's, borrows its keys until dropped.
-            drop(known);
-            engine.deny_responses = deny_responses;
         }
-        for (set, indexes) in engine.sets_mut().into_iter().zip(numbering) {
-            for (rule, index) in set.rules.iter_mut().zip(indexes) {
-                rule.id.set_policy_index(index);
+        for (set, n) in self.sets_mut().into_iter().zip(wanted) {
+            set.rules.reserve_exact(n);
+        }
+        let mut custom_replies: Vec<(Box<str>, DenyResponse)> = Vec::new();
+        for mut policy in policies {
+            if let (Some(reply), Some(rule)) = (policy.deny_response.take(), policy.rules.first()) {
+                custom_replies.push((rule.id.policy().into(), reply));
             }
+            // Custom is rejected at load; nothing to evaluate.
+            let Some(k) = set_slot(policy.action, policy.dry_run) else {
+                continue;
+            };
+            if let Some(set) = self.sets_mut().into_iter().nth(k) {
+                set.add(policy);
+            }
+        }
+        custom_replies
+    }
+
+    /// Numbers the policies by first appearance (a policy's name is the policy part of its
+    /// first rule's id: no copy of the text is kept), gives each rule its policy's number, and
+    /// files the `meshguard.io/deny-*` replies under it.
+    #[inline(never)]
+    fn number_policies(&mut self, custom_replies: Vec<(Box<str>, DenyResponse)>) {
+        // Every rule's policy name in numbering order, then each custom reply's policy name;
+        // equal names share the position of the name's first appearance (a sort, not a hash
+        // map keyed by `&str`: one table type less in the module).
+        let mut names: Vec<&[u8]> = Vec::new();
+        let mut places: Vec<(u8, u32)> = Vec::new();
+        for (k, set) in self.sets().into_iter().enumerate() {
+            for (j, rule) in set.rules.iter().enumerate() {
+                names.push(rule.id.policy().as_bytes());
+                places.push((
+                    u8::try_from(k).unwrap_or(u8::MAX),
+                    u32::try_from(j).unwrap_or(u32::MAX),
+                ));
+            }
+        }
+        let rules = names.len();
+        names.extend(custom_replies.iter().map(|(policy, _)| policy.as_bytes()));
+        let first = first_appearances(names);
+        let mut first_rules: Vec<(u8, u32)> = Vec::new();
+        let mut numbers: Vec<u32> = Vec::with_capacity(rules);
+        for (pos, (&first, place)) in first.iter().zip(places).enumerate() {
+            let number = if first == pos {
+                first_rules.push(place);
+                u32::try_from(first_rules.len() - 1).unwrap_or(u32::MAX)
+            } else {
+                numbers.get(first).copied().unwrap_or(u32::MAX)
+            };
+            numbers.push(number);
+        }
+        let mut deny_responses: Vec<Option<Box<DenyResponse>>> = Vec::new();
+        deny_responses.resize_with(first_rules.len(), || None);
+        let reply_firsts = first.get(rules..).unwrap_or_default();
+        for (&first, (_, reply)) in reply_firsts.iter().zip(custom_replies) {
+            if let Some(slot) = numbers
+                .get(first)
+                .and_then(|&n| deny_responses.get_mut(n as usize))
+            {
+                *slot = Some(Box::new(reply));
+            }
+        }
+        self.deny_responses = deny_responses;
+        let all_rules = self
+            .sets_mut()
+            .into_iter()
+            .flat_map(|set| set.rules.iter_mut());
+        for (rule, number) in all_rules.zip(numbers) {
+            rule.id.set_policy_index(number);
         }
         first_rules.shrink_to_fit();
-        engine.policy_first_rules = first_rules;
-        engine
+        self.policy_first_rules = first_rules;
     }
 
     /// The rule sets numbered for [`Engine::policy_names`], in policy numbering order.

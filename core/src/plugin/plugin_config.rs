@@ -69,7 +69,7 @@ const CONFIG_FIELDS: [&str; 17] = [
 ];
 
 /// The top-level configuration but `resources`.
-#[derive(Debug)]
+#[derive(Debug, Default)]
 struct RawConfig {
     workload: Option<RawWorkload>,
     root_namespace: Option<String>,
@@ -106,30 +106,35 @@ struct RawConfig {
 }
 
 impl FromJson for RawConfig {
+    // Field by field on purpose (see below), which this lint would undo.
+    #[allow(clippy::field_reassign_with_default)]
     fn from_json(value: &Json<'_>) -> Result<RawConfig, ConfigError> {
         let f = value.fields("RawConfig", &CONFIG_FIELDS)?;
         let flag = |name| f.or_default(name, Json::boolean);
-        Ok(RawConfig {
-            workload: f.optional("workload", RawWorkload::from_json)?,
-            root_namespace: f.optional("rootNamespace", Json::string)?,
-            trust_domain: f.optional("trustDomain", Json::string)?,
-            trust_domain_aliases: f.or_default("trustDomainAliases", Json::strings)?,
-            decision_header: flag("decisionHeader")?,
-            decision_latency_histogram: flag("decisionLatencyHistogram")?,
-            decision_filter_state: flag("decisionFilterState")?,
-            jwks_clusters: f.or_default("jwksClusters", Json::string_map)?,
-            jwks_refresh_seconds: f.optional("jwksRefreshSeconds", Json::u64)?,
-            jwt_cache_size: f.optional("jwtCacheSize", Json::usize)?,
-            jwt_source: f.or_default("jwtSource", JwtSource::from_json)?,
-            service_accounts: f.or_default("serviceAccounts", |v| {
-                v.entries(Json::strings).map(ServiceAccounts::new)
-            })?,
-            inventory: f.or_default("inventory", |v| v.list(InventoryEntry::from_json))?,
-            outbound_traffic_policy: f
-                .optional("outboundTrafficPolicy", OutboundMode::from_json)?,
-            direction: f.or_default("direction", Direction::from_json)?,
-            deny_response: f.optional("denyResponse", RawDenyResponse::from_json)?,
-        })
+        // Filled field by field: a `?` then drops one struct, not the fields read so far (in
+        // a struct literal each `?` drops its own set, and the function grows with their count;
+        // README, "What sets the memory at rest").
+        let mut raw = RawConfig::default();
+        raw.workload = f.optional("workload", RawWorkload::from_json)?;
+        raw.root_namespace = f.optional("rootNamespace", Json::string)?;
+        raw.trust_domain = f.optional("trustDomain", Json::string)?;
+        raw.trust_domain_aliases = f.or_default("trustDomainAliases", Json::strings)?;
+        raw.decision_header = flag("decisionHeader")?;
+        raw.decision_latency_histogram = flag("decisionLatencyHistogram")?;
+        raw.decision_filter_state = flag("decisionFilterState")?;
+        raw.jwks_clusters = f.or_default("jwksClusters", Json::string_map)?;
+        raw.jwks_refresh_seconds = f.optional("jwksRefreshSeconds", Json::u64)?;
+        raw.jwt_cache_size = f.optional("jwtCacheSize", Json::usize)?;
+        raw.jwt_source = f.or_default("jwtSource", JwtSource::from_json)?;
+        raw.service_accounts = f.or_default("serviceAccounts", |v| {
+            v.entries(Json::strings).map(ServiceAccounts::new)
+        })?;
+        raw.inventory = f.or_default("inventory", |v| v.list(InventoryEntry::from_json))?;
+        raw.outbound_traffic_policy =
+            f.optional("outboundTrafficPolicy", OutboundMode::from_json)?;
+        raw.direction = f.or_default("direction", Direction::from_json)?;
+        raw.deny_response = f.optional("denyResponse", RawDenyResponse::from_json)?;
+        Ok(raw)
     }
 }
 
@@ -165,6 +170,7 @@ struct RawMetadata {
 const METADATA_FIELDS: [&str; 4] = ["name", "namespace", "creationTimestamp", "annotations"];
 
 impl RawMetadata {
+    #[inline(never)]
     fn parse(raw: &RawValue) -> Result<RawMetadata, ConfigError> {
         let members = parse_seed(raw.get(), RawMembersSeed("RawMetadata"))?;
         members.check(&METADATA_FIELDS, false)?;
@@ -444,6 +450,7 @@ fn span_text<'c>(
 
 /// The top-level members of a whole text: their keys checked, all but `resources` read into
 /// the configuration's settings; the resources left raw.
+#[inline(never)]
 fn read_whole<'t, 's>(bytes: &'t [u8]) -> Result<(RawConfig, Resources<'t, 's>), ConfigError> {
     let trimmed = bytes.iter().filter(|b| !b.is_ascii_whitespace()).count();
     let text: &[u8] = if trimmed == 0 { b"{}" } else { bytes };
@@ -460,6 +467,7 @@ fn read_whole<'t, 's>(bytes: &'t [u8]) -> Result<(RawConfig, Resources<'t, 's>),
 /// The top-level members of an outlined text, read as [`read_whole`] reads them: each member
 /// but `resources` read from its own bytes and parsed from them (so an error in it has the
 /// line and column it had in the member's raw text).
+#[inline(never)]
 fn read_outlined<'t, 's>(
     mut cursor: Cursor<'s>,
     outline: Outline,
@@ -486,24 +494,57 @@ fn read_outlined<'t, 's>(
 
 /// Parses the configuration and compiles its resources, one at a time: a resource's text,
 /// metadata and document are freed as soon as it is compiled.
+// Its steps are functions of their own, never inlined here: V8 compiles the whole module at load
+// with its optimizing compiler, and the memory it leaves behind grows with the largest function
+// (README, "What sets the memory at rest").
 fn compile(text: Text<'_, '_>, node: &NodeInfo) -> Result<Compiled, LoadError> {
-    let (raw, resources) = match text {
+    let (mut raw, resources) = match text {
         Text::Whole(bytes) => read_whole(bytes)?,
         Text::Outlined(cursor, outline) => read_outlined(cursor, outline)?,
     };
+    let (workload, workload_source) = resolve_workload(raw.workload.take(), node)?;
+    let root_namespace = non_empty(
+        raw.root_namespace.take(),
+        "rootNamespace",
+        DEFAULT_ROOT_NAMESPACE,
+    )?;
+    let trust = trust_bundle(raw.trust_domain.take(), &raw.trust_domain_aliases)?;
+    let scope = Scope {
+        workload: &workload,
+        root_namespace: &root_namespace,
+        trust: &trust,
+        jwks_clusters: &raw.jwks_clusters,
+        service_accounts: &raw.service_accounts,
+        inventory: &raw.inventory,
+    };
+    let (gathered, resource_count) = gather(resources, &scope)?;
+    let origin = Origin {
+        workload,
+        workload_source,
+        root_namespace,
+        trust,
+        resource_count,
+    };
+    Ok(gathered.finish(origin, &mut raw)?)
+}
 
-    let (workload, workload_source) = match raw.workload {
+/// The workload the policies are selected for: the configuration's `workload`, else Istio's
+/// node metadata, else `default` with no labels.
+#[inline(never)]
+fn resolve_workload(
+    workload: Option<RawWorkload>,
+    node: &NodeInfo,
+) -> Result<(Workload, WorkloadSource), ConfigError> {
+    Ok(match workload {
         Some(w) if w.namespace.is_empty() => {
             return Err(ConfigError::new(
                 ConfigPath::root().field("workload").field("namespace"),
                 "must not be empty",
-            )
-            .into());
+            ));
         }
         Some(w) => {
-            let services = w.services.clone();
             let workload = Workload::new(w.namespace, w.labels);
-            let workload = match services {
+            let workload = match w.services {
                 Some(s) => workload.with_services(s),
                 None => workload,
             };
@@ -519,32 +560,35 @@ fn compile(text: Text<'_, '_>, node: &NodeInfo) -> Result<Compiled, LoadError> {
                 WorkloadSource::Default,
             ),
         },
-    };
-    let root_namespace = non_empty(raw.root_namespace, "rootNamespace", DEFAULT_ROOT_NAMESPACE)?;
-    let trust_domain = non_empty(raw.trust_domain, "trustDomain", DEFAULT_TRUST_DOMAIN)?;
-    for (i, alias) in raw.trust_domain_aliases.iter().enumerate() {
+    })
+}
+
+/// `trustDomain` (default `cluster.local`) and `trustDomainAliases`, none of them empty.
+#[inline(never)]
+fn trust_bundle(
+    trust_domain: Option<String>,
+    aliases: &[String],
+) -> Result<TrustBundle, ConfigError> {
+    let trust_domain = non_empty(trust_domain, "trustDomain", DEFAULT_TRUST_DOMAIN)?;
+    for (i, alias) in aliases.iter().enumerate() {
         if alias.is_empty() {
             return Err(ConfigError::new(
                 ConfigPath::root().field("trustDomainAliases").index(i),
                 "must not be empty",
-            )
-            .into());
+            ));
         }
     }
-    let trust = TrustBundle::new(&trust_domain, &raw.trust_domain_aliases);
+    Ok(TrustBundle::new(&trust_domain, aliases))
+}
 
+/// Flattens and compiles every resource into what they compile to, with the count of resources
+/// (`List` items counted one by one).
+#[inline(never)]
+fn gather(resources: Resources<'_, '_>, scope: &Scope<'_>) -> Result<(Gathered, usize), LoadError> {
     // At most one policy per resource unless `List`s expand: allocated once, not doubled.
     let mut out = Gathered {
         applied: Vec::with_capacity(resources.len()),
         ..Gathered::default()
-    };
-    let scope = Scope {
-        workload: &workload,
-        root_namespace: &root_namespace,
-        trust: &trust,
-        jwks_clusters: &raw.jwks_clusters,
-        service_accounts: &raw.service_accounts,
-        inventory: &raw.inventory,
     };
     // Each resource is flattened and compiled before the next is read, so no list of every
     // resource's metadata is ever held. Every resource is still read even after one fails to
@@ -558,99 +602,126 @@ fn compile(text: Text<'_, '_>, node: &NodeInfo) -> Result<Compiled, LoadError> {
         resource_count += items.len();
         for (path, resource) in items {
             if first_error.is_none() {
-                first_error = compile_resource(path, resource, &scope, &mut out).err();
+                first_error = compile_resource(path, resource, scope, &mut out).err();
             }
         }
         Ok(())
     })?;
-    if let Some(e) = first_error {
-        return Err(e.into());
+    match first_error {
+        Some(e) => Err(e.into()),
+        None => Ok((out, resource_count)),
     }
-    let Gathered {
-        mut applied,
-        mut providers,
-        applied_authn,
-        peer_authentications,
-        legacy,
-        security_rules,
-        any_security_rule,
-        sidecars,
-        registry,
-    } = out;
+}
 
-    // Istio 1.4/1.5: once any AuthorizationPolicy applies, v1alpha1 RBAC is ignored.
-    // When an AuthorizationPolicy applies, Istio ignored the v1alpha1 RBAC that SuperGloo
-    // generated; meshguard keeps SecurityRules enforced as their own layer instead (fail closed).
-    let mut security_layer = None;
-    if applied.is_empty() {
-        if let Some(policy) =
-            legacy.compile(&workload, &trust, security_rules, any_security_rule)?
-        {
-            applied.push(policy);
-        }
-    } else if any_security_rule {
-        security_layer = Some(security_rules);
-    }
-    let mtls = peer_authentication::compose(
-        &peer_authentications,
-        &root_namespace,
-        workload.namespace(),
-        |s| workload.matches_labels(s),
-    );
-    let egress = sidecar::select(
-        &sidecars,
-        &registry,
-        &workload,
-        &root_namespace,
-        raw.outbound_traffic_policy
-            .unwrap_or(OutboundMode::AllowAny),
-    );
-    let report = LoadReport {
-        workload,
-        workload_source,
-        resources: resource_count,
-        applied_policies: applied.len() + applied_authn,
-    };
-    let rules: usize = applied.iter().map(|p| p.rules.len()).sum();
-    if rules > MAX_RULES {
-        return Err(ConfigError::new(
-            "resources",
-            format!("{rules} rules apply to this workload; at most {MAX_RULES} are accepted"),
-        )
-        .into());
-    }
-    let settings = Settings {
+/// The settings of the top-level fields (`deny_response` is taken from `raw`).
+#[inline(never)]
+fn settings(raw: &mut RawConfig) -> Result<Settings, ConfigError> {
+    Ok(Settings {
         decision_header: raw.decision_header,
         decision_latency_histogram: raw.decision_latency_histogram,
         decision_filter_state: raw.decision_filter_state,
         jwks_refresh_seconds: match raw.jwks_refresh_seconds {
-            Some(0) => {
-                return Err(ConfigError::new("jwksRefreshSeconds", "must be at least 1").into())
-            }
+            Some(0) => return Err(ConfigError::new("jwksRefreshSeconds", "must be at least 1")),
             Some(s) => s,
             None => DEFAULT_JWKS_REFRESH_SECONDS,
         },
         jwt_cache_size: raw.jwt_cache_size.unwrap_or(DEFAULT_CACHE_CAPACITY),
         jwt_source: raw.jwt_source,
         direction: raw.direction,
-        deny_response: match raw.deny_response {
+        deny_response: match raw.deny_response.take() {
             Some(r) => DenyResponse::from_config(r).map_err(|e| e.within("denyResponse"))?,
             None => DenyResponse::default(),
         },
-    };
-    if raw.jwt_source == JwtSource::EnvoyJwtAuthn && !providers.is_empty() {
-        // Istio's jwt_authn verifies (and strips) the tokens; verifying again here would fail.
-        providers.clear();
-    }
-    Ok(Compiled {
-        applied,
-        authenticator: Authenticator::new(providers),
-        settings,
-        mtls,
-        security_layer,
-        egress,
-        report,
     })
+}
+
+/// What the resources were compiled against, and how many there were.
+struct Origin {
+    workload: Workload,
+    workload_source: WorkloadSource,
+    root_namespace: String,
+    trust: TrustBundle,
+    resource_count: usize,
+}
+
+impl Gathered {
+    /// The layers of the workload's configuration: the applied policies (or the v1alpha1 RBAC
+    /// and SecurityRules when none applies), the mTLS mode, the egress selection and the
+    /// JWT providers; the settings read from `raw` last, as their errors come after the
+    /// resources'.
+    #[inline(never)]
+    fn finish(self, origin: Origin, raw: &mut RawConfig) -> Result<Compiled, ConfigError> {
+        let Gathered {
+            mut applied,
+            mut providers,
+            applied_authn,
+            peer_authentications,
+            legacy,
+            security_rules,
+            any_security_rule,
+            sidecars,
+            registry,
+        } = self;
+        let Origin {
+            workload,
+            workload_source,
+            root_namespace,
+            trust,
+            resource_count,
+        } = origin;
+        // Istio 1.4/1.5: once any AuthorizationPolicy applies, v1alpha1 RBAC is ignored.
+        // When an AuthorizationPolicy applies, Istio ignored the v1alpha1 RBAC that SuperGloo
+        // generated; meshguard keeps SecurityRules enforced as their own layer instead (fail
+        // closed).
+        let mut security_layer = None;
+        if applied.is_empty() {
+            if let Some(policy) =
+                legacy.compile(&workload, &trust, security_rules, any_security_rule)?
+            {
+                applied.push(policy);
+            }
+        } else if any_security_rule {
+            security_layer = Some(security_rules);
+        }
+        let mtls = peer_authentication::compose(
+            &peer_authentications,
+            &root_namespace,
+            workload.namespace(),
+            |s| workload.matches_labels(s),
+        );
+        let outbound = raw
+            .outbound_traffic_policy
+            .unwrap_or(OutboundMode::AllowAny);
+        let egress = sidecar::select(&sidecars, &registry, &workload, &root_namespace, outbound);
+        let rules: usize = applied.iter().map(|p| p.rules.len()).sum();
+        if rules > MAX_RULES {
+            return Err(ConfigError::new(
+                "resources",
+                format!("{rules} rules apply to this workload; at most {MAX_RULES} are accepted"),
+            ));
+        }
+        let settings = settings(raw)?;
+        if settings.jwt_source == JwtSource::EnvoyJwtAuthn && !providers.is_empty() {
+            // Istio's jwt_authn verifies (and strips) the tokens; verifying again here would
+            // fail.
+            providers.clear();
+        }
+        let report = LoadReport {
+            workload,
+            workload_source,
+            resources: resource_count,
+            applied_policies: applied.len() + applied_authn,
+        };
+        Ok(Compiled {
+            applied,
+            authenticator: Authenticator::new(providers),
+            settings,
+            mtls,
+            security_layer,
+            egress,
+            report,
+        })
+    }
 }
 
 /// What the resources compile into, gathered one resource at a time.
@@ -677,9 +748,11 @@ struct Scope<'a> {
     inventory: &'a [InventoryEntry],
 }
 
-/// Compiles one resource into `out`.
-// Not inlined into `compile`: V8 compiles the whole module at load with its optimizing
-// compiler, whose memory grows with the largest function (README, "Module size and memory").
+/// Compiles one resource into `out`: its name and namespace checked, then the compiler of its
+/// kind.
+// Each kind is compiled by its own function, never inlined here: V8 compiles the whole module
+// at load with its optimizing compiler, and the memory it leaves behind grows with the largest
+// function (README, "What sets the memory at rest").
 #[inline(never)]
 fn compile_resource(
     path: ResourcePath,
@@ -687,144 +760,222 @@ fn compile_resource(
     scope: &Scope<'_>,
     out: &mut Gathered,
 ) -> Result<(), ConfigError> {
-    let path = &path;
-    let in_spec = || path.path().field("spec");
     if resource.metadata.name.is_empty() {
         return Err(ConfigError::new(
             path.path().field("metadata").field("name"),
             "must not be empty",
         ));
     }
-    let spec = resource.spec;
     let namespace = resource
         .metadata
         .namespace
         .clone()
         .filter(|ns| !ns.is_empty())
         .unwrap_or_else(|| scope.workload.namespace().to_string());
-    let applies_here = |selector: Option<&StringMap>, has_target_ref: bool| {
-        applies(
-            selector,
-            has_target_ref,
-            &namespace,
-            scope.root_namespace,
-            scope.workload,
-        )
+    let item = Item {
+        path: &path,
+        metadata: &resource.metadata,
+        namespace: &namespace,
+        spec: resource.spec,
+        scope,
     };
     match (resource.api_version.as_str(), resource.kind.as_str()) {
         ("security.istio.io/v1" | "security.istio.io/v1beta1", "AuthorizationPolicy") => {
-            let spec: authorization_policy::AuthorizationPolicySpec =
-                read_spec(spec).map_err(|e| e.within(in_spec()))?;
-            let ctx = authorization_policy::Context {
-                name: &resource.metadata.name,
-                namespace: &namespace,
-                annotations: &resource.metadata.annotations,
-                trust: scope.trust,
-            };
-            let policy = authorization_policy::compile_authorization_policy(spec, &ctx)
-                .map_err(|e| e.within(path.path()))?;
-            if applies_here(policy.selector.as_ref(), policy.has_target_ref) {
-                // The selector has done its work: drop it now rather than at the end of
-                // the load, whose peak Wasm memory keeps for good.
-                out.applied.push(CompiledPolicy {
-                    selector: None,
-                    ..policy
-                });
-            }
+            gather_authorization_policy(&item, out)
         }
         ("security.istio.io/v1" | "security.istio.io/v1beta1", "RequestAuthentication") => {
-            let spec: request_authentication::RequestAuthenticationSpec =
-                read_spec(spec).map_err(|e| e.within(in_spec()))?;
-            let ra =
-                request_authentication::compile_request_authentication(spec, scope.jwks_clusters)
-                    .map_err(|e| e.within(in_spec()))?;
-            if applies_here(ra.selector.as_ref(), ra.has_target_ref) {
-                out.providers.extend(ra.providers);
-                out.applied_authn += 1;
-            }
+            gather_request_authentication(&item, out)
         }
         ("security.istio.io/v1" | "security.istio.io/v1beta1", "PeerAuthentication") => {
-            let spec: peer_authentication::PeerAuthenticationSpec =
-                read_spec(spec).map_err(|e| e.within(in_spec()))?;
-            let pa = peer_authentication::compile_peer_authentication(
-                spec,
-                &resource.metadata.name,
-                &namespace,
-                resource.metadata.creation_timestamp.clone(),
-            )
-            .map_err(|e| e.within(in_spec()))?;
-            out.peer_authentications.push(pa);
+            gather_peer_authentication(&item, out)
         }
-        ("supergloo.solo.io/v1", "SecurityRule") => {
-            let spec: security_rule::SecurityRuleSpec =
-                read_spec(spec).map_err(|e| e.within(in_spec()))?;
-            let ctx = security_rule::Context {
-                workload: scope.workload,
-                trust: scope.trust,
-                service_accounts: scope.service_accounts,
-                inventory: scope.inventory,
-            };
-            let id = RuleId::security_rule(&namespace, &resource.metadata.name);
-            out.any_security_rule = true;
-            if let Some(rule) = security_rule::compile_security_rule(&spec, id, &ctx)
-                .map_err(|e| e.within(in_spec()))?
-            {
-                out.security_rules.push(rule);
-            }
-        }
+        ("supergloo.solo.io/v1", "SecurityRule") => gather_security_rule(&item, out),
         (
             "networking.istio.io/v1alpha3"
             | "networking.istio.io/v1beta1"
             | "networking.istio.io/v1",
-            "Sidecar",
-        ) => {
-            let spec: sidecar::SidecarSpec = read_spec(spec).map_err(|e| e.within(in_spec()))?;
-            out.sidecars.push(
-                sidecar::compile_sidecar(spec, &resource.metadata.name, &namespace)
-                    .map_err(|e| e.within(in_spec()))?,
-            );
-        }
-        (
-            "networking.istio.io/v1alpha3"
-            | "networking.istio.io/v1beta1"
-            | "networking.istio.io/v1",
-            "ServiceEntry",
-        ) => {
-            let spec: service_entry::ServiceEntrySpec =
-                read_spec(spec).map_err(|e| e.within(in_spec()))?;
-            out.registry.push(
-                service_entry::compile_service_entry(spec, &namespace)
-                    .map_err(|e| e.within(in_spec()))?,
-            );
-        }
+            kind @ ("Sidecar" | "ServiceEntry"),
+        ) => gather_networking(&item, kind == "Sidecar", out),
         ("rbac.istio.io/v1alpha1", "ClusterRbacConfig" | "RbacConfig") => {
-            let spec = read_spec(spec).map_err(|e| e.within(in_spec()))?;
-            out.legacy.add_config(&resource.metadata.name, spec, path)?;
+            gather_legacy_rbac(&item, LegacyKind::Config, out)
         }
         ("rbac.istio.io/v1alpha1", "ServiceRole") => {
-            let spec = read_spec(spec).map_err(|e| e.within(in_spec()))?;
-            out.legacy
-                .add_role(&namespace, &resource.metadata.name, spec, path)?;
+            gather_legacy_rbac(&item, LegacyKind::Role, out)
         }
         ("rbac.istio.io/v1alpha1", "ServiceRoleBinding") => {
-            let spec = read_spec(spec).map_err(|e| e.within(in_spec()))?;
-            out.legacy
-                .add_binding(&namespace, &resource.metadata.name, spec, path)?;
+            gather_legacy_rbac(&item, LegacyKind::Binding, out)
         }
-        (api, kind) => {
-            return Err(ConfigError::new(
-                path.path().field("kind"),
-                format!(
-                    "unsupported resource {api}/{kind}: meshguard accepts security.istio.io \
-                    AuthorizationPolicy, RequestAuthentication and PeerAuthentication, \
-                    rbac.istio.io/v1alpha1 ClusterRbacConfig, ServiceRole and \
-                    ServiceRoleBinding, networking.istio.io Sidecar and ServiceEntry, and \
-                    supergloo.solo.io/v1 SecurityRule"
-                ),
-            ))
-        }
+        (api, kind) => Err(unsupported_resource(&path, api, kind)),
+    }
+}
+
+/// One resource as its kind's compiler reads it.
+struct Item<'r, 'v> {
+    path: &'r ResourcePath,
+    metadata: &'r RawMetadata,
+    /// `metadata.namespace`, or the workload's when unset or empty.
+    namespace: &'r str,
+    spec: Option<&'v RawValue>,
+    scope: &'r Scope<'r>,
+}
+
+impl Item<'_, '_> {
+    /// The path of the resource's `spec`.
+    fn in_spec(&self) -> ConfigPath {
+        self.path.path().field("spec")
+    }
+
+    /// The spec read as `T`; errors are relative to the resource.
+    fn spec<T: FromJson>(&self) -> Result<T, ConfigError> {
+        read_spec(self.spec).map_err(|e| e.within(self.in_spec()))
+    }
+
+    /// Whether a resource of this namespace with `selector` applies to the workload.
+    fn applies_here(&self, selector: Option<&StringMap>, has_target_ref: bool) -> bool {
+        applies(
+            selector,
+            has_target_ref,
+            self.namespace,
+            self.scope.root_namespace,
+            self.scope.workload,
+        )
+    }
+}
+
+/// An AuthorizationPolicy: its policy kept when it applies to the workload.
+#[inline(never)]
+fn gather_authorization_policy(item: &Item<'_, '_>, out: &mut Gathered) -> Result<(), ConfigError> {
+    let spec: authorization_policy::AuthorizationPolicySpec = item.spec()?;
+    let ctx = authorization_policy::Context {
+        name: &item.metadata.name,
+        namespace: item.namespace,
+        annotations: &item.metadata.annotations,
+        trust: item.scope.trust,
+    };
+    let policy = authorization_policy::compile_authorization_policy(spec, &ctx)
+        .map_err(|e| e.within(item.path.path()))?;
+    if item.applies_here(policy.selector.as_ref(), policy.has_target_ref) {
+        // The selector has done its work: drop it now rather than at the end of the load,
+        // whose peak Wasm memory keeps for good.
+        out.applied.push(CompiledPolicy {
+            selector: None,
+            ..policy
+        });
     }
     Ok(())
+}
+
+/// A RequestAuthentication: its providers kept when it applies to the workload.
+#[inline(never)]
+fn gather_request_authentication(
+    item: &Item<'_, '_>,
+    out: &mut Gathered,
+) -> Result<(), ConfigError> {
+    let spec: request_authentication::RequestAuthenticationSpec = item.spec()?;
+    let ra = request_authentication::compile_request_authentication(spec, item.scope.jwks_clusters)
+        .map_err(|e| e.within(item.in_spec()))?;
+    if item.applies_here(ra.selector.as_ref(), ra.has_target_ref) {
+        out.providers.extend(ra.providers);
+        out.applied_authn += 1;
+    }
+    Ok(())
+}
+
+/// A PeerAuthentication, kept for the composition of the workload's mTLS mode.
+#[inline(never)]
+fn gather_peer_authentication(item: &Item<'_, '_>, out: &mut Gathered) -> Result<(), ConfigError> {
+    let spec: peer_authentication::PeerAuthenticationSpec = item.spec()?;
+    let pa = peer_authentication::compile_peer_authentication(
+        spec,
+        &item.metadata.name,
+        item.namespace,
+        item.metadata.creation_timestamp.clone(),
+    )
+    .map_err(|e| e.within(item.in_spec()))?;
+    out.peer_authentications.push(pa);
+    Ok(())
+}
+
+/// A SuperGloo SecurityRule: its rule kept when it selects the workload.
+#[inline(never)]
+fn gather_security_rule(item: &Item<'_, '_>, out: &mut Gathered) -> Result<(), ConfigError> {
+    let spec: security_rule::SecurityRuleSpec = item.spec()?;
+    let ctx = security_rule::Context {
+        workload: item.scope.workload,
+        trust: item.scope.trust,
+        service_accounts: item.scope.service_accounts,
+        inventory: item.scope.inventory,
+    };
+    let id = RuleId::security_rule(item.namespace, &item.metadata.name);
+    out.any_security_rule = true;
+    if let Some(rule) = security_rule::compile_security_rule(&spec, id, &ctx)
+        .map_err(|e| e.within(item.in_spec()))?
+    {
+        out.security_rules.push(rule);
+    }
+    Ok(())
+}
+
+/// A Sidecar (`sidecar`) or a ServiceEntry, kept for the egress selection.
+#[inline(never)]
+fn gather_networking(
+    item: &Item<'_, '_>,
+    sidecar: bool,
+    out: &mut Gathered,
+) -> Result<(), ConfigError> {
+    if sidecar {
+        let spec: sidecar::SidecarSpec = item.spec()?;
+        out.sidecars.push(
+            sidecar::compile_sidecar(spec, &item.metadata.name, item.namespace)
+                .map_err(|e| e.within(item.in_spec()))?,
+        );
+    } else {
+        let spec: service_entry::ServiceEntrySpec = item.spec()?;
+        out.registry.push(
+            service_entry::compile_service_entry(spec, item.namespace)
+                .map_err(|e| e.within(item.in_spec()))?,
+        );
+    }
+    Ok(())
+}
+
+/// Which v1alpha1 RBAC resource.
+#[derive(Clone, Copy)]
+enum LegacyKind {
+    Config,
+    Role,
+    Binding,
+}
+
+/// A v1alpha1 RBAC resource (`ClusterRbacConfig`/`RbacConfig`, `ServiceRole`,
+/// `ServiceRoleBinding`), added to the legacy layer.
+#[inline(never)]
+fn gather_legacy_rbac(
+    item: &Item<'_, '_>,
+    kind: LegacyKind,
+    out: &mut Gathered,
+) -> Result<(), ConfigError> {
+    let (name, namespace, path) = (&item.metadata.name, item.namespace, item.path);
+    match kind {
+        LegacyKind::Config => out.legacy.add_config(name, item.spec()?, path),
+        LegacyKind::Role => out.legacy.add_role(namespace, name, item.spec()?, path),
+        LegacyKind::Binding => out.legacy.add_binding(namespace, name, item.spec()?, path),
+    }
+}
+
+/// The error for a resource of a kind meshguard does not read.
+#[inline(never)]
+fn unsupported_resource(path: &ResourcePath, api: &str, kind: &str) -> ConfigError {
+    ConfigError::new(
+        path.path().field("kind"),
+        format!(
+            "unsupported resource {api}/{kind}: meshguard accepts security.istio.io \
+            AuthorizationPolicy, RequestAuthentication and PeerAuthentication, \
+            rbac.istio.io/v1alpha1 ClusterRbacConfig, ServiceRole and \
+            ServiceRoleBinding, networking.istio.io Sidecar and ServiceEntry, and \
+            supergloo.solo.io/v1 SecurityRule"
+        ),
+    )
 }
 
 fn non_empty(
@@ -861,20 +1012,7 @@ fn flatten<'v>(
     path: ResourcePath,
     out: &mut Vec<(ResourcePath, RawResource<'v>)>,
 ) -> Result<(), ConfigError> {
-    let object = parse_seed(value, RawMembersSeed("RawObject"))
-        .and_then(|object| object.check(&OBJECT_FIELDS, true).map(|()| object))
-        .map_err(|e| e.within(path.path()))?;
-    let names = parse_members(&object, |key| key == "apiVersion" || key == "kind")
-        .map_err(|e| e.within(path.path()))?;
-    let (api_version, kind) = names
-        .fields("RawObject", &OBJECT_FIELDS)
-        .and_then(|f| {
-            Ok((
-                f.required("apiVersion", Json::string)?,
-                f.required("kind", Json::string)?,
-            ))
-        })
-        .map_err(|e| e.within(path.path()))?;
+    let (object, api_version, kind) = read_object(value).map_err(|e| e.within(path.path()))?;
     let items: Option<Vec<&RawValue>> = match object.get_some("items") {
         Some(raw) => Some(parse(raw).map_err(|e| e.within(path.path().field("items")))?),
         None => None,
@@ -917,6 +1055,18 @@ fn flatten<'v>(
         },
     ));
     Ok(())
+}
+
+/// The members of one object of `resources`, checked, with its `apiVersion` and `kind`.
+#[inline(never)]
+fn read_object(value: &str) -> Result<(RawMembers<'_>, String, String), ConfigError> {
+    let object = parse_seed(value, RawMembersSeed("RawObject"))?;
+    object.check(&OBJECT_FIELDS, true)?;
+    let names = parse_members(&object, |key| key == "apiVersion" || key == "kind")?;
+    let f = names.fields("RawObject", &OBJECT_FIELDS)?;
+    let api_version = f.required("apiVersion", Json::string)?;
+    let kind = f.required("kind", Json::string)?;
+    Ok((object, api_version, kind))
 }
 
 /// istiod targeting for sidecars: root namespace or own namespace, selector subset, and never a
