@@ -12,7 +12,6 @@
 //! Nothing here can panic on host input: every host call returns `Result`.
 
 use std::cell::{Cell, OnceCell, RefCell};
-use std::collections::BTreeMap;
 use std::net::IpAddr;
 use std::rc::Rc;
 use std::time::{Duration, SystemTime};
@@ -26,6 +25,7 @@ use meshguard_core::authn::jwks_schedule::JwksSchedule;
 use meshguard_core::authn::jwt::{JwksSource, KeySet};
 use meshguard_core::authn::request_authentication::{Keys, RemoteJwks};
 use meshguard_core::config_json::source::{ConfigSource, ReadError};
+use meshguard_core::config_json::string_map::StringMap;
 use meshguard_core::matchers::cidr::parse_socket_ip;
 use meshguard_core::plugin::counters::{Counter, CounterSink, PolicyOutcome};
 use meshguard_core::plugin::engine::Engine;
@@ -493,16 +493,15 @@ fn node_info() -> NodeInfo {
         .ok()
         .flatten()
         .and_then(|bytes| {
-            // Inserted one by one (a later repeated key wins, as with `collect`): collecting
-            // into the map would instantiate a whole stable sort for its bulk build.
-            let mut labels = BTreeMap::new();
+            // A later repeated key wins, as it did with the `BTreeMap` inserts before.
+            let mut labels = Vec::new();
             for (k, v) in header_pairs::decode(&bytes)? {
-                labels.insert(
+                labels.push((
                     String::from_utf8(k.to_vec()).ok()?,
                     String::from_utf8(v.to_vec()).ok()?,
-                );
+                ));
             }
-            Some(labels)
+            Some(StringMap::with_last_of_repeated_keys(labels))
         });
     NodeInfo { namespace, labels }
 }

@@ -17,7 +17,7 @@
 //! `meshguard.io/case-insensitive-paths: "true"|"false"`. Any other `meshguard.io/` annotation
 //! is refused (a typo would otherwise silently change nothing).
 
-use std::collections::BTreeMap;
+use crate::config_json::string_map::StringMap;
 
 use crate::authorization::deny_response::{
     DenyResponse, DENY_BODY_ANNOTATION, DENY_HEADERS_ANNOTATION, DENY_STATUS_ANNOTATION,
@@ -291,7 +291,7 @@ pub struct CompiledRule {
 pub struct CompiledPolicy {
     pub action: Action,
     pub dry_run: bool,
-    pub selector: Option<BTreeMap<String, String>>,
+    pub selector: Option<StringMap>,
     /// Policies attached with `targetRef(s)` never apply to a sidecar.
     pub has_target_ref: bool,
     pub rules: Vec<CompiledRule>,
@@ -303,7 +303,7 @@ pub struct CompiledPolicy {
 pub struct Context<'a> {
     pub name: &'a str,
     pub namespace: &'a str,
-    pub annotations: &'a BTreeMap<String, String>,
+    pub annotations: &'a StringMap,
     pub trust: &'a TrustBundle,
 }
 
@@ -434,7 +434,7 @@ fn read_annotations(ctx: &Context<'_>) -> Result<Annotations> {
     if let Some(unknown) = ctx
         .annotations
         .keys()
-        .find(|k| k.starts_with("meshguard.io/") && !MESHGUARD_ANNOTATIONS.contains(&k.as_str()))
+        .find(|k| k.starts_with("meshguard.io/") && !MESHGUARD_ANNOTATIONS.contains(k))
     {
         // `join(", ")`, without the standard library's generic join in the module.
         let mut known = String::new();
@@ -452,8 +452,8 @@ fn read_annotations(ctx: &Context<'_>) -> Result<Annotations> {
     }
     let case_insensitive_paths = match ctx.annotations.get(CASE_INSENSITIVE_PATHS_ANNOTATION) {
         None => false,
-        Some(v) if v == "true" => true,
-        Some(v) if v == "false" => false,
+        Some("true") => true,
+        Some("false") => false,
         Some(v) => {
             return Err(ctx.named(ConfigError::new(
                 annotation_path(CASE_INSENSITIVE_PATHS_ANNOTATION),

@@ -4,3 +4,4 @@
 pub mod outline;
 pub mod reader;
 pub mod source;
+pub mod string_map;
