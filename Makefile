@@ -127,7 +127,12 @@ $(DEPS_STAMP): $(RUN_STAMP) | system-deps
 #    functions with one caller (uncapped it made one 113 KB function and Envoy's RSS grew by 33 MB: V8's
 #    optimizing compiler needs memory in proportion to the largest function; 50 instead of 200 keeps the
 #    largest function at 8.4 KB instead of 10.7 and Envoy's RSS at rest 2.5-4.4 MB lower, README "What sets
-#    the memory at rest"). `make build WASM_OPT=` skips
+#    the memory at rest"). --low-memory-unused lets it move a constant added to an address into the
+#    load's or store's offset (`i64.load offset=8 (p)` instead of `i64.load (i32.add p 8)`, which V8
+#    must compute as a separate 32-bit add, since the sum could wrap): rustc's wasm targets link the stack
+#    first (data from 1 MiB), so no Rust address wraps to the lowest 1 KiB, which is what the flag
+#    assumes. LLVM leaves these adds in unrolled loops (the RSA column sums): -2.6 KB of module and
+#    -214,000 instructions per uncached RS256 request in Envoy (README, "Performance"). `make build WASM_OPT=` skips
 #    this step (a quicker build for a local edit loop; not what ships).
 # cargo hard-links its file in deps/ to $(WASM) on every build, so the recipe removes that link and copies
 # the result, kept in target/postlink/ with a stamp of its inputs (the sha256 of cargo's module and of the
@@ -150,7 +155,8 @@ REGISTRY_SRC     := $(wildcard $(CARGO_HOME)/registry/src/*/)
 REMAP_CONFIG     := --config "build.rustflags=[$(foreach d,$(REGISTRY_SRC),'--remap-path-prefix=$(d)=',)]"
 # The features rustc emits for wasm32-wasip1 (no more: V8 in Envoy must accept the output).
 WASM_OPT_FLAGS   := -Oz -ocimfs 50 --enable-bulk-memory --enable-sign-ext --enable-nontrapping-float-to-int \
-  --enable-mutable-globals --enable-multivalue --enable-reference-types --strip-debug --strip-producers
+  --enable-mutable-globals --enable-multivalue --enable-reference-types --strip-debug --strip-producers \
+  --low-memory-unused
 
 build: $(WASM)
 	@echo "build: $(WASM) $$(stat -c %s $(WASM)) bytes (cargo's $$(stat -c %s $(WASM_CARGO)), exports$(if \

@@ -12,7 +12,6 @@
 //! Nothing here can panic on host input: every host call returns `Result`.
 
 use std::cell::{Cell, OnceCell, RefCell};
-use std::collections::BTreeMap;
 use std::net::IpAddr;
 use std::rc::Rc;
 use std::time::{Duration, SystemTime};
@@ -26,6 +25,7 @@ use meshguard_core::authn::jwks_schedule::JwksSchedule;
 use meshguard_core::authn::jwt::{JwksSource, KeySet};
 use meshguard_core::authn::request_authentication::{Keys, RemoteJwks};
 use meshguard_core::config_json::source::{ConfigSource, ReadError};
+use meshguard_core::config_json::string_map::StringMap;
 use meshguard_core::matchers::cidr::parse_socket_ip;
 use meshguard_core::plugin::counters::{Counter, CounterSink, PolicyOutcome};
 use meshguard_core::plugin::engine::Engine;
@@ -210,8 +210,9 @@ struct FilterRoot {
     engine: Option<Rc<Engine>>,
     authn: Rc<RefCell<AuthnState>>,
     fetches: Vec<JwksFetch>,
-    /// In-flight `dispatch_http_call` tokens -> index into `fetches`.
-    calls: HashMap<u32, usize>,
+    /// In-flight `dispatch_http_call` tokens -> index into `fetches`. `u32` values: the SDK's
+    /// own callout map is a `HashMap<u32, u32>`, and one map type means one copy of its code.
+    calls: HashMap<u32, u32>,
     metrics: Rc<Metrics>,
     /// Authentication counters already flushed: cache hits, misses, fetch ok, fetch failed.
     flushed_authn: [u64; 4],
@@ -242,7 +243,7 @@ impl Context for FilterRoot {
             .engine
             .as_ref()
             .map_or(1200, |e| e.settings().jwks_refresh_seconds);
-        let Some(fetch) = self.fetches.get_mut(index) else {
+        let Some(fetch) = self.fetches.get_mut(index as usize) else {
             return;
         };
         fetch.schedule.answered();
@@ -325,7 +326,8 @@ impl FilterRoot {
             match call {
                 Ok(token) => {
                     fetch.schedule.started();
-                    self.calls.insert(token, index);
+                    self.calls
+                        .insert(token, u32::try_from(index).unwrap_or(u32::MAX));
                 }
                 Err(status) => {
                     self.authn.borrow_mut().jwks_fetch_failed += 1;
@@ -491,16 +493,15 @@ fn node_info() -> NodeInfo {
         .ok()
         .flatten()
         .and_then(|bytes| {
-            // Inserted one by one (a later repeated key wins, as with `collect`): collecting
-            // into the map would instantiate a whole stable sort for its bulk build.
-            let mut labels = BTreeMap::new();
+            // A later repeated key wins, as it did with the `BTreeMap` inserts before.
+            let mut labels = Vec::new();
             for (k, v) in header_pairs::decode(&bytes)? {
-                labels.insert(
+                labels.push((
                     String::from_utf8(k.to_vec()).ok()?,
                     String::from_utf8(v.to_vec()).ok()?,
-                );
+                ));
             }
-            Some(labels)
+            Some(StringMap::with_last_of_repeated_keys(labels))
         });
     NodeInfo { namespace, labels }
 }

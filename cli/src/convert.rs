@@ -51,7 +51,7 @@ pub fn convert(args: &ConvertArgs) -> Result<u8, Fail> {
     // The output must load: refuse to write a configuration Envoy would refuse.
     let node = NodeInfo {
         namespace: namespace.map(str::to_string),
-        labels: (!selector.is_empty()).then(|| selector.clone()),
+        labels: (!selector.is_empty()).then(|| selector.clone().into_iter().collect()),
     };
     let remote = match load_value(&config, &node) {
         Ok(_) => remote_jwks_clusters(&resources, &node),

@@ -170,6 +170,26 @@ fn annotation_errors_name_the_policy_and_the_annotation() {
 }
 
 #[test]
+fn an_unknown_annotation_error_lists_the_known_ones() {
+    let e = load_err(&cfg(vec![annotated(
+        "typo",
+        json!({"meshguard.io/deny-stauts": "404"}),
+        deny_path("/a"),
+    )]));
+    let known = [
+        "meshguard.io/deny-status",
+        "meshguard.io/deny-body",
+        "meshguard.io/deny-headers",
+        "meshguard.io/case-insensitive-paths",
+    ];
+    let text = e.to_string();
+    assert!(
+        text.contains(&format!("typo (known: {})", known.join(", "))),
+        "{text}"
+    );
+}
+
+#[test]
 fn deny_reply_annotations_on_an_allow_policy_are_refused() {
     let e = load_err(&cfg(vec![annotated(
         "allow",

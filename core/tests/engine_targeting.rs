@@ -9,9 +9,8 @@
 
 mod common;
 
-use std::collections::BTreeMap;
-
 use common::*;
+use meshguard_core::config_json::string_map::StringMap;
 use meshguard_core::plugin::plugin_config::NodeInfo;
 use serde_json::json;
 
@@ -175,7 +174,7 @@ fn node(namespace: &str, labels: &[(&str, &str)]) -> NodeInfo {
             labels
                 .iter()
                 .map(|(k, v)| (k.to_string(), v.to_string()))
-                .collect::<BTreeMap<_, _>>(),
+                .collect::<StringMap>(),
         ),
     }
 }

@@ -17,7 +17,9 @@
 //! ES384 speed is not a target (ES256 is, in `p256_verify`'s straight-line code); this module
 //! is what replaced RustCrypto's `p384` stack in the module, so it is small: one looped
 //! Montgomery product (CIOS) serves both the field mod p (elements kept in Montgomery form,
-//! fully reduced) and the scalars mod n, one binary extended Euclid both inversions.
+//! fully reduced) and the scalars mod n, and one binary extended Euclid (the one of
+//! `meshguard_crypto::mod_inverse`, shared with P-256, on the looped steps here) both
+//! inversions.
 //!
 //! This module owns P-384's field, scalars, constants and key format; the group law, the tables
 //! and the double-scalar multiplication are `meshguard_crypto::short_weierstrass`'s (shared with
@@ -26,9 +28,9 @@
 //! built once per module instance, with the first key, those of `2^(96 j) Q` (width 6) when the
 //! key is imported (keys are imported once per JWKS).
 
-use std::cmp::Ordering;
 use std::sync::OnceLock;
 
+use meshguard_crypto::mod_inverse::{self, is_zero, less, OddModulus};
 use meshguard_crypto::short_weierstrass::{
     self, chunk_tables, key_tables, r_matches, Field, CHUNKS, G_WIDTH,
 };
@@ -155,7 +157,6 @@ const GY: Fe = [
     0x9626_2c6f,
     0x3617_de4a,
 ];
-const ONE: Fe = [1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0];
 const ZERO: Fe = [0; LIMBS];
 
 /// The scalars are cut into [`CHUNKS`] chunks of this many bits, written in NAF in this many
@@ -246,15 +247,6 @@ fn to_montgomery(a: &Fe) -> Fe {
     P384Field::mul(a, &RR_P)
 }
 
-fn is_zero(a: &Fe) -> bool {
-    a.iter().all(|l| *l == 0)
-}
-
-/// `a < b`.
-fn less(a: &Fe, b: &Fe) -> bool {
-    a.iter().rev().cmp(b.iter().rev()) == Ordering::Less
-}
-
 /// `a / 2 mod m` for `a < m`, `m` odd: `(a + m) / 2` when `a` is odd, else `a / 2`.
 fn half_mod(a: &Fe, m: &Fe) -> Fe {
     let (a, carry) = if a.first().is_some_and(|l| l & 1 == 1) {
@@ -271,40 +263,34 @@ fn half_mod(a: &Fe, m: &Fe) -> Fe {
     out
 }
 
-/// `a^-1 mod m` for `a` in `[1, m-1]`, `m` odd, by the binary extended Euclidean algorithm
-/// (variable time: `a` is public). Invariants: `x1 a = u` and `x2 a = v (mod m)`,
-/// `gcd(u, v) = 1`. 0 when `a` is 0.
-fn inverse(a: &Fe, m: &Fe) -> Fe {
-    let (mut u, mut v) = (*a, *m);
-    let (mut x1, mut x2) = (ONE, ZERO);
-    // Each round halves u or v at least once; 2 * 384 rounds bound the loop.
-    for _ in 0..2 * 384 + 2 {
-        if u == ONE {
-            return x1;
-        }
-        if v == ONE {
-            return x2;
-        }
-        if is_zero(&u) || is_zero(&v) {
-            break;
-        }
-        while u.first().is_some_and(|l| l & 1 == 0) {
-            u = half_mod(&u, m);
-            x1 = half_mod(&x1, m);
-        }
-        while v.first().is_some_and(|l| l & 1 == 0) {
-            v = half_mod(&v, m);
-            x2 = half_mod(&x2, m);
-        }
-        if less(&u, &v) {
-            v = sub_mod(&v, &u, m);
-            x2 = sub_mod(&x2, &x1, m);
-        } else {
-            u = sub_mod(&u, &v, m);
-            x1 = sub_mod(&x1, &x2, m);
-        }
+/// The numbers modulo an odd `m` (p or n), for the shared inversion: the looped steps above.
+struct Modulo<'m>(&'m Fe);
+
+impl OddModulus<LIMBS> for Modulo<'_> {
+    fn modulus(&self) -> Fe {
+        *self.0
     }
-    ZERO
+
+    /// `half_mod` halves an even number of any size as it is.
+    #[inline(always)]
+    fn half(&self, a: &Fe) -> Fe {
+        half_mod(a, self.0)
+    }
+
+    #[inline(always)]
+    fn half_mod(&self, a: &Fe) -> Fe {
+        half_mod(a, self.0)
+    }
+
+    #[inline(always)]
+    fn sub_mod(&self, a: &Fe, b: &Fe) -> Fe {
+        sub_mod(a, b, self.0)
+    }
+}
+
+/// `a^-1 mod m` for `m` p or n (0 for 0).
+fn inverse(a: &Fe, m: &Fe) -> Fe {
+    mod_inverse::inverse(&Modulo(m), a)
 }
 
 /// The field mod p, for the shared group law: elements in Montgomery form, the looped
@@ -462,6 +448,8 @@ impl P384PublicKey {
 mod tests {
     use super::*;
 
+    const ONE: Fe = [1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0];
+
     #[test]
     fn p384_montgomery_constants_hold() {
         // 2^768 mod m by doubling 1, 2^384 mod p likewise, and -m^-1 mod 2^32.
@@ -517,6 +505,12 @@ mod tests {
         let mut n_minus_1 = FN.m;
         n_minus_1[0] -= 1;
         assert_eq!(inverse(&n_minus_1, &FN.m), n_minus_1);
+        // 0, n and n + 1 (a signature's s is checked below n first, the inverse does not need it).
+        assert_eq!(inverse(&ZERO, &FN.m), ZERO);
+        assert_eq!(inverse(&FN.m, &FN.m), ZERO);
+        let mut n_plus_1 = FN.m;
+        n_plus_1[0] += 1;
+        assert_eq!(inverse(&n_plus_1, &FN.m), ONE);
         assert_eq!(P384Field::invert(&ZERO), ZERO);
     }
 

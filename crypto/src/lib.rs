@@ -6,7 +6,9 @@
 //! * [`p256_verify`]: ECDSA on P-256 (ES256);
 //! * [`short_weierstrass`]: the group law and double-scalar multiplication of the NIST prime
 //!   curves, generic over their field: P-256 here and `meshguard-crypto-p384`'s P-384 instantiate
-//!   it (each in its own crate, so each at its own opt-level).
+//!   it (each in its own crate, so each at its own opt-level);
+//! * [`mod_inverse`]: the inverse modulo an odd modulus (binary extended Euclid), generic over
+//!   the curve's arithmetic: P-256's `s^-1 mod n` and P-384's inversions mod n and p.
 //!
 //! ES384's P-384 is the `meshguard-crypto-p384` crate's (`crypto-p384/`), built for size.
 //!
@@ -33,6 +35,7 @@
     )
 )]
 
+pub mod mod_inverse;
 pub mod p256_verify;
 pub mod rsa_verify;
 pub mod short_weierstrass;

@@ -15,8 +15,9 @@
 //! The field arithmetic is written for V8's compiler: a product is 64 (a square 36) 32x32-bit
 //! limb products on `u64` locals, unrolled by macros, with no array indexed in a loop, then the
 //! P-256 (Solinas) reduction of the 512-bit result, `2^256 = 2^224 - 2^192 - 2^96 + 1 mod p`;
-//! elements are kept fully reduced. The one inversion mod n per verification (`s^-1`) is a
-//! binary extended Euclid; the two products mod n an unrolled Montgomery product.
+//! elements are kept fully reduced. The one inversion mod n per verification (`s^-1`) is
+//! [`mod_inverse`](crate::mod_inverse)'s binary extended Euclid on the straight-line steps
+//! here; the two products mod n an unrolled Montgomery product.
 //!
 //! This module owns P-256's field, scalars, constants and key format; the group law, the tables
 //! and the double-scalar multiplication are [`short_weierstrass`]'s (shared with P-384),
@@ -27,6 +28,7 @@
 
 use std::sync::OnceLock;
 
+use crate::mod_inverse::{inverse, is_zero, less, OddModulus};
 use crate::short_weierstrass::{self, chunk_tables, key_tables, r_matches, Field, CHUNKS, G_WIDTH};
 
 /// A field element or scalar: eight 32-bit limbs, little-endian, fully reduced.
@@ -432,15 +434,6 @@ fn nsub(a: &Fe, b: &Fe) -> Fe {
     msub(a, b, &N)
 }
 
-fn is_zero(a: &Fe) -> bool {
-    a.iter().all(|l| *l == 0)
-}
-
-/// `a < b`.
-fn less(a: &Fe, b: &Fe) -> bool {
-    a.iter().rev().cmp(b.iter().rev()) == std::cmp::Ordering::Less
-}
-
 /// `a^e` by square-and-multiply over the bits of `e`, most significant first, with `mul` and
 /// `sqr` the products of the ring (the exponent is public).
 fn pow(a: &Fe, e: &Fe, one: Fe, mul: fn(&Fe, &Fe) -> Fe, sqr: fn(&Fe) -> Fe) -> Fe {
@@ -560,39 +553,33 @@ fn half(a: &Fe) -> Fe {
     shift_right_1(a.map(u64::from), 0)
 }
 
-/// `a^-1 mod n` for `a` in `[1, n-1]`, by the binary extended Euclidean algorithm (variable
-/// time: `a` is public). Invariants: `x1 a = u` and `x2 a = v (mod n)`, `gcd(u, v) = 1`.
-fn ninv(a: &Fe) -> Fe {
-    let (mut u, mut v) = (*a, N);
-    let (mut x1, mut x2) = (ONE, ZERO);
-    // Each round halves u or v at least once; 2 * 256 rounds bound the loop.
-    for _ in 0..2 * 256 + 2 {
-        if u == ONE {
-            return x1;
-        }
-        if v == ONE {
-            return x2;
-        }
-        if is_zero(&u) || is_zero(&v) {
-            break;
-        }
-        while u.first().is_some_and(|l| l & 1 == 0) {
-            u = half(&u);
-            x1 = half_mod_n(&x1);
-        }
-        while v.first().is_some_and(|l| l & 1 == 0) {
-            v = half(&v);
-            x2 = half_mod_n(&x2);
-        }
-        if less(&u, &v) {
-            v = nsub(&v, &u);
-            x2 = nsub(&x2, &x1);
-        } else {
-            u = nsub(&u, &v);
-            x1 = nsub(&x1, &x2);
-        }
+/// The scalars mod n, for the shared inversion: the straight-line steps above.
+struct ScalarsModN;
+
+impl OddModulus<8> for ScalarsModN {
+    fn modulus(&self) -> Fe {
+        N
     }
-    ZERO
+
+    #[inline(always)]
+    fn half(&self, a: &Fe) -> Fe {
+        half(a)
+    }
+
+    #[inline(always)]
+    fn half_mod(&self, a: &Fe) -> Fe {
+        half_mod_n(a)
+    }
+
+    #[inline(always)]
+    fn sub_mod(&self, a: &Fe, b: &Fe) -> Fe {
+        nsub(a, b)
+    }
+}
+
+/// `a^-1 mod n` (0 for 0).
+fn ninv(a: &Fe) -> Fe {
+    inverse(&ScalarsModN, a)
 }
 
 type Affine = short_weierstrass::Affine<Fe>;
@@ -746,6 +733,12 @@ mod tests {
         let mut n_minus_1 = N;
         n_minus_1[0] -= 1;
         assert_eq!(ninv(&n_minus_1), n_minus_1);
+        // 0, n and n + 1 (a signature's s is checked below n first, the inverse does not need it).
+        assert_eq!(ninv(&ZERO), ZERO);
+        assert_eq!(ninv(&N), ZERO);
+        let mut n_plus_1 = N;
+        n_plus_1[0] += 1;
+        assert_eq!(ninv(&n_plus_1), ONE);
     }
 
     #[test]

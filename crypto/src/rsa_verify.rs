@@ -19,10 +19,14 @@
 //! for `e = 3`) squarings and one multiplication. Limbs of `w` bits (28 up to 3,526-bit
 //! moduli, at least 26 to 16,384: [`limb_width`]) kept in `u64`s make every product one native
 //! 64-bit multiply on wasm32 (no 64x64->128 instruction there) and leave room to add up a
-//! column's products with no carry per product: each row adds `a[i] * b` and the reduction's
-//! `m * n` into double-width column sums, and only the row's lowest sum carries up; a square
-//! adds each cross product once, doubled. Values stay below `2n` between products (`R > 4n`),
-//! so only the result is compared with `n`.
+//! column's products with no carry per product. A product is computed by columns (product
+//! scanning, the Montgomery reduction interleaved, Koc et al.'s "FIPS"): each column's
+//! products `x[i] * y[c - i]` and the reduction's `m[i] * n[c - i]` are summed in one register,
+//! four a step, from `y` and `n` stored most significant limb first, so that both operands of a
+//! column are read upwards; only the column's low limb is kept and its carry moves to the next
+//! column. No column sums are stored and reloaded (the earlier row-by-row form read and wrote one
+//! per product). A square adds each cross product once, doubled. Values stay below `2n` between
+//! products (`R > 4n`), so only the result is compared with `n`.
 
 /// The hash of an RSA signature scheme (the token's `alg` picks it).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -97,6 +101,8 @@ pub struct RsaPublicKey {
     /// The modulus in limbs of `w` bits (each below `2^w`, kept in a `u64`), least
     /// significant first.
     n: Vec<u64>,
+    /// The same limbs, most significant first (the column sums walk `n` downwards).
+    n_rev: Vec<u64>,
     /// `-n^-1 mod 2^w`.
     n0: u64,
     /// `R^2 mod n` with `R = 2^(w * limbs)`, in limbs.
@@ -137,9 +143,11 @@ impl RsaPublicKey {
         let (w, limbs) = limb_width(bits);
         let n = limbs_from_be(&n_bytes, w, limbs);
         let n0 = u64::from(neg_inverse(*n.first()? as u32)) & mask(w);
+        let n_rev = n.iter().rev().copied().collect();
         let mut key = RsaPublicKey {
             n_bytes,
             n,
+            n_rev,
             n0,
             r2: Vec::new(),
             w,
@@ -299,78 +307,100 @@ impl RsaPublicKey {
     }
 
     /// `out = a * b / R mod n` (below `2n`) for `a`, `b` below `2n`; `t` holds `2 * limbs`
-    /// column sums. Each row adds `a[i] * b` and `m * n` (the multiple of `n` that clears the
-    /// row's lowest limb) without propagating carries, then moves that limb's carry up.
+    /// limbs of scratch (`b` reversed and the reduction's multipliers).
     fn mont_mul(&self, out: &mut [u64], a: &[u64], b: &[u64], t: &mut [u64]) {
-        t.fill(0);
-        let (w, m_mask, n0) = (self.w, mask(self.w), self.n0);
-        let limbs = self.n.len();
-        let b0 = b.first().copied().unwrap_or(0);
-        for (i, &ai) in a.iter().enumerate() {
-            let Some(row) = t.get_mut(i..i + limbs) else {
-                break;
-            };
-            let low = row.first().copied().unwrap_or(0) + ai * b0;
-            let m = low.wrapping_mul(n0) & m_mask;
-            for ((ti, &bj), &nj) in row.iter_mut().zip(b).zip(&self.n) {
-                *ti += ai * bj + m * nj;
-            }
-            carry_up(t, i, w);
-        }
-        self.normalize(out, t);
+        let (b_rev, m) = t.split_at_mut(self.n.len());
+        b_rev
+            .iter_mut()
+            .zip(b.iter().rev())
+            .for_each(|(r, &l)| *r = l);
+        self.product_scan(out, m, |k, lo, hi| dot(a.get(lo..hi), b_rev.get(k..)));
     }
 
-    /// `out = a * a / R mod n` (below `2n`) for `a` below `2n`: the cross products once with
-    /// the doubled factor, the squares, then the rows of the reduction.
+    /// `out = a * a / R mod n` (below `2n`) for `a` below `2n`: each cross product once,
+    /// doubled, then the square of the middle limb.
     fn mont_sqr(&self, out: &mut [u64], a: &[u64], t: &mut [u64]) {
-        t.fill(0);
-        let (w, m_mask, n0) = (self.w, mask(self.w), self.n0);
-        let limbs = self.n.len();
-        for (i, &ai) in a.iter().enumerate() {
-            let (Some(row), Some(rest)) = (t.get_mut(2 * i + 1..i + limbs), a.get(i + 1..)) else {
-                break;
+        let (a_rev, m) = t.split_at_mut(self.n.len());
+        a_rev
+            .iter_mut()
+            .zip(a.iter().rev())
+            .for_each(|(r, &l)| *r = l);
+        self.product_scan(out, m, |k, lo, hi| {
+            let mid = lo + (hi - lo) / 2;
+            let middle = match (hi - lo) % 2 {
+                1 => a.get(mid).map_or(0, |l| l * l),
+                _ => 0,
             };
-            let d = 2 * ai;
-            for (ti, &aj) in row.iter_mut().zip(rest) {
-                *ti += d * aj;
-            }
-            if let Some(ti) = t.get_mut(2 * i) {
-                *ti += ai * ai;
-            }
-        }
-        for i in 0..limbs {
-            let Some(row) = t.get_mut(i..i + limbs) else {
-                break;
-            };
-            let m = row.first().copied().unwrap_or(0).wrapping_mul(n0) & m_mask;
-            for (ti, &nj) in row.iter_mut().zip(&self.n) {
-                *ti += m * nj;
-            }
-            carry_up(t, i, w);
-        }
-        self.normalize(out, t);
+            2 * dot(a.get(lo..mid), a_rev.get(k..)) + middle
+        });
     }
 
-    /// The upper half of the column sums, carried into limbs.
-    fn normalize(&self, out: &mut [u64], t: &[u64]) {
-        let high = t.get(self.n.len()..).unwrap_or_default();
-        let m_mask = mask(self.w);
-        let mut carry = 0u64;
-        for (o, &v) in out.iter_mut().zip(high) {
-            let v = v + carry;
-            *o = v & m_mask;
-            carry = v >> self.w;
+    /// Montgomery multiplication `x * y / R mod n` by columns (product scanning, the reduction
+    /// interleaved). Column `c` of `x * y + m * n` is summed in one `u64` with no carry per
+    /// product (see [`limb_width`]): `products(k, lo, hi)` is the column's part of `x * y`,
+    /// `x[i] * y[c - i]` over `x[lo..hi]`, read against `y` reversed from index
+    /// `k = limbs - 1 - c + lo`; the reduction adds `m[i] * n[c - i]`, with `n` reversed too. In
+    /// the low `limbs` columns `m[c]` is chosen to clear the column (`n0 = -n^-1 mod 2^w`); the
+    /// high columns are the result.
+    #[inline(always)]
+    fn product_scan(
+        &self,
+        out: &mut [u64],
+        m: &mut [u64],
+        products: impl Fn(usize, usize, usize) -> u64,
+    ) {
+        let (w, m_mask, n0) = (self.w, mask(self.w), self.n0);
+        let limbs = self.n.len();
+        let n0_limb = self.n.first().copied().unwrap_or(0);
+        let mut acc = 0u64;
+        for c in 0..limbs {
+            acc += products(limbs - 1 - c, 0, c + 1);
+            acc += dot(m.get(..c), self.n_rev.get(limbs - 1 - c..));
+            let mc = acc.wrapping_mul(n0) & m_mask;
+            if let Some(slot) = m.get_mut(c) {
+                *slot = mc;
+            }
+            acc = (acc + mc * n0_limb) >> w;
+        }
+        for (c, o) in (limbs..2 * limbs).zip(out.iter_mut()) {
+            let lo = c + 1 - limbs;
+            acc += products(0, lo, limbs);
+            acc += dot(m.get(lo..), self.n_rev.get(..));
+            *o = acc & m_mask;
+            acc >>= w;
         }
     }
+}
+
+/// `sum x[i] * y[i]` over the shorter of the two (an absent slice is empty), four products a
+/// step.
+#[inline(always)]
+fn dot(x: Option<&[u64]>, y: Option<&[u64]>) -> u64 {
+    let (x, y) = (x.unwrap_or_default(), y.unwrap_or_default());
+    let len = x.len().min(y.len());
+    let (x, y) = (
+        x.get(..len).unwrap_or_default(),
+        y.get(..len).unwrap_or_default(),
+    );
+    let (xs, ys) = (x.chunks_exact(4), y.chunks_exact(4));
+    let tail = xs
+        .remainder()
+        .iter()
+        .zip(ys.remainder())
+        .fold(0u64, |sum, (a, b)| sum + a * b);
+    xs.zip(ys).fold(tail, |sum, (a, b)| match (a, b) {
+        (&[a0, a1, a2, a3], &[b0, b1, b2, b3]) => sum + a0 * b0 + a1 * b1 + a2 * b2 + a3 * b3,
+        _ => sum,
+    })
 }
 
 /// The limb width and count for a modulus of `bits` bits: the widest limbs (at most
 /// [`MAX_LIMB_BITS`]) with `R = 2^(w * limbs) >= 4 * 2^bits` (so numbers below `2n` stay
 /// below `2n` through a Montgomery product, with no subtraction between products) and no
-/// column sum able to overflow: a column collects at most `2 * limbs + 1` products below
-/// `2^(2w)` (a row's `a[i] * b[j]` and `m * n[j]`, or a doubled cross product counted twice
-/// and a square) and two carries below `2^(64 - w)`. 28 bits for up to 3,526-bit moduli, 26 at
-/// 16,384.
+/// column sum able to overflow: a column collects at most `2 * limbs` products below `2^(2w)`
+/// (up to `limbs` of `x * y`, a doubled cross product counted twice, and up to `limbs` of
+/// `m * n`) and the previous column's carry below `2^(64 - w)`; the bound below allows two more
+/// products and two carries. 28 bits for up to 3,526-bit moduli, 26 at 16,384.
 fn limb_width(bits: usize) -> (u32, usize) {
     let fits = |w: u32| {
         let limbs = (bits + 2).div_ceil(w as usize);
@@ -385,16 +415,6 @@ fn limb_width(bits: usize) -> (u32, usize) {
 
 fn mask(w: u32) -> u64 {
     (1u64 << w) - 1
-}
-
-/// After row `i`, limb `i` of the column sums is a multiple of `2^w`: its carry joins limb
-/// `i + 1`.
-#[inline(always)]
-fn carry_up(t: &mut [u64], i: usize, w: u32) {
-    let carry = t.get(i).map_or(0, |l| l >> w);
-    if let Some(next) = t.get_mut(i + 1) {
-        *next += carry;
-    }
 }
 
 /// `x -= y` for limbs of `w` bits, `x >= y`.

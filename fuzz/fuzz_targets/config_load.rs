@@ -31,7 +31,7 @@ fuzz_target!(|data: &[u8]| {
         let bytes = config.to_string().into_bytes();
         let node = NodeInfo {
             namespace: Some("foo".into()),
-            labels: Some([("app".to_string(), "b".to_string())].into()),
+            labels: Some([("app".to_string(), "b".to_string())].into_iter().collect()),
         };
         if let Ok((engine, _)) = load(&bytes, &node) {
             exercise(&engine);

@@ -10,7 +10,7 @@
 //! meshguard differences: inline `jwks` or `jwksUri` is required (no OpenID discovery), both at
 //! once is an error, and an inline JWKS without a usable key is a load error.
 
-use std::collections::BTreeMap;
+use crate::config_json::string_map::StringMap;
 
 use crate::authn::jwt::{JwksSource, KeySet};
 use crate::config_json::reader::{FromJson, Json};
@@ -177,7 +177,7 @@ pub struct Provider {
 /// A validated RequestAuthentication.
 #[derive(Debug, Clone)]
 pub struct CompiledRequestAuthentication {
-    pub selector: Option<BTreeMap<String, String>>,
+    pub selector: Option<StringMap>,
     pub has_target_ref: bool,
     pub providers: Vec<Provider>,
 }
@@ -189,7 +189,7 @@ const DEFAULT_TIMEOUT_MS: u64 = 5_000;
 /// Errors are relative to the spec.
 pub fn compile_request_authentication(
     spec: RequestAuthenticationSpec,
-    clusters: &BTreeMap<String, String>,
+    clusters: &StringMap,
 ) -> Result<CompiledRequestAuthentication> {
     let has_target_ref = check_attachment(
         spec.selector.is_some(),
@@ -228,7 +228,7 @@ fn non_empty_list(list: &Option<Vec<String>>, field: &'static str) -> Result<()>
 // with its optimizing compiler, and the memory it leaves behind grows with the largest function
 // (README, "What sets the memory at rest").
 #[inline(never)]
-fn compile_rule(rule: JwtRule, clusters: &BTreeMap<String, String>) -> Result<Provider> {
+fn compile_rule(rule: JwtRule, clusters: &StringMap) -> Result<Provider> {
     if rule.issuer.as_deref().is_some_and(str::is_empty) {
         return err("issuer", "must not be empty");
     }
@@ -263,7 +263,7 @@ fn compile_rule(rule: JwtRule, clusters: &BTreeMap<String, String>) -> Result<Pr
 
 /// The rule's keys: its inline `jwks`, or its `jwksUri` fetched within its `timeout`.
 #[inline(never)]
-fn rule_keys(rule: &JwtRule, clusters: &BTreeMap<String, String>) -> Result<Keys> {
+fn rule_keys(rule: &JwtRule, clusters: &StringMap) -> Result<Keys> {
     let timeout_ms = match &rule.timeout {
         None => DEFAULT_TIMEOUT_MS,
         Some(t) => parse_duration_ms(t).ok_or_else(|| {
@@ -390,7 +390,7 @@ fn parse_duration_ms(text: &str) -> Option<u64> {
 pub fn remote_jwks(
     uri: &str,
     timeout_ms: u64,
-    clusters: &BTreeMap<String, String>,
+    clusters: &StringMap,
 ) -> std::result::Result<RemoteJwks, String> {
     let (rest, default_port) = if let Some(r) = uri.strip_prefix("https://") {
         (r, 443)
@@ -415,7 +415,7 @@ pub fn remote_jwks(
     }
     let cluster = clusters
         .get(uri)
-        .cloned()
+        .map(str::to_string)
         .unwrap_or_else(|| format!("outbound|{port}||{host}"));
     Ok(RemoteJwks {
         uri: uri.to_string(),
@@ -432,7 +432,7 @@ mod tests {
 
     #[test]
     fn jwks_uri_names_istio_outbound_cluster() {
-        let none = BTreeMap::new();
+        let none = StringMap::new();
         let r = remote_jwks(
             "https://kc.example.com/realms/demo/protocol/openid-connect/certs",
             5000,
@@ -444,11 +444,12 @@ mod tests {
         assert_eq!(r.authority, "kc.example.com");
         let r = remote_jwks("http://keycloak.iam:8080/certs", 5000, &none).unwrap();
         assert_eq!(r.cluster, "outbound|8080||keycloak.iam");
-        let mut map = BTreeMap::new();
-        map.insert(
+        let map: StringMap = [(
             "http://keycloak.iam:8080/certs".to_string(),
             "jwks".to_string(),
-        );
+        )]
+        .into_iter()
+        .collect();
         assert_eq!(
             remote_jwks("http://keycloak.iam:8080/certs", 5000, &map)
                 .unwrap()

@@ -17,7 +17,7 @@
 //! `meshguard.io/case-insensitive-paths: "true"|"false"`. Any other `meshguard.io/` annotation
 //! is refused (a typo would otherwise silently change nothing).
 
-use std::collections::BTreeMap;
+use crate::config_json::string_map::StringMap;
 
 use crate::authorization::deny_response::{
     DenyResponse, DENY_BODY_ANNOTATION, DENY_HEADERS_ANNOTATION, DENY_STATUS_ANNOTATION,
@@ -291,7 +291,7 @@ pub struct CompiledRule {
 pub struct CompiledPolicy {
     pub action: Action,
     pub dry_run: bool,
-    pub selector: Option<BTreeMap<String, String>>,
+    pub selector: Option<StringMap>,
     /// Policies attached with `targetRef(s)` never apply to a sidecar.
     pub has_target_ref: bool,
     pub rules: Vec<CompiledRule>,
@@ -303,7 +303,7 @@ pub struct CompiledPolicy {
 pub struct Context<'a> {
     pub name: &'a str,
     pub namespace: &'a str,
-    pub annotations: &'a BTreeMap<String, String>,
+    pub annotations: &'a StringMap,
     pub trust: &'a TrustBundle,
 }
 
@@ -434,22 +434,26 @@ fn read_annotations(ctx: &Context<'_>) -> Result<Annotations> {
     if let Some(unknown) = ctx
         .annotations
         .keys()
-        .find(|k| k.starts_with("meshguard.io/") && !MESHGUARD_ANNOTATIONS.contains(&k.as_str()))
+        .find(|k| k.starts_with("meshguard.io/") && !MESHGUARD_ANNOTATIONS.contains(k))
     {
+        // `join(", ")`, without the standard library's generic join in the module.
+        let mut known = String::new();
+        for (i, name) in MESHGUARD_ANNOTATIONS.iter().enumerate() {
+            known.push_str(if i == 0 { "" } else { ", " });
+            known.push_str(name);
+        }
         return err(
             annotation_path(unknown),
             format!(
-                "unknown meshguard annotation on policy {}/{} (known: {})",
-                ctx.namespace,
-                ctx.name,
-                MESHGUARD_ANNOTATIONS.join(", ")
+                "unknown meshguard annotation on policy {}/{} (known: {known})",
+                ctx.namespace, ctx.name,
             ),
         );
     }
     let case_insensitive_paths = match ctx.annotations.get(CASE_INSENSITIVE_PATHS_ANNOTATION) {
         None => false,
-        Some(v) if v == "true" => true,
-        Some(v) if v == "false" => false,
+        Some("true") => true,
+        Some("false") => false,
         Some(v) => {
             return Err(ctx.named(ConfigError::new(
                 annotation_path(CASE_INSENSITIVE_PATHS_ANNOTATION),
@@ -899,7 +903,7 @@ fn claims_leaf(key: &str) -> Result<LeafBuilder<'static>> {
 /// metadata); errors are relative to it.
 #[inline(never)]
 fn metadata_leaf(key: &str) -> Result<LeafBuilder<'static>> {
-    let rest = key.trim_start_matches("experimental.");
+    let rest = key.strip_prefix("experimental.").unwrap_or(key);
     let (filter, name) = rest
         .strip_suffix(']')
         .and_then(|r| r.split_once('['))

@@ -15,7 +15,7 @@
 //! response whose `grpc-status` is `Grpc::Utility::httpToGrpcStatus(status)` ([`grpc_status`])
 //! and whose `grpc-message` is the body.
 
-use std::collections::BTreeMap;
+use crate::config_json::string_map::StringMap;
 
 use crate::config_json::raw::string_object;
 use crate::config_json::reader::{FromJson, Json};
@@ -74,7 +74,7 @@ impl Default for DenyResponse {
 pub struct RawDenyResponse {
     pub status: Option<u32>,
     pub body: Option<String>,
-    pub headers: BTreeMap<String, String>,
+    pub headers: StringMap,
 }
 
 impl FromJson for RawDenyResponse {
@@ -99,7 +99,7 @@ impl DenyResponse {
             Some(b) => check_body(b).map_err(|e| e.within("body"))?,
             None => DENY_BODY.to_string(),
         };
-        let headers = check_headers(raw.headers.into_iter()).map_err(|e| e.within("headers"))?;
+        let headers = check_headers(raw.headers).map_err(|e| e.within("headers"))?;
         Ok(DenyResponse {
             status,
             body,
@@ -109,9 +109,7 @@ impl DenyResponse {
 
     /// The reply a DENY policy's annotations describe, `None` when it has none. Errors name
     /// the annotation (`metadata.annotations[meshguard.io/deny-status]`).
-    pub fn from_annotations(
-        annotations: &BTreeMap<String, String>,
-    ) -> Result<Option<DenyResponse>> {
+    pub fn from_annotations(annotations: &StringMap) -> Result<Option<DenyResponse>> {
         let status = annotations.get(DENY_STATUS_ANNOTATION);
         let body = annotations.get(DENY_BODY_ANNOTATION);
         let headers = annotations.get(DENY_HEADERS_ANNOTATION);
@@ -138,7 +136,7 @@ impl DenyResponse {
             None => DENY_STATUS,
         };
         let body = match body {
-            Some(b) => check_body(b.clone()).map_err(|e| e.within(at(DENY_BODY_ANNOTATION)))?,
+            Some(b) => check_body(b.to_string()).map_err(|e| e.within(at(DENY_BODY_ANNOTATION)))?,
             None => DENY_BODY.to_string(),
         };
         let headers = match headers {
@@ -149,7 +147,7 @@ impl DenyResponse {
                         format!("must be a JSON object of header names to string values: {e}"),
                     )
                 })?;
-                check_headers(map.into_iter()).map_err(|e| e.within(at(DENY_HEADERS_ANNOTATION)))?
+                check_headers(map).map_err(|e| e.within(at(DENY_HEADERS_ANNOTATION)))?
             }
             None => Vec::new(),
         };
@@ -187,9 +185,7 @@ fn is_token_char(c: u8) -> bool {
     c.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&c)
 }
 
-fn check_headers(
-    headers: impl ExactSizeIterator<Item = (String, String)>,
-) -> Result<Vec<(String, String)>> {
+fn check_headers(headers: StringMap) -> Result<Vec<(String, String)>> {
     if headers.len() > MAX_HEADERS {
         return err("", format!("at most {MAX_HEADERS} headers are allowed"));
     }
@@ -237,7 +233,7 @@ pub fn grpc_status(http_status: u32) -> u32 {
 mod tests {
     use super::*;
 
-    fn annotations(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+    fn annotations(pairs: &[(&str, &str)]) -> StringMap {
         pairs
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
@@ -246,7 +242,7 @@ mod tests {
 
     #[test]
     fn no_annotations_means_no_custom_reply() {
-        assert_eq!(DenyResponse::from_annotations(&BTreeMap::new()), Ok(None));
+        assert_eq!(DenyResponse::from_annotations(&StringMap::new()), Ok(None));
     }
 
     #[test]

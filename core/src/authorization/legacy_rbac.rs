@@ -15,7 +15,7 @@
 //! subject `user: "*"` is anyone, including unauthenticated peers (unlike v1beta1 `principals`).
 //! Unknown constraint and property keys, which Istio silently ignored, are load errors here.
 
-use std::collections::BTreeMap;
+use crate::config_json::string_map::StringMap;
 
 use crate::authorization::authorization_policy::{Action, CompiledPolicy, CompiledRule};
 use crate::authorization::rule_id::RuleId;
@@ -196,7 +196,7 @@ impl FromJson for ServiceRoleBindingSpec {
 pub struct Subject {
     pub user: Option<String>,
     pub group: Option<String>,
-    pub properties: Option<BTreeMap<String, String>>,
+    pub properties: Option<StringMap>,
     /// Istio 1.4's subject lists (and `not_` forms), present and not `null`: read so they can
     /// be refused by name.
     pub names: Option<()>,
@@ -292,7 +292,7 @@ impl LegacyRbac {
         spec: ServiceRoleSpec,
         path: &ResourcePath,
     ) -> Result<()> {
-        let probe = Workload::new(namespace.to_string(), BTreeMap::new());
+        let probe = Workload::new(namespace.to_string(), StringMap::new());
         for (i, rule) in spec.rules.iter().enumerate() {
             let rule_path = || path.path().field("spec").field("rules").index(i);
             if rule.services.is_empty() {
@@ -633,8 +633,8 @@ fn subject_predicate(subject: &Subject, trust: &TrustBundle) -> Result<Predicate
             StringMatch::parse(group, Star::NonEmpty),
         ));
     }
-    for (key, value) in subject.properties.iter().flatten() {
-        let p = || ConfigPath::root().field("properties").key(key.as_str());
+    for (key, value) in subject.properties.iter().flat_map(StringMap::iter) {
+        let p = || ConfigPath::root().field("properties").key(key);
         if value.is_empty() {
             return err(p(), "must not be empty");
         }
@@ -654,7 +654,7 @@ fn subject_predicate(subject: &Subject, trust: &TrustBundle) -> Result<Predicate
             let names: Vec<&str> = names.iter().map(String::as_str).collect();
             claim(&names, value)
         } else {
-            match key.as_str() {
+            match key {
                 "source.ip" => {
                     Predicate::SourceIp(Cidr::parse(value).map_err(|e| ConfigError::new(p(), e))?)
                 }
@@ -676,7 +676,7 @@ fn subject_predicate(subject: &Subject, trust: &TrustBundle) -> Result<Predicate
     }
     if subject.user.is_none()
         && subject.group.is_none()
-        && subject.properties.as_ref().is_none_or(BTreeMap::is_empty)
+        && subject.properties.as_ref().is_none_or(StringMap::is_empty)
     {
         return err("", "a subject needs a user, a group or properties");
     }

@@ -21,7 +21,7 @@
 //!
 //! Paths match the raw `:path` header, as the v1alpha1 RBAC SuperGloo generated did.
 
-use std::collections::BTreeMap;
+use crate::config_json::string_map::StringMap;
 
 use crate::authorization::authorization_policy::CompiledRule;
 use crate::authorization::rule_id::RuleId;
@@ -131,7 +131,7 @@ impl FromJson for PodSelector {
 
 #[derive(Debug)]
 pub struct LabelSelector {
-    pub labels_to_match: BTreeMap<String, String>,
+    pub labels_to_match: StringMap,
 }
 
 #[derive(Debug)]
@@ -153,7 +153,7 @@ pub struct NamespaceSelector {
 #[derive(Debug, Clone)]
 pub struct InventoryEntry {
     pub namespace: String,
-    pub labels: BTreeMap<String, String>,
+    pub labels: StringMap,
     pub service_account: String,
 }
 
@@ -430,7 +430,8 @@ mod tests {
         .iter()
         .map(|(k, v)| (k.to_string(), vec![v.to_string()]))
         .collect();
-        let map: BTreeMap<String, Vec<String>> = entries.iter().cloned().collect();
+        let map: std::collections::BTreeMap<String, Vec<String>> =
+            entries.iter().cloned().collect();
         let accounts = ServiceAccounts::new(entries);
         for key in ["ns/a", "ns/b", "", "ns/ab", "ns/c", "ns", "ns/a "] {
             assert_eq!(

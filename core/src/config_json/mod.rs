@@ -5,3 +5,4 @@ pub mod outline;
 pub mod raw;
 pub mod reader;
 pub mod source;
+pub mod string_map;

@@ -105,11 +105,30 @@ impl Scan<'_, '_> {
         }
     }
 
+    /// Skips whitespace, then `close` if it is next: whether it was.
+    fn closes(&mut self, close: u8) -> Result<bool, ReadError> {
+        let closed = self.ws()? == Some(close);
+        if closed {
+            self.cursor.bump();
+        }
+        Ok(closed)
+    }
+
+    /// After an element or member: skips whitespace and the `,` before the next one (`None`),
+    /// or the `close` that ends the container (`Some(true)`); `Some(false)` on anything else,
+    /// not consumed.
+    fn separator(&mut self, close: u8) -> Result<Option<bool>, ReadError> {
+        if self.ws()? == Some(b',') {
+            self.cursor.bump();
+            return Ok(None);
+        }
+        self.closes(close).map(Some)
+    }
+
     /// The array whose `[` is next, each element's span pushed to `out`.
     fn elements(&mut self, out: &mut Vec<Span>) -> Result<bool, ReadError> {
         self.cursor.bump();
-        if self.ws()? == Some(b']') {
-            self.cursor.bump();
+        if self.closes(b']')? {
             return Ok(true);
         }
         loop {
@@ -122,13 +141,8 @@ impl Scan<'_, '_> {
                 start,
                 end: self.cursor.position(),
             });
-            match self.ws()? {
-                Some(b',') => self.cursor.bump(),
-                Some(b']') => {
-                    self.cursor.bump();
-                    return Ok(true);
-                }
-                _ => return Ok(false),
+            if let Some(end) = self.separator(b']')? {
+                return Ok(end);
             }
         }
     }
@@ -163,8 +177,7 @@ impl Scan<'_, '_> {
 
     /// The rest of an object whose `{` is consumed.
     fn object(&mut self, depth: usize) -> Result<bool, ReadError> {
-        if self.ws()? == Some(b'}') {
-            self.cursor.bump();
+        if self.closes(b'}')? {
             return Ok(true);
         }
         loop {
@@ -179,34 +192,23 @@ impl Scan<'_, '_> {
             if !self.value(depth)? {
                 return Ok(false);
             }
-            match self.ws()? {
-                Some(b',') => self.cursor.bump(),
-                Some(b'}') => {
-                    self.cursor.bump();
-                    return Ok(true);
-                }
-                _ => return Ok(false),
+            if let Some(end) = self.separator(b'}')? {
+                return Ok(end);
             }
         }
     }
 
     /// The rest of an array whose `[` is consumed.
     fn array(&mut self, depth: usize) -> Result<bool, ReadError> {
-        if self.ws()? == Some(b']') {
-            self.cursor.bump();
+        if self.closes(b']')? {
             return Ok(true);
         }
         loop {
             if !self.value(depth)? {
                 return Ok(false);
             }
-            match self.ws()? {
-                Some(b',') => self.cursor.bump(),
-                Some(b']') => {
-                    self.cursor.bump();
-                    return Ok(true);
-                }
-                _ => return Ok(false),
+            if let Some(end) = self.separator(b']')? {
+                return Ok(end);
             }
         }
     }

@@ -13,7 +13,6 @@
 
 use std::borrow::Cow;
 use std::cell::Cell;
-use std::collections::BTreeMap;
 use std::fmt;
 
 use serde::de::{
@@ -22,6 +21,7 @@ use serde::de::{
 };
 
 use super::reader::{check_keys, Json, Unexpected};
+use super::string_map::StringMap;
 use crate::error::ConfigResult as Result;
 
 type JsonResult<T> = std::result::Result<T, serde_json::Error>;
@@ -96,10 +96,11 @@ pub fn parse_json(text: &str) -> JsonResult<Json<'_>> {
     Ok(value)
 }
 
-/// An object of strings read as `serde_json::from_str::<BTreeMap<String, String>>` read it:
+/// An object of strings read as `serde_json::from_str::<BTreeMap<String, String>>` read it
+/// (and `StringMap`'s own `Deserialize`, which it replaced):
 /// the last of repeated keys kept, and its refusals in the same words at the same line and
 /// column (the message of the `serde_json::Error` that read gave).
-pub fn string_object(text: &str) -> std::result::Result<BTreeMap<String, String>, String> {
+pub fn string_object(text: &str) -> std::result::Result<StringMap, String> {
     let first = text
         .bytes()
         .position(|b| !matches!(b, b' ' | b'\t' | b'\n' | b'\r'));
@@ -110,7 +111,7 @@ pub fn string_object(text: &str) -> std::result::Result<BTreeMap<String, String>
         // reading it, at the position of its bracket.
         Some(b'[') => return Err(at(text, first, "invalid type: sequence, expected a map")),
         Some(b'{') => de.deserialize_any(StringObject(&member)),
-        _ => de.deserialize_any(NotA("a map")).map(|()| BTreeMap::new()),
+        _ => de.deserialize_any(NotA("a map")).map(|()| StringMap::new()),
     };
     let map = read.and_then(|map| de.end().map(|()| map));
     map.map_err(|e| {
@@ -446,55 +447,52 @@ impl<'de> Visitor<'de> for StringVisitor {
 struct StringObject<'c>(&'c Cell<usize>);
 
 impl<'de> Visitor<'de> for StringObject<'_> {
-    type Value = BTreeMap<String, String>;
+    type Value = StringMap;
 
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("a map")
     }
 
-    fn visit_map<A: MapAccess<'de>>(
-        self,
-        mut map: A,
-    ) -> std::result::Result<BTreeMap<String, String>, A::Error> {
-        let mut out = BTreeMap::new();
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> std::result::Result<StringMap, A::Error> {
+        let mut pairs = Vec::new();
         while let Some(key) = map.next_key::<Json<'_>>()? {
             let value = map.next_value_seed(StringValue)?;
             if let Json::String(key) = key {
-                out.insert(key.into_owned(), value);
+                pairs.push((key.into_owned(), value));
             }
             self.0.set(self.0.get() + 1);
         }
-        Ok(out)
+        Ok(StringMap::with_last_of_repeated_keys(pairs))
     }
 
     // Never called (an object is read only when its text starts with `{`), but defined so
     // that `deserialize_any` links no default refusal.
     fn visit_unit<E: serde::de::Error>(self) -> std::result::Result<Self::Value, E> {
-        NotA("a map").visit_unit().map(|()| BTreeMap::new())
+        NotA("a map").visit_unit().map(|()| StringMap::new())
     }
 
     fn visit_bool<E: serde::de::Error>(self, b: bool) -> std::result::Result<Self::Value, E> {
-        NotA("a map").visit_bool(b).map(|()| BTreeMap::new())
+        NotA("a map").visit_bool(b).map(|()| StringMap::new())
     }
 
     fn visit_u64<E: serde::de::Error>(self, n: u64) -> std::result::Result<Self::Value, E> {
-        NotA("a map").visit_u64(n).map(|()| BTreeMap::new())
+        NotA("a map").visit_u64(n).map(|()| StringMap::new())
     }
 
     fn visit_i64<E: serde::de::Error>(self, n: i64) -> std::result::Result<Self::Value, E> {
-        NotA("a map").visit_i64(n).map(|()| BTreeMap::new())
+        NotA("a map").visit_i64(n).map(|()| StringMap::new())
     }
 
     fn visit_f64<E: serde::de::Error>(self, x: f64) -> std::result::Result<Self::Value, E> {
-        NotA("a map").visit_f64(x).map(|()| BTreeMap::new())
+        NotA("a map").visit_f64(x).map(|()| StringMap::new())
     }
 
     fn visit_str<E: serde::de::Error>(self, s: &str) -> std::result::Result<Self::Value, E> {
-        NotA("a map").visit_str(s).map(|()| BTreeMap::new())
+        NotA("a map").visit_str(s).map(|()| StringMap::new())
     }
 
     fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> std::result::Result<Self::Value, A::Error> {
-        NotA("a map").visit_seq(seq).map(|()| BTreeMap::new())
+        NotA("a map").visit_seq(seq).map(|()| StringMap::new())
     }
 }
 
@@ -614,9 +612,15 @@ mod tests {
     #[test]
     fn a_string_object_is_read_and_refused_as_a_typed_map_with_the_same_positions() {
         for text in TEXTS {
-            let old =
-                serde_json::from_str::<BTreeMap<String, String>>(text).map_err(|e| e.to_string());
-            assert_eq!(string_object(text), old, "{text:?}");
+            let old = serde_json::from_str::<std::collections::BTreeMap<String, String>>(text)
+                .map(|map| map.into_iter().collect::<Vec<_>>())
+                .map_err(|e| e.to_string());
+            let new = string_object(text).map(|map| {
+                map.iter()
+                    .map(|(k, v)| (k.to_string(), v.to_string()))
+                    .collect::<Vec<_>>()
+            });
+            assert_eq!(new, old, "{text:?}");
         }
     }
 

@@ -21,8 +21,8 @@
 //! struct (serde read it as the fields in declaration order) and `{"VARIANT": null}` in place of
 //! an enum string. An enum given a non-string is refused as before, now with `invalid type`.
 
+use crate::config_json::string_map::StringMap;
 use std::borrow::Cow;
-use std::collections::BTreeMap;
 use std::fmt;
 use std::marker::PhantomData;
 
@@ -146,23 +146,9 @@ impl<'a> Json<'a> {
         }
     }
 
-    /// A map with string keys, each value read by `read`; the last of repeated keys is kept.
-    /// A value's error names its key as a field (`labels.app`), as before.
-    pub fn map<T>(&self, read: impl Fn(&Json<'a>) -> Result<T>) -> Result<BTreeMap<String, T>> {
-        let Json::Object(members) = self else {
-            return Err(self.invalid_type("a map"));
-        };
-        let mut out = BTreeMap::new();
-        for (key, value) in members {
-            let v = read(value).map_err(|e| e.within(ConfigPath::root().field(key.to_string())))?;
-            out.insert(key.to_string(), v);
-        }
-        Ok(out)
-    }
-
     /// A map with string keys as `(key, value)` pairs in document order, repeated keys
-    /// included (walk them with `matchers::sort_order::map_order` to see what [`Json::map`]
-    /// keeps); errors as in [`Json::map`].
+    /// included (walk them with `matchers::sort_order::map_order` to see what a map
+    /// keeps); a value's error names its key as a field (`labels.app`).
     pub fn entries<T>(&self, read: impl Fn(&Json<'a>) -> Result<T>) -> Result<Vec<(String, T)>> {
         let Json::Object(members) = self else {
             return Err(self.invalid_type("a map"));
@@ -175,9 +161,11 @@ impl<'a> Json<'a> {
         Ok(out)
     }
 
-    /// A map of strings to strings.
-    pub fn string_map(&self) -> Result<BTreeMap<String, String>> {
-        self.map(Json::string)
+    /// A map of strings to strings; the last of repeated keys is kept. A value's error names
+    /// its key as a field (`labels.app`), as before.
+    pub fn string_map(&self) -> Result<StringMap> {
+        self.entries(Json::string)
+            .map(StringMap::with_last_of_repeated_keys)
     }
 
     /// `None` for `null`, else the value read by `read` (an `Option` element of a list).
@@ -451,7 +439,7 @@ mod tests {
         number: Option<u32>,
         name: String,
         hosts: Vec<String>,
-        labels: BTreeMap<String, String>,
+        labels: StringMap,
     }
 
     impl FromJson for Port {
@@ -509,7 +497,7 @@ mod tests {
             "ports[0].name: duplicate field `name`"
         );
         let ports = read(r#"{"ports": [{"name": "a", "labels": {"x": "1", "x": "2"}}]}"#).unwrap();
-        assert_eq!(ports[0].labels.get("x").map(String::as_str), Some("2"));
+        assert_eq!(ports[0].labels.get("x"), Some("2"));
     }
 
     #[test]

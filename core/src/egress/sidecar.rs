@@ -26,7 +26,7 @@
 //! Istio answers a blocked call with an opaque 502 from its BlackHoleCluster; meshguard answers
 //! 403 with a body naming the blocked host and the Sidecar.
 
-use std::collections::BTreeMap;
+use crate::config_json::string_map::StringMap;
 
 use crate::config_json::reader::{FromJson, Json};
 use crate::egress::host_name::HostMatch;
@@ -80,7 +80,7 @@ impl FromJson for SidecarSpec {
 
 #[derive(Debug)]
 pub struct WorkloadSelector {
-    pub labels: BTreeMap<String, String>,
+    pub labels: StringMap,
 }
 
 #[derive(Debug)]
@@ -129,7 +129,7 @@ impl FromJson for OutboundMode {
 pub struct Compiled {
     pub name: String,
     pub namespace: String,
-    pub selector: Option<BTreeMap<String, String>>,
+    pub selector: Option<StringMap>,
     listeners: Vec<Listener>,
     pub mode: Option<OutboundMode>,
 }
@@ -411,7 +411,7 @@ mod tests {
 
     #[test]
     fn registry_only_mesh_without_sidecar_applies_the_default_scope_and_the_registry() {
-        let w = Workload::new("bookinfo".into(), BTreeMap::new());
+        let w = Workload::new("bookinfo".into(), StringMap::new());
         let egress = select(&[], &[], &w, "istio-system", OutboundMode::RegistryOnly).unwrap();
         assert_eq!(egress.sidecar, DEFAULT_SCOPE);
         assert!(egress.allows("ratings:9080", "bookinfo", Some(9080)));
@@ -445,7 +445,7 @@ mod tests {
 
     fn registry_only(listeners: Vec<EgressListener>) -> Egress {
         let c = compile(listeners).unwrap();
-        let w = Workload::new("bookinfo".into(), BTreeMap::new());
+        let w = Workload::new("bookinfo".into(), StringMap::new());
         select(&[c], &[], &w, "istio-system", OutboundMode::RegistryOnly).unwrap()
     }
 
@@ -456,7 +456,7 @@ mod tests {
             outbound_traffic_policy: mode.map(|m| OutboundTrafficPolicy { mode: Some(m) }),
         };
         let c = compile_sidecar(spec, "sc", "bookinfo").unwrap();
-        let w = Workload::new("bookinfo".into(), BTreeMap::new());
+        let w = Workload::new("bookinfo".into(), StringMap::new());
         select(&[c], &[], &w, "istio-system", OutboundMode::RegistryOnly).unwrap()
     }
 
@@ -549,7 +549,7 @@ mod tests {
                 "egress",
             )
             .unwrap()],
-            &Workload::new("bookinfo".into(), BTreeMap::new()),
+            &Workload::new("bookinfo".into(), StringMap::new()),
             "istio-system",
             OutboundMode::RegistryOnly,
         )

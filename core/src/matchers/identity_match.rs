@@ -27,6 +27,7 @@
 
 use crate::matchers::sort_order::sort_by_bytes;
 use crate::matchers::string_match::{Glob, GlobToken, StringMatch};
+use crate::matchers::substring;
 use crate::request::peer::Peer;
 
 /// One compiled identity matcher (a single policy value).
@@ -42,8 +43,9 @@ pub enum IdentityMatch {
     /// The regex `.*<literal>.*`: the literal occurs and the identity has no newline.
     Contains(Box<[u8]>),
     /// Several `namespaces` values without `*` or `/`, ORed: some `/ns/<x>/` segment of the
-    /// identity is in the set (equal to an OR of `Contains("/ns/<x>/")`).
-    Namespaces(hashbrown::HashSet<Box<[u8]>>),
+    /// identity is in the set (equal to an OR of `Contains("/ns/<x>/")`). The set is a map
+    /// with empty values of the rule index's table type, so one copy of that code ships.
+    Namespaces(hashbrown::HashMap<Box<[u8]>, Vec<u32>>),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -91,9 +93,11 @@ impl IdentityMatch {
         match self {
             IdentityMatch::String(m) => m.matches(id),
             IdentityMatch::Globs(globs) => globs.iter().any(|g| g.matches(id)),
-            IdentityMatch::Contains(needle) => !id.contains(&b'\n') && contains(id, needle),
+            IdentityMatch::Contains(needle) => {
+                !id.contains(&b'\n') && substring::contains(id, needle)
+            }
             IdentityMatch::Namespaces(set) => {
-                !id.contains(&b'\n') && namespace_segments(id).any(|ns| set.contains(ns))
+                !id.contains(&b'\n') && namespace_segments(id).any(|ns| set.contains_key(ns))
             }
             IdentityMatch::TrustDomain(td) => {
                 let Some(rest) = id.strip_prefix(SPIFFE.as_bytes()) else {
@@ -233,7 +237,7 @@ impl IdentityMatch {
                 (IdentityField::Namespaces, vec![text(ns)])
             }
             IdentityMatch::Namespaces(set) => {
-                let mut values: Vec<String> = set.iter().map(|ns| text(ns)).collect();
+                let mut values: Vec<String> = set.keys().map(|ns| text(ns)).collect();
                 sort_by_bytes(&mut values, |s| s.as_bytes());
                 (IdentityField::Namespaces, values)
             }
@@ -274,10 +278,18 @@ fn describe_glob(tokens: &[GlobToken]) -> (IdentityField, Vec<String>) {
     let service_account = matches!(tokens.get(1), Some(GlobToken::AnyOne));
     if service_account {
         // spiffe://*/ns/NS/sa/SA -> NS/SA
-        let value = pattern
-            .split_once("/ns/")
-            .map(|(_, rest)| rest.replacen("/sa/", "/", 1))
-            .unwrap_or(pattern);
+        let after_ns =
+            substring::find(pattern.as_bytes(), b"/ns/").and_then(|at| pattern.get(at + 4..));
+        let value = match after_ns {
+            Some(rest) => match substring::find(rest.as_bytes(), b"/sa/") {
+                Some(at) => {
+                    let (ns, sa) = (rest.get(..at), rest.get(at + 4..));
+                    format!("{}/{}", ns.unwrap_or_default(), sa.unwrap_or_default())
+                }
+                None => rest.to_string(),
+            },
+            None => pattern,
+        };
         return (IdentityField::ServiceAccounts, vec![value]);
     }
     if let Some(ns) = pattern
@@ -309,7 +321,7 @@ fn namespace_segments(id: &[u8]) -> impl Iterator<Item = &[u8]> {
 impl IdentityMatch {
     /// Folds an OR of namespace matchers into one set lookup where that is exact.
     pub fn fold_namespaces(alternatives: Vec<IdentityMatch>) -> Vec<IdentityMatch> {
-        let mut set = hashbrown::HashSet::new();
+        let mut set = hashbrown::HashMap::new();
         let mut rest = Vec::new();
         for m in alternatives {
             match m {
@@ -320,7 +332,7 @@ impl IdentityMatch {
                         .filter(|s| !s.contains(&b'/'));
                     match segment {
                         Some(ns) => {
-                            set.insert(Box::<[u8]>::from(ns));
+                            set.insert(Box::<[u8]>::from(ns), Vec::new());
                         }
                         None => rest.push(IdentityMatch::Contains(needle)),
                     }
@@ -332,19 +344,11 @@ impl IdentityMatch {
             rest.push(IdentityMatch::Namespaces(set));
         } else {
             rest.extend(
-                set.into_iter()
-                    .map(|ns| IdentityMatch::Contains([&b"/ns/"[..], &ns, b"/"].concat().into())),
+                set.keys()
+                    .map(|ns| IdentityMatch::Contains([&b"/ns/"[..], ns, b"/"].concat().into())),
             );
         }
         rest
-    }
-}
-
-/// Substring search: `str::contains` (two-way search) for UTF-8 identities, bytes otherwise.
-fn contains(haystack: &[u8], needle: &[u8]) -> bool {
-    match (std::str::from_utf8(haystack), std::str::from_utf8(needle)) {
-        (Ok(h), Ok(n)) => h.contains(n),
-        _ => haystack.windows(needle.len().max(1)).any(|w| w == needle),
     }
 }
 
@@ -390,7 +394,7 @@ impl TrustBundle {
             let candidate = if td == domain || suffix_wildcard_matches(td, domain) {
                 principal.to_string()
             } else {
-                [td, "/", rest].concat()
+                format!("{td}/{rest}")
             };
             if !out.contains(&candidate) {
                 out.push(candidate);

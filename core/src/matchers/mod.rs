@@ -10,3 +10,4 @@ pub mod predicate;
 pub mod rule_index;
 pub mod sort_order;
 pub mod string_match;
+pub mod substring;

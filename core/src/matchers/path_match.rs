@@ -19,6 +19,7 @@
 //! template operators' character classes are unchanged (they are case-free already).
 
 use crate::matchers::string_match::{Star, StringMatch};
+use crate::matchers::substring::contains;
 
 /// `:path` with `?query` and `#fragment` removed, as Envoy's `url_path` matcher sees it.
 /// Inlined: every path condition of every request starts here.
@@ -47,7 +48,7 @@ pub enum PathMatch {
 impl PathMatch {
     /// Compiles one `paths` value; templates are validated as istiod and Envoy do.
     pub fn parse(value: &str) -> Result<PathMatch, String> {
-        if value.contains("{*}") || value.contains("{**}") {
+        if contains(value.as_bytes(), b"{*}") || contains(value.as_bytes(), b"{**}") {
             Template::parse(value).map(PathMatch::Template)
         } else if value.contains(['{', '}']) {
             // istiod rejects braces outside `{*}` / `{**}` (named variables like `{id}` are not

@@ -35,6 +35,27 @@ pub fn map_order(keys: Vec<&[u8]>) -> Vec<usize> {
     out
 }
 
+/// For each key, the position of the first key equal to it (its own position at a key's first
+/// appearance): numbering by first appearance without a hash map of the keys.
+pub fn first_appearances(keys: Vec<&[u8]>) -> Vec<usize> {
+    let positions = sorted_positions(keys.clone());
+    let mut first: Vec<usize> = (0..keys.len()).collect();
+    let mut run: Option<(&[u8], usize)> = None;
+    for i in positions {
+        let key = keys.get(i).copied().unwrap_or_default();
+        match run {
+            // Stable order: the first of a run of equal keys is the key's first appearance.
+            Some((k, start)) if k == key => {
+                if let Some(slot) = first.get_mut(i) {
+                    *slot = start;
+                }
+            }
+            _ => run = Some((key, i)),
+        }
+    }
+    first
+}
+
 /// The original positions of `keys` in stable sorted order: the position breaks ties, so an
 /// unstable sort of `(key, position)` pairs gives the stable order.
 #[inline(never)]
@@ -56,6 +77,17 @@ mod tests {
         let order = map_order(keys.iter().map(|k| k.as_bytes()).collect());
         assert!(order.into_iter().eq(map.into_values()));
         assert!(map_order(Vec::new()).is_empty());
+    }
+
+    #[test]
+    fn first_appearances_point_every_key_at_its_first_occurrence() {
+        let keys = ["b", "a", "b", "", "a", "ab", "b"];
+        let expected: Vec<usize> = (0..keys.len())
+            .map(|i| keys.iter().position(|k| *k == keys[i]).unwrap())
+            .collect();
+        let got = first_appearances(keys.iter().map(|k| k.as_bytes()).collect());
+        assert_eq!(got, expected);
+        assert!(first_appearances(Vec::new()).is_empty());
     }
 
     #[test]

@@ -15,7 +15,7 @@
 //! (Istio would refuse the connection). Under `DISABLE` Istio terminates no TLS, so the peer
 //! identity is ignored there.
 
-use std::collections::BTreeMap;
+use crate::config_json::string_map::StringMap;
 
 use crate::config_json::reader::{FromJson, Json};
 use crate::error::{ConfigError, ConfigPath, ConfigResult};
@@ -84,7 +84,7 @@ pub struct Compiled {
     pub name: String,
     pub namespace: String,
     pub created: Option<String>,
-    pub selector: Option<BTreeMap<String, String>>,
+    pub selector: Option<StringMap>,
     pub mode: Mode,
     pub ports: PortModes,
 }
@@ -208,7 +208,7 @@ pub fn compose(
     all: &[Compiled],
     root_namespace: &str,
     workload_namespace: &str,
-    selects: impl Fn(&BTreeMap<String, String>) -> bool,
+    selects: impl Fn(&StringMap) -> bool,
 ) -> MtlsPolicy {
     let oldest = |candidates: Vec<&Compiled>| -> Option<Compiled> {
         let mut c = candidates;
@@ -314,7 +314,7 @@ mod tests {
         let modes = [Mode::Unset, Mode::Disable, Mode::Permissive, Mode::Strict];
         let mut seed = 11_u32;
         let mut ports = PortModes::default();
-        let mut map = BTreeMap::new();
+        let mut map = std::collections::BTreeMap::new();
         for _ in 0..2000 {
             seed = seed.wrapping_mul(1_103_515_245).wrapping_add(12_345);
             let port = [80, 443, 1, 65535, 8080, 9090, 15000][(seed >> 8) as usize % 7];

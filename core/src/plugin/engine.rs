@@ -16,8 +16,6 @@
 //! physical peer address behind a trusted X-Forwarded-For), a DENY or AUDIT rule that might
 //! match is taken as matching and an ALLOW rule that might match is not. Unknowns fail closed.
 
-use hashbrown::HashMap;
-
 use crate::authn::authenticator::Authenticator;
 use crate::authorization::authorization_policy::{Action, CompiledPolicy, CompiledRule};
 use crate::authorization::deny_response::DenyResponse;
@@ -26,7 +24,7 @@ use crate::authorization::rule_id::RuleId;
 use crate::egress::sidecar::{resolve, Egress};
 use crate::matchers::predicate::{Subject, Tri};
 use crate::matchers::rule_index::{RuleIndex, MIN_RULES_TO_INDEX};
-use crate::matchers::sort_order::sort_by_bytes;
+use crate::matchers::sort_order::{first_appearances, sort_by_bytes};
 use crate::mtls::peer_authentication::{Mode, MtlsPolicy};
 use crate::plugin::settings::Settings;
 use crate::request::request_view::{Connection, Headers};
@@ -337,43 +335,52 @@ impl Engine {
     /// files the `meshguard.io/deny-*` replies under it.
     #[inline(never)]
     fn number_policies(&mut self, custom_replies: Vec<(Box<str>, DenyResponse)>) {
-        let mut first_rules: Vec<(u8, u32)> = Vec::new();
-        let mut numbering: Vec<Vec<u32>> = Vec::with_capacity(SETS);
-        {
-            let mut known: HashMap<&str, u32> = HashMap::new();
-            for (k, set) in self.sets().into_iter().enumerate() {
-                let mut indexes = Vec::with_capacity(set.rules.len());
-                for (j, rule) in set.rules.iter().enumerate() {
-                    let next = u32::try_from(first_rules.len()).unwrap_or(u32::MAX);
-                    let index = *known.entry(rule.id.policy()).or_insert_with(|| {
-                        first_rules.push((
-                            u8::try_from(k).unwrap_or(u8::MAX),
-                            u32::try_from(j).unwrap_or(u32::MAX),
-                        ));
-                        next
-                    });
-                    indexes.push(index);
-                }
-                numbering.push(indexes);
+        // Every rule's policy name in numbering order, then each custom reply's policy name;
+        // equal names share the position of the name's first appearance (a sort, not a hash
+        // map keyed by `&str`: one table type less in the module).
+        let mut names: Vec<&[u8]> = Vec::new();
+        let mut places: Vec<(u8, u32)> = Vec::new();
+        for (k, set) in self.sets().into_iter().enumerate() {
+            for (j, rule) in set.rules.iter().enumerate() {
+                names.push(rule.id.policy().as_bytes());
+                places.push((
+                    u8::try_from(k).unwrap_or(u8::MAX),
+                    u32::try_from(j).unwrap_or(u32::MAX),
+                ));
             }
-            let mut deny_responses: Vec<Option<Box<DenyResponse>>> = Vec::new();
-            deny_responses.resize_with(first_rules.len(), || None);
-            for (policy, reply) in custom_replies {
-                if let Some(slot) = known
-                    .get(&*policy)
-                    .and_then(|i| deny_responses.get_mut(*i as usize))
-                {
-                    *slot = Some(Box::new(reply));
-                }
-            }
-            // hashbrown's map, unlike std's, borrows its keys until dropped.
-            drop(known);
-            self.deny_responses = deny_responses;
         }
-        for (set, indexes) in self.sets_mut().into_iter().zip(numbering) {
-            for (rule, index) in set.rules.iter_mut().zip(indexes) {
-                rule.id.set_policy_index(index);
+        let rules = names.len();
+        names.extend(custom_replies.iter().map(|(policy, _)| policy.as_bytes()));
+        let first = first_appearances(names);
+        let mut first_rules: Vec<(u8, u32)> = Vec::new();
+        let mut numbers: Vec<u32> = Vec::with_capacity(rules);
+        for (pos, (&first, place)) in first.iter().zip(places).enumerate() {
+            let number = if first == pos {
+                first_rules.push(place);
+                u32::try_from(first_rules.len() - 1).unwrap_or(u32::MAX)
+            } else {
+                numbers.get(first).copied().unwrap_or(u32::MAX)
+            };
+            numbers.push(number);
+        }
+        let mut deny_responses: Vec<Option<Box<DenyResponse>>> = Vec::new();
+        deny_responses.resize_with(first_rules.len(), || None);
+        let reply_firsts = first.get(rules..).unwrap_or_default();
+        for (&first, (_, reply)) in reply_firsts.iter().zip(custom_replies) {
+            if let Some(slot) = numbers
+                .get(first)
+                .and_then(|&n| deny_responses.get_mut(n as usize))
+            {
+                *slot = Some(Box::new(reply));
             }
+        }
+        self.deny_responses = deny_responses;
+        let all_rules = self
+            .sets_mut()
+            .into_iter()
+            .flat_map(|set| set.rules.iter_mut());
+        for (rule, number) in all_rules.zip(numbers) {
+            rule.id.set_policy_index(number);
         }
         first_rules.shrink_to_fit();
         self.policy_first_rules = first_rules;

@@ -15,8 +15,8 @@
 //! ignored. Every other unknown field is an error, and every error names the field it is about,
 //! so Envoy refuses the configuration with one clear log line.
 
+use crate::config_json::string_map::StringMap;
 use std::borrow::Cow;
-use std::collections::BTreeMap;
 
 use crate::authn::authenticator::{Authenticator, DEFAULT_CACHE_CAPACITY};
 use crate::authn::request_authentication;
@@ -77,7 +77,7 @@ struct RawConfig {
     /// Record the decision as filter state `wasm.meshguard.decision` (for access logs).
     decision_filter_state: bool,
     /// Envoy cluster per `jwksUri`, overriding Istio's `outbound|<port>||<host>` convention.
-    jwks_clusters: BTreeMap<String, String>,
+    jwks_clusters: StringMap,
     /// Seconds between JWKS refreshes (default 1200, Istio's 20 minutes).
     jwks_refresh_seconds: Option<u64>,
     /// Verified-token cache size per worker (default 100, Envoy's `jwt_cache_size`; 0 disables).
@@ -136,7 +136,7 @@ impl FromJson for RawConfig {
 #[derive(Debug)]
 struct RawWorkload {
     namespace: String,
-    labels: BTreeMap<String, String>,
+    labels: StringMap,
     /// Service FQDNs; default `<app label>.<namespace>.svc.cluster.local`.
     services: Option<Vec<String>>,
 }
@@ -159,7 +159,7 @@ struct RawMetadata {
     name: String,
     namespace: Option<String>,
     creation_timestamp: Option<String>,
-    annotations: BTreeMap<String, String>,
+    annotations: StringMap,
 }
 
 const METADATA_FIELDS: [&str; 4] = ["name", "namespace", "creationTimestamp", "annotations"];
@@ -193,7 +193,7 @@ pub enum WorkloadSource {
 #[derive(Debug, Clone, Default)]
 pub struct NodeInfo {
     pub namespace: Option<String>,
-    pub labels: Option<BTreeMap<String, String>>,
+    pub labels: Option<StringMap>,
 }
 
 /// Istio's `PILOT_JWT_PUB_KEY_REFRESH_INTERVAL` default.
@@ -545,7 +545,7 @@ fn resolve_workload(
                 WorkloadSource::NodeMetadata,
             ),
             None => (
-                Workload::new(DEFAULT_NAMESPACE.to_string(), BTreeMap::new()),
+                Workload::new(DEFAULT_NAMESPACE.to_string(), StringMap::new()),
                 WorkloadSource::Default,
             ),
         },
@@ -732,7 +732,7 @@ struct Scope<'a> {
     workload: &'a Workload,
     root_namespace: &'a str,
     trust: &'a TrustBundle,
-    jwks_clusters: &'a BTreeMap<String, String>,
+    jwks_clusters: &'a StringMap,
     service_accounts: &'a ServiceAccounts,
     inventory: &'a [InventoryEntry],
 }
@@ -820,11 +820,7 @@ impl Item<'_, '_> {
     }
 
     /// Whether a resource of this namespace with `selector` applies to the workload.
-    fn applies_here(
-        &self,
-        selector: Option<&BTreeMap<String, String>>,
-        has_target_ref: bool,
-    ) -> bool {
+    fn applies_here(&self, selector: Option<&StringMap>, has_target_ref: bool) -> bool {
         applies(
             selector,
             has_target_ref,
@@ -1065,7 +1061,7 @@ fn read_object(value: &str) -> Result<(RawMembers<'_>, String, String), ConfigEr
 /// istiod targeting for sidecars: root namespace or own namespace, selector subset, and never a
 /// resource attached with `targetRef(s)`.
 fn applies(
-    selector: Option<&BTreeMap<String, String>>,
+    selector: Option<&StringMap>,
     has_target_ref: bool,
     namespace: &str,
     root_namespace: &str,

@@ -1,14 +1,14 @@
 //! How a resource attaches to workloads: `selector.matchLabels`, `targetRef` or `targetRefs`,
 //! shared by every policy kind (istiod's attachment rules).
 
-use std::collections::BTreeMap;
+use crate::config_json::string_map::StringMap;
 
 use crate::config_json::reader::{FromJson, Json};
 use crate::error::{config_err as err, ConfigPath, ConfigResult as Result};
 
 #[derive(Debug)]
 pub struct WorkloadSelector {
-    pub match_labels: BTreeMap<String, String>,
+    pub match_labels: StringMap,
 }
 
 impl FromJson for WorkloadSelector {

@@ -5,19 +5,19 @@
 //! `selector.matchLabels` is a subset of the workload's labels (an absent selector, or an
 //! empty `matchLabels`, selects every workload in scope).
 
-use std::collections::BTreeMap;
+use crate::config_json::string_map::StringMap;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Workload {
     namespace: String,
-    labels: BTreeMap<String, String>,
+    labels: StringMap,
     /// Service FQDNs of the workload (legacy RBAC and SecurityRules select by service).
     services: Vec<String>,
 }
 
 impl Workload {
     /// A workload whose services default to `<app label>.<namespace>.svc.cluster.local`.
-    pub fn new(namespace: String, labels: BTreeMap<String, String>) -> Workload {
+    pub fn new(namespace: String, labels: StringMap) -> Workload {
         let services = labels
             .get("app")
             .map(|app| vec![format!("{app}.{namespace}.svc.cluster.local")])
@@ -42,12 +42,12 @@ impl Workload {
         &self.namespace
     }
 
-    pub fn labels(&self) -> &BTreeMap<String, String> {
+    pub fn labels(&self) -> &StringMap {
         &self.labels
     }
 
     /// Kubernetes `labels.SelectorFromSet(selector).Matches(workload labels)`.
-    pub fn matches_labels(&self, selector: &BTreeMap<String, String>) -> bool {
+    pub fn matches_labels(&self, selector: &StringMap) -> bool {
         selector
             .iter()
             .all(|(k, v)| self.labels.get(k).is_some_and(|have| have == v))
@@ -58,7 +58,7 @@ impl Workload {
 mod tests {
     use super::*;
 
-    fn labels(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+    fn labels(pairs: &[(&str, &str)]) -> StringMap {
         pairs
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
