@@ -17,6 +17,7 @@
 
 use crate::config_json::string_map::StringMap;
 
+use crate::config_json::raw::string_object;
 use crate::config_json::reader::{FromJson, Json};
 use crate::error::{config_err as err, ConfigError, ConfigPath, ConfigResult as Result};
 
@@ -140,7 +141,7 @@ impl DenyResponse {
         };
         let headers = match headers {
             Some(text) => {
-                let map: StringMap = serde_json::from_str(text).map_err(|e| {
+                let map = string_object(text).map_err(|e| {
                     ConfigError::new(
                         at(DENY_HEADERS_ANNOTATION),
                         format!("must be a JSON object of header names to string values: {e}"),

@@ -2,6 +2,7 @@
 //! needed to see (member order, repeated keys) and typed field access with serde's refusals.
 
 pub mod outline;
+pub mod raw;
 pub mod reader;
 pub mod source;
 pub mod string_map;

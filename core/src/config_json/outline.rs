@@ -332,11 +332,11 @@ impl Scan<'_, '_> {
 
 #[cfg(test)]
 mod tests {
-    use serde::de::{DeserializeSeed, IgnoredAny};
+    use serde::de::IgnoredAny;
     use serde_json::value::RawValue;
 
     use super::*;
-    use crate::config_json::reader::RawMembersSeed;
+    use crate::config_json::raw::raw_members;
     use crate::config_json::source::SliceSource;
 
     fn outline_of(text: &str, max_read: usize) -> Option<Outline> {
@@ -351,15 +351,13 @@ mod tests {
     /// serde_json's reading of the whole text as the loader read it before: an object of raw
     /// members, and `resources` a list of raw values. `None` when it refuses the text.
     fn serde_outline(text: &str) -> Option<Texts> {
-        let mut de = serde_json::Deserializer::from_str(text);
-        let top = RawMembersSeed("RawConfig").deserialize(&mut de).ok()?;
-        de.end().ok()?;
+        let top = raw_members(text, "RawConfig").ok()?;
         let members = top
             .iter()
-            .map(|(k, v)| (k.to_string(), v.get().to_string()))
+            .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect();
         let resources = match top.get("resources") {
-            Some(list) => serde_json::from_str::<Vec<&RawValue>>(list.get())
+            Some(list) => serde_json::from_str::<Vec<&RawValue>>(list)
                 .ok()?
                 .iter()
                 .map(|v| v.get().to_string())

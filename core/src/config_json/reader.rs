@@ -26,8 +26,7 @@ use std::borrow::Cow;
 use std::fmt;
 use std::marker::PhantomData;
 
-use serde::de::{Deserialize, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
-use serde_json::value::RawValue;
+use serde::de::{Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
 
 use crate::error::ConfigError;
 use crate::error::{config_err as err, ConfigPath, ConfigResult as Result};
@@ -316,7 +315,7 @@ fn one_of(names: &[&str]) -> String {
 }
 
 /// What a value is, as serde_json says it in `invalid type` errors.
-struct Unexpected<'v, 'a>(&'v Json<'a>);
+pub(super) struct Unexpected<'v, 'a>(pub(super) &'v Json<'a>);
 
 impl fmt::Display for Unexpected<'_, '_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -325,10 +324,13 @@ impl fmt::Display for Unexpected<'_, '_> {
             Json::Bool(b) => write!(f, "boolean `{b}`"),
             Json::Unsigned(n) => write!(f, "integer `{n}`"),
             Json::Signed(n) => write!(f, "integer `{n}`"),
-            // serde_json prints floats as its `Number` does (`1.0`, `1e21`).
+            // serde_json prints floats as its `Number` does (`1.0`, `1e21`), never with
+            // core's float formatting (which only this would link). A parsed number is finite.
             Json::Float(x) => match serde_json::Number::from_f64(*x) {
                 Some(n) => write!(f, "floating point `{n}`"),
-                None => write!(f, "floating point `{x}`"),
+                None if x.is_nan() => f.write_str("floating point `NaN`"),
+                None if *x > 0.0 => f.write_str("floating point `inf`"),
+                None => f.write_str("floating point `-inf`"),
             },
             Json::String(s) => write!(f, "string {s:?}"),
             Json::Array(_) => f.write_str("sequence"),
@@ -425,78 +427,6 @@ impl<'de: 'a, 'a> Visitor<'de> for KeyVisitor<'a> {
 
     fn visit_str<E>(self, s: &str) -> std::result::Result<Key<'a>, E> {
         Ok(Key(Cow::Owned(s.to_string())))
-    }
-}
-
-/// An object whose member values stay JSON text, each parsed when it is read: the top level
-/// of the configuration (its `resources` are parsed one at a time) and a resource's object and
-/// metadata (fields that are ignored are only checked as JSON, as serde's `IgnoredAny` did).
-pub struct RawMembers<'a> {
-    members: Vec<(Cow<'a, str>, &'a RawValue)>,
-}
-
-impl<'a> RawMembers<'a> {
-    /// serde's refusals of the keys for a struct with `fields` (see [`check_keys`]).
-    pub fn check(&self, fields: &[&str], deny_unknown: bool) -> Result<()> {
-        check_keys(
-            &mut self.members.iter().map(|(k, _)| k.as_ref()),
-            fields,
-            deny_unknown,
-        )
-    }
-
-    /// The text of member `name`, `null` included.
-    pub fn get(&self, name: &str) -> Option<&'a RawValue> {
-        self.members
-            .iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| *v)
-    }
-
-    /// The text of member `name`; `None` when missing or `null` (an `Option` field).
-    pub fn get_some(&self, name: &str) -> Option<&'a RawValue> {
-        self.get(name).filter(|v| v.get() != "null")
-    }
-
-    /// The members, in document order.
-    pub fn iter(&self) -> impl Iterator<Item = (&Cow<'a, str>, &'a RawValue)> + '_ {
-        self.members.iter().map(|(k, v)| (k, *v))
-    }
-}
-
-/// Parses a [`RawMembers`] object with `serde_json` (`serde_json::Deserializer::from_str`);
-/// anything else is refused as `invalid type: ..., expected struct <name>`.
-pub struct RawMembersSeed(pub &'static str);
-
-impl<'de> DeserializeSeed<'de> for RawMembersSeed {
-    type Value = RawMembers<'de>;
-
-    fn deserialize<D: Deserializer<'de>>(
-        self,
-        deserializer: D,
-    ) -> std::result::Result<RawMembers<'de>, D::Error> {
-        deserializer.deserialize_map(RawMembersVisitor(self.0))
-    }
-}
-
-struct RawMembersVisitor(&'static str);
-
-impl<'de> Visitor<'de> for RawMembersVisitor {
-    type Value = RawMembers<'de>;
-
-    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "struct {}", self.0)
-    }
-
-    fn visit_map<A: MapAccess<'de>>(
-        self,
-        mut map: A,
-    ) -> std::result::Result<RawMembers<'de>, A::Error> {
-        let mut members = Vec::new();
-        while let Some(Key(key)) = map.next_key()? {
-            members.push((key, map.next_value()?));
-        }
-        Ok(RawMembers { members })
     }
 }
 
@@ -650,27 +580,5 @@ mod tests {
             read(r#"{"STRICT": null}"#).unwrap_err(),
             "invalid type: map, expected `STRICT` or `PERMISSIVE`"
         );
-    }
-
-    #[test]
-    fn raw_members_keep_their_text_and_refuse_unknown_keys_only_when_asked() {
-        let text = r#"{"name": "a", "uid": {"x": [1e999999]}, "spec": null}"#;
-        let mut de = serde_json::Deserializer::from_str(text);
-        let members = RawMembersSeed("Meta").deserialize(&mut de).unwrap();
-        assert!(members.check(&["name", "spec"], false).is_ok());
-        assert_eq!(
-            members
-                .check(&["name", "spec"], true)
-                .unwrap_err()
-                .to_string(),
-            "uid: unknown field `uid`, expected `name` or `spec`"
-        );
-        assert_eq!(members.get("name").map(RawValue::get), Some("\"a\""));
-        assert!(members.get("spec").is_some() && members.get_some("spec").is_none());
-        let mut de = serde_json::Deserializer::from_str("[1]");
-        let refused = RawMembersSeed("Meta").deserialize(&mut de).err().unwrap();
-        assert!(refused
-            .to_string()
-            .starts_with("invalid type: sequence, expected struct Meta"));
     }
 }

@@ -18,12 +18,6 @@
 use crate::config_json::string_map::StringMap;
 use std::borrow::Cow;
 
-use std::marker::PhantomData;
-
-use serde::de::DeserializeSeed;
-use serde::Deserialize;
-use serde_json::value::RawValue;
-
 use crate::authn::authenticator::{Authenticator, DEFAULT_CACHE_CAPACITY};
 use crate::authn::request_authentication;
 use crate::authorization::authorization_policy::{self, CompiledPolicy, CompiledRule};
@@ -32,7 +26,8 @@ use crate::authorization::legacy_rbac::LegacyRbac;
 use crate::authorization::rule_id::RuleId;
 use crate::authorization::security_rule::{self, InventoryEntry, ServiceAccounts};
 use crate::config_json::outline::{outline, Outline, Span};
-use crate::config_json::reader::{check_keys, FromJson, Json, RawMembers, RawMembersSeed};
+use crate::config_json::raw::{parse_json, raw_items, raw_members, RawMembers};
+use crate::config_json::reader::{check_keys, FromJson, Json};
 #[cfg(test)]
 use crate::config_json::source::CHUNK as CHUNK_SIZE;
 use crate::config_json::source::{read_all, ConfigSource, Cursor, ReadError, SliceSource};
@@ -171,8 +166,9 @@ const METADATA_FIELDS: [&str; 4] = ["name", "namespace", "creationTimestamp", "a
 
 impl RawMetadata {
     #[inline(never)]
-    fn parse(raw: &RawValue) -> Result<RawMetadata, ConfigError> {
-        let members = parse_seed(raw.get(), RawMembersSeed("RawMetadata"))?;
+    fn parse(raw: &str) -> Result<RawMetadata, ConfigError> {
+        let members =
+            raw_members(raw, "RawMetadata").map_err(|e| json_error(raw.as_bytes(), &e))?;
         members.check(&METADATA_FIELDS, false)?;
         let json = parse_members(&members, |key| METADATA_FIELDS.contains(&key))?;
         let f = json.fields("RawMetadata", &METADATA_FIELDS)?;
@@ -225,7 +221,7 @@ pub const MAX_RULES: usize = 100_000;
 /// accepts and rejects the same texts).
 fn parse_config(text: &[u8]) -> Result<RawMembers<'_>, ConfigError> {
     match std::str::from_utf8(text) {
-        Ok(s) => parse_seed(s, RawMembersSeed("RawConfig")),
+        Ok(s) => raw_members(s, "RawConfig").map_err(|e| json_error(s.as_bytes(), &e)),
         Err(e) => Err(ConfigError::new(
             json_path::path_at(text, e.valid_up_to()),
             format!(
@@ -234,17 +230,6 @@ fn parse_config(text: &[u8]) -> Result<RawMembers<'_>, ConfigError> {
             ),
         )),
     }
-}
-
-/// Parses JSON `text` with `seed` (`serde_json::from_str` with a seed).
-fn parse_seed<'de, S: DeserializeSeed<'de>>(
-    text: &'de str,
-    seed: S,
-) -> Result<S::Value, ConfigError> {
-    let mut de = serde_json::Deserializer::from_str(text);
-    seed.deserialize(&mut de)
-        .and_then(|value| de.end().map(|()| value))
-        .map_err(|e| json_error(text.as_bytes(), &e))
 }
 
 /// The [`ConfigError`] for a `serde_json` error in `text`. A syntax error is named from its
@@ -267,8 +252,13 @@ fn json_error(text: &[u8], e: &serde_json::Error) -> ConfigError {
 
 /// Parses one raw value of the configuration. Its text is already known to be UTF-8 (it is a
 /// `str`), so it is read as one: strings are not validated again.
-fn parse<'de, T: Deserialize<'de>>(raw: &'de RawValue) -> Result<T, ConfigError> {
-    parse_seed(raw.get(), PhantomData)
+fn parse(raw: &str) -> Result<Json<'_>, ConfigError> {
+    parse_json(raw).map_err(|e| json_error(raw.as_bytes(), &e))
+}
+
+/// The elements of one raw list of the configuration, each as text.
+fn parse_items(raw: &str) -> Result<Vec<&str>, ConfigError> {
+    raw_items(raw).map_err(|e| json_error(raw.as_bytes(), &e))
 }
 
 /// The members of `members` whose key passes `keep`, parsed into one object.
@@ -285,7 +275,7 @@ fn parse_members<'a>(
 }
 
 /// Reads a resource's `spec` as `T`; errors are relative to the spec.
-fn read_spec<T: FromJson>(spec: Option<&RawValue>) -> Result<T, ConfigError> {
+fn read_spec<T: FromJson>(spec: Option<&str>) -> Result<T, ConfigError> {
     match spec {
         Some(raw) => T::from_json(&parse(raw)?),
         // An object without `spec` is the empty spec (for an AuthorizationPolicy: ALLOW, no
@@ -396,7 +386,7 @@ enum Text<'t, 's> {
 /// The `resources` of a configuration, not yet parsed.
 enum Resources<'t, 's> {
     /// The raw elements of the whole text's list.
-    Raw(Vec<&'t RawValue>),
+    Raw(Vec<&'t str>),
     /// Where each element is.
     Spans(Cursor<'s>, Vec<Span>),
 }
@@ -417,7 +407,7 @@ impl Resources<'_, '_> {
         match self {
             Resources::Raw(list) => {
                 for (i, value) in list.iter().enumerate() {
-                    f(i, value.get())?;
+                    f(i, value)?;
                 }
             }
             Resources::Spans(mut cursor, spans) => {
@@ -457,8 +447,8 @@ fn read_whole<'t, 's>(bytes: &'t [u8]) -> Result<(RawConfig, Resources<'t, 's>),
     let top = parse_config(text)?;
     top.check(&CONFIG_FIELDS, true)?;
     let raw = RawConfig::from_json(&parse_members(&top, |key| key != "resources")?)?;
-    let resources: Vec<&RawValue> = match top.get("resources") {
-        Some(list) => parse(list).map_err(|e| e.within("resources"))?,
+    let resources: Vec<&str> = match top.get("resources") {
+        Some(list) => parse_items(list).map_err(|e| e.within("resources"))?,
         None => Vec::new(),
     };
     Ok((raw, Resources::Raw(resources)))
@@ -484,8 +474,7 @@ fn read_outlined<'t, 's>(
     }
     let mut members = Vec::with_capacity(texts.len());
     for (key, text) in &texts {
-        let value = parse_seed(text, PhantomData)
-            .map_err(|e| e.within(ConfigPath::root().field(key.to_string())))?;
+        let value = parse(text).map_err(|e| e.within(ConfigPath::root().field(key.to_string())))?;
         members.push((Cow::Borrowed(*key), value));
     }
     let raw = RawConfig::from_json(&Json::Object(members))?;
@@ -815,7 +804,7 @@ struct Item<'r, 'v> {
     metadata: &'r RawMetadata,
     /// `metadata.namespace`, or the workload's when unset or empty.
     namespace: &'r str,
-    spec: Option<&'v RawValue>,
+    spec: Option<&'v str>,
     scope: &'r Scope<'r>,
 }
 
@@ -999,7 +988,7 @@ struct RawResource<'a> {
     api_version: String,
     kind: String,
     metadata: RawMetadata,
-    spec: Option<&'a RawValue>,
+    spec: Option<&'a str>,
 }
 
 /// Parses `value` and expands `v1` `List` objects into their items, each with its path.
@@ -1013,8 +1002,8 @@ fn flatten<'v>(
     out: &mut Vec<(ResourcePath, RawResource<'v>)>,
 ) -> Result<(), ConfigError> {
     let (object, api_version, kind) = read_object(value).map_err(|e| e.within(path.path()))?;
-    let items: Option<Vec<&RawValue>> = match object.get_some("items") {
-        Some(raw) => Some(parse(raw).map_err(|e| e.within(path.path().field("items")))?),
+    let items: Option<Vec<&str>> = match object.get_some("items") {
+        Some(raw) => Some(parse_items(raw).map_err(|e| e.within(path.path().field("items")))?),
         None => None,
     };
     let spec = object.get_some("spec");
@@ -1029,7 +1018,7 @@ fn flatten<'v>(
             return Err(ConfigError::new(path.path(), "missing field `items`"));
         };
         for (i, item) in items.into_iter().enumerate() {
-            flatten(item.get(), path.item(i), out)?;
+            flatten(item, path.item(i), out)?;
         }
         return Ok(());
     }
@@ -1060,7 +1049,7 @@ fn flatten<'v>(
 /// The members of one object of `resources`, checked, with its `apiVersion` and `kind`.
 #[inline(never)]
 fn read_object(value: &str) -> Result<(RawMembers<'_>, String, String), ConfigError> {
-    let object = parse_seed(value, RawMembersSeed("RawObject"))?;
+    let object = raw_members(value, "RawObject").map_err(|e| json_error(value.as_bytes(), &e))?;
     object.check(&OBJECT_FIELDS, true)?;
     let names = parse_members(&object, |key| key == "apiVersion" || key == "kind")?;
     let f = names.fields("RawObject", &OBJECT_FIELDS)?;
