@@ -16,15 +16,41 @@ use std::cell::Cell;
 use std::fmt;
 
 use serde::de::{
-    Deserialize, DeserializeSeed, Deserializer, Error as _, IgnoredAny, MapAccess, SeqAccess,
-    Visitor,
+    Deserialize, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor,
 };
 
 use super::reader::{check_keys, Json, Unexpected};
 use super::string_map::StringMap;
 use crate::error::ConfigResult as Result;
 
-type JsonResult<T> = std::result::Result<T, serde_json::Error>;
+type JsonResult<T> = std::result::Result<T, RawError>;
+
+/// Why a text was refused: serde_json's own error (syntax, end of input), or a value of the
+/// wrong type, worded as serde_json's typed reads worded it. The second is meshguard's own
+/// text, not a `serde_json::Error` made with `Error::custom`: that would link serde_json's
+/// `make_error` and with it the standard library's two-way substring search.
+#[derive(Debug)]
+pub enum RawError {
+    /// serde_json refused the text.
+    Json(serde_json::Error),
+    /// `invalid type: <what>, expected <wanted>`, without a position (the loader drops it).
+    Type(String),
+}
+
+impl From<serde_json::Error> for RawError {
+    fn from(e: serde_json::Error) -> Self {
+        RawError::Json(e)
+    }
+}
+
+impl fmt::Display for RawError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            RawError::Json(e) => e.fmt(f),
+            RawError::Type(reason) => f.write_str(reason),
+        }
+    }
+}
 
 /// An object whose member values stay JSON text, each parsed when it is read: the top level
 /// of the configuration (its `resources` are parsed one at a time) and a resource's object and
@@ -89,7 +115,7 @@ pub fn raw_items(text: &str) -> JsonResult<Vec<&str>> {
 }
 
 /// The JSON value `text` (all of it), as `serde_json::from_str`.
-pub fn parse_json(text: &str) -> JsonResult<Json<'_>> {
+pub fn parse_json(text: &str) -> std::result::Result<Json<'_>, serde_json::Error> {
     let mut de = serde_json::Deserializer::from_str(text);
     let value = Json::deserialize(&mut de)?;
     de.end()?;
@@ -101,30 +127,55 @@ pub fn parse_json(text: &str) -> JsonResult<Json<'_>> {
 /// the last of repeated keys kept, and its refusals in the same words at the same line and
 /// column (the message of the `serde_json::Error` that read gave).
 pub fn string_object(text: &str) -> std::result::Result<StringMap, String> {
-    let first = text
-        .bytes()
-        .position(|b| !matches!(b, b' ' | b'\t' | b'\n' | b'\r'));
-    let member = Cell::new(0);
-    let mut de = serde_json::Deserializer::from_str(text);
-    let read = match first.and_then(|i| text.as_bytes().get(i)) {
+    let b = text.as_bytes();
+    let first = ws(b, 0);
+    match b.get(first) {
         // serde_json refuses an array (or, below, an object as a member's value) without
         // reading it, at the position of its bracket.
-        Some(b'[') => return Err(at(text, first, "invalid type: sequence, expected a map")),
-        Some(b'{') => de.deserialize_any(StringObject(&member)),
-        _ => de.deserialize_any(NotA("a map")).map(|()| StringMap::new()),
-    };
-    let map = read.and_then(|map| de.end().map(|()| map));
-    map.map_err(|e| {
-        let message = e.to_string();
-        for what in ["sequence", "map"] {
-            let refused = format!("invalid type: {what}, expected a string");
-            if message.starts_with(&format!("{refused} at line ")) {
-                let start = value_start(text, member.get());
-                return at(text, start, &refused);
+        Some(b'[') => Err(at(
+            text,
+            Some(first),
+            "invalid type: sequence, expected a map",
+        )),
+        Some(b'{') => {
+            let refused = Cell::new(None);
+            let mut de = serde_json::Deserializer::from_str(text);
+            let read = de
+                .deserialize_any(StringObject(&refused))
+                .and_then(|map| de.end().map(|()| map));
+            // The first value refused comes before any later syntax error: serde_json stopped
+            // there.
+            match refused.take() {
+                Some(Refused::Container(what, member)) => Err(at(
+                    text,
+                    value_start(text, member),
+                    &format!("invalid type: {what}, expected a string"),
+                )),
+                Some(Refused::Scalar(what, member)) => {
+                    let end = value_start(text, member).map(|start| value_end(b, start));
+                    Err(at(
+                        text,
+                        end,
+                        &format!("invalid type: {what}, expected a string"),
+                    ))
+                }
+                None => read.map_err(|e| e.to_string()),
             }
         }
-        message
-    })
+        // serde_json reads a scalar (and refuses what is not one) before refusing it, at the
+        // position after it.
+        _ => {
+            let mut de = serde_json::Deserializer::from_str(text);
+            match Json::deserialize(&mut de) {
+                Ok(value) => Err(at(
+                    text,
+                    Some(value_end(b, first)),
+                    &format!("invalid type: {}, expected a map", Unexpected(&value)),
+                )),
+                Err(e) => Err(e.to_string()),
+            }
+        }
+    }
 }
 
 /// serde_json's message `reason` at byte `index` (its `position_of_index`).
@@ -165,12 +216,12 @@ fn first_byte(text: &str) -> Option<u8> {
 fn check(text: &str) -> JsonResult<()> {
     let mut de = serde_json::Deserializer::from_str(text);
     de.deserialize_any(Skip)?;
-    de.end()
+    Ok(de.end()?)
 }
 
 /// serde_json's refusal of a value where `expected` was wanted, for a value that starts with
 /// `first` and is not an object or array of what was wanted.
-fn not_a(text: &str, first: Option<u8>, expected: &str) -> serde_json::Error {
+fn not_a(text: &str, first: Option<u8>, expected: &str) -> RawError {
     let what = match first {
         Some(b'[') => "sequence".to_string(),
         Some(b'{') => "map".to_string(),
@@ -179,11 +230,11 @@ fn not_a(text: &str, first: Option<u8>, expected: &str) -> serde_json::Error {
             let mut de = serde_json::Deserializer::from_str(text);
             match Json::deserialize(&mut de) {
                 Ok(value) => Unexpected(&value).to_string(),
-                Err(e) => return e,
+                Err(e) => return RawError::Json(e),
             }
         }
     };
-    serde_json::Error::custom(format!("invalid type: {what}, expected {expected}"))
+    RawError::Type(format!("invalid type: {what}, expected {expected}"))
 }
 
 /// The members of the object `text`, known to be JSON.
@@ -329,80 +380,43 @@ impl<'de> Visitor<'de> for Skip {
     }
 }
 
-/// A scalar where `.0` was wanted, refused as serde_json refused it (after reading it, so at
-/// the position after it). Arrays and objects are refused before they are read.
-struct NotA(&'static str);
+/// The first member value of a [`string_object`] that is not a string: what it was and the
+/// member's index (its position is found in the text afterwards).
+enum Refused {
+    /// An array or object, refused by serde_json before it was read, at its bracket.
+    Container(&'static str, usize),
+    /// A scalar, refused after it was read, at the position after it.
+    Scalar(String, usize),
+}
 
-impl NotA {
-    fn refuse<T, E: serde::de::Error>(&self, value: &Json<'_>) -> std::result::Result<T, E> {
-        Err(E::custom(format!(
-            "invalid type: {}, expected {}",
-            Unexpected(value),
-            self.0
-        )))
+/// A member's value of a [`string_object`]: a string, or the first refusal recorded (and the
+/// value skipped, so the read goes on; what it finds after the refusal is not reported).
+struct StringValue<'c> {
+    refused: &'c Cell<Option<Refused>>,
+    member: usize,
+}
+
+impl StringValue<'_> {
+    fn refuse(&self, refusal: Refused) -> String {
+        let first = self.refused.take();
+        self.refused.set(Some(first.unwrap_or(refusal)));
+        String::new()
+    }
+
+    fn scalar(&self, value: &Json<'_>) -> String {
+        self.refuse(Refused::Scalar(Unexpected(value).to_string(), self.member))
     }
 }
 
-impl<'de> Visitor<'de> for NotA {
-    type Value = ();
-
-    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.0)
-    }
-
-    fn visit_unit<E: serde::de::Error>(self) -> std::result::Result<(), E> {
-        self.refuse(&Json::Null)
-    }
-
-    fn visit_bool<E: serde::de::Error>(self, b: bool) -> std::result::Result<(), E> {
-        self.refuse(&Json::Bool(b))
-    }
-
-    fn visit_u64<E: serde::de::Error>(self, n: u64) -> std::result::Result<(), E> {
-        self.refuse(&Json::Unsigned(n))
-    }
-
-    fn visit_i64<E: serde::de::Error>(self, n: i64) -> std::result::Result<(), E> {
-        self.refuse(&Json::Signed(n))
-    }
-
-    fn visit_f64<E: serde::de::Error>(self, x: f64) -> std::result::Result<(), E> {
-        self.refuse(&Json::Float(x))
-    }
-
-    fn visit_str<E: serde::de::Error>(self, s: &str) -> std::result::Result<(), E> {
-        self.refuse(&Json::String(Cow::Borrowed(s)))
-    }
-
-    fn visit_seq<A: SeqAccess<'de>>(self, _: A) -> std::result::Result<(), A::Error> {
-        Err(A::Error::custom(format!(
-            "invalid type: sequence, expected {}",
-            self.0
-        )))
-    }
-
-    fn visit_map<A: MapAccess<'de>>(self, _: A) -> std::result::Result<(), A::Error> {
-        Err(A::Error::custom(format!(
-            "invalid type: map, expected {}",
-            self.0
-        )))
-    }
-}
-
-/// A string value of [`string_object`]; anything else is refused as [`NotA`] refuses it.
-struct StringValue;
-
-impl<'de> DeserializeSeed<'de> for StringValue {
+impl<'de> DeserializeSeed<'de> for StringValue<'_> {
     type Value = String;
 
     fn deserialize<D: Deserializer<'de>>(self, de: D) -> std::result::Result<String, D::Error> {
-        de.deserialize_any(StringVisitor)
+        de.deserialize_any(self)
     }
 }
 
-struct StringVisitor;
-
-impl<'de> Visitor<'de> for StringVisitor {
+impl<'de> Visitor<'de> for StringValue<'_> {
     type Value = String;
 
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -413,38 +427,41 @@ impl<'de> Visitor<'de> for StringVisitor {
         Ok(s.to_string())
     }
 
-    fn visit_unit<E: serde::de::Error>(self) -> std::result::Result<String, E> {
-        NotA("a string").refuse(&Json::Null)
+    fn visit_unit<E>(self) -> std::result::Result<String, E> {
+        Ok(self.scalar(&Json::Null))
     }
 
-    fn visit_bool<E: serde::de::Error>(self, b: bool) -> std::result::Result<String, E> {
-        NotA("a string").refuse(&Json::Bool(b))
+    fn visit_bool<E>(self, b: bool) -> std::result::Result<String, E> {
+        Ok(self.scalar(&Json::Bool(b)))
     }
 
-    fn visit_u64<E: serde::de::Error>(self, n: u64) -> std::result::Result<String, E> {
-        NotA("a string").refuse(&Json::Unsigned(n))
+    fn visit_u64<E>(self, n: u64) -> std::result::Result<String, E> {
+        Ok(self.scalar(&Json::Unsigned(n)))
     }
 
-    fn visit_i64<E: serde::de::Error>(self, n: i64) -> std::result::Result<String, E> {
-        NotA("a string").refuse(&Json::Signed(n))
+    fn visit_i64<E>(self, n: i64) -> std::result::Result<String, E> {
+        Ok(self.scalar(&Json::Signed(n)))
     }
 
-    fn visit_f64<E: serde::de::Error>(self, x: f64) -> std::result::Result<String, E> {
-        NotA("a string").refuse(&Json::Float(x))
+    fn visit_f64<E>(self, x: f64) -> std::result::Result<String, E> {
+        Ok(self.scalar(&Json::Float(x)))
     }
 
+    // Recorded before the contents are skipped: serde_json refused them unread, so a syntax
+    // error inside comes after the refusal.
     fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> std::result::Result<String, A::Error> {
-        NotA("a string").visit_seq(seq).map(|()| String::new())
+        let refused = self.refuse(Refused::Container("sequence", self.member));
+        Skip.visit_seq(seq).map(|()| refused)
     }
 
     fn visit_map<A: MapAccess<'de>>(self, map: A) -> std::result::Result<String, A::Error> {
-        NotA("a string").visit_map(map).map(|()| String::new())
+        let refused = self.refuse(Refused::Container("map", self.member));
+        Skip.visit_map(map).map(|()| refused)
     }
 }
 
-/// The object of [`string_object`]; `.0` counts the members read (for the position of a
-/// member refused without being read).
-struct StringObject<'c>(&'c Cell<usize>);
+/// The object of [`string_object`], its first refused value recorded in `.0`.
+struct StringObject<'c>(&'c Cell<Option<Refused>>);
 
 impl<'de> Visitor<'de> for StringObject<'_> {
     type Value = StringMap;
@@ -455,44 +472,48 @@ impl<'de> Visitor<'de> for StringObject<'_> {
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> std::result::Result<StringMap, A::Error> {
         let mut pairs = Vec::new();
+        let mut member = 0;
         while let Some(key) = map.next_key::<Json<'_>>()? {
-            let value = map.next_value_seed(StringValue)?;
+            let value = map.next_value_seed(StringValue {
+                refused: self.0,
+                member,
+            })?;
             if let Json::String(key) = key {
                 pairs.push((key.into_owned(), value));
             }
-            self.0.set(self.0.get() + 1);
+            member += 1;
         }
         Ok(StringMap::with_last_of_repeated_keys(pairs))
     }
 
     // Never called (an object is read only when its text starts with `{`), but defined so
     // that `deserialize_any` links no default refusal.
-    fn visit_unit<E: serde::de::Error>(self) -> std::result::Result<Self::Value, E> {
-        NotA("a map").visit_unit().map(|()| StringMap::new())
+    fn visit_unit<E>(self) -> std::result::Result<Self::Value, E> {
+        Ok(StringMap::new())
     }
 
-    fn visit_bool<E: serde::de::Error>(self, b: bool) -> std::result::Result<Self::Value, E> {
-        NotA("a map").visit_bool(b).map(|()| StringMap::new())
+    fn visit_bool<E>(self, _: bool) -> std::result::Result<Self::Value, E> {
+        Ok(StringMap::new())
     }
 
-    fn visit_u64<E: serde::de::Error>(self, n: u64) -> std::result::Result<Self::Value, E> {
-        NotA("a map").visit_u64(n).map(|()| StringMap::new())
+    fn visit_u64<E>(self, _: u64) -> std::result::Result<Self::Value, E> {
+        Ok(StringMap::new())
     }
 
-    fn visit_i64<E: serde::de::Error>(self, n: i64) -> std::result::Result<Self::Value, E> {
-        NotA("a map").visit_i64(n).map(|()| StringMap::new())
+    fn visit_i64<E>(self, _: i64) -> std::result::Result<Self::Value, E> {
+        Ok(StringMap::new())
     }
 
-    fn visit_f64<E: serde::de::Error>(self, x: f64) -> std::result::Result<Self::Value, E> {
-        NotA("a map").visit_f64(x).map(|()| StringMap::new())
+    fn visit_f64<E>(self, _: f64) -> std::result::Result<Self::Value, E> {
+        Ok(StringMap::new())
     }
 
-    fn visit_str<E: serde::de::Error>(self, s: &str) -> std::result::Result<Self::Value, E> {
-        NotA("a map").visit_str(s).map(|()| StringMap::new())
+    fn visit_str<E>(self, _: &str) -> std::result::Result<Self::Value, E> {
+        Ok(StringMap::new())
     }
 
     fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> std::result::Result<Self::Value, A::Error> {
-        NotA("a map").visit_seq(seq).map(|()| StringMap::new())
+        Skip.visit_seq(seq).map(|()| StringMap::new())
     }
 }
 
@@ -540,6 +561,14 @@ mod tests {
         "[1 2]",
         "[1,]",
         "\n\n   [\"a\"]",
+        "  7  ",
+        "\n true",
+        "{\"a\":\n 1e21 , \"b\": [}",
+        "{\"a\": \"x\", \"b\": {\"c\": 1}, \"d\": 2}",
+        "{\"a\": 5 x",
+        "{\"a\": null, \"b\": [1, 2]}",
+        "{\"a\": [1, 2], \"b\": null}",
+        "{\"a\": \"\\u00e9\", \"b\": false}",
     ];
 
     /// The old read of a struct of raw members, as the message `json_error` kept.

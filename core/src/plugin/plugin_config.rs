@@ -26,7 +26,7 @@ use crate::authorization::legacy_rbac::LegacyRbac;
 use crate::authorization::rule_id::RuleId;
 use crate::authorization::security_rule::{self, InventoryEntry, ServiceAccounts};
 use crate::config_json::outline::{outline, Outline, Span};
-use crate::config_json::raw::{parse_json, raw_items, raw_members, RawMembers};
+use crate::config_json::raw::{parse_json, raw_items, raw_members, RawError, RawMembers};
 use crate::config_json::reader::{check_keys, FromJson, Json};
 #[cfg(test)]
 use crate::config_json::source::CHUNK as CHUNK_SIZE;
@@ -167,8 +167,7 @@ const METADATA_FIELDS: [&str; 4] = ["name", "namespace", "creationTimestamp", "a
 impl RawMetadata {
     #[inline(never)]
     fn parse(raw: &str) -> Result<RawMetadata, ConfigError> {
-        let members =
-            raw_members(raw, "RawMetadata").map_err(|e| json_error(raw.as_bytes(), &e))?;
+        let members = raw_members(raw, "RawMetadata").map_err(|e| raw_error(raw.as_bytes(), e))?;
         members.check(&METADATA_FIELDS, false)?;
         let json = parse_members(&members, |key| METADATA_FIELDS.contains(&key))?;
         let f = json.fields("RawMetadata", &METADATA_FIELDS)?;
@@ -221,7 +220,7 @@ pub const MAX_RULES: usize = 100_000;
 /// accepts and rejects the same texts).
 fn parse_config(text: &[u8]) -> Result<RawMembers<'_>, ConfigError> {
     match std::str::from_utf8(text) {
-        Ok(s) => raw_members(s, "RawConfig").map_err(|e| json_error(s.as_bytes(), &e)),
+        Ok(s) => raw_members(s, "RawConfig").map_err(|e| raw_error(s.as_bytes(), e)),
         Err(e) => Err(ConfigError::new(
             json_path::path_at(text, e.valid_up_to()),
             format!(
@@ -250,6 +249,15 @@ fn json_error(text: &[u8], e: &serde_json::Error) -> ConfigError {
     }
 }
 
+/// A refusal of the raw reader as [`json_error`] words serde_json's: a type error without
+/// its position, at the root of the text.
+fn raw_error(text: &[u8], e: RawError) -> ConfigError {
+    match e {
+        RawError::Json(e) => json_error(text, &e),
+        RawError::Type(reason) => ConfigError::new(ConfigPath::root(), reason),
+    }
+}
+
 /// Parses one raw value of the configuration. Its text is already known to be UTF-8 (it is a
 /// `str`), so it is read as one: strings are not validated again.
 fn parse(raw: &str) -> Result<Json<'_>, ConfigError> {
@@ -258,7 +266,7 @@ fn parse(raw: &str) -> Result<Json<'_>, ConfigError> {
 
 /// The elements of one raw list of the configuration, each as text.
 fn parse_items(raw: &str) -> Result<Vec<&str>, ConfigError> {
-    raw_items(raw).map_err(|e| json_error(raw.as_bytes(), &e))
+    raw_items(raw).map_err(|e| raw_error(raw.as_bytes(), e))
 }
 
 /// The members of `members` whose key passes `keep`, parsed into one object.
@@ -1049,7 +1057,7 @@ fn flatten<'v>(
 /// The members of one object of `resources`, checked, with its `apiVersion` and `kind`.
 #[inline(never)]
 fn read_object(value: &str) -> Result<(RawMembers<'_>, String, String), ConfigError> {
-    let object = raw_members(value, "RawObject").map_err(|e| json_error(value.as_bytes(), &e))?;
+    let object = raw_members(value, "RawObject").map_err(|e| raw_error(value.as_bytes(), e))?;
     object.check(&OBJECT_FIELDS, true)?;
     let names = parse_members(&object, |key| key == "apiVersion" || key == "kind")?;
     let f = names.fields("RawObject", &OBJECT_FIELDS)?;
