@@ -30,7 +30,7 @@
 
 use std::sync::OnceLock;
 
-use meshguard_crypto::mod_inverse::{self, is_zero, less, OddModulus};
+use meshguard_crypto::mod_inverse::{self, from_be_bytes, is_zero, less, OddModulus};
 use meshguard_crypto::short_weierstrass::{
     self, chunk_tables, key_tables, r_matches, Field, CHUNKS, G_WIDTH,
 };
@@ -359,21 +359,6 @@ fn chunks(a: &Fe) -> [u128; CHUNKS] {
             .fold(0u128, |acc, l| (acc << 32) | u128::from(*l));
     }
     out
-}
-
-/// Big-endian bytes of any length (leading zeros allowed) as a 384-bit number, `None` when
-/// the number needs more than 384 bits.
-fn from_be_bytes(bytes: &[u8]) -> Option<Fe> {
-    let first = bytes.iter().position(|b| *b != 0).unwrap_or(bytes.len());
-    let digits = bytes.get(first..)?;
-    if digits.len() > 4 * LIMBS {
-        return None;
-    }
-    let mut out = ZERO;
-    for (limb, chunk) in out.iter_mut().zip(digits.rchunks(4)) {
-        *limb = chunk.iter().fold(0u32, |acc, b| (acc << 8) | u32::from(*b));
-    }
-    Some(out)
 }
 
 /// An imported P-384 public key with its tables of odd multiples.

@@ -2,7 +2,8 @@
 //! extended Euclidean algorithm, written once over the steps it needs ([`OddModulus`]): what
 //! `p256_verify` (`s^-1 mod n`) and `meshguard-crypto-p384`'s `p384_verify` (`s^-1 mod n` and
 //! its field inversion mod p) share, with the two comparisons every curve module uses
-//! ([`is_zero`], [`less`]).
+//! ([`is_zero`], [`less`]) and the reading of a big-endian number into limbs
+//! ([`from_be_bytes`]).
 //!
 //! Each curve implements [`OddModulus`] with its own arithmetic, so that [`inverse`] compiles
 //! as if written for it: P-256's straight-line steps (ES256's speed, this crate's opt-level),
@@ -21,6 +22,21 @@ pub fn is_zero<const L: usize>(a: &[u32; L]) -> bool {
 #[inline]
 pub fn less<const L: usize>(a: &[u32; L], b: &[u32; L]) -> bool {
     a.iter().rev().cmp(b.iter().rev()) == std::cmp::Ordering::Less
+}
+
+/// Big-endian bytes of any length (leading zeros allowed) as an `L`-limb number, `None` when
+/// the number needs more than `32 * L` bits.
+pub fn from_be_bytes<const L: usize>(bytes: &[u8]) -> Option<[u32; L]> {
+    let first = bytes.iter().position(|b| *b != 0).unwrap_or(bytes.len());
+    let digits = bytes.get(first..)?;
+    if digits.len() > 4 * L {
+        return None;
+    }
+    let mut out = [0u32; L];
+    for (limb, chunk) in out.iter_mut().zip(digits.rchunks(4)) {
+        *limb = chunk.iter().fold(0u32, |acc, b| (acc << 8) | u32::from(*b));
+    }
+    Some(out)
 }
 
 #[inline(always)]

@@ -28,7 +28,7 @@
 
 use std::sync::OnceLock;
 
-use crate::mod_inverse::{inverse, is_zero, less, OddModulus};
+use crate::mod_inverse::{from_be_bytes, inverse, is_zero, less, OddModulus};
 use crate::short_weierstrass::{self, chunk_tables, key_tables, r_matches, Field, CHUNKS, G_WIDTH};
 
 /// A field element or scalar: eight 32-bit limbs, little-endian, fully reduced.
@@ -601,21 +601,6 @@ fn chunks(a: &Fe) -> [u128; CHUNKS] {
         a6 | (a7 << 32),
     ]
     .map(u128::from)
-}
-
-/// Big-endian bytes of any length (leading zeros allowed) as a 256-bit number, `None` when
-/// the number needs more than 256 bits.
-fn from_be_bytes(bytes: &[u8]) -> Option<Fe> {
-    let first = bytes.iter().position(|b| *b != 0).unwrap_or(bytes.len());
-    let digits = bytes.get(first..)?;
-    if digits.len() > 32 {
-        return None;
-    }
-    let mut out = ZERO;
-    for (limb, chunk) in out.iter_mut().zip(digits.rchunks(4)) {
-        *limb = chunk.iter().fold(0u32, |acc, b| (acc << 8) | u32::from(*b));
-    }
-    Some(out)
 }
 
 /// An imported P-256 public key with its tables of odd multiples.
