@@ -200,6 +200,28 @@ pub fn significant(d: f64, precision: usize) -> (bool, String, i32) {
     (d.is_sign_negative(), digits, exponent)
 }
 
+/// The random inputs of the formatting tests: doubles of five shapes in turn (any bits, binary
+/// fractions, short decimals, moderate exponents, subnormals) with the bits they came from, from
+/// a xorshift generator seeded with `seed`.
+#[cfg(test)]
+pub(crate) fn sample_doubles(seed: u64) -> impl Iterator<Item = (u64, f64)> {
+    let mut state = seed;
+    (0u32..).map(move |i| {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        let bits = state;
+        let d = match i % 5 {
+            0 => f64::from_bits(bits),
+            1 => (bits >> 11) as f64 / (1u64 << (bits % 60)) as f64,
+            2 => (bits % 10_000_000) as f64 / 1000.0,
+            3 => f64::from_bits((bits & 0x800f_ffff_ffff_ffff) | ((1000 + bits % 90) << 52)),
+            _ => f64::from_bits(bits & 0x800f_ffff_ffff_ffff),
+        };
+        (bits, d)
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -311,24 +333,9 @@ mod tests {
 
     #[test]
     fn random_doubles_print_as_format_prints_them() {
-        let mut state = 0x2545_f491_4f6c_dd1d_u64;
-        let mut next = || {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            state
-        };
-        for i in 0..100_000u32 {
-            let bits = next();
-            let d = match i % 5 {
-                0 => f64::from_bits(bits),
-                1 => (bits >> 11) as f64 / (1u64 << (bits % 60)) as f64,
-                2 => (bits % 10_000_000) as f64 / 1000.0,
-                3 => f64::from_bits((bits & 0x800f_ffff_ffff_ffff) | ((1000 + bits % 90) << 52)),
-                _ => f64::from_bits(bits & 0x800f_ffff_ffff_ffff),
-            };
+        for (bits, d) in sample_doubles(0x2545_f491_4f6c_dd1d).take(100_000) {
             if d.is_finite() {
-                let choice = usize::try_from(next() % 24).unwrap();
+                let choice = usize::try_from(bits.rotate_left(29) % 24).unwrap();
                 check(d, choice, choice % 18 + 1);
             }
         }
@@ -352,25 +359,11 @@ mod tests {
                 .unwrap()
                 .to_string()
         };
-        let mut state = 0x9e37_79b9_7f4a_7c15_u64;
-        let mut next = || {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            state
-        };
-        for i in 0..50_000u32 {
-            let bits = next();
-            let d = match i % 4 {
-                0 => f64::from_bits(bits),
-                1 => (bits >> 11) as f64 / (1u64 << (bits % 60)) as f64,
-                2 => (bits % 1_000_000) as f64 / 1000.0,
-                _ => f64::from_bits(bits & 0x800f_ffff_ffff_ffff),
-            };
+        for (bits, d) in sample_doubles(0x9e37_79b9_7f4a_7c15).take(50_000) {
             if !d.is_finite() || d.abs() >= 1e300 {
                 continue;
             }
-            let precision = c_int::try_from(next() % 24).unwrap();
+            let precision = c_int::try_from(bits.rotate_left(29) % 24).unwrap();
             let decimals = usize::try_from(precision).unwrap();
             assert_eq!(
                 fixed(d, decimals),

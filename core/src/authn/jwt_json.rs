@@ -301,6 +301,7 @@ fn trim_fraction(number: &str) -> &str {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::authn::float_text::sample_doubles;
 
     #[test]
     fn strings_are_unescaped_and_objects_nest() {
@@ -466,21 +467,7 @@ mod tests {
                 printf(17, d)
             }
         };
-        let mut state = 0x9e37_79b9_7f4a_7c15_u64;
-        let mut next = || {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            state
-        };
-        for i in 0..200_000u32 {
-            let bits = next();
-            let d = match i % 4 {
-                0 => f64::from_bits(bits),
-                1 => (bits >> 11) as f64 / (1u64 << (bits % 60)) as f64,
-                2 => (bits % 1_000_000) as f64 / 1000.0,
-                _ => f64::from_bits((bits & 0x800f_ffff_ffff_ffff) | ((1023 + bits % 60) << 52)),
-            };
+        for (bits, d) in sample_doubles(0x9e37_79b9_7f4a_7c15).take(200_000) {
             if d.is_finite() {
                 assert_eq!(proto_double(d), simple_dtoa(d), "{d:e} ({bits:#x})");
             }
